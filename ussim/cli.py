@@ -1,0 +1,170 @@
+"""The `ussim` command: inspect and import image sets (simulation commands join later)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from ussim import __version__, imageset, importers, raster
+from ussim.errors import UsageError, run_cli
+
+EPILOG = """examples:
+  ussim import ../shared/data/real/otu2d_ovary_256.npz --split train --image-class normal_ovary \\
+      --drop-unused-classes --rename normal_ovary=ovary --organ ovary --out ovary_train.h5
+  ussim import --images OTU_2d/images --masks OTU_2d/annotations --mask-suffix _binary \\
+      --classes background,lesion --size 256 --out otu.h5
+  ussim info ovary_train.h5
+"""
+
+
+def _size_arg(text: str) -> tuple[int, int]:
+    try:
+        return raster.parse_size(text)
+    except UsageError as error:  # argparse only keeps the message of an ArgumentTypeError
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ussim", formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG,
+        description="Physical ultrasound simulation and the image-set files the toolkit exchanges.")
+    parser.add_argument("--version", action="version", version=f"ussim {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    info = commands.add_parser("info", help="summarise an image-set file",
+                               description="Print what an image-set file holds: samples, size, method, "
+                                           "organ, classes with pixel fractions, timing.")
+    info.add_argument("file", type=Path, help="image-set file (.h5)")
+    info.add_argument("--json", action="store_true", help="print the summary as JSON")
+
+    imp = commands.add_parser(
+        "import", formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG,
+        help="import images with masks (an .npz archive, or image and mask folders)",
+        description="Import real (or any) images with label masks into an image-set file. Give either an "
+                    ".npz archive (keys images, masks, class_names; optional ids, split, image_class, "
+                    "chroma_frac, pixel_mm) or --images DIR --masks DIR (files matched by name).")
+    imp.add_argument("archive", nargs="?", type=Path, help=".npz archive to import")
+    imp.add_argument("--images", type=Path, metavar="DIR", help="folder of images (PNG/JPG/BMP/TIFF)")
+    imp.add_argument("--masks", type=Path, metavar="DIR", help="folder of masks, one per image, same file stem")
+    imp.add_argument("--out", type=Path, required=True, metavar="FILE", help="image-set file to write (.h5)")
+    imp.add_argument("--overwrite", action="store_true", help="replace FILE if it exists")
+    imp.add_argument("--organ", default="unknown", help="organ recorded in the set (e.g. ovary, ivus)")
+    imp.add_argument("--method", help="method recorded in the set (default real:<source name>)")
+    geometry = imp.add_argument_group("size and pixels")
+    geometry.add_argument("--size", type=_size_arg, metavar="N|HxW",
+                          help="fit every image to this size (default: keep; all must then be equal)")
+    geometry.add_argument("--fit", choices=raster.FIT_MODES, default="letterbox",
+                          help="letterbox keeps the aspect ratio and pads with class 0; resize stretches")
+    geometry.add_argument("--gray", choices=raster.GRAY_MODES, default="luma",
+                          help="colour to grayscale: luma (ITU-R BT.601 weights) or mean of R,G,B")
+    geometry.add_argument("--pixel-mm", type=float, metavar="MM",
+                          help="folder import: source pixel size in mm, to record physical coordinates")
+    select = imp.add_argument_group("selection")
+    select.add_argument("--split", action="append", metavar="NAME",
+                        help="archive import: keep only this split (repeatable), e.g. train")
+    select.add_argument("--image-class", action="append", metavar="NAME",
+                        help="archive import: keep only images of this class (repeatable)")
+    select.add_argument("--max-color-fraction", type=float, metavar="F",
+                        help="exclude images whose fraction of coloured pixels exceeds F (Doppler "
+                             "overlays); 0.01 is a good value for B-mode studies")
+    classes = imp.add_argument_group("classes")
+    classes.add_argument("--classes", metavar="A,B,...", help="folder import: names of the mask indices 0,1,...")
+    classes.add_argument("--palette", metavar="'R,G,B=NAME;...'",
+                         help="folder import: colour-coded masks, one colour per class, in class order")
+    classes.add_argument("--palette-tolerance", type=int, default=0, metavar="T",
+                         help="accept colours within T per channel of a palette colour (JPEG masks)")
+    classes.add_argument("--mask-suffix", default="", metavar="S",
+                         help="mask file stem = image stem + S (e.g. _binary, _mask)")
+    classes.add_argument("--rename", action="append", metavar="OLD=NEW", help="rename a class (repeatable)")
+    classes.add_argument("--drop-unused-classes", action="store_true",
+                         help="archive import: drop classes no kept mask uses and renumber the rest")
+    return parser
+
+
+def cmd_info(args) -> int:
+    with imageset.read(args.file) as ds:
+        facts = imageset.summary(ds)
+    if args.json:
+        print(json.dumps(facts, indent=2))
+        return 0
+    print(format_summary(args.file, facts))
+    return 0
+
+
+def format_summary(path, facts: dict) -> str:
+    lines = [str(path)]
+    real = facts["real_samples"]
+    lines.append(f"  samples   {facts['samples']}" + (f" ({real} real)" if real else ""))
+    size = f"{facts['height']} x {facts['width']} px"
+    if facts["pixel_mm"]:
+        size += f"  ({facts['pixel_mm'][0]:.4g} x {facts['pixel_mm'][1]:.4g} mm per pixel)"
+    lines += [f"  size      {size}", f"  method    {facts['method']}", f"  organ     {facts['organ']}",
+              "  classes   pixel fraction"]
+    width = max(len(name) for name in facts["classes"])
+    for index, (name, fraction) in enumerate(facts["classes"].items()):
+        lines.append(f"    {index:>3}  {name:<{width}}  {100 * fraction:6.2f} %")
+    lines.append(f"  envelope  {'yes' if facts['envelope'] else 'no'}")
+    lines.append(f"  sketch    {'yes' if facts['sketch'] else 'no'}")
+    if facts["seconds_median"] is None:
+        lines.append("  seconds   unknown (real images carry no generation time)")
+    else:
+        lines.append(f"  seconds   median {facts['seconds_median']:.4g} s per image "
+                     f"({facts['seconds_known']} of {facts['samples']} timed)")
+    lines.append(f"  written   {facts['created_utc']} by ussim {facts['software_version']}")
+    return "\n".join(lines)
+
+
+def _pairs(items, flag):
+    pairs = {}
+    for item in items or []:
+        old, sep, new = item.partition("=")
+        if not sep or not old or not new:
+            raise UsageError(f"bad {flag} '{item}': write OLD=NEW")
+        pairs[old] = new
+    return pairs
+
+
+def cmd_import(args) -> int:
+    if not 0 <= args.palette_tolerance <= 255:
+        raise UsageError(f"--palette-tolerance {args.palette_tolerance} is outside 0..255")
+    if args.out.exists() and not args.overwrite:
+        raise UsageError(f"{args.out} exists; pass --overwrite to replace it")
+    common = dict(organ=args.organ, method=args.method, size=args.size, fit=args.fit, gray=args.gray,
+                  max_color_fraction=args.max_color_fraction)
+    if args.archive is not None:
+        if args.images or args.masks:
+            raise UsageError("give an .npz archive or --images/--masks, not both")
+        for flag, value in (("--classes", args.classes), ("--palette", args.palette), ("--pixel-mm", args.pixel_mm),
+                            ("--mask-suffix", args.mask_suffix or None)):
+            if value is not None:
+                raise UsageError(f"{flag} applies to folder imports; an archive carries its own")
+        ds = importers.import_npz(args.archive, split=args.split, image_class=args.image_class,
+                                  rename=_pairs(args.rename, "--rename"),
+                                  drop_unused_classes=args.drop_unused_classes, **common)
+    elif args.images and args.masks:
+        for flag, value in (("--split", args.split), ("--image-class", args.image_class),
+                            ("--rename", args.rename), ("--drop-unused-classes", args.drop_unused_classes or None)):
+            if value is not None:
+                raise UsageError(f"{flag} applies to archive imports only")
+        names = [c.strip() for c in args.classes.split(",")] if args.classes else None
+        ds = importers.import_folder(args.images, args.masks, class_names=names, palette=args.palette,
+                                     palette_tolerance=args.palette_tolerance, mask_suffix=args.mask_suffix,
+                                     pixel_mm=args.pixel_mm, **common)
+    else:
+        raise UsageError("give an .npz archive, or both --images DIR and --masks DIR")
+    imageset.write(ds, args.out, overwrite=args.overwrite)
+    print(format_summary(args.out, imageset.summary(ds)))
+    return 0
+
+
+COMMANDS = {"info": cmd_info, "import": cmd_import}
+
+
+def _main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    return COMMANDS[args.command](args)
+
+
+def main(argv=None) -> int:
+    raise SystemExit(run_cli("ussim", _main, argv))

@@ -1,0 +1,30 @@
+"""User errors and the one convention every command line of the toolkit follows.
+
+A `UsageError` is bad input from the user (a wrong value, a missing or foreign file). The
+library raises it with a message that names the bad value and what is allowed; the command
+lines print that message as one line and exit with status 2, never with a traceback. Anything
+else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Sequence
+
+
+class UsageError(ValueError):
+    """Bad input from the user. The message is one line that says what is wrong and what is allowed."""
+
+
+def run_cli(prog: str, command: Callable[[Sequence[str] | None], int | None],
+            argv: Sequence[str] | None = None) -> int:
+    """Run `command(argv)` and turn user errors into one line on stderr and exit status 2."""
+    try:
+        return command(argv) or 0
+    except UsageError as error:
+        message = " ".join(str(error).split())  # one line, whatever the message held
+        print(f"{prog}: error: {message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return 130
