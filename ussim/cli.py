@@ -154,6 +154,10 @@ def cmd_import(args) -> int:
     else:
         raise UsageError("give an .npz archive, or both --images DIR and --masks DIR")
     imageset.write(ds, args.out, overwrite=args.overwrite)
+    excluded = imageset.params_of(ds)["excluded_color"]
+    if excluded:
+        print(f"excluded {len(excluded)} image(s) with more than {args.max_color_fraction:g} coloured pixels: "
+              f"{', '.join(excluded[:8])}{' ...' if len(excluded) > 8 else ''}")
     print(format_summary(args.out, imageset.summary(ds)))
     return 0
 

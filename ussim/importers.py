@@ -21,6 +21,8 @@ from ussim import imageset, raster
 from ussim.errors import UsageError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+# Progress bars (tqdm's disable=None) show only when stderr is a terminal, so logs and error
+# output stay clean; progress=False hides them there too.
 
 
 def real_data_dir() -> Path | None:
@@ -167,7 +169,7 @@ def import_npz(path, *, organ="unknown", method=None, split=None, image_class=No
         raise UsageError(f"{path}: grayscale archive without 'chroma_frac', so --max-color-fraction cannot be applied")
     selection = _Selection(size, fit, gray, max_color_fraction)
     chroma = optional.get("chroma_frac")
-    for i in tqdm(np.flatnonzero(keep), desc=f"import {path.name}", unit="img", disable=not progress):
+    for i in tqdm(np.flatnonzero(keep), desc=f"import {path.name}", unit="img", disable=None if progress else True):
         _check_labels(masks[i], class_names, f"{path}: mask of sample '{ids[i]}'")
         selection.add(ids[i], images[i], masks[i], None if chroma is None else float(chroma[i]))
     selection.labels, class_names = _remap_classes(selection.labels, class_names, rename or {}, drop_unused_classes)
@@ -280,7 +282,7 @@ def import_folder(images_dir, masks_dir, *, class_names=None, palette=None, pale
     if palette is not None:
         names = [name for _, name in palette]
     selection = _Selection(size, fit, gray, max_color_fraction)
-    for stem in tqdm(sorted(images), desc=f"import {images_dir.name}", unit="img", disable=not progress):
+    for stem in tqdm(sorted(images), desc=f"import {images_dir.name}", unit="img", disable=None if progress else True):
         pixels = _load_pixels(images[stem], "image")
         mask = _mask_to_label(_load_pixels(masks[stem], "mask-index" if palette is None else "mask"),
                               masks[stem], palette, palette_tolerance)
@@ -296,7 +298,7 @@ def import_folder(images_dir, masks_dir, *, class_names=None, palette=None, pale
     params = {"importer": "folder", "images": images_dir.name, "masks": masks_dir.name,
               "mask_suffix": mask_suffix, "palette": [[list(c), n] for c, n in palette] if palette else None,
               "palette_tolerance": palette_tolerance}
-    return selection.build(class_names=names, organ=organ, method=method or f"real:{images_dir.name}",
+    return selection.build(class_names=names, organ=organ, method=method or f"real:{images_dir.resolve().parent.name}/{images_dir.name}",
                            params=params, source_pixel_mm=pixel_mm)
 
 
