@@ -1,0 +1,120 @@
+"""Transmit sequences: focused lines (linear, convex, phased), plane waves, IVUS A-lines.
+
+Delays make every active element's wave reach the focus (or the plane-wave front) together;
+they are shifted so that the first element fires at t = 0.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ussim.engine import Transmit
+from ussim.errors import UsageError
+from ussim.probe import SPEED_OF_SOUND, Probe
+
+WINDOWS = ("rect", "hann", "tukey")
+
+
+def window(kind: str, u: np.ndarray) -> np.ndarray:
+    """Apodization at normalised aperture positions u in [-1, 1] (0 outside)."""
+    inside = np.abs(u) <= 1
+    if kind == "rect":
+        weight = np.ones_like(u)
+    elif kind == "hann":
+        weight = np.cos(np.pi * u / 2) ** 2
+    elif kind == "tukey":  # DECISION: 50 % cosine taper, flat over the middle half
+        weight = np.where(np.abs(u) <= 0.5, 1.0, np.cos(np.pi * (np.abs(u) - 0.5)) ** 2)
+    else:
+        raise UsageError(f"unknown apodization '{kind}' (allowed: {', '.join(WINDOWS)})")
+    return np.where(inside, weight, 0.0)
+
+
+def _focus_delays(ex, ez, focus_x, focus_z):
+    distance = np.hypot(ex - focus_x, ez - focus_z)
+    return (distance.max() - distance) / SPEED_OF_SOUND
+
+
+def focused_lines(probe: Probe, n_lines: int, focus: float, *, f_number: float = 2.0,
+                  apodization: str = "rect", sector: float | None = None,
+                  positions: np.ndarray | None = None) -> list[Transmit]:
+    """One focused transmit per image line.
+
+    Linear: lines straight down, evenly spread over the array, each with an active aperture of
+    width focus / f_number centred on it. Convex: lines along the element normals, spread over
+    the arc. Phased: all elements, lines steered over `sector` (rad, default 75 degrees).
+    `positions` places the lines explicitly instead (x in m for linear arrays, angles in rad
+    otherwise), e.g. finely around a point target.
+    """
+    if probe.kind == "ivus":
+        return ivus_lines(probe)
+    if positions is not None:
+        positions = np.atleast_1d(np.asarray(positions, np.float64))
+        n_lines = positions.size
+    if n_lines < 1:
+        raise UsageError(f"n_lines {n_lines} must be at least 1")
+    if not (focus > 0 and f_number > 0):
+        raise UsageError(f"focus {focus * 1e3:g} mm and f-number {f_number:g} must be positive")
+    ex, ez, angle = probe.element_positions()
+    half_aperture = focus / (2 * f_number)
+    events = []
+    if probe.kind == "phased":
+        sector = np.deg2rad(75.0) if sector is None else sector
+        directions = np.linspace(-sector / 2, sector / 2, n_lines) if n_lines > 1 else np.zeros(1)
+        directions = directions if positions is None else positions
+        origins = [(0.0, 0.0)] * n_lines
+    elif probe.kind == "convex":
+        directions = np.linspace(angle[0], angle[-1], n_lines) if n_lines > 1 else np.zeros(1)
+        directions = directions if positions is None else positions
+        origins = [(probe.radius * np.sin(d), probe.radius * (np.cos(d) - 1)) for d in directions]
+    else:
+        directions = np.zeros(n_lines)
+        xs = np.linspace(ex[0], ex[-1], n_lines) if n_lines > 1 else np.zeros(1)
+        xs = xs if positions is None else positions
+        origins = [(x, 0.0) for x in xs]
+    for (ox, oz), direction in zip(origins, directions):
+        fx, fz = ox + focus * np.sin(direction), oz + focus * np.cos(direction)
+        if probe.kind == "phased":
+            active = np.arange(probe.n_elements)
+            u = (ex - ex.mean()) / max(np.ptp(ex) / 2, probe.pitch / 2)
+        else:
+            offset = np.hypot(ex - ox, ez - oz) * np.sign((ex - ox) * np.cos(direction) - (ez - oz) * np.sin(direction))
+            active = np.flatnonzero(np.abs(offset) <= max(half_aperture, probe.pitch / 2))
+            u = offset / max(half_aperture, probe.pitch / 2)
+        events.append(Transmit(elements=(ex, ez, angle), tx=active, delays=_focus_delays(ex[active], ez[active], fx, fz),
+                               apodization=window(apodization, u[active]), rx=np.arange(probe.n_elements),
+                               origin=(float(ox), float(oz)), direction=float(direction), kind="focused",
+                               focus=float(focus), meta={"f_number": f_number, "apodization": apodization}))
+    return events
+
+
+def plane_waves(probe: Probe, angles: np.ndarray, *, apodization: str = "rect") -> list[Transmit]:
+    """One plane wave per angle (rad from +z), all elements firing (linear and phased arrays)."""
+    if probe.kind not in ("linear", "phased"):
+        raise UsageError(f"plane waves need a flat array; probe '{probe.name}' is {probe.kind}")
+    ex, ez, angle = probe.element_positions()
+    u = (ex - ex.mean()) / (np.ptp(ex) / 2 if probe.n_elements > 1 else 1.0)
+    events = []
+    for theta in np.atleast_1d(np.asarray(angles, dtype=np.float64)):
+        if abs(theta) >= np.pi / 2:
+            raise UsageError(f"plane-wave angle {np.rad2deg(theta):g} deg is outside (-90, 90)")
+        arrival = ex * np.sin(theta) / SPEED_OF_SOUND
+        events.append(Transmit(elements=(ex, ez, angle), tx=np.arange(probe.n_elements), delays=arrival - arrival.min(),
+                               apodization=window(apodization, u), rx=np.arange(probe.n_elements),
+                               direction=float(theta), kind="plane", meta={"apodization": apodization}))
+    return events
+
+
+def ivus_lines(probe: Probe, lines: int | None = None) -> list[Transmit]:
+    """One A-line per angle of a full turn, each from the single element turned to it."""
+    if probe.kind != "ivus":
+        raise UsageError(f"IVUS lines need an IVUS probe; '{probe.name}' is {probe.kind}")
+    lines = probe.lines_per_turn if lines is None else lines
+    if lines < 16:
+        raise UsageError(f"{lines} A-lines per turn: need at least 16")
+    events = []
+    for theta in 2 * np.pi * np.arange(lines) / lines:
+        ex, ez, normal = probe.ivus_element([theta])
+        events.append(Transmit(elements=(ex, ez, normal), tx=np.zeros(1, np.int64), delays=np.zeros(1),
+                               apodization=np.ones(1), rx=np.zeros(1, np.int64), origin=(float(ex[0]), float(ez[0])),
+                               direction=float(theta), kind="single"))
+    return events
