@@ -25,7 +25,7 @@ from ussim.transmit import WINDOWS
 @dataclass
 class Beamformed:
     lines: np.ndarray          # complex64 (n_lines, n_samples): analytic beamformed signal
-    geometry: object           # scan.LinearLines | scan.SectorLines | scan.RadialLines
+    geometry: object           # scan.LinearLines | SectorLines | RadialLines; None for a single line
 
 
 @numba.njit(parallel=True, cache=True, fastmath=True)
@@ -115,7 +115,8 @@ def beamform(channels: ChannelData, events: list[Transmit], probe: Probe, radii:
             lines += out.reshape(px.shape)
         else:
             lines[index] = out
-    return Beamformed(lines.astype(np.complex64), _geometry(events, probe, radii, plane, px if plane else None))
+    geometry = _geometry(events, probe, radii, plane, px if plane else None) if lines.shape[0] > 1 else None
+    return Beamformed(lines.astype(np.complex64), geometry)
 
 
 def _geometry(events, probe, radii, plane, px):

@@ -32,7 +32,6 @@ from ussim.kernels import cpu as cpu_kernels
 from ussim.probe import SPEED_OF_SOUND, Probe
 
 OVERSAMPLING = 8
-BLOCK = 4096  # scatterers per kernel call: per-block arrays stay in cache
 BIN_TOLERANCE_NP = 1.0 * pulse.NEPER_PER_DB
 DEVICES = ("auto", "cpu", "cuda")
 
@@ -170,8 +169,8 @@ def simulate_channels(scatterers: Scatterers, probe: Probe, events: list[Transmi
     rf = np.zeros((len(events), n_rx, n_out), np.float32)
     t_out = np.arange(n_out) / probe.sampling_frequency
     carrier = np.exp(2j * np.pi * probe.center_frequency * t_out).astype(np.complex64)
-    kernels = _kernels(device)
-    total = sum(len(range(a, b, BLOCK)) for a, b in zip(starts, ends)) * len(events)
+    kernels, block_size = _kernels(device)
+    total = sum(len(range(a, b, block_size)) for a, b in zip(starts, ends)) * len(events)
     with tqdm(total=total, desc=f"pulse-echo ({device})", unit="block",
               disable=None if progress else True) as bar:
         for index, event in enumerate(events):
@@ -183,8 +182,8 @@ def simulate_channels(scatterers: Scatterers, probe: Probe, events: list[Transmi
                 if a_bin not in envelopes:
                     envelopes[a_bin] = pulse_model.baseband(a_bin)
                 lo, hi = n_fine, 0
-                for block in range(0, chosen.size, BLOCK):
-                    pick = chosen[block:block + BLOCK]
+                for block in range(0, chosen.size, block_size):
+                    pick = chosen[block:block + block_size]
                     amplitude = scatterers.amplitude[pick] * np.exp(-two_way[pick] * probe.center_frequency)
                     span = kernels(scatterers, pick, amplitude, event, tables, probe, fine_rate, acc)
                     lo, hi = min(lo, span[0]), max(hi, span[1])
@@ -222,24 +221,25 @@ def _kernels(device: str):
     buffers = {}
 
     def run(scatterers, pick, amplitude, event, tables, probe, fine_rate, acc):
-        ex, ez, angle = (np.asarray(a, np.float64) for a in event.elements)
-        shape = (BLOCK, ex.size)
+        # Only the elements this event uses: a focused line's aperture is a fraction of the array.
+        used = np.union1d(event.tx, event.rx)
+        ex, ez, angle = (np.asarray(a, np.float64)[used] for a in event.elements)
+        tx, rx = np.searchsorted(used, event.tx), np.searchsorted(used, event.rx)
+        shape = (backend.BLOCK, ex.size)
         if buffers.get("shape") != shape:
             buffers.update(shape=shape, tau=np.empty(shape, np.float32), re=np.empty(shape, np.float32),
                            im=np.empty(shape, np.float32))
         n = pick.size
         tau, gain_re, gain_im = buffers["tau"][:n], buffers["re"][:n], buffers["im"][:n]
         wt, ht = tables
-        backend.element_terms(scatterers.x[pick], scatterers.y[pick], scatterers.z[pick], amplitude,
-                              ex, ez, np.sin(angle), np.cos(angle), wt.values, wt.r0, wt.dr, wt.u0, wt.du,
+        backend.element_terms(scatterers.x[pick], scatterers.y[pick], scatterers.z[pick], ex, ez, np.sin(angle), np.cos(angle), wt.values, wt.r0, wt.dr, wt.u0, wt.du,
                               ht.values, ht.r0, ht.dr, ht.u0, ht.du, 2 * np.pi * probe.center_frequency / SPEED_OF_SOUND,
                               fine_rate / SPEED_OF_SOUND, tau, gain_re, gain_im)
         delays = np.asarray(event.delays, np.float64)
         shift = (delays * fine_rate).astype(np.float32)
         weight = (np.asarray(event.apodization) *
                   np.exp(-2j * np.pi * probe.center_frequency * delays)).astype(np.complex64)
-        backend.accumulate(tau, gain_re, gain_im, event.tx.astype(np.int64), shift, weight.real.copy(),
-                           weight.imag.copy(), event.rx.astype(np.int64), acc)
+        backend.accumulate(tau, gain_re, gain_im, amplitude.astype(np.float32), tx, shift, weight.real.copy(), weight.imag.copy(), rx, acc)
         return int(2 * float(tau.min()) + shift.min()), int(2 * float(tau.max()) + shift.max()) + 2
 
-    return run
+    return run, backend.BLOCK

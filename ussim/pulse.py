@@ -7,7 +7,7 @@ and gives the attenuated versions of it that the engine needs, one per attenuati
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy import optimize
@@ -34,11 +34,19 @@ class Pulse:
     excitation_cycles: float
     rate: float                 # Hz, sampling rate of the baseband tables
     transducer_sigma: float     # Hz, Gaussian width of each one-way transducer response
+    transducer_center: float    # Hz, centre of the transducer response (puts the band's middle at fc)
 
     def spectrum(self, f: np.ndarray) -> np.ndarray:
         """Two-way spectrum at frequencies f > 0: excitation x H_tx x H_rx (complex)."""
         return excitation_spectrum(f, self.center_frequency, self.excitation_cycles) * \
-            np.exp(-((f - self.center_frequency) ** 2) / self.transducer_sigma ** 2)
+            np.exp(-((f - self.transducer_center) ** 2) / self.transducer_sigma ** 2)
+
+    def band(self) -> tuple[float, float]:
+        """The -6 dB band (Hz) of the two-way spectrum."""
+        f = np.linspace(1e-3, 4, 16001) * self.center_frequency
+        magnitude = np.abs(self.spectrum(f))
+        above = f[magnitude >= magnitude.max() / 2]
+        return float(above[0]), float(above[-1])
 
     def baseband(self, attenuation: float = 0.0) -> tuple[np.ndarray, int]:
         """Pulse envelope g(t) (complex, peak |g| = 1 at zero attenuation) and its centre index.
@@ -62,8 +70,7 @@ class Pulse:
 
     def rf(self, rate: float) -> tuple[np.ndarray, np.ndarray]:
         """The real RF pulse sampled at `rate`, with its times (s): Re{g(t) exp(i w0 t)}."""
-        g, centre = Pulse(self.center_frequency, self.bandwidth, self.excitation_cycles, rate,
-                          self.transducer_sigma).baseband()
+        g, centre = replace(self, rate=rate).baseband()
         t = (np.arange(g.size) - centre) / rate
         return np.real(g * np.exp(2j * np.pi * self.center_frequency * t)), t
 
@@ -77,11 +84,12 @@ def excitation_spectrum(f, fc, cycles):
 
 
 def design(center_frequency: float, bandwidth: float, rate: float, excitation_cycles: float = 1.0) -> Pulse:
-    """The pulse whose two-way -6 dB fractional bandwidth is exactly `bandwidth`.
+    """The pulse whose two-way -6 dB band is exactly fc (1 -+ bandwidth / 2).
 
-    The transducer's one-way response is Gaussian around fc; its width is solved so that
-    excitation x H_tx x H_rx has the probe's two-way bandwidth, which is what data sheets give
-    and what the axial resolution 0.883 c / (2 B) assumes.
+    The transducer's one-way response is Gaussian; its width and centre are solved so that
+    excitation x H_tx x H_rx has the probe's two-way bandwidth centred on fc: data sheets give
+    the pulse-echo centre frequency as the middle of the -6 dB band, and the axial resolution
+    0.883 c / (2 B) assumes that bandwidth.
     """
     if not center_frequency > 0:
         raise UsageError(f"centre frequency {center_frequency / 1e6:g} MHz must be positive")
@@ -89,13 +97,21 @@ def design(center_frequency: float, bandwidth: float, rate: float, excitation_cy
         raise UsageError(f"fractional bandwidth {bandwidth:g} is outside 0 < B < 2")
     if not excitation_cycles > 0:
         raise UsageError(f"excitation of {excitation_cycles:g} cycles must be positive")
-    f = np.linspace(1e-3, 4, 8001) * center_frequency
+    fc = center_frequency
 
-    def width_error(log_sigma):
-        magnitude = np.abs(Pulse(center_frequency, bandwidth, excitation_cycles, rate,
-                                 np.exp(log_sigma)).spectrum(f))
-        above = f[magnitude >= magnitude.max() / 2]
-        return (above[-1] - above[0]) / center_frequency - bandwidth
+    def candidate(log_sigma, centre):
+        return Pulse(fc, bandwidth, excitation_cycles, rate, float(np.exp(log_sigma)), centre)
 
-    log_sigma = optimize.brentq(width_error, np.log(1e-3 * center_frequency), np.log(10 * center_frequency))
-    return Pulse(center_frequency, bandwidth, excitation_cycles, rate, float(np.exp(log_sigma)))
+    widest = candidate(np.log(100 * fc), fc).band()
+    if (widest[1] - widest[0]) / fc < bandwidth:
+        raise UsageError(f"an excitation of {excitation_cycles:g} cycles limits the two-way bandwidth to "
+                         f"{(widest[1] - widest[0]) / fc:.2f}; the probe asks for {bandwidth:g}: use fewer cycles")
+    centre, log_sigma = fc, np.log(fc)
+    for _ in range(30):  # fixed point: width for the bandwidth, then centre for the band's middle
+        log_sigma = optimize.brentq(lambda v: np.subtract(*candidate(v, centre).band()[::-1]) / fc - bandwidth,
+                                    np.log(1e-3 * fc), np.log(10 * fc))
+        low, high = candidate(log_sigma, centre).band()
+        if abs((low + high) / 2 - fc) < 1e-5 * fc:
+            break
+        centre += fc - (low + high) / 2
+    return candidate(log_sigma, centre)

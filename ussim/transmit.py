@@ -36,14 +36,16 @@ def _focus_delays(ex, ez, focus_x, focus_z):
 
 def focused_lines(probe: Probe, n_lines: int, focus: float, *, f_number: float = 2.0,
                   apodization: str = "rect", sector: float | None = None,
-                  positions: np.ndarray | None = None) -> list[Transmit]:
+                  positions: np.ndarray | None = None, rx_half_aperture: float | None = None) -> list[Transmit]:
     """One focused transmit per image line.
 
     Linear: lines straight down, evenly spread over the array, each with an active aperture of
     width focus / f_number centred on it. Convex: lines along the element normals, spread over
     the arc. Phased: all elements, lines steered over `sector` (rad, default 75 degrees).
     `positions` places the lines explicitly instead (x in m for linear arrays, angles in rad
-    otherwise), e.g. finely around a point target.
+    otherwise), e.g. finely around a point target. `rx_half_aperture` (m, linear and convex)
+    keeps only the receive elements that close to the line: those a beamformer with an
+    f-number aperture can use down to the imaging depth.
     """
     if probe.kind == "ivus":
         return ivus_lines(probe)
@@ -80,8 +82,11 @@ def focused_lines(probe: Probe, n_lines: int, focus: float, *, f_number: float =
             offset = np.hypot(ex - ox, ez - oz) * np.sign((ex - ox) * np.cos(direction) - (ez - oz) * np.sin(direction))
             active = np.flatnonzero(np.abs(offset) <= max(half_aperture, probe.pitch / 2))
             u = offset / max(half_aperture, probe.pitch / 2)
+        rx = np.arange(probe.n_elements)
+        if rx_half_aperture is not None and probe.kind != "phased":
+            rx = np.flatnonzero(np.abs(offset) <= rx_half_aperture + probe.pitch)
         events.append(Transmit(elements=(ex, ez, angle), tx=active, delays=_focus_delays(ex[active], ez[active], fx, fz),
-                               apodization=window(apodization, u[active]), rx=np.arange(probe.n_elements),
+                               apodization=window(apodization, u[active]), rx=rx,
                                origin=(float(ox), float(oz)), direction=float(direction), kind="focused",
                                focus=float(focus), meta={"f_number": f_number, "apodization": apodization}))
     return events

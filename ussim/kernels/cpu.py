@@ -5,16 +5,17 @@ import numpy as np
 
 from ussim.kernels import physics
 
+BLOCK = 4096  # scatterers per call: the per-block arrays stay in cache
 _term = physics.compile_with(numba.njit)
 
 
 @numba.njit(parallel=True, cache=True, fastmath=True)
-def element_terms(sx, sy, sz, amplitude, ex, ez, nx, nz, wt, wr0, wdr, wu0, wdu, ht, hr0, hdr, hu0, hdu,
+def element_terms(sx, sy, sz, ex, ez, nx, nz, wt, wr0, wdr, wu0, wdu, ht, hr0, hdr, hu0, hdu,
                   wavenumber, samples_per_metre, tau, gain_re, gain_im):
     """tau[s, e] (grid samples) and gain[s, e] for every scatterer s and element e."""
     for s in numba.prange(sx.size):
         for e in range(ex.size):
-            t, g = _term(sx[s], sy[s], sz[s], amplitude[s], ex[e], ez[e], nx[e], nz[e],
+            t, g = _term(sx[s], sy[s], sz[s], ex[e], ez[e], nx[e], nz[e],
                          wt, wr0, wdr, wu0, wdu, ht, hr0, hdr, hu0, hdu, wavenumber, samples_per_metre)
             tau[s, e] = t
             gain_re[s, e] = g.real
@@ -22,7 +23,8 @@ def element_terms(sx, sy, sz, amplitude, ex, ez, nx, nz, wt, wr0, wdr, wu0, wdu,
 
 
 @numba.njit(parallel=True, cache=True, fastmath=True)
-def accumulate(tau, gain_re, gain_im, tx_element, tx_shift, tx_weight_re, tx_weight_im, rx_element, acc):
+def accumulate(tau, gain_re, gain_im, amplitude, tx_element, tx_shift, tx_weight_re, tx_weight_im, rx_element,
+               acc):
     """Add every (scatterer, tx element, rx element) echo into acc[rx, sample] (complex64 baseband).
 
     The echo's phase is exact (carried by the gains); its envelope goes to the nearest sample
@@ -39,8 +41,10 @@ def accumulate(tau, gain_re, gain_im, tx_element, tx_shift, tx_weight_re, tx_wei
         for k in range(n_tx):
             e = tx_element[k]
             tx_tau[s, k] = tau[s, e] + tx_shift[k] + np.float32(0.5)  # +0.5: round to nearest
-            tx_re[s, k] = gain_re[s, e] * tx_weight_re[k] - gain_im[s, e] * tx_weight_im[k]
-            tx_im[s, k] = gain_re[s, e] * tx_weight_im[k] + gain_im[s, e] * tx_weight_re[k]
+            w_re = tx_weight_re[k] * amplitude[s]
+            w_im = tx_weight_im[k] * amplitude[s]
+            tx_re[s, k] = gain_re[s, e] * w_re - gain_im[s, e] * w_im
+            tx_im[s, k] = gain_re[s, e] * w_im + gain_im[s, e] * w_re
     for j in numba.prange(rx_element.size):
         row = acc[j]
         index = np.empty(n_tx, np.int32)

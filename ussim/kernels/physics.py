@@ -12,15 +12,16 @@ def compile_with(jit):
     """`element_term` compiled by `jit` (numba resolves a helper from the caller's closure)."""
     lookup = jit(table_lookup)
 
-    def element_term(sx, sy, sz, amplitude, ex, ez, nx, nz,
+    def element_term(sx, sy, sz, ex, ez, nx, nz,
                      width_table, width_r0, width_dr, width_u0, width_du,
                      height_table, height_r0, height_dr, height_u0, height_du,
                      wavenumber, samples_per_metre):
         """One-way delay (samples) and complex gain between a scatterer and an element.
 
         The element sits at (ex, 0, ez) with its normal (nx, nz) in the imaging plane; behind
-        the element (baffle) the gain is zero. Gain = amplitude * E_w * E_h * cos(theta) / r *
-        exp(-i k r).
+        the element (baffle) the gain is zero. Gain = E_w * E_h * cos(theta) / r * exp(-i k r).
+        The scatterer's own amplitude is not in it: an echo is a transmit gain times a receive
+        gain, and the amplitude must enter once (the accumulation applies it).
         """
         dx = sx - ex
         dz = sz - ez
@@ -31,7 +32,7 @@ def compile_with(jit):
         lateral = dx * nz - dz * nx
         gain = (lookup(width_table, width_r0, width_dr, width_u0, width_du, r, lateral / r)
                 * lookup(height_table, height_r0, height_dr, height_u0, height_du, r, sy / r))
-        scale = amplitude * along / (r * r)
+        scale = along / (r * r)
         phase = wavenumber * r
         return r * samples_per_metre, gain * scale * complex(math.cos(phase), -math.sin(phase))
 

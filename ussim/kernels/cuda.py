@@ -1,0 +1,81 @@
+"""GPU kernels (numba.cuda): the same physics as cpu.py, one thread per pair, atomics to sum.
+
+The host wrappers take and return numpy arrays with the CPU kernels' signatures, so the engine
+calls either backend the same way. Float32 arithmetic follows the CPU kernels' order (delay
+sums rounded to float32 before the nearest-sample index), so both put each echo in the same
+sample; what differs is the order of the atomic sums.
+"""
+
+import numpy as np
+from numba import cuda
+
+from ussim.kernels import physics
+
+BLOCK = 65536  # scatterers per launch: enough threads to fill a GPU
+_term = physics.compile_with(lambda function: cuda.jit(device=True)(function))
+THREADS = (16, 16)
+
+
+@cuda.jit
+def _element_terms(sx, sy, sz, ex, ez, nx, nz, wt, wr0, wdr, wu0, wdu, ht, hr0, hdr, hu0, hdu,
+                   wavenumber, samples_per_metre, tau, gain_re, gain_im):
+    s, e = cuda.grid(2)
+    if s < sx.size and e < ex.size:
+        t, g = _term(sx[s], sy[s], sz[s], ex[e], ez[e], nx[e], nz[e],
+                     wt, wr0, wdr, wu0, wdu, ht, hr0, hdr, hu0, hdu, wavenumber, samples_per_metre)
+        tau[s, e] = t
+        gain_re[s, e] = g.real
+        gain_im[s, e] = g.imag
+
+
+@cuda.jit
+def _accumulate(tau, gain_re, gain_im, amplitude, tx_element, tx_shift, tx_weight_re, tx_weight_im, rx_element,
+                acc):
+    """acc is float32 (n_rx, 2 n_samples): real and imaginary parts interleaved."""
+    s, j = cuda.grid(2)
+    if s >= tau.shape[0] or j >= rx_element.size:
+        return
+    e_rx = rx_element[j]
+    g_re = gain_re[s, e_rx]
+    g_im = gain_im[s, e_rx]
+    if g_re == 0 and g_im == 0:
+        return
+    t_rx = tau[s, e_rx]
+    for k in range(tx_element.size):
+        e = tx_element[k]
+        tx_tau = tau[s, e] + tx_shift[k] + np.float32(0.5)
+        i = np.int32(tx_tau + t_rx)
+        w_re = tx_weight_re[k] * amplitude[s]
+        w_im = tx_weight_im[k] * amplitude[s]
+        a_re = gain_re[s, e] * w_re - gain_im[s, e] * w_im
+        a_im = gain_re[s, e] * w_im + gain_im[s, e] * w_re
+        cuda.atomic.add(acc, (j, 2 * i), a_re * g_re - a_im * g_im)
+        cuda.atomic.add(acc, (j, 2 * i + 1), a_re * g_im + a_im * g_re)
+
+
+def _blocks(shape):
+    return tuple((n + t - 1) // t for n, t in zip(shape, THREADS))
+
+
+def element_terms(sx, sy, sz, ex, ez, nx, nz, wt, wr0, wdr, wu0, wdu, ht, hr0, hdr, hu0, hdu,
+                  wavenumber, samples_per_metre, tau, gain_re, gain_im):
+    """Same contract as cpu.element_terms (numpy in, numpy out)."""
+    device = [cuda.to_device(np.ascontiguousarray(a)) for a in (sx, sy, sz, ex, ez, nx, nz, wt, ht)]
+    outputs = [cuda.device_array(a.shape, a.dtype) for a in (tau, gain_re, gain_im)]
+    d_sx, d_sy, d_sz, d_ex, d_ez, d_nx, d_nz, d_wt, d_ht = device
+    _element_terms[_blocks((sx.size, ex.size)), THREADS](
+        d_sx, d_sy, d_sz, d_ex, d_ez, d_nx, d_nz, d_wt, wr0, wdr, wu0, wdu, d_ht, hr0, hdr, hu0, hdu,
+        wavenumber, samples_per_metre, *outputs)
+    for host, dev in zip((tau, gain_re, gain_im), outputs):
+        host[...] = dev.copy_to_host()
+
+
+def accumulate(tau, gain_re, gain_im, amplitude, tx_element, tx_shift, tx_weight_re, tx_weight_im, rx_element,
+               acc):
+    """Same contract as cpu.accumulate: adds into the complex64 numpy array `acc` in place."""
+    interleaved = acc.view(np.float32)
+    d_acc = cuda.to_device(interleaved)
+    arrays = [cuda.to_device(np.ascontiguousarray(a)) for a in
+              (tau, gain_re, gain_im, amplitude, tx_element, tx_shift, tx_weight_re, tx_weight_im, rx_element)]
+    _accumulate[_blocks((tau.shape[0], rx_element.size)), THREADS](*arrays, d_acc)
+    interleaved[...] = d_acc.copy_to_host()
