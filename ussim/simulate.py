@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from ussim import beamform, bmode, scan, transmit
+from ussim import beamform, bmode, scan, scatter, transmit
 from ussim import probe as probes
 from ussim.engine import ChannelData, Scatterers, face_distance, simulate_channels
 from ussim.errors import UsageError
@@ -133,41 +133,42 @@ def simulate(scatterers: Scatterers, probe: Probe | str, settings: Settings | No
                       envelope_image, image, time.perf_counter() - start, params)
 
 
-def reference_level(probe: Probe, settings: Settings, device: str = "auto") -> float:
-    """The fixed 0 dB level: the envelope peak of a unit scatterer on the central line at the
-    transmit focus (IVUS: 2 mm beyond the catheter), without attenuation.
+# DECISION: 0 dB (white) lies 20 dB above the expected speckle RMS of tissue at the default
+# density: typical tissue shows mid-to-light gray and bright reflectors have 20 dB of headroom.
+# Speckle intensity is density x integral of |PSF|^2, about 1.5 cells' worth of the peak for a
+# Gaussian-like PSF, so the RMS is the point peak x sqrt(1.5 x scatterers per cell).
+REFERENCE_HEADROOM_DB = 20.0
+PSF_VOLUME_FACTOR = 1.5
 
-    DECISION: a physical constant of probe and settings, never the image's own maximum, so
-    that equal tissue looks equally bright in every image simulated with the same settings.
+
+def reference_level(probe: Probe, settings: Settings, device: str = "auto") -> float:
+    """The fixed 0 dB envelope of probe and settings, never the image's own maximum, so that
+    equal tissue looks equally bright in every image made with the same settings.
+
+    From the envelope peak of a unit scatterer on the central line at the transmit focus (IVUS:
+    2 mm beyond the catheter), without attenuation; see REFERENCE_HEADROOM_DB.
     """
     key = (probe, settings.scheme, settings.focus, settings.tx_f_number, settings.rx_f_number,
            settings.tx_apodization, settings.rx_apodization, settings.excitation_cycles, settings.angles)
-    return _reference_level(key, device)
+    speckle_rms = _point_peak(key, device) * np.sqrt(PSF_VOLUME_FACTOR * scatter.SCATTERERS_PER_CELL)
+    return float(speckle_rms * 10 ** (REFERENCE_HEADROOM_DB / 20))
 
 
 @functools.lru_cache(maxsize=32)
-def _reference_level(key, device):
-    probe, scheme, focus, *_ = key
-    settings = Settings(scheme=scheme, focus=focus, tx_f_number=key[3], rx_f_number=key[4], tx_apodization=key[5],
-                        rx_apodization=key[6], excitation_cycles=key[7], angles=key[8], attenuation_db_cm_mhz=0.0)
+def _point_peak(key, device):
+    probe, scheme, focus, tx_f, rx_f, tx_apod, rx_apod, cycles, angles = key
     if probe.kind == "ivus":
-        x, z, depth = 0.0, probe.catheter_radius + 2e-3, 2e-3
-    elif probe.kind == "convex":
-        x, z, depth = 0.0, focus, focus
+        depth = 2e-3
+        point = Scatterers([0.0], [0.0], [probe.catheter_radius + depth], [1.0])
+        events = transmit.ivus_lines(probe)[:1]
     else:
-        x, z, depth = 0.0, focus, focus
-    point = Scatterers([x], [0.0], [z], [1.0])
-    settings = replace(settings, depth=depth * 1.2, n_lines=1)
-    events = events_for(settings, probe)
-    if settings.scheme == "ivus":
-        events = [events[0]]
-    elif settings.scheme == "focused":
-        events = transmit.focused_lines(probe, 1, focus, f_number=settings.tx_f_number,
-                                        apodization=settings.tx_apodization, positions=[0.0])
+        depth = focus
+        point = Scatterers([0.0], [0.0], [focus], [1.0])
+        events = (transmit.plane_waves(probe, np.asarray(angles), apodization=tx_apod) if scheme == "plane" else
+                  transmit.focused_lines(probe, 1, focus, f_number=tx_f, apodization=tx_apod, positions=[0.0]))
     channels = simulate_channels(point, probe, events, attenuation_db_cm_mhz=0.0, device=device,
-                                 excitation_cycles=settings.excitation_cycles, progress=False)
-    radii = radii_for(settings, probe)
-    line_x = [0.0] if settings.scheme == "plane" else None
-    lines = beamform.beamform(channels, events, probe, radii, f_number=settings.rx_f_number,
-                              apodization=settings.rx_apodization, line_x=line_x).lines
+                                 excitation_cycles=cycles, progress=False)
+    settings = Settings(depth=depth * 1.2)
+    lines = beamform.beamform(channels, events, probe, radii_for(settings, probe), f_number=rx_f,
+                              apodization=rx_apod, line_x=[0.0] if scheme == "plane" else None).lines
     return float(np.abs(lines).max())

@@ -1,0 +1,93 @@
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from ussim import aperture, engine, probe, transmit
+from ussim.errors import UsageError
+
+LINEAR = probe.load("linear-7.6")
+TINY = dict(name="tiny", kind="linear", center_frequency_mhz=5.0, bandwidth=0.7, n_elements=8, pitch_mm=0.3,
+            kerf_mm=0.03, height_mm=2.0, elevation_focus_mm=15.0, sampling_frequency_mhz=20.0)
+# DECISION: the stated CPU/GPU tolerance. Both kernels round each echo to the same fine-grid
+# sample (same float32 operation order); only the order of the float32 sums differs.
+CPU_GPU_TOLERANCE = 1e-5  # max |RF_cpu - RF_gpu| / max |RF_cpu|
+
+EQUIVALENCE = """
+import json, sys, numpy as np
+from ussim import engine, probe, transmit
+p = probe.from_table(json.loads(sys.argv[1]))
+rng = np.random.default_rng(3)
+n = 6
+scatterers = engine.Scatterers(rng.uniform(-2e-3, 2e-3, n), rng.uniform(-3e-4, 3e-4, n), rng.uniform(4e-3, 8e-3, n),
+                               rng.standard_normal(n))
+events = transmit.focused_lines(p, 2, 6e-3, f_number=1.0) + transmit.plane_waves(p, [0.1])
+cpu = engine.simulate_channels(scatterers, p, events, device="cpu", progress=False).rf
+gpu = engine.simulate_channels(scatterers, p, events, device="cuda", progress=False).rf
+print(json.dumps({"difference": float(np.abs(cpu - gpu).max() / np.abs(cpu).max()), "peak": float(np.abs(cpu).max())}))
+"""
+
+
+def test_cuda_kernel_matches_cpu_under_the_simulator():
+    result = subprocess.run([sys.executable, "-c", textwrap.dedent(EQUIVALENCE), json.dumps(TINY)],
+                            env={**os.environ, "NUMBA_ENABLE_CUDASIM": "1"}, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    measured = json.loads(result.stdout.strip().splitlines()[-1])
+    assert measured["peak"] > 0 and measured["difference"] <= CPU_GPU_TOLERANCE
+
+
+def test_auto_device_is_cpu_without_a_gpu():
+    from numba import cuda
+    expected = "cuda" if cuda.is_available() else "cpu"
+    assert engine.resolve_device("auto") == expected
+    if expected == "cpu":
+        with pytest.raises(UsageError, match="no CUDA GPU"):
+            engine.resolve_device("cuda")
+    with pytest.raises(UsageError, match="unknown device 'tpu'"):
+        engine.resolve_device("tpu")
+
+
+@pytest.mark.parametrize("arrays, message", [
+    (([], [], [], []), "no scatterers"),
+    (([0.0, np.nan], [0, 0], [1e-2, 1e-2], [1, 1]), "finite"),
+    (([0.0], [0.0, 1.0], [1e-2], [1.0]), "differ in length"),
+])
+def test_bad_scatterers(arrays, message):
+    with pytest.raises(UsageError, match=message):
+        engine.Scatterers(*arrays)
+
+
+def test_bad_simulation_inputs():
+    point = engine.Scatterers([0.0], [0.0], [1e-2], [1.0])
+    events = transmit.plane_waves(LINEAR, [0.0])
+    with pytest.raises(UsageError, match="must not be negative"):
+        engine.simulate_channels(point, LINEAR, events, attenuation_db_cm_mhz=-1, device="cpu")
+    with pytest.raises(UsageError, match="no transmit events"):
+        engine.simulate_channels(point, LINEAR, [], device="cpu")
+    events[0].delays = events[0].delays - 1e-6
+    with pytest.raises(UsageError, match="delays must not be negative"):
+        engine.simulate_channels(point, LINEAR, events, device="cpu")
+
+
+def test_echo_arrives_at_the_round_trip_time():
+    depth = 12e-3
+    point = engine.Scatterers([0.0], [0.0], [depth], [1.0])
+    events = transmit.plane_waves(LINEAR, [0.0])
+    data = engine.simulate_channels(point, LINEAR, events, attenuation_db_cm_mhz=0.0, device="cpu", progress=False)
+    centre = LINEAR.n_elements // 2
+    from scipy.signal import hilbert
+    envelope = np.abs(hilbert(data.rf[0, centre]))
+    distance = np.hypot(LINEAR.element_positions()[0][centre], depth)
+    assert np.argmax(envelope) / data.sampling_frequency == pytest.approx((depth + distance) / 1540, abs=1.5e-8)
+
+
+def test_aperture_table_is_one_at_the_elevation_focus():
+    table = aperture.table(5e-3, 18e-3, 7.6e6, 1540 / 13e6, 0.04, 0.25, 1540.0)
+    i = round((18e-3 - table.r0) / table.dr)
+    k = round((0 - table.u0) / table.du)
+    assert abs(table.values[i, k]) == pytest.approx(1.0, abs=0.02)
+    assert abs(table.values[i, 0]) < 0.3  # off the elevation beam at the focus

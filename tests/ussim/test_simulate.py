@@ -1,0 +1,63 @@
+import numpy as np
+import pytest
+
+from ussim import engine, probe, scatter, simulate
+from ussim.errors import UsageError
+
+
+def _ring(radius_lo, radius_hi, n, seed=0, centre_z=0.0):
+    rng = np.random.default_rng(seed)
+    r = np.sqrt(rng.uniform(radius_lo ** 2, radius_hi ** 2, n))
+    angle = rng.uniform(0, 2 * np.pi, n)
+    return engine.Scatterers(r * np.sin(angle), rng.uniform(-2e-4, 2e-4, n), centre_z + r * np.cos(angle),
+                             rng.standard_normal(n))
+
+
+def test_ivus_image_is_radial_with_a_black_dead_zone():
+    ivus = probe.load("ivus-40")
+    sim = simulate.simulate(_ring(0.7e-3, 2.5e-3, 3000), ivus, n_lines=64, shape=(64, 64), device="cpu",
+                            progress=False)
+    assert sim.bmode.shape == (64, 64) and sim.bmode.dtype == np.uint8
+    x, z = np.meshgrid(sim.grid.x, sim.grid.z)
+    radius = np.hypot(x, z)
+    assert sim.bmode[radius < ivus.dead_zone].max() == 0
+    assert sim.bmode[(radius > 1.2e-3) & (radius < 2.2e-3)].mean() > 40  # tissue shows, all around
+    quadrants = [sim.bmode[(radius > 1.2e-3) & (radius < 2.2e-3) & (np.sign(x) == sx) & (np.sign(z) == sz)].mean()
+                 for sx in (-1, 1) for sz in (-1, 1)]
+    assert min(quadrants) > 0.5 * max(quadrants)
+
+
+@pytest.mark.parametrize("name", ["convex-tv-7.5", "phased-2.7"])
+def test_sector_probes_image_a_scatterer_cloud(name):
+    p = probe.load(name)
+    cloud = scatter.homogeneous_box(p, (-3e-3, 3e-3), (8e-3, 14e-3), per_cell=2, seed=1)
+    sim = simulate.simulate(cloud, p, n_lines=24, depth=16e-3, shape=(48, 48), device="cpu", progress=False)
+    x, z = np.meshgrid(sim.grid.x, sim.grid.z)
+    inside = (np.abs(x) < 2e-3) & (z > 9e-3) & (z < 13e-3)
+    outside = (np.abs(x) > 5e-3) | (z < 5e-3)
+    assert sim.bmode[inside].mean() > sim.bmode[outside].mean() + 30
+    assert sim.params["probe"]["name"] == name and sim.params["scatterers"] == len(cloud)
+
+
+def test_log_compression_uses_a_fixed_reference():
+    p = probe.load("linear-7.6")
+    cloud = scatter.homogeneous_box(p, (-2e-3, 2e-3), (8e-3, 12e-3), per_cell=3, seed=4)
+    louder = engine.Scatterers(cloud.x, cloud.y, cloud.z, 2 * cloud.amplitude)
+    settings = dict(line_positions=tuple(np.linspace(-1.5e-3, 1.5e-3, 16)), depth=12e-3, focus=10e-3,
+                    dynamic_range_db=60.0, shape=(32, 32), device="cpu", progress=False)
+    quiet = simulate.simulate(cloud, p, **settings)
+    loud = simulate.simulate(louder, p, **settings)
+    assert quiet.params["settings"]["reference"] == loud.params["settings"]["reference"]
+    region = quiet.bmode > 20
+    shift = loud.bmode[region].astype(float) - quiet.bmode[region]
+    assert np.median(shift) == pytest.approx(20 * np.log10(2) / 60 * 255, abs=1.0)  # +6 dB, not renormalised
+
+
+def test_settings_errors():
+    point = engine.Scatterers([0.0], [0.0], [1e-2], [1.0])
+    with pytest.raises(UsageError, match="unknown simulation setting"):
+        simulate.simulate(point, "linear-7.6", colour="red", device="cpu")
+    with pytest.raises(UsageError, match="scheme 'plane' does not suit a ivus probe"):
+        simulate.simulate(point, "ivus-20", scheme="plane", device="cpu")
+    with pytest.raises(UsageError, match="unknown probe"):
+        simulate.simulate(point, "linear-99", device="cpu")
