@@ -7,6 +7,7 @@ and gives the attenuated versions of it that the engine needs, one per attenuati
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -42,11 +43,15 @@ class Pulse:
             np.exp(-((f - self.transducer_center) ** 2) / self.transducer_sigma ** 2)
 
     def band(self) -> tuple[float, float]:
-        """The -6 dB band (Hz) of the two-way spectrum."""
-        f = np.linspace(1e-3, 4, 16001) * self.center_frequency
+        """The -6 dB band (Hz) of the two-way spectrum, edges interpolated between grid points."""
+        f = np.linspace(1e-3, 4, 4001) * self.center_frequency
         magnitude = np.abs(self.spectrum(f))
-        above = f[magnitude >= magnitude.max() / 2]
-        return float(above[0]), float(above[-1])
+        half = magnitude.max() / 2
+        above = np.flatnonzero(magnitude >= half)
+        lo, hi = above[0], above[-1]
+        low = f[lo] - (magnitude[lo] - half) / (magnitude[lo] - magnitude[lo - 1]) * (f[lo] - f[lo - 1])
+        high = f[hi] + (magnitude[hi] - half) / (magnitude[hi] - magnitude[hi + 1]) * (f[hi + 1] - f[hi])
+        return float(low), float(high)
 
     def baseband(self, attenuation: float = 0.0) -> tuple[np.ndarray, int]:
         """Pulse envelope g(t) (complex, peak |g| = 1 at zero attenuation) and its centre index.
@@ -83,6 +88,7 @@ def excitation_spectrum(f, fc, cycles):
     return 0.5j * duration * (np.sinc((f + fc) * duration) - np.sinc((f - fc) * duration))
 
 
+@functools.lru_cache(maxsize=64)
 def design(center_frequency: float, bandwidth: float, rate: float, excitation_cycles: float = 1.0) -> Pulse:
     """The pulse whose two-way -6 dB band is exactly fc (1 -+ bandwidth / 2).
 
@@ -111,7 +117,7 @@ def design(center_frequency: float, bandwidth: float, rate: float, excitation_cy
         log_sigma = optimize.brentq(lambda v: np.subtract(*candidate(v, centre).band()[::-1]) / fc - bandwidth,
                                     np.log(1e-3 * fc), np.log(10 * fc))
         low, high = candidate(log_sigma, centre).band()
-        if abs((low + high) / 2 - fc) < 1e-5 * fc:
+        if abs((low + high) / 2 - fc) < 1e-6 * fc:
             break
         centre += fc - (low + high) / 2
     return candidate(log_sigma, centre)

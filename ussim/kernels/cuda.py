@@ -12,7 +12,7 @@ from numba import cuda
 from ussim.kernels import physics
 
 BLOCK = 65536  # scatterers per launch: enough threads to fill a GPU
-_term = physics.compile_with(lambda function: cuda.jit(device=True)(function))
+_amplitude, _path_phase = physics.compile_with(lambda function: cuda.jit(device=True)(function))
 THREADS = (16, 16)
 
 
@@ -21,11 +21,10 @@ def _element_terms(sx, sy, sz, ex, ez, nx, nz, wt, wr0, wdr, wu0, wdu, ht, hr0, 
                    wavenumber, samples_per_metre, tau, gain_re, gain_im):
     s, e = cuda.grid(2)
     if s < sx.size and e < ex.size:
-        t, g = _term(sx[s], sy[s], sz[s], ex[e], ez[e], nx[e], nz[e],
-                     wt, wr0, wdr, wu0, wdu, ht, hr0, hdr, hu0, hdu, wavenumber, samples_per_metre)
-        tau[s, e] = t
-        gain_re[s, e] = g.real
-        gain_im[s, e] = g.imag
+        r, re, im = _amplitude(sx[s], sy[s], sz[s], ex[e], ez[e], nx[e], nz[e],
+                               wt, wr0, wdr, wu0, wdu, ht, hr0, hdr, hu0, hdu)
+        tau[s, e] = r * samples_per_metre
+        gain_re[s, e], gain_im[s, e] = _path_phase(r, re, im, wavenumber)
 
 
 @cuda.jit

@@ -1,42 +1,48 @@
 """Per scatterer-element physics, written once and compiled by both numba.njit (CPU) and
 numba.cuda.jit(device=True) (GPU) through `compile_with`, so that the devices cannot drift apart.
 
-Times are in samples of the engine's accumulation grid; gains are complex amplitudes that
-already carry the phase exp(-i w0 r / c) of the path.
+Gains are complex amplitudes; with the path phase exp(-i w0 r / c) they become the terms the
+engine sums.
 """
 
 import math
 
 
 def compile_with(jit):
-    """`element_term` compiled by `jit` (numba resolves a helper from the caller's closure)."""
+    """(element_amplitude, with_path_phase) compiled by `jit`; numba resolves the table lookup
+    from the closure. Two functions rather than one so the CPU can run the phase in a
+    separate, vectorisable loop."""
     lookup = jit(table_lookup)
 
-    def element_term(sx, sy, sz, ex, ez, nx, nz,
-                     width_table, width_r0, width_dr, width_u0, width_du,
-                     height_table, height_r0, height_dr, height_u0, height_du,
-                     wavenumber, samples_per_metre):
-        """One-way delay (samples) and complex gain between a scatterer and an element.
+    def element_amplitude(sx, sy, sz, ex, ez, nx, nz,
+                          width_table, width_r0, width_dr, width_u0, width_du,
+                          height_table, height_r0, height_dr, height_u0, height_du):
+        """Distance r (m) and complex amplitude between a scatterer and an element, without
+        the path's phase.
 
         The element sits at (ex, 0, ez) with its normal (nx, nz) in the imaging plane; behind
-        the element (baffle) the gain is zero. Gain = E_w * E_h * cos(theta) / r * exp(-i k r).
-        The scatterer's own amplitude is not in it: an echo is a transmit gain times a receive
-        gain, and the amplitude must enter once (the accumulation applies it).
+        the element (baffle) the amplitude is zero. Amplitude = E_w * E_h * cos(theta) / r.
+        The scatterer's own amplitude is not in it: an echo is a transmit term times a receive
+        term, and the scatterer amplitude must enter once (the accumulation applies it).
         """
         dx = sx - ex
         dz = sz - ez
         along = dx * nx + dz * nz
         r = math.sqrt(dx * dx + dz * dz + sy * sy)
         if along <= 0.0 or r == 0.0:
-            return r * samples_per_metre, 0j  # behind the element: no echo, but a true delay
-        lateral = dx * nz - dz * nx
-        gain = (lookup(width_table, width_r0, width_dr, width_u0, width_du, r, lateral / r)
+            return r, 0.0, 0.0  # behind the element: no echo, but a true distance
+        gain = (lookup(width_table, width_r0, width_dr, width_u0, width_du, r, (dx * nz - dz * nx) / r)
                 * lookup(height_table, height_r0, height_dr, height_u0, height_du, r, sy / r))
-        scale = along / (r * r)
-        phase = wavenumber * r
-        return r * samples_per_metre, gain * scale * complex(math.cos(phase), -math.sin(phase))
+        gain = gain * (along / (r * r))
+        return r, gain.real, gain.imag
 
-    return jit(element_term)
+    def with_path_phase(r, re, im, wavenumber):
+        """The amplitude times exp(-i k r)."""
+        c = math.cos(wavenumber * r)
+        s = math.sin(wavenumber * r)
+        return re * c + im * s, im * c - re * s
+
+    return jit(element_amplitude), jit(with_path_phase)
 
 
 def table_lookup(values, r0, dr, u0, du, r, u):
