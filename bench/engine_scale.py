@@ -39,20 +39,27 @@ def bmode_case(probe_name: str) -> dict:
 
     DECISION: the scene is one elevation resolution cell thick (the elevation beam's -6 dB
     width at its focus), the thinnest slab in which every 3-D resolution cell holds 10
-    scatterers; one 0-degree plane wave for the linear array, 128 focused lines otherwise.
+    scatterers; one 0-degree plane wave for the linear array, a full turn for IVUS (a disc of
+    5 mm radius), 128 focused lines otherwise.
     """
-    from ussim import probe, scatter, simulate
+    from ussim import engine, probe, scatter, simulate
     p = probe.load(probe_name)
     cell = scatter.resolution_cell(p)
     if p.kind == "linear":
         x0, x1 = p.element_positions()[0][[0, -1]]
         cloud = scatter.homogeneous_box(p, (x0, x1), (1e-3, 40e-3), thickness=cell[2], seed=0)
         settings = dict(scheme="plane", depth=40e-3)
+    elif p.kind == "ivus":
+        box = scatter.homogeneous_box(p, (-5e-3, 5e-3), (-5e-3, 5e-3), thickness=cell[2], seed=0)
+        radius = np.hypot(box.x, box.z)
+        keep = (radius > p.catheter_radius) & (radius < 5e-3)
+        cloud = engine.Scatterers(box.x[keep], box.y[keep], box.z[keep], box.amplitude[keep])
+        settings = dict(depth=5e-3 - p.catheter_radius)
     else:
         cloud = scatter.homogeneous_box(p, (-15e-3, 15e-3), (1e-3, 40e-3), thickness=cell[2], seed=0)
         settings = dict(depth=40e-3, n_lines=128)
-    simulate.simulate(scatter.homogeneous_box(p, (-1e-3, 1e-3), (19e-3, 21e-3), seed=1), p, device="cpu",
-                      progress=False, **settings)  # warm-up: compilation, tables, reference level
+    warm = engine.Scatterers(cloud.x[:1000], cloud.y[:1000], cloud.z[:1000], cloud.amplitude[:1000])
+    simulate.simulate(warm, p, device="cpu", progress=False, **settings)  # warm-up: compilation, reference level
     start = time.perf_counter()
     sim = simulate.simulate(cloud, p, device="cpu", **settings)
     seconds = time.perf_counter() - start
@@ -79,7 +86,7 @@ def main():
         return
     cases = [["memory", "--scatterers", str(args.scatterers)]] if args.case in ("memory", "all") else []
     if args.case in ("bmode", "all"):
-        probes = ["linear-7.6", "convex-tv-7.5"] if args.case == "all" else [args.probe]
+        probes = ["linear-7.6", "ivus-20", "ivus-40"] if args.case == "all" else [args.probe]
         cases += [["bmode", "--probe", name] for name in probes]
     header = {"machine": f"{platform.node()} {platform.machine()}, {__import__('os').cpu_count()} CPUs",
               "date": time.strftime("%Y-%m-%d")}

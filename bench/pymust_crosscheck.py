@@ -21,7 +21,7 @@ import time
 import numpy as np
 import pymust
 
-from ussim import beamform, engine, probe, transmit
+from ussim import beamform, engine, measure, probe, transmit
 from ussim.engine import ChannelData, Scatterers
 
 PROBE = probe.load("linear-7.6")
@@ -70,15 +70,6 @@ def image(rf: np.ndarray, t0: float, depths: np.ndarray, xs: np.ndarray) -> np.n
     return np.abs(beamform.beamform(data, events, PROBE, depths, f_number=1.5, apodization="hann", line_x=xs).lines)
 
 
-def speckle_statistics(envelope: np.ndarray, depths: np.ndarray) -> dict:
-    region = envelope[:, (depths > 15e-3) & (depths < 25e-3)]
-    normalised = (region / np.sqrt(np.mean(region ** 2, axis=0))).ravel()  # remove the depth trend
-    intensity = normalised ** 2
-    return {"mean_over_std": float(normalised.mean() / normalised.std()),
-            "nakagami_m": float(intensity.mean() ** 2 / intensity.var()),
-            "log_std_db": float(np.std(20 * np.log10(normalised)))}
-
-
 def widths(envelope: np.ndarray, depths: np.ndarray, xs: np.ndarray) -> list[dict]:
     result = []
     for depth in (10e-3, 20e-3, 30e-3):
@@ -86,18 +77,9 @@ def widths(envelope: np.ndarray, depths: np.ndarray, xs: np.ndarray) -> list[dic
         local = envelope[:, window]
         line, sample = np.unravel_index(local.argmax(), local.shape)
         result.append({"depth_mm": depth * 1e3,
-                       "axial_mm": _fwhm(local[line], depths[1] - depths[0]) * 1e3,
-                       "lateral_mm": _fwhm(local[:, sample], xs[1] - xs[0]) * 1e3})
+                       "axial_mm": measure.fwhm(local[line], depths[1] - depths[0]) * 1e3,
+                       "lateral_mm": measure.fwhm(local[:, sample], xs[1] - xs[0]) * 1e3})
     return result
-
-
-def _fwhm(profile, step):
-    half = profile.max() / 2
-    above = np.flatnonzero(profile >= half)
-    lo, hi = above[0], above[-1]
-    left = lo - (profile[lo] - half) / (profile[lo] - profile[lo - 1])
-    right = hi + (profile[hi] - half) / (profile[hi] - profile[hi + 1])
-    return (right - left) * step
 
 
 def main():
@@ -133,7 +115,8 @@ def main():
     origins = {"ussim": 0.0, "pymust": time_origin(run_pymust(points())[0])}
     point_rf = {"ussim": run_ussim(points())[0], "pymust": run_pymust(points())[0]}
     for name, rf in (("ussim", ussim_rf), ("pymust", pymust_rf)):
-        report[f"{name}_speckle"] = speckle_statistics(image(rf, origins[name], depths, xs), depths)
+        speckle_region = image(rf, origins[name], depths, xs)[:, (depths > 15e-3) & (depths < 25e-3)]
+        report[f"{name}_speckle"] = measure.speckle_statistics(speckle_region)
         report[f"{name}_points"] = widths(image(point_rf[name], origins[name], depths, xs), depths, xs)
     report["pymust_time_origin_us"] = origins["pymust"] * 1e6
     print(json.dumps(report, indent=2))

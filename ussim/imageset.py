@@ -60,8 +60,10 @@ def make(image, label, *, class_names: Sequence[str], organ: str, method: str, p
     """
     image = np.asarray(image)
     n = image.shape[0] if image.ndim == 3 else 0
-    seed = np.full(n, -1, np.int64) if seed is None else np.asarray(seed)
-    seconds = np.full(n, np.nan, np.float32) if seconds is None else np.asarray(seconds)
+    # Plain Python lists take the format's dtypes; arrays must already have them.
+    seed = np.full(n, -1, np.int64) if seed is None else np.asarray(seed, np.int64 if isinstance(seed, list) else None)
+    seconds = (np.full(n, np.nan, np.float32) if seconds is None else
+               np.asarray(seconds, np.float32 if isinstance(seconds, list) else None))
     if sample_id is None:
         sample_id = [f"{method}-{i:06d}" for i in range(n)]
     variables = {"image": (DIMS, image), "label": (DIMS, np.asarray(label)),

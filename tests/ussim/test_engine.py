@@ -91,3 +91,21 @@ def test_aperture_table_is_one_at_the_elevation_focus():
     k = round((0 - table.u0) / table.du)
     assert abs(table.values[i, k]) == pytest.approx(1.0, abs=0.02)
     assert abs(table.values[i, 0]) < 0.3  # off the elevation beam at the focus
+
+
+def test_steered_plane_waves_focus_on_the_point_and_compound_by_summation():
+    from ussim import beamform
+    point = engine.Scatterers([1e-3], [0.0], [15e-3], [1.0])
+    angles = np.deg2rad([-10.0, 0.0, 10.0])
+    events = transmit.plane_waves(LINEAR, angles)
+    data = engine.simulate_channels(point, LINEAR, events, attenuation_db_cm_mhz=0.0, device="cpu", progress=False)
+    xs, depths = np.linspace(0, 2e-3, 81), np.linspace(14e-3, 16e-3, 401)
+    singles = []
+    for index, event in enumerate(events):
+        one = engine.ChannelData(data.rf[index: index + 1], data.sampling_frequency, data.t0)
+        lines = beamform.beamform(one, [event], LINEAR, depths, line_x=xs).lines
+        line, sample = np.unravel_index(np.abs(lines).argmax(), lines.shape)
+        assert xs[line] == pytest.approx(1e-3, abs=30e-6) and depths[sample] == pytest.approx(15e-3, abs=10e-6)
+        singles.append(lines)
+    compounded = beamform.beamform(data, events, LINEAR, depths, line_x=xs).lines
+    np.testing.assert_allclose(compounded, sum(singles), rtol=1e-4, atol=1e-4 * np.abs(compounded).max())
