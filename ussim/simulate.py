@@ -98,10 +98,12 @@ def radii_for(settings: Settings, probe: Probe) -> np.ndarray:
 
 
 def simulate(scatterers: Scatterers, probe: Probe | str, settings: Settings | None = None, *,
-             device: str = "auto", progress: bool = True, **overrides) -> Simulation:
+             device: str = "auto", progress: bool = True, grid: scan.DisplayGrid | None = None,
+             **overrides) -> Simulation:
     """Simulate one B-mode image of `scatterers` with `probe` (a Probe or a preset name).
 
-    Keyword overrides change single settings: simulate(s, "linear-7.6", focus=0.02).
+    Keyword overrides change single settings: simulate(s, "linear-7.6", focus=0.02). `grid`
+    fixes the display pixels (e.g. those of a label mask); by default they cover the scan.
     """
     start = time.perf_counter()
     probe = probes.load(probe) if isinstance(probe, str) else probes.validate(probe)
@@ -122,7 +124,7 @@ def simulate(scatterers: Scatterers, probe: Probe | str, settings: Settings | No
                                  center_frequency=probe.center_frequency)
         envelope = bmode.apply_tgc(envelope, gain)
     reference = settings.reference or reference_level(probe, settings, device)
-    grid = scan.default_grid(beamformed.geometry, settings.shape)
+    grid = grid or scan.default_grid(beamformed.geometry, settings.shape)
     envelope_image = scan.scan_convert(envelope, beamformed.geometry, grid)
     image = bmode.log_compress(envelope_image, reference=reference, dynamic_range_db=settings.dynamic_range_db,
                                gain_db=settings.gain_db)
