@@ -19,7 +19,7 @@ def follicle_table(follicle_alpha):
 
 def test_shipped_tables_cover_the_real_sets_classes():
     assert {"ovary", "ivus"} <= set(tissue.organ_names())
-    assert list(tissue.load("ivus").classes) == ["outside_EEM", "wall", "lumen"]  # as the real IVUS set
+    assert list(tissue.load("ivus").classes)[:3] == ["outside_EEM", "wall", "lumen"]  # as the real IVUS set
     assert {"background", "ovary", "follicle"} <= set(tissue.load("ovary").classes)
 
 

@@ -1,0 +1,1 @@
+"""Random anatomy: label-mask generators per organ (ovary.py, ivus.py) on display grids in mm."""
