@@ -78,7 +78,7 @@ class Transmit:
     rx: np.ndarray                # indices into elements
     origin: tuple[float, float] = (0.0, 0.0)     # where the beam starts (for beamforming)
     direction: float = 0.0                       # beam / plane-wave angle from +z (rad)
-    kind: str = "focused"                        # focused | plane | single
+    kind: str = "focused"                        # focused | plane | single | monostatic
     focus: float = np.inf                        # m along the beam; inf for plane waves
     meta: dict = field(default_factory=dict)
 
@@ -136,6 +136,17 @@ def simulate_channels(scatterers: Scatterers, probe: Probe, events: list[Transmi
     device = resolve_device(device)
     if not events:
         raise UsageError("no transmit events")
+    if len(events) > 1 and all(ev.kind == "single" for ev in events):
+        # A turn of a rotating element: every A-line is one element hearing its own echo, so all
+        # of them run as one monostatic pass over one element set (no per-line overhead).
+        turn = Transmit(elements=tuple(np.concatenate([np.asarray(ev.elements[k])[ev.tx] for ev in events])
+                                       for k in range(3)),
+                        tx=np.arange(len(events)), delays=np.zeros(len(events)), apodization=np.ones(len(events)),
+                        rx=np.arange(len(events)), kind="monostatic")
+        data = simulate_channels(scatterers, probe, [turn], attenuation_db_cm_mhz=attenuation_db_cm_mhz,
+                                 device=device, t_max=t_max, excitation_cycles=excitation_cycles, progress=progress)
+        return ChannelData(rf=data.rf.reshape(len(events), 1, -1), sampling_frequency=data.sampling_frequency,
+                           t0=data.t0)
     fine_rate = OVERSAMPLING * probe.sampling_frequency
     pulse_model = pulse.design(probe.center_frequency, probe.bandwidth, fine_rate, excitation_cycles)
     one_way = path_attenuation(scatterers, probe, attenuation_db_cm_mhz)
@@ -235,6 +246,9 @@ def _kernels(device: str):
         backend.element_terms(scatterers.x[pick], scatterers.y[pick], scatterers.z[pick], ex, ez, np.sin(angle), np.cos(angle), wt.values, wt.r0, wt.dr, wt.u0, wt.du,
                               ht.values, ht.r0, ht.dr, ht.u0, ht.du, 2 * np.pi * probe.center_frequency / SPEED_OF_SOUND,
                               fine_rate / SPEED_OF_SOUND, tau, gain_re, gain_im)
+        if event.kind == "monostatic":
+            backend.accumulate_monostatic(tau, gain_re, gain_im, amplitude.astype(np.float32), acc)
+            return int(2 * float(tau.min())), int(2 * float(tau.max())) + 2
         delays = np.asarray(event.delays, np.float64)
         shift = (delays * fine_rate).astype(np.float32)
         weight = (np.asarray(event.apodization) *

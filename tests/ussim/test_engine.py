@@ -28,7 +28,13 @@ scatterers = engine.Scatterers(rng.uniform(-2e-3, 2e-3, n), rng.uniform(-3e-4, 3
 events = transmit.focused_lines(p, 2, 6e-3, f_number=1.0) + transmit.plane_waves(p, [0.1])
 cpu = engine.simulate_channels(scatterers, p, events, device="cpu", progress=False).rf
 gpu = engine.simulate_channels(scatterers, p, events, device="cuda", progress=False).rf
-print(json.dumps({"difference": float(np.abs(cpu - gpu).max() / np.abs(cpu).max()), "peak": float(np.abs(cpu).max())}))
+ivus = probe.load("ivus-40")  # the monostatic kernel: a turn of 16 A-lines around the catheter
+ring = engine.Scatterers(scatterers.x, scatterers.y, scatterers.z - 6e-3, scatterers.amplitude)
+turn = transmit.ivus_lines(ivus, 16)
+cpu_turn = engine.simulate_channels(ring, ivus, turn, device="cpu", progress=False).rf
+gpu_turn = engine.simulate_channels(ring, ivus, turn, device="cuda", progress=False).rf
+difference = max(np.abs(cpu - gpu).max() / np.abs(cpu).max(), np.abs(cpu_turn - gpu_turn).max() / np.abs(cpu_turn).max())
+print(json.dumps({"difference": float(difference), "peak": float(min(np.abs(cpu).max(), np.abs(cpu_turn).max()))}))
 """
 
 
@@ -109,3 +115,19 @@ def test_steered_plane_waves_focus_on_the_point_and_compound_by_summation():
         singles.append(lines)
     compounded = beamform.beamform(data, events, LINEAR, depths, line_x=xs).lines
     np.testing.assert_allclose(compounded, sum(singles), rtol=1e-4, atol=1e-4 * np.abs(compounded).max())
+
+
+def test_a_turn_of_a_lines_runs_as_one_pass_equal_to_line_by_line():
+    ivus = probe.load("ivus-40")
+    rng = np.random.default_rng(0)
+    radius, angle = rng.uniform(0.6e-3, 3e-3, 2000), rng.uniform(0, 2 * np.pi, 2000)
+    ring = engine.Scatterers(radius * np.sin(angle), rng.uniform(-1e-4, 1e-4, 2000), radius * np.cos(angle),
+                             rng.standard_normal(2000))
+    events = transmit.ivus_lines(ivus, 32)
+    turn = engine.simulate_channels(ring, ivus, events, device="cpu", progress=False)
+    assert turn.rf.shape[:2] == (32, 1)
+    for index in (0, 9, 23):
+        alone = engine.simulate_channels(ring, ivus, [events[index]], device="cpu", progress=False,
+                                         t_max=turn.rf.shape[-1] / ivus.sampling_frequency).rf[0, 0]
+        n = min(alone.size, turn.rf.shape[-1])
+        assert np.abs(alone[:n] - turn.rf[index, 0, :n]).max() <= 1e-5 * np.abs(turn.rf[index]).max()

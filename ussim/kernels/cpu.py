@@ -109,3 +109,20 @@ def add_decimated_convolution(acc, lo, hi, g, centre, step, out):
                 total_re += a.real * g_re[m + offset] - a.imag * g_im[m + offset]
                 total_im += a.real * g_im[m + offset] + a.imag * g_re[m + offset]
             out[j, q] += np.complex64(total_re + 1j * total_im)
+
+
+@numba.njit(parallel=True, cache=True, fastmath=True)
+def accumulate_monostatic(tau, gain_re, gain_im, amplitude, acc):
+    """Each element hears only its own echo (a rotating IVUS element, one A-line per element):
+    acc[e, nearest(2 tau)] += amplitude gain^2. Same float32 order as `accumulate`."""
+    for e in numba.prange(tau.shape[1]):
+        row = acc[e]
+        for s in range(tau.shape[0]):
+            g_re = gain_re[s, e]
+            g_im = gain_im[s, e]
+            if g_re == 0 and g_im == 0:
+                continue
+            a_re = g_re * amplitude[s]
+            a_im = g_im * amplitude[s]
+            i = np.int32((tau[s, e] + np.float32(0.5)) + tau[s, e])
+            row[i] += np.complex64((a_re * g_re - a_im * g_im) + 1j * (a_re * g_im + a_im * g_re))

@@ -52,6 +52,22 @@ def _accumulate(tau, gain_re, gain_im, amplitude, tx_element, tx_shift, tx_weigh
         cuda.atomic.add(acc, (j, 2 * i + 1), a_re * g_im + a_im * g_re)
 
 
+@cuda.jit
+def _accumulate_monostatic(tau, gain_re, gain_im, amplitude, acc):
+    s, e = cuda.grid(2)
+    if s >= tau.shape[0] or e >= tau.shape[1]:
+        return
+    g_re = gain_re[s, e]
+    g_im = gain_im[s, e]
+    if g_re == 0 and g_im == 0:
+        return
+    a_re = g_re * amplitude[s]
+    a_im = g_im * amplitude[s]
+    i = np.int32((tau[s, e] + np.float32(0.5)) + tau[s, e])
+    cuda.atomic.add(acc, (e, 2 * i), a_re * g_re - a_im * g_im)
+    cuda.atomic.add(acc, (e, 2 * i + 1), a_re * g_im + a_im * g_re)
+
+
 def _blocks(shape):
     return tuple((n + t - 1) // t for n, t in zip(shape, THREADS))
 
@@ -77,4 +93,13 @@ def accumulate(tau, gain_re, gain_im, amplitude, tx_element, tx_shift, tx_weight
     arrays = [cuda.to_device(np.ascontiguousarray(a)) for a in
               (tau, gain_re, gain_im, amplitude, tx_element, tx_shift, tx_weight_re, tx_weight_im, rx_element)]
     _accumulate[_blocks((tau.shape[0], rx_element.size)), THREADS](*arrays, d_acc)
+    interleaved[...] = d_acc.copy_to_host()
+
+
+def accumulate_monostatic(tau, gain_re, gain_im, amplitude, acc):
+    """Same contract as cpu.accumulate_monostatic."""
+    interleaved = acc.view(np.float32)
+    d_acc = cuda.to_device(interleaved)
+    arrays = [cuda.to_device(np.ascontiguousarray(a)) for a in (tau, gain_re, gain_im, amplitude)]
+    _accumulate_monostatic[_blocks(tau.shape), THREADS](*arrays, d_acc)
     interleaved[...] = d_acc.copy_to_host()
