@@ -68,6 +68,9 @@ def transmit_time(event: Transmit, px: np.ndarray, pz: np.ndarray) -> np.ndarray
         return (px * np.sin(event.direction) + pz * np.cos(event.direction) - offset) / SPEED_OF_SOUND
     if event.kind == "single":
         return np.hypot(px - ex[event.tx[0]], pz - ez[event.tx[0]]) / SPEED_OF_SOUND
+    if event.kind == "diverging":  # the wave leaves the arc (radius R about `origin`) at t = 0
+        ox, oz = event.origin
+        return (np.hypot(px - ox, pz - oz) - np.hypot(ex[0] - ox, ez[0] - oz)) / SPEED_OF_SOUND
     ox, oz = event.origin
     fx, fz = ox + event.focus * np.sin(event.direction), oz + event.focus * np.cos(event.direction)
     t_focus = np.max(np.hypot(ex[event.tx] - fx, ez[event.tx] - fz)) / SPEED_OF_SOUND
@@ -76,12 +79,14 @@ def transmit_time(event: Transmit, px: np.ndarray, pz: np.ndarray) -> np.ndarray
 
 
 def beamform(channels: ChannelData, events: list[Transmit], probe: Probe, radii: np.ndarray, *,
-             f_number: float = 1.5, apodization: str = "hann", line_x: np.ndarray | None = None) -> Beamformed:
+             f_number: float = 1.5, apodization: str = "hann", line_x: np.ndarray | None = None,
+             line_angles: np.ndarray | None = None) -> Beamformed:
     """Beamform every event into image lines sampled at `radii` (m) along each line.
 
     Focused and IVUS events give one line each (radii measured from the line's origin); plane
-    waves give lines at `line_x` (default: the element positions), radii being depths, and
-    are compounded by summation.
+    waves give lines at `line_x` (default: the element positions), radii being depths; a
+    convex array's diverging waves give lines at `line_angles` (default: the element angles),
+    radii measured from the array's face. Plane and diverging waves compound by summation.
     """
     if apodization not in WINDOWS:
         raise UsageError(f"unknown apodization '{apodization}' (allowed: {', '.join(WINDOWS)})")
@@ -93,8 +98,15 @@ def beamform(channels: ChannelData, events: list[Transmit], probe: Probe, radii:
     analytic = signal.hilbert(channels.rf, axis=-1)
     iq = (analytic * np.exp(-2j * np.pi * probe.center_frequency * t)).astype(np.complex64)
     code = WINDOWS.index(apodization)
-    plane = events[0].kind == "plane"
-    if plane:
+    plane = events[0].kind in ("plane", "diverging")
+    if events[0].kind == "diverging":
+        angles = events[0].elements[2] if line_angles is None else np.asarray(line_angles, np.float64)
+        ox, oz = events[0].origin
+        arc = probe.radius + radii
+        px = ox + np.sin(angles)[:, None] * arc[None, :]
+        pz = oz + np.cos(angles)[:, None] * arc[None, :]
+        lines = np.zeros(px.shape, np.complex128)
+    elif plane:
         xs = events[0].elements[0] if line_x is None else np.asarray(line_x, np.float64)
         px, pz = np.meshgrid(xs, radii, indexing="ij")
         lines = np.zeros(px.shape, np.complex128)
@@ -115,7 +127,11 @@ def beamform(channels: ChannelData, events: list[Transmit], probe: Probe, radii:
             lines += out.reshape(px.shape)
         else:
             lines[index] = out
-    geometry = _geometry(events, probe, radii, plane, px if plane else None) if lines.shape[0] > 1 else None
+    if events[0].kind == "diverging":
+        geometry = scan.SectorLines(angles=angles, radii=radii + probe.radius, apex_x=0.0, apex_z=-probe.radius) \
+            if lines.shape[0] > 1 else None
+    else:
+        geometry = _geometry(events, probe, radii, plane, px if plane else None) if lines.shape[0] > 1 else None
     return Beamformed(lines.astype(np.complex64), geometry)
 
 

@@ -26,7 +26,7 @@ class Settings:
 
     `None` means: chosen from the probe and the scene (see `resolve`).
     """
-    scheme: str | None = None            # focused | plane | ivus
+    scheme: str | None = None            # focused | plane (linear, phased) | diverging (convex) | ivus
     n_lines: int | None = None
     line_positions: tuple[float, ...] | None = None  # explicit line x (linear) or angles (sector)
     focus: float | None = None           # m, transmit focus along each line
@@ -72,7 +72,7 @@ def resolve(settings: Settings, probe: Probe, scatterers: Scatterers) -> Setting
     if not depth > 0:
         raise UsageError(f"imaging depth {depth * 1e3:g} mm must be positive")
     scheme = settings.scheme or ("ivus" if probe.kind == "ivus" else "focused")
-    schemes = ("ivus",) if probe.kind == "ivus" else ("focused", "plane")
+    schemes = {"ivus": ("ivus",), "convex": ("focused", "diverging")}.get(probe.kind, ("focused", "plane"))
     if scheme not in schemes:
         raise UsageError(f"scheme '{scheme}' does not suit a {probe.kind} probe (allowed: {', '.join(schemes)})")
     n_lines = settings.n_lines or (probe.lines_per_turn if scheme == "ivus" else
@@ -86,6 +86,8 @@ def events_for(settings: Settings, probe: Probe):
         return transmit.ivus_lines(probe, settings.n_lines)
     if settings.scheme == "plane":
         return transmit.plane_waves(probe, np.asarray(settings.angles), apodization=settings.tx_apodization)
+    if settings.scheme == "diverging":
+        return transmit.diverging_wave(probe, apodization=settings.tx_apodization)
     return transmit.focused_lines(probe, settings.n_lines, settings.focus, f_number=settings.tx_f_number,
                                   apodization=settings.tx_apodization, positions=settings.line_positions,
                                   rx_half_aperture=settings.depth / (2 * settings.rx_f_number))
@@ -116,8 +118,12 @@ def simulate(scatterers: Scatterers, probe: Probe | str, settings: Settings | No
     channels = simulate_channels(scatterers, probe, events, attenuation_db_cm_mhz=settings.attenuation_db_cm_mhz,
                                  device=device, excitation_cycles=settings.excitation_cycles, progress=progress)
     radii = radii_for(settings, probe)
+    line_angles = None
+    if settings.scheme == "diverging":  # as many lines as asked for, over the array's field of view
+        fov = np.abs(probe.element_positions()[2]).max()
+        line_angles = np.linspace(-fov, fov, settings.n_lines)
     beamformed = beamform.beamform(channels, events, probe, radii, f_number=settings.rx_f_number,
-                                   apodization=settings.rx_apodization)
+                                   apodization=settings.rx_apodization, line_angles=line_angles)
     envelope = bmode.envelope(beamformed.lines)
     if settings.tgc:
         gain = bmode.tgc_gain_db(radii, attenuation_db_cm_mhz=settings.attenuation_db_cm_mhz,

@@ -109,6 +109,19 @@ def plane_waves(probe: Probe, angles: np.ndarray, *, apodization: str = "rect") 
     return events
 
 
+def diverging_wave(probe: Probe, *, apodization: str = "rect") -> list[Transmit]:
+    """All elements of a convex array firing together: the wavefront is the arc itself, as
+    from a virtual point source at the centre of curvature (the convex counterpart of a
+    plane wave; every line of the sector is beamformed from this one transmit)."""
+    if probe.kind != "convex":
+        raise UsageError(f"a diverging wave needs a convex array; probe '{probe.name}' is {probe.kind}")
+    ex, ez, angle = probe.element_positions()
+    u = angle / np.abs(angle).max()
+    return [Transmit(elements=(ex, ez, angle), tx=np.arange(probe.n_elements), delays=np.zeros(probe.n_elements),
+                     apodization=window(apodization, u), rx=np.arange(probe.n_elements), origin=(0.0, -probe.radius),
+                     kind="diverging", meta={"apodization": apodization})]
+
+
 def ivus_lines(probe: Probe, lines: int | None = None) -> list[Transmit]:
     """One A-line per angle of a full turn, each from the single element turned to it."""
     if probe.kind != "ivus":

@@ -131,3 +131,21 @@ def test_a_turn_of_a_lines_runs_as_one_pass_equal_to_line_by_line():
                                          t_max=turn.rf.shape[-1] / ivus.sampling_frequency).rf[0, 0]
         n = min(alone.size, turn.rf.shape[-1])
         assert np.abs(alone[:n] - turn.rf[index, 0, :n]).max() <= 1e-5 * np.abs(turn.rf[index]).max()
+
+
+def test_convex_diverging_wave_focuses_points_across_the_sector():
+    from ussim import beamform
+    convex = probe.load("convex-tv-7.5")
+    points = [(0.0, 25e-3), (10e-3, 20e-3), (-15e-3, 12e-3)]
+    cloud = engine.Scatterers([p[0] for p in points], [0.0] * 3, [p[1] for p in points], [1.0] * 3)
+    events = transmit.diverging_wave(convex)
+    data = engine.simulate_channels(cloud, convex, events, attenuation_db_cm_mhz=0.0, device="cpu", progress=False)
+    for x, z in points:
+        angle = np.arctan2(x, z + convex.radius)
+        depth = np.hypot(x, z + convex.radius) - convex.radius
+        angles, radii = angle + np.linspace(-0.02, 0.02, 41), np.linspace(depth - 1e-3, depth + 1e-3, 401)
+        envelope = np.abs(beamform.beamform(data, events, convex, radii, line_angles=angles).lines)
+        line, sample = np.unravel_index(envelope.argmax(), envelope.shape)
+        assert angles[line] == pytest.approx(angle, abs=1.1e-3) and radii[sample] == pytest.approx(depth, abs=10e-6)
+    with pytest.raises(UsageError, match="needs a convex array"):
+        transmit.diverging_wave(LINEAR)

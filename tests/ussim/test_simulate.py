@@ -27,11 +27,13 @@ def test_ivus_image_is_radial_with_a_black_dead_zone():
     assert min(quadrants) > 0.5 * max(quadrants)
 
 
-@pytest.mark.parametrize("name", ["convex-tv-7.5", "phased-2.7"])
-def test_sector_probes_image_a_scatterer_cloud(name):
+@pytest.mark.parametrize("name, scheme", [("convex-tv-7.5", "focused"), ("convex-tv-7.5", "diverging"),
+                                          ("phased-2.7", "focused")])
+def test_sector_probes_image_a_scatterer_cloud(name, scheme):
     p = probe.load(name)
     cloud = scatter.homogeneous_box(p, (-3e-3, 3e-3), (8e-3, 14e-3), per_cell=2, seed=1)
-    sim = simulate.simulate(cloud, p, n_lines=24, depth=16e-3, shape=(48, 48), device="cpu", progress=False)
+    sim = simulate.simulate(cloud, p, scheme=scheme, n_lines=24, depth=16e-3, shape=(48, 48), device="cpu",
+                            progress=False)
     x, z = np.meshgrid(sim.grid.x, sim.grid.z)
     inside = (np.abs(x) < 2e-3) & (z > 9e-3) & (z < 13e-3)
     outside = (np.abs(x) > 5e-3) | (z < 5e-3)
@@ -59,5 +61,7 @@ def test_settings_errors():
         simulate.simulate(point, "linear-7.6", colour="red", device="cpu")
     with pytest.raises(UsageError, match="scheme 'plane' does not suit a ivus probe"):
         simulate.simulate(point, "ivus-20", scheme="plane", device="cpu")
+    with pytest.raises(UsageError, match="scheme 'plane' does not suit a convex probe"):
+        simulate.simulate(point, "convex-tv-7.5", scheme="plane", device="cpu")
     with pytest.raises(UsageError, match="unknown probe"):
         simulate.simulate(point, "linear-99", device="cpu")
