@@ -1,10 +1,12 @@
-"""The `ussim` command: inspect and import image sets (simulation commands join later)."""
+"""The `ussim` command: inspect and import image sets, simulate phantoms."""
 
 from __future__ import annotations
 
 import argparse
 import json
 from pathlib import Path
+
+import numpy as np
 
 from ussim import __version__, imageset, importers, raster
 from ussim.errors import UsageError, run_cli
@@ -15,6 +17,8 @@ EPILOG = """examples:
   ussim import --images OTU_2d/images --masks OTU_2d/annotations --mask-suffix _binary \\
       --classes background,lesion --size 256 --out otu.h5
   ussim info ovary_train.h5
+  ussim phantom --organ ivus --seed 3 --out ivus.h5 --png ivus.png
+  ussim phantom --organ ovary --mask ovary_train.h5 --samples 4 --out ovary_sim.h5
 """
 
 
@@ -79,7 +83,71 @@ def build_parser() -> argparse.ArgumentParser:
     classes.add_argument("--rename", action="append", metavar="OLD=NEW", help="rename a class (repeatable)")
     classes.add_argument("--drop-unused-classes", action="store_true",
                          help="archive import: drop classes no kept mask uses and renumber the rest")
+    phantom = commands.add_parser(
+        "phantom", help="simulate a phantom image (random anatomy, or the masks of a file)",
+        description="Simulate B-mode images with the physical simulator: a random anatomy of the organ "
+                    "(seeded), or the label masks of an image-set file (--mask). Writes an image-set file "
+                    "with the label, envelope, seed and seconds of each image, and optionally a PNG.")
+    phantom.add_argument("--organ", required=True, choices=sorted(phantom_module().GENERATORS),
+                         help="organ: its anatomy generator, tissue table and default probe")
+    phantom.add_argument("--seed", type=int, default=0, help="seed of the anatomy and the scatterers (default 0)")
+    phantom.add_argument("--size", type=int, default=256, metavar="N", help="image size N x N for random anatomy")
+    phantom.add_argument("--probe", metavar="NAME|TOML", help="probe preset or file (default: the organ's)")
+    phantom.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
+                         help="where the pulse-echo kernel runs (auto: CUDA when a GPU is present)")
+    phantom.add_argument("--mask", type=Path, metavar="FILE", help="simulate the masks of this image-set file")
+    phantom.add_argument("--samples", type=int, metavar="K", help="with --mask: only the first K samples")
+    phantom.add_argument("--out", type=Path, required=True, metavar="FILE", help="image-set file to write (.h5)")
+    phantom.add_argument("--png", type=Path, metavar="FILE", help="also save the (first) image as PNG")
+    phantom.add_argument("--overwrite", action="store_true", help="replace existing output files")
     return parser
+
+
+def phantom_module():
+    from ussim import phantom  # imported on demand: it pulls in numba kernels
+    return phantom
+
+
+def cmd_phantom(args) -> int:
+    for path in (args.out, args.png):
+        if path is not None and path.exists() and not args.overwrite:
+            raise UsageError(f"{path} exists; pass --overwrite to replace it")
+    phantom = phantom_module()
+    if args.mask is None:
+        if args.samples is not None:
+            raise UsageError("--samples applies to --mask only")
+        ds = phantom.random_sample(args.organ, seed=args.seed, size=args.size, probe_name=args.probe,
+                                   device=args.device)
+    else:
+        ds = _simulate_masks(phantom, args)
+    imageset.write(ds, args.out, overwrite=args.overwrite)
+    if args.png is not None:
+        from PIL import Image
+        Image.fromarray(np.asarray(ds["image"].values[0])).save(args.png)
+    print(format_summary(args.out, imageset.summary(ds)))
+    return 0
+
+
+def _simulate_masks(phantom, args):
+    from tqdm import tqdm
+    with imageset.read(args.mask) as masks:
+        count = masks.sizes["sample"] if args.samples is None else min(args.samples, masks.sizes["sample"])
+        if count < 1:
+            raise UsageError(f"--samples {args.samples}: need at least 1")
+        names = imageset.class_names_of(masks)
+        shape = (masks.sizes["y"], masks.sizes["x"])
+        if "x_mm" in masks.coords and "y_mm" in masks.coords:
+            grid = phantom.scan.DisplayGrid(masks["x_mm"].values * 1e-3, masks["y_mm"].values * 1e-3)
+        else:  # DECISION: masks without coordinates span the organ's default field of view
+            grid = phantom.display_grid(phantom.tissue.load(args.organ), shape)
+        samples = []
+        for index in tqdm(range(count), desc="phantom", unit="img", disable=None):
+            label = masks["label"].values[index]
+            sample_id = str(masks["sample_id"].values[index])
+            samples.append(phantom.mask_sample(label, grid, names, args.organ, seed=args.seed + index,
+                                               sample_id=sample_id, probe_name=args.probe, device=args.device,
+                                               progress=False))
+    return imageset.concat(samples) if len(samples) > 1 else samples[0]
 
 
 def cmd_info(args) -> int:
@@ -162,7 +230,7 @@ def cmd_import(args) -> int:
     return 0
 
 
-COMMANDS = {"info": cmd_info, "import": cmd_import}
+COMMANDS = {"info": cmd_info, "import": cmd_import, "phantom": cmd_phantom}
 
 
 def _main(argv=None) -> int:

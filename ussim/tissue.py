@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
@@ -31,6 +31,8 @@ class TissueTable:
     organ: str
     probe: str
     classes: dict[str, Tissue]
+    display: dict = field(default_factory=dict)   # width_mm, depth_mm: the masks' field of view
+    imaging: dict = field(default_factory=dict)   # simulation settings for this organ
 
     def for_classes(self, class_names: list[str]) -> list[Tissue]:
         """The tissues of a mask's classes, in index order; one line naming any class missing."""
@@ -78,4 +80,5 @@ def load(name_or_path: str | Path) -> TissueTable:
         classes[name] = tissue
     if not classes or "organ" not in table or "probe" not in table:
         raise UsageError(f"tissue table {text}: needs organ, probe and at least one [classes.NAME]")
-    return TissueTable(organ=table["organ"], probe=table["probe"], classes=classes)
+    return TissueTable(organ=table["organ"], probe=table["probe"], classes=classes,
+                       display=dict(table.get("display", {})), imaging=dict(table.get("imaging", {})))
