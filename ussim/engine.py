@@ -33,6 +33,10 @@ from ussim.probe import SPEED_OF_SOUND, Probe
 
 OVERSAMPLING = 8
 BIN_TOLERANCE_NP = 1.0 * pulse.NEPER_PER_DB
+# DECISION: scatterers whose echo is attenuated by more than 120 dB at fc (deep in a shadow)
+# are skipped: 60 dB below the bottom of a 60 dB display, they change no pixel, but each
+# attenuation bin they open costs a full convolution pass.
+INAUDIBLE_NP = 120 * pulse.NEPER_PER_DB
 DEVICES = ("auto", "cpu", "cuda")
 
 
@@ -151,7 +155,8 @@ def simulate_channels(scatterers: Scatterers, probe: Probe, events: list[Transmi
     pulse_model = pulse.design(probe.center_frequency, probe.bandwidth, fine_rate, excitation_cycles)
     one_way = path_attenuation(scatterers, probe, attenuation_db_cm_mhz)
     two_way = 2 * one_way
-    order = np.argsort(two_way, kind="stable")
+    audible = np.flatnonzero(two_way * probe.center_frequency <= INAUDIBLE_NP)
+    order = audible[np.argsort(two_way[audible], kind="stable")]
     bin_width = 2 * BIN_TOLERANCE_NP / (probe.bandwidth * probe.center_frequency)
     bins = np.floor(two_way[order] / bin_width).astype(np.int64)
     starts = np.flatnonzero(np.r_[True, bins[1:] != bins[:-1]])
