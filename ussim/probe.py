@@ -9,13 +9,12 @@ is at (0, -radius), and an IVUS element sits on the catheter surface, turned per
 from __future__ import annotations
 
 import math
-import tomllib
 from dataclasses import asdict, dataclass
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
 
+from ussim import presets
 from ussim.errors import UsageError
 
 KINDS = ("linear", "convex", "phased", "ivus")
@@ -101,28 +100,12 @@ def validate(probe: Probe) -> Probe:
 
 
 def preset_names() -> list[str]:
-    folder = resources.files("ussim_data") / "probes"
-    return sorted(p.name.removesuffix(".toml") for p in folder.iterdir() if p.name.endswith(".toml"))
+    return presets.names("probes")
 
 
 def load(name_or_path: str | Path) -> Probe:
     """A preset by name (see `preset_names()`) or a TOML file by path."""
-    text = str(name_or_path)
-    if text.endswith(".toml") or "/" in text or Path(text).is_file():
-        path = Path(text)
-        if not path.is_file():
-            raise UsageError(f"probe file {path} does not exist")
-        source = path.read_text()
-    else:
-        entry = resources.files("ussim_data") / "probes" / f"{text}.toml"
-        if not entry.is_file():
-            raise UsageError(f"unknown probe '{text}' (presets: {', '.join(preset_names())}; or give a .toml path)")
-        source = entry.read_text()
-    try:
-        table = tomllib.loads(source)
-    except tomllib.TOMLDecodeError as error:
-        raise UsageError(f"probe {text}: not valid TOML ({error})") from None
-    return from_table(table, origin=text)
+    return from_table(presets.read("probes", name_or_path, "probe"), origin=str(name_or_path))
 
 
 UNITS = {"center_frequency_mhz": ("center_frequency", 1e6), "sampling_frequency_mhz": ("sampling_frequency", 1e6),

@@ -9,11 +9,10 @@ tissue), scatterer density (relative to the default 10 per resolution cell), att
 from __future__ import annotations
 
 import math
-import tomllib
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 
+from ussim import presets
 from ussim.errors import UsageError
 
 
@@ -44,27 +43,13 @@ class TissueTable:
 
 
 def organ_names() -> list[str]:
-    folder = resources.files("ussim_data") / "organs"
-    return sorted(p.name.removesuffix(".toml") for p in folder.iterdir() if p.name.endswith(".toml"))
+    return presets.names("organs")
 
 
 def load(name_or_path: str | Path) -> TissueTable:
     """An organ's table by name (see `organ_names()`) or a TOML file by path."""
     text = str(name_or_path)
-    if text.endswith(".toml") or "/" in text:
-        path = Path(text)
-        if not path.is_file():
-            raise UsageError(f"tissue table {path} does not exist")
-        source = path.read_text()
-    else:
-        entry = resources.files("ussim_data") / "organs" / f"{text}.toml"
-        if not entry.is_file():
-            raise UsageError(f"unknown organ '{text}' (allowed: {', '.join(organ_names())}; or a .toml path)")
-        source = entry.read_text()
-    try:
-        table = tomllib.loads(source)
-    except tomllib.TOMLDecodeError as error:
-        raise UsageError(f"tissue table {text}: not valid TOML ({error})") from None
+    table = presets.read("organs", name_or_path, "organ")
     classes = {}
     for name, values in table.get("classes", {}).items():
         try:

@@ -1,4 +1,5 @@
 import math
+from importlib import resources
 
 import numpy as np
 import pytest
@@ -40,7 +41,7 @@ def test_geometry_of_arrays():
 
 def test_load_by_path(tmp_path):
     path = tmp_path / "mine.toml"
-    path.write_text(probe.resources.files("ussim_data").joinpath("probes/linear-7.6.toml").read_text()
+    path.write_text(resources.files("ussim_data").joinpath("probes/linear-7.6.toml").read_text()
                     .replace('name = "linear-7.6"', 'name = "mine"'))
     assert probe.load(path).name == "mine"
 

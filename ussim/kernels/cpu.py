@@ -6,7 +6,7 @@ import numpy as np
 from ussim.kernels import physics
 
 BLOCK = 4096  # scatterers per call: the per-block arrays stay in cache
-_amplitude, _path_phase = physics.compile_with(numba.njit)
+_amplitude, _path_phase, _monostatic_echo = physics.compile_with(numba.njit)
 
 
 @numba.njit(parallel=True, cache=True, fastmath=True)
@@ -122,7 +122,5 @@ def accumulate_monostatic(tau, gain_re, gain_im, amplitude, acc):
             g_im = gain_im[s, e]
             if g_re == 0 and g_im == 0:
                 continue
-            a_re = g_re * amplitude[s]
-            a_im = g_im * amplitude[s]
-            i = np.int32((tau[s, e] + np.float32(0.5)) + tau[s, e])
-            row[i] += np.complex64((a_re * g_re - a_im * g_im) + 1j * (a_re * g_im + a_im * g_re))
+            i, v_re, v_im = _monostatic_echo(tau[s, e], g_re, g_im, amplitude[s])
+            row[i] += np.complex64(v_re + 1j * v_im)

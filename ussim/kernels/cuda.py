@@ -12,7 +12,7 @@ from numba import cuda
 from ussim.kernels import physics
 
 BLOCK = 65536  # scatterers per launch: enough threads to fill a GPU
-_amplitude, _path_phase = physics.compile_with(lambda function: cuda.jit(device=True)(function))
+_amplitude, _path_phase, _monostatic_echo = physics.compile_with(lambda function: cuda.jit(device=True)(function))
 THREADS = (16, 16)
 
 
@@ -61,11 +61,9 @@ def _accumulate_monostatic(tau, gain_re, gain_im, amplitude, acc):
     g_im = gain_im[s, e]
     if g_re == 0 and g_im == 0:
         return
-    a_re = g_re * amplitude[s]
-    a_im = g_im * amplitude[s]
-    i = np.int32((tau[s, e] + np.float32(0.5)) + tau[s, e])
-    cuda.atomic.add(acc, (e, 2 * i), a_re * g_re - a_im * g_im)
-    cuda.atomic.add(acc, (e, 2 * i + 1), a_re * g_im + a_im * g_re)
+    i, v_re, v_im = _monostatic_echo(tau[s, e], g_re, g_im, amplitude[s])
+    cuda.atomic.add(acc, (e, 2 * i), v_re)
+    cuda.atomic.add(acc, (e, 2 * i + 1), v_im)
 
 
 def _blocks(shape):

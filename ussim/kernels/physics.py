@@ -7,11 +7,13 @@ engine sums.
 
 import math
 
+import numpy as np
+
 
 def compile_with(jit):
-    """(element_amplitude, with_path_phase) compiled by `jit`; numba resolves the table lookup
-    from the closure. Two functions rather than one so the CPU can run the phase in a
-    separate, vectorisable loop."""
+    """(element_amplitude, with_path_phase, monostatic_echo) compiled by `jit`; numba resolves
+    the table lookup from the closure. Amplitude and phase are two functions so the CPU can run
+    the phase in a separate, vectorisable loop."""
     lookup = jit(table_lookup)
 
     def element_amplitude(sx, sy, sz, ex, ez, nx, nz,
@@ -42,7 +44,15 @@ def compile_with(jit):
         s = math.sin(wavenumber * r)
         return re * c + im * s, im * c - re * s
 
-    return jit(element_amplitude), jit(with_path_phase)
+    def monostatic_echo(tau, re, im, amplitude):
+        """Echo of a scatterer to the element that sent it (one-way term squared): its sample
+        index (nearest, float32 in the order of the general accumulation) and value."""
+        a_re = re * amplitude
+        a_im = im * amplitude
+        index = np.int32((tau + np.float32(0.5)) + tau)
+        return index, a_re * re - a_im * im, a_re * im + a_im * re
+
+    return jit(element_amplitude), jit(with_path_phase), jit(monostatic_echo)
 
 
 def table_lookup(values, r0, dr, u0, du, r, u):
