@@ -130,6 +130,8 @@ def cmd_phantom(args) -> int:
 
 def _simulate_masks(phantom, args):
     from tqdm import tqdm
+
+    from ussim import scan, tissue
     with imageset.read(args.mask) as masks:
         count = masks.sizes["sample"] if args.samples is None else min(args.samples, masks.sizes["sample"])
         if count < 1:
@@ -137,12 +139,12 @@ def _simulate_masks(phantom, args):
         names = imageset.class_names_of(masks)
         shape = (masks.sizes["y"], masks.sizes["x"])
         if "x_mm" in masks.coords and "y_mm" in masks.coords:
-            grid = phantom.scan.DisplayGrid(masks["x_mm"].values * 1e-3, masks["y_mm"].values * 1e-3)
+            grid = scan.DisplayGrid(masks["x_mm"].values * 1e-3, masks["y_mm"].values * 1e-3)
         else:  # DECISION: masks without coordinates span the organ's default field of view
-            grid = phantom.display_grid(phantom.tissue.load(args.organ), shape)
+            grid = phantom.display_grid(tissue.load(args.organ), shape)
         samples = []
         for index in tqdm(range(count), desc="phantom", unit="img", disable=None):
-            label = masks["label"].values[index]
+            label = masks["label"][index].values  # one sample from disk, not the whole set
             sample_id = str(masks["sample_id"].values[index])
             samples.append(phantom.mask_sample(label, grid, names, args.organ, seed=args.seed + index,
                                                sample_id=sample_id, probe_name=args.probe, device=args.device,

@@ -36,10 +36,9 @@ def simulate_mask(label, grid: scan.DisplayGrid, class_names, table: tissue.Tiss
                   device: str = "auto", progress: bool = True) -> simulate.Simulation:
     """The B-mode of exactly this anatomy, on the mask's own pixels."""
     cloud = anatomy.scatterers_from_mask(label, grid.x, grid.z, list(class_names), table, probe, seed=seed)
-    depth = float(np.max(np.hypot(grid.x[[0, -1]], grid.z[-1]))) if table.organ == "ivus" else None
     overrides = dict(table.imaging)
-    if table.organ == "ivus":
-        overrides["depth"] = depth - probe.catheter_radius
+    if table.organ == "ivus":  # image out to the grid's farthest corner from the catheter
+        overrides["depth"] = float(np.hypot(np.abs(grid.x).max(), np.abs(grid.z).max())) - probe.catheter_radius
     else:
         overrides.setdefault("depth", float(grid.z[-1]) + 2e-3)
     return simulate.simulate(cloud, probe, device=device, progress=progress, grid=grid, **overrides)

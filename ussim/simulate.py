@@ -36,11 +36,12 @@ class Settings:
     rx_f_number: float = 1.5
     tx_apodization: str = "rect"
     rx_apodization: str = "hann"         # DECISION: Hann on receive, as scanners, for low side lobes
-    attenuation_db_cm_mhz: float = 0.5   # soft-tissue average
+    attenuation_db_cm_mhz: float = 0.5   # nominal medium (soft-tissue average): attenuates scatterers
+                                         # without their own path integral, and sets the TGC
     tgc: bool = True                     # compensate the nominal attenuation
     dynamic_range_db: float = 60.0
     gain_db: float = 0.0
-    reference: float | None = None       # envelope shown at 0 dB (None: a unit scatterer at the focus)
+    reference: float | None = None       # envelope shown at 0 dB (None: see reference_level)
     shape: tuple[int, int] = (256, 256)
     excitation_cycles: float = 1.0
 
