@@ -2,8 +2,8 @@
 
 What exists so far: the real archives are imported into image sets (when ../shared/data/real
 is present, else a generated toy set is written), the physical simulator images a tissue
-phantom with an anechoic cyst, and every set is summarised. Phantoms, GAN training and the
-metrics join this job as they land, ending in runs/demo/results.nc and report.html.
+phantom with an anechoic cyst, and every set is summarised. Organ phantom sets, GAN training
+and the metrics join this job as they land, ending in runs/demo/results.nc and report.html.
 """
 
 from __future__ import annotations
@@ -45,7 +45,8 @@ def run_demo(out_dir: Path = Path("runs/demo"), progress: bool = True) -> list[P
         with imageset.read(path) as ds:
             print(format_summary(path, imageset.summary(ds)))
     print(f"\npreview of the simulated image: {out_dir / 'sim_cyst.png'}")
-    print("Phantoms of ovary and IVUS, the GANs and the metrics are not implemented yet.")
+    print("Organ phantoms: `ussim phantom --organ ovary|ivus --out FILE`. "
+          "The GANs, the metrics and the dashboard are not implemented yet.")
     return written
 
 
