@@ -20,7 +20,6 @@ below the spread of attenuation between tissues.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -186,13 +185,13 @@ def simulate_channels(scatterers: Scatterers, probe: Probe, events: list[Transmi
     t_out = np.arange(n_out) / probe.sampling_frequency
     carrier = np.exp(2j * np.pi * probe.center_frequency * t_out).astype(np.complex64)
     kernels, block_size = _kernels(device)
-    total = sum(len(range(a, b, block_size)) for a, b in zip(starts, ends)) * len(events)
+    total = sum(len(range(a, b, block_size)) for a, b in zip(starts, ends, strict=True)) * len(events)
     with tqdm(total=total, desc=f"pulse-echo ({device})", unit="block",
               disable=None if progress else True) as bar:
         for index, event in enumerate(events):
             baseband = np.zeros((event.rx.size, n_out), np.complex64)
             acc = np.zeros((event.rx.size, n_fine), np.complex64)
-            for start, end in zip(starts, ends):
+            for start, end in zip(starts, ends, strict=True):
                 chosen = order[start:end]
                 a_bin = (bins[start] + 0.5) * bin_width
                 if a_bin not in envelopes:

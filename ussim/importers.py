@@ -109,7 +109,7 @@ def _remap_classes(labels, class_names, rename, drop_unused):
         used[np.unique(label)] = True
     used[0] = True  # DECISION: class 0 (background / outside) is always kept as the padding class
     lookup = np.cumsum(used).astype(np.uint8) - 1
-    return [lookup[label] for label in labels], [n for n, keep in zip(names, used) if keep]
+    return [lookup[label] for label in labels], [n for n, keep in zip(names, used, strict=True) if keep]
 
 
 def import_npz(path, *, organ="unknown", method=None, split=None, image_class=None,

@@ -114,7 +114,7 @@ def design(center_frequency: float, bandwidth: float, rate: float, excitation_cy
                          f"{(widest[1] - widest[0]) / fc:.2f}; the probe asks for {bandwidth:g}: use fewer cycles")
     centre, log_sigma = fc, np.log(fc)
     for _ in range(30):  # fixed point: width for the bandwidth, then centre for the band's middle
-        log_sigma = optimize.brentq(lambda v: np.subtract(*candidate(v, centre).band()[::-1]) / fc - bandwidth,
+        log_sigma = optimize.brentq(lambda v, c=centre: np.subtract(*candidate(v, c).band()[::-1]) / fc - bandwidth,
                                     np.log(1e-3 * fc), np.log(10 * fc))
         low, high = candidate(log_sigma, centre).band()
         if abs((low + high) / 2 - fc) < 1e-6 * fc:

@@ -73,7 +73,7 @@ def focused_lines(probe: Probe, n_lines: int, focus: float, *, f_number: float =
         xs = np.linspace(ex[0], ex[-1], n_lines) if n_lines > 1 else np.zeros(1)
         xs = xs if positions is None else positions
         origins = [(x, 0.0) for x in xs]
-    for (ox, oz), direction in zip(origins, directions):
+    for (ox, oz), direction in zip(origins, directions, strict=True):
         fx, fz = ox + focus * np.sin(direction), oz + focus * np.cos(direction)
         if probe.kind == "phased":
             active = np.arange(probe.n_elements)

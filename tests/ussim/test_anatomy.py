@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from ussim import anatomy, probe, pulse, scan, scatter, simulate, tissue
+from ussim import anatomy, probe, scan, scatter, simulate, tissue
 from ussim.errors import UsageError
 
 LINEAR = probe.load("linear-7.6")

@@ -67,7 +67,7 @@ def _accumulate_monostatic(tau, gain_re, gain_im, amplitude, acc):
 
 
 def _blocks(shape):
-    return tuple((n + t - 1) // t for n, t in zip(shape, THREADS))
+    return tuple((n + t - 1) // t for n, t in zip(shape, THREADS, strict=True))
 
 
 def element_terms(sx, sy, sz, ex, ez, nx, nz, wt, wr0, wdr, wu0, wdu, ht, hr0, hdr, hu0, hdu,
@@ -79,7 +79,7 @@ def element_terms(sx, sy, sz, ex, ez, nx, nz, wt, wr0, wdr, wu0, wdu, ht, hr0, h
     _element_terms[_blocks((sx.size, ex.size)), THREADS](
         d_sx, d_sy, d_sz, d_ex, d_ez, d_nx, d_nz, d_wt, wr0, wdr, wu0, wdu, d_ht, hr0, hdr, hu0, hdu,
         wavenumber, samples_per_metre, *outputs)
-    for host, dev in zip((tau, gain_re, gain_im), outputs):
+    for host, dev in zip((tau, gain_re, gain_im), outputs, strict=True):
         host[...] = dev.copy_to_host()
 
 

@@ -31,7 +31,7 @@ class Blob:
         u = dx * np.cos(self.angle) + dz * np.sin(self.angle)
         v = -dx * np.sin(self.angle) + dz * np.cos(self.angle)
         theta = np.arctan2(v / self.b, u / self.a)
-        boundary = 1 + sum(c * np.cos(k * theta + p) for k, c, p in zip(ORDERS, self.wobble, self.phase))
+        boundary = 1 + sum(c * np.cos(k * theta + p) for k, c, p in zip(ORDERS, self.wobble, self.phase, strict=True))
         scale = 1 + margin / min(self.a, self.b)
         return np.hypot(u / self.a, v / self.b) <= boundary * scale
 
