@@ -184,29 +184,30 @@ def simulate_channels(scatterers: Scatterers, probe: Probe, events: list[Transmi
     rf = np.zeros((len(events), n_rx, n_out), np.float32)
     t_out = np.arange(n_out) / probe.sampling_frequency
     carrier = np.exp(2j * np.pi * probe.center_frequency * t_out).astype(np.complex64)
-    kernels, block_size = _kernels(device)
+    prepare, block_size = _kernels(device)
     total = sum(len(range(a, b, block_size)) for a, b in zip(starts, ends, strict=True)) * len(events)
     with tqdm(total=total, desc=f"pulse-echo ({device})", unit="block",
               disable=None if progress else True) as bar:
         for index, event in enumerate(events):
+            add_block = prepare(event, tables, probe, fine_rate)
             baseband = np.zeros((event.rx.size, n_out), np.complex64)
             acc = np.zeros((event.rx.size, n_fine), np.complex64)
             for start, end in zip(starts, ends, strict=True):
                 chosen = order[start:end]
                 a_bin = (bins[start] + 0.5) * bin_width
                 if a_bin not in envelopes:
-                    envelopes[a_bin] = pulse_model.baseband(a_bin)
+                    g, centre = pulse_model.baseband(a_bin)
+                    envelopes[a_bin] = (g.astype(np.complex64), centre)
                 lo, hi = n_fine, 0
                 for block in range(0, chosen.size, block_size):
                     pick = chosen[block:block + block_size]
                     amplitude = scatterers.amplitude[pick] * np.exp(-two_way[pick] * probe.center_frequency)
-                    span = kernels(scatterers, pick, amplitude, event, tables, probe, fine_rate, acc)
+                    span = add_block(scatterers, pick, amplitude, acc)
                     lo, hi = min(lo, span[0]), max(hi, span[1])
                     bar.update(1)
                 if hi > lo:
                     g, centre = envelopes[a_bin]
-                    cpu_kernels.add_decimated_convolution(acc, lo, hi, g.astype(np.complex64), centre,
-                                                          OVERSAMPLING, baseband)
+                    cpu_kernels.add_decimated_convolution(acc, lo, hi, g, centre, OVERSAMPLING, baseband)
                     acc[:, lo:hi] = 0
             rf[index, : event.rx.size] = np.real(baseband * carrier)
     return ChannelData(rf=rf, sampling_frequency=probe.sampling_frequency, t0=0.0)
@@ -227,37 +228,46 @@ def _max_range(scatterers: Scatterers, events: list[Transmit]) -> float:
 
 
 def _kernels(device: str):
-    """A function that adds one block of scatterers into the accumulators on `device` and
-    returns the span of fine-grid samples it may have touched."""
+    """`prepare(event)` -> a function that adds one block of scatterers into the accumulators on
+    `device` and returns the span of fine-grid samples it may have touched; what depends on the
+    event alone is computed once per event, not per block."""
     if device == "cuda":
         from ussim.kernels import cuda as backend
     else:
         backend = cpu_kernels
     buffers = {}
 
-    def run(scatterers, pick, amplitude, event, tables, probe, fine_rate, acc):
+    def prepare(event, tables, probe, fine_rate):
         # Only the elements this event uses: a focused line's aperture is a fraction of the array.
         used = np.union1d(event.tx, event.rx)
         ex, ez, angle = (np.asarray(a, np.float64)[used] for a in event.elements)
+        nx, nz = np.sin(angle), np.cos(angle)
         tx, rx = np.searchsorted(used, event.tx), np.searchsorted(used, event.rx)
         shape = (backend.BLOCK, ex.size)
         if buffers.get("shape") != shape:
             buffers.update(shape=shape, tau=np.empty(shape, np.float32), re=np.empty(shape, np.float32),
                            im=np.empty(shape, np.float32))
-        n = pick.size
-        tau, gain_re, gain_im = buffers["tau"][:n], buffers["re"][:n], buffers["im"][:n]
         wt, ht = tables
-        backend.element_terms(scatterers.x[pick], scatterers.y[pick], scatterers.z[pick], ex, ez, np.sin(angle), np.cos(angle), wt.values, wt.r0, wt.dr, wt.u0, wt.du,
-                              ht.values, ht.r0, ht.dr, ht.u0, ht.du, 2 * np.pi * probe.center_frequency / SPEED_OF_SOUND,
-                              fine_rate / SPEED_OF_SOUND, tau, gain_re, gain_im)
-        if event.kind == "monostatic":
-            backend.accumulate_monostatic(tau, gain_re, gain_im, amplitude.astype(np.float32), acc)
-            return int(2 * float(tau.min())), int(2 * float(tau.max())) + 2
+        table_args = (wt.values, wt.r0, wt.dr, wt.u0, wt.du, ht.values, ht.r0, ht.dr, ht.u0, ht.du,
+                      2 * np.pi * probe.center_frequency / SPEED_OF_SOUND, fine_rate / SPEED_OF_SOUND)
         delays = np.asarray(event.delays, np.float64)
         shift = (delays * fine_rate).astype(np.float32)
         weight = (np.asarray(event.apodization) *
                   np.exp(-2j * np.pi * probe.center_frequency * delays)).astype(np.complex64)
-        backend.accumulate(tau, gain_re, gain_im, amplitude.astype(np.float32), tx, shift, weight.real.copy(), weight.imag.copy(), rx, acc)
-        return int(2 * float(tau.min()) + shift.min()), int(2 * float(tau.max()) + shift.max()) + 2
+        weight_re, weight_im = weight.real.copy(), weight.imag.copy()
 
-    return run, backend.BLOCK
+        def run(scatterers, pick, amplitude, acc):
+            n = pick.size
+            tau, gain_re, gain_im = buffers["tau"][:n], buffers["re"][:n], buffers["im"][:n]
+            backend.element_terms(scatterers.x[pick], scatterers.y[pick], scatterers.z[pick], ex, ez, nx, nz,
+                                  *table_args, tau, gain_re, gain_im)
+            amplitude = amplitude.astype(np.float32)
+            if event.kind == "monostatic":
+                backend.accumulate_monostatic(tau, gain_re, gain_im, amplitude, acc)
+                return int(2 * float(tau.min())), int(2 * float(tau.max())) + 2
+            backend.accumulate(tau, gain_re, gain_im, amplitude, tx, shift, weight_re, weight_im, rx, acc)
+            return int(2 * float(tau.min()) + shift.min()), int(2 * float(tau.max()) + shift.max()) + 2
+
+        return run
+
+    return prepare, backend.BLOCK

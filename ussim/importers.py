@@ -208,7 +208,8 @@ def _list_images(folder: Path, what: str) -> dict[str, Path]:
     by_stem = {}
     for file in files:
         if file.stem in by_stem:
-            raise UsageError(f"{what} folder has two files named {file.stem}: {by_stem[file.stem].name} and {file.name}")
+            raise UsageError(f"{what} folder has two files named {file.stem}: "
+                             f"{by_stem[file.stem].name} and {file.name}")
         by_stem[file.stem] = file
     return by_stem
 
@@ -298,7 +299,8 @@ def import_folder(images_dir, masks_dir, *, class_names=None, palette=None, pale
     params = {"importer": "folder", "images": images_dir.name, "masks": masks_dir.name,
               "mask_suffix": mask_suffix, "palette": [[list(c), n] for c, n in palette] if palette else None,
               "palette_tolerance": palette_tolerance}
-    return selection.build(class_names=names, organ=organ, method=method or f"real:{images_dir.resolve().parent.name}/{images_dir.name}",
+    default_method = f"real:{images_dir.resolve().parent.name}/{images_dir.name}"
+    return selection.build(class_names=names, organ=organ, method=method or default_method,
                            params=params, source_pixel_mm=pixel_mm)
 
 

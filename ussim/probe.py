@@ -86,7 +86,8 @@ def validate(probe: Probe) -> Probe:
         (probe.elevation_focus > 0, f"elevation focus {probe.elevation_focus * 1e3:g} mm (positive or inf)"),
     ]
     if probe.kind == "convex":
-        checks.append((0 < probe.radius < math.inf, f"convex radius {probe.radius * 1e3:g} mm (must be finite, positive)"))
+        checks.append((0 < probe.radius < math.inf,
+                       f"convex radius {probe.radius * 1e3:g} mm (must be finite, positive)"))
     if probe.kind == "ivus":
         checks += [(probe.n_elements == 1, f"{probe.n_elements} elements (IVUS has one rotating element)"),
                    (probe.lines_per_turn >= 16, f"{probe.lines_per_turn} A-lines per turn (need at least 16)"),

@@ -85,7 +85,8 @@ def focused_lines(probe: Probe, n_lines: int, focus: float, *, f_number: float =
         rx = np.arange(probe.n_elements)
         if rx_half_aperture is not None and probe.kind != "phased":
             rx = np.flatnonzero(np.abs(offset) <= rx_half_aperture + probe.pitch)
-        events.append(Transmit(elements=(ex, ez, angle), tx=active, delays=_focus_delays(ex[active], ez[active], fx, fz),
+        delays = _focus_delays(ex[active], ez[active], fx, fz)
+        events.append(Transmit(elements=(ex, ez, angle), tx=active, delays=delays,
                                apodization=window(apodization, u[active]), rx=rx,
                                origin=(float(ox), float(oz)), direction=float(direction), kind="focused",
                                focus=float(focus), meta={"f_number": f_number, "apodization": apodization}))

@@ -33,14 +33,16 @@ ring = engine.Scatterers(scatterers.x, scatterers.y, scatterers.z - 6e-3, scatte
 turn = transmit.ivus_lines(ivus, 16)
 cpu_turn = engine.simulate_channels(ring, ivus, turn, device="cpu", progress=False).rf
 gpu_turn = engine.simulate_channels(ring, ivus, turn, device="cuda", progress=False).rf
-difference = max(np.abs(cpu - gpu).max() / np.abs(cpu).max(), np.abs(cpu_turn - gpu_turn).max() / np.abs(cpu_turn).max())
+difference = max(np.abs(cpu - gpu).max() / np.abs(cpu).max(),
+                 np.abs(cpu_turn - gpu_turn).max() / np.abs(cpu_turn).max())
 print(json.dumps({"difference": float(difference), "peak": float(min(np.abs(cpu).max(), np.abs(cpu_turn).max()))}))
 """
 
 
 def test_cuda_kernel_matches_cpu_under_the_simulator():
     result = subprocess.run([sys.executable, "-c", textwrap.dedent(EQUIVALENCE), json.dumps(TINY)],
-                            env={**os.environ, "NUMBA_ENABLE_CUDASIM": "1"}, capture_output=True, text=True, timeout=300)
+                            env={**os.environ, "NUMBA_ENABLE_CUDASIM": "1"}, capture_output=True, text=True,
+                            timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     measured = json.loads(result.stdout.strip().splitlines()[-1])
     assert measured["peak"] > 0 and measured["difference"] <= CPU_GPU_TOLERANCE

@@ -105,9 +105,11 @@ def _surroundings(ovary: Blob, rng: np.random.Generator, params: OvaryParams) ->
                                   angle=rng.uniform(-0.3, 0.3)), FREE_FLUID))
     if rng.random() < params.vessel_probability:
         radius = rng.uniform(3, 5) * mm
-        found.append((random_blob(rng, ovary.cx + side * (ovary.a + radius + 3 * mm), ovary.cz + rng.uniform(-5, 10) * mm,
+        found.append((random_blob(rng, ovary.cx + side * (ovary.a + radius + 3 * mm),
+                                  ovary.cz + rng.uniform(-5, 10) * mm,
                                   radius, radius * rng.uniform(0.7, 0.9), wobble=0.03), VESSEL))
     if rng.random() < params.bowel_probability:
-        found.append((random_blob(rng, ovary.cx + rng.uniform(-15, 15) * mm, ovary.cz + ovary.b + rng.uniform(8, 15) * mm,
+        found.append((random_blob(rng, ovary.cx + rng.uniform(-15, 15) * mm,
+                                  ovary.cz + ovary.b + rng.uniform(8, 15) * mm,
                                   rng.uniform(6, 12) * mm, rng.uniform(4, 7) * mm, wobble=0.12), BOWEL))
     return found
