@@ -29,8 +29,13 @@ def scatterers_from_mask(label: np.ndarray, x: np.ndarray, z: np.ndarray, class_
     thinnest slab in which every 3-D cell holds `per_cell` scatterers, a third of the cost of
     the three cells `scatter.homogeneous_box` uses for validation.
     DECISION: echogenicity is backscattered power, density x amplitude^2, so a class denser
-    than the reference gets proportionally weaker scatterers at the same echogenicity.
+    than the reference gets proportionally weaker scatterers at the same echogenicity; likewise
+    `per_cell` (fewer scatterers for a quick draft, more for smoother statistics) changes the
+    speckle's statistics, never the tissue's brightness.
     """
+    if not per_cell > 0:
+        raise UsageError(f"scatterers per resolution cell {per_cell:g} must be positive (default "
+                         f"{scatter.SCATTERERS_PER_CELL}; speckle is fully developed from about 10)")
     label = np.asarray(label)
     x, z = np.asarray(x, np.float64), np.asarray(z, np.float64)
     if label.ndim != 2 or label.shape != (z.size, x.size):
@@ -56,7 +61,8 @@ def scatterers_from_mask(label: np.ndarray, x: np.ndarray, z: np.ndarray, class_
 
     power_db = np.array([t.echogenicity_db for t in tissues])[label] + texture(label, tissues, dx, dz, rng)
     with np.errstate(divide="ignore"):
-        amplitude_map = np.sqrt(10 ** (power_db / 10) / np.where(density > 0, density, np.inf))
+        relative_count = np.where(density > 0, density, np.inf) * per_cell / scatter.SCATTERERS_PER_CELL
+        amplitude_map = np.sqrt(10 ** (power_db / 10) / relative_count)
     amplitude = rng.standard_normal(n) * amplitude_map.ravel()[pixel]
 
     alpha = np.array([pulse.db_per_cm_mhz_to_np_per_m_hz(t.attenuation_db_cm_mhz) for t in tissues])[label]

@@ -1,4 +1,4 @@
-"""The `ussim` command: inspect and import image sets, simulate phantoms."""
+"""The `ussim` command: inspect and import image sets, simulate phantoms and datasets of them."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ EPILOG = """examples:
   ussim info ovary_train.h5
   ussim phantom --organ ivus --seed 3 --out ivus.h5 --png ivus.png
   ussim phantom --organ ovary --mask ovary_train.h5 --samples 4 --out ovary_sim.h5
+  ussim dataset --organ ivus --n 200 --workers 2 --out ivus200.h5
 """
 
 
@@ -99,7 +100,40 @@ def build_parser() -> argparse.ArgumentParser:
     phantom.add_argument("--samples", type=int, metavar="K", help="with --mask: only the first K samples")
     phantom.add_argument("--out", type=Path, required=True, metavar="FILE", help="image-set file to write (.h5)")
     phantom.add_argument("--png", type=Path, metavar="FILE", help="also save the (first) image as PNG")
+    phantom.add_argument("--scatterers-per-cell", type=float, default=10.0, metavar="D",
+                         help="scatterers per resolution cell (default 10: fully developed speckle; "
+                              "fewer is faster, brightness stays the same)")
     phantom.add_argument("--overwrite", action="store_true", help="replace existing output files")
+
+    dataset = commands.add_parser(
+        "dataset", formatter_class=argparse.RawDescriptionHelpFormatter,
+        help="simulate N random phantoms in parallel (dask.distributed) into one image-set file",
+        description="Simulate N random phantoms of an organ, with seeds SEED..SEED+N-1, on dask.distributed: "
+                    "a local cluster by default, or a running scheduler (--scheduler). Work is cut into shards "
+                    "written to FILE.shards/ under names that hash their parameters and seeds; rerunning an "
+                    "interrupted command with the same arguments resumes, reusing finished shards. The shards "
+                    "are then merged into FILE.",
+        epilog="examples:\n  ussim dataset --organ ivus --n 200 --out ivus200.h5\n"
+               "  ussim dataset --organ ovary --n 2000 --out ovary.h5 --scheduler tcp://10.0.0.5:8786\n"
+               "  (with --scheduler, FILE.shards/ must be on storage every worker sees under the same path)")
+    dataset.add_argument("--organ", required=True, choices=sorted(phantom_module().GENERATORS),
+                         help="organ: its anatomy generator, tissue table and default probe")
+    dataset.add_argument("--n", type=int, required=True, help="number of images")
+    dataset.add_argument("--out", type=Path, required=True, metavar="FILE", help="image-set file to write (.h5)")
+    dataset.add_argument("--seed", type=int, default=0, help="seed of the first image (default 0)")
+    dataset.add_argument("--size", type=int, default=256, metavar="N", help="image size N x N (default 256)")
+    dataset.add_argument("--probe", metavar="NAME|TOML", help="probe preset or file (default: the organ's)")
+    dataset.add_argument("--scatterers-per-cell", type=float, default=10.0, metavar="D",
+                         help="scatterers per resolution cell (default 10)")
+    dataset.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
+                         help="where each worker runs the pulse-echo kernel (auto: CUDA when present)")
+    where = dataset.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=int, metavar="K",
+                       help="local cluster of K worker processes (default: one per core)")
+    where.add_argument("--scheduler", metavar="ADDRESS", help="a running dask scheduler, e.g. tcp://host:8786")
+    dataset.add_argument("--shard-size", type=int, default=8, metavar="S", help="images per shard (default 8)")
+    dataset.add_argument("--keep-shards", action="store_true", help="keep FILE.shards/ after merging")
+    dataset.add_argument("--overwrite", action="store_true", help="replace FILE if it exists")
     return parser
 
 
@@ -117,7 +151,7 @@ def cmd_phantom(args) -> int:
         if args.samples is not None:
             raise UsageError("--samples applies to --mask only")
         ds = phantom.random_sample(args.organ, seed=args.seed, size=args.size, probe_name=args.probe,
-                                   device=args.device)
+                                   device=args.device, per_cell=args.scatterers_per_cell)
     else:
         ds = _simulate_masks(phantom, args)
     imageset.write(ds, args.out, overwrite=args.overwrite)
@@ -148,8 +182,19 @@ def _simulate_masks(phantom, args):
             sample_id = str(masks["sample_id"].values[index])
             samples.append(phantom.mask_sample(label, grid, names, args.organ, seed=args.seed + index,
                                                sample_id=sample_id, probe_name=args.probe, device=args.device,
-                                               progress=False))
+                                               progress=False, per_cell=args.scatterers_per_cell))
     return imageset.concat(samples) if len(samples) > 1 else samples[0]
+
+
+def cmd_dataset(args) -> int:
+    from ussim import dataset
+    out = dataset.run(args.organ, args.n, args.out, seed=args.seed, size=args.size, probe=args.probe,
+                      per_cell=args.scatterers_per_cell, shard_size=args.shard_size, workers=args.workers,
+                      scheduler=args.scheduler, device=args.device, overwrite=args.overwrite,
+                      keep_shards=args.keep_shards)
+    with imageset.read(out) as ds:
+        print(format_summary(out, imageset.summary(ds)))
+    return 0
 
 
 def cmd_info(args) -> int:
@@ -232,7 +277,7 @@ def cmd_import(args) -> int:
     return 0
 
 
-COMMANDS = {"info": cmd_info, "import": cmd_import, "phantom": cmd_phantom}
+COMMANDS = {"info": cmd_info, "import": cmd_import, "phantom": cmd_phantom, "dataset": cmd_dataset}
 
 
 def _main(argv=None) -> int:

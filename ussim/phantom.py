@@ -11,7 +11,7 @@ import time
 
 import numpy as np
 
-from ussim import anatomy, imageset, scan, simulate, tissue
+from ussim import anatomy, imageset, scan, scatter, simulate, tissue
 from ussim import probe as probes
 from ussim.errors import UsageError
 from ussim.phantoms import ivus, ovary
@@ -33,19 +33,24 @@ def display_grid(table: tissue.TissueTable, shape: tuple[int, int]) -> scan.Disp
 
 
 def simulate_mask(label, grid: scan.DisplayGrid, class_names, table: tissue.TissueTable, probe, *, seed: int,
-                  device: str = "auto", progress: bool = True) -> simulate.Simulation:
-    """The B-mode of exactly this anatomy, on the mask's own pixels."""
-    cloud = anatomy.scatterers_from_mask(label, grid.x, grid.z, list(class_names), table, probe, seed=seed)
+                  device: str = "auto", progress: bool = True,
+                  per_cell: float = scatter.SCATTERERS_PER_CELL) -> simulate.Simulation:
+    """The B-mode of exactly this anatomy, on the mask's own pixels, with `per_cell` scatterers
+    per resolution cell."""
+    cloud = anatomy.scatterers_from_mask(label, grid.x, grid.z, list(class_names), table, probe, seed=seed,
+                                         per_cell=per_cell)
     overrides = dict(table.imaging)
     if table.organ == "ivus":  # image out to the grid's farthest corner from the catheter
         overrides["depth"] = float(np.hypot(np.abs(grid.x).max(), np.abs(grid.z).max())) - probe.catheter_radius
     else:
         overrides.setdefault("depth", float(grid.z[-1]) + 2e-3)
-    return simulate.simulate(cloud, probe, device=device, progress=progress, grid=grid, **overrides)
+    sim = simulate.simulate(cloud, probe, device=device, progress=progress, grid=grid, **overrides)
+    sim.params["scatterers_per_cell"] = per_cell
+    return sim
 
 
 def random_sample(organ: str, *, seed: int, size: int = 256, probe_name: str | None = None, device: str = "auto",
-                  progress: bool = True):
+                  progress: bool = True, per_cell: float = scatter.SCATTERERS_PER_CELL):
     """One random phantom of `organ` as an image set of one sample."""
     if organ not in GENERATORS:
         raise UsageError(f"unknown organ '{organ}' (allowed: {', '.join(GENERATORS)})")
@@ -55,21 +60,24 @@ def random_sample(organ: str, *, seed: int, size: int = 256, probe_name: str | N
     grid = display_grid(table, (size, size))
     generator = GENERATORS[organ]
     label, drawn = generator.draw(grid.x, grid.z, np.random.default_rng(seed))
-    sim = simulate_mask(label, grid, generator.CLASS_NAMES, table, probe, seed=seed, device=device, progress=progress)
+    sim = simulate_mask(label, grid, generator.CLASS_NAMES, table, probe, seed=seed, device=device, progress=progress,
+                        per_cell=per_cell)
     params = {"organ": organ, "seed": seed, "size": size, "anatomy": drawn, "simulation": sim.params}
     return _sample(sim, label, generator.CLASS_NAMES, organ, seed, time.perf_counter() - start, params,
                    f"{organ}-{seed:06d}")
 
 
 def mask_sample(label, grid: scan.DisplayGrid, class_names, organ: str, *, seed: int, sample_id: str,
-                probe_name: str | None = None, device: str = "auto", progress: bool = True):
+                probe_name: str | None = None, device: str = "auto", progress: bool = True,
+                per_cell: float = scatter.SCATTERERS_PER_CELL):
     """One given mask of `organ` simulated, as an image set of one sample."""
     start = time.perf_counter()
     table = tissue.load(organ)
     probe = probes.load(probe_name or table.probe)
     if organ == "ivus":  # DECISION: an IVUS image is centred on its catheter, whatever its origin
         grid = scan.DisplayGrid(grid.x - grid.x.mean(), grid.z - grid.z.mean())
-    sim = simulate_mask(label, grid, class_names, table, probe, seed=seed, device=device, progress=progress)
+    sim = simulate_mask(label, grid, class_names, table, probe, seed=seed, device=device, progress=progress,
+                        per_cell=per_cell)
     params = {"organ": organ, "seed": seed, "mask": sample_id, "simulation": sim.params}
     return _sample(sim, label, class_names, organ, seed, time.perf_counter() - start, params, f"sim-{sample_id}")
 

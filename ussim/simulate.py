@@ -166,18 +166,18 @@ def reference_level(probe: Probe, settings: Settings, device: str = "auto") -> f
 @functools.lru_cache(maxsize=32)
 def _point_peak(key, device):
     probe, scheme, focus, tx_f, rx_f, tx_apod, rx_apod, cycles, angles = key
-    if probe.kind == "ivus":
-        depth = 2e-3
-        point = Scatterers([0.0], [0.0], [probe.catheter_radius + depth], [1.0])
-        events = transmit.ivus_lines(probe)[:1]
-    else:
-        depth = focus
-        point = Scatterers([0.0], [0.0], [focus], [1.0])
-        events = (transmit.plane_waves(probe, np.asarray(angles), apodization=tx_apod) if scheme == "plane" else
-                  transmit.focused_lines(probe, 1, focus, f_number=tx_f, apodization=tx_apod, positions=[0.0]))
+    depth = 2e-3 if probe.kind == "ivus" else focus
+    z = probe.catheter_radius + depth if probe.kind == "ivus" else focus
+    point = Scatterers([0.0], [0.0], [z], [1.0])
+    # the imaging scheme's own transmit, reduced to the central line: a reference from another
+    # scheme (e.g. a focused line for a diverging-wave image) would misplace the brightness
+    settings = Settings(scheme=scheme, n_lines=16 if probe.kind == "ivus" else 1, line_positions=(0.0,),
+                        focus=focus, angles=angles, depth=depth * 1.2, tx_f_number=tx_f, rx_f_number=rx_f,
+                        tx_apodization=tx_apod, rx_apodization=rx_apod)
+    events = events_for(settings, probe)[:1]
     channels = simulate_channels(point, probe, events, attenuation_db_cm_mhz=0.0, device=device,
                                  excitation_cycles=cycles, progress=False)
-    settings = Settings(depth=depth * 1.2)
     lines = beamform.beamform(channels, events, probe, radii_for(settings, probe), f_number=rx_f,
-                              apodization=rx_apod, line_x=[0.0] if scheme == "plane" else None).lines
+                              apodization=rx_apod, line_x=[0.0] if scheme == "plane" else None,
+                              line_angles=[0.0] if scheme == "diverging" else None).lines
     return float(np.abs(lines).max())

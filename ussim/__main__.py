@@ -1,0 +1,5 @@
+"""`python -m ussim ...` runs the `ussim` command."""
+
+from ussim.cli import main
+
+main()
