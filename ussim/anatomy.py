@@ -89,34 +89,46 @@ def path_integral_map(alpha: np.ndarray, x: np.ndarray, z: np.ndarray, probe: Pr
     """One-way attenuation path integral (Np/Hz) from the probe face to every pixel centre.
 
     Rays run straight from the face: downwards for a linear array, outwards from the apex of a
-    phased array, the centre of curvature of a convex array, and the catheter for IVUS. Along
-    each ray alpha is sampled every half pixel (bilinear in the map). DECISION: outside the
-    map the medium continues as its nearest pixel, so a map that starts below the probe face
-    still counts the tissue between.
+    phased array, the centre of curvature of a convex array, and the catheter for IVUS. The
+    integral is accumulated once along a fan of rays (one per pixel column for a linear array;
+    for the others, rays no farther apart than half a pixel at the far edge), sampling alpha
+    every half pixel (bilinear in the map), and read back at each pixel centre by bilinear
+    interpolation between rays: O(pixels), where integrating each pixel's own ray was
+    O(pixels x steps). DECISION: outside the map the medium continues as its nearest pixel,
+    so a map that starts below the probe face still counts the tissue between.
     """
     dx, dz = _step(x, "x"), _step(z, "z")
+    step = 0.5 * min(dx, dz)
     px, pz = np.meshgrid(x, z)
     if probe.kind == "linear":
-        ox, oz = px, np.zeros_like(pz)
+        rays = (x - x[0]) / dx                      # one ray per column, in column units
+        ray_of_pixel, distance = np.broadcast_to(rays, px.shape), np.maximum(pz, 0.0)
+        start, far = 0.0, float(distance.max())
+
+        def position(ray, r):
+            return np.broadcast_to(ray * dx + x[0], r.shape), r
     else:
         centre_z = -probe.radius if probe.kind == "convex" else 0.0
-        reach = np.hypot(px, pz - centre_z)
         start = {"convex": probe.radius, "ivus": probe.catheter_radius}.get(probe.kind, 0.0)
-        fraction = np.minimum(start / np.maximum(reach, 1e-12), 1.0)
-        ox, oz = px * fraction, centre_z + (pz - centre_z) * fraction
-    length = np.hypot(px - ox, np.maximum(pz - oz, 0.0) if probe.kind == "linear" else pz - oz)
-    steps = max(2, int(np.ceil(length.max() / (0.5 * min(dx, dz)))))
-    t = (np.arange(steps) + 0.5) / steps  # midpoints along each ray
-    path = np.empty(label_shape := px.shape)
-    rows = max(1, (1 << 22) // (px.shape[1] * steps))  # about 32 MB of samples per chunk
-    for first in range(0, label_shape[0], rows):
-        block = slice(first, first + rows)
-        sample_x = ox[block, :, None] + (px - ox)[block, :, None] * t
-        sample_z = oz[block, :, None] + (pz - oz)[block, :, None] * t
-        values = ndimage.map_coordinates(alpha, [(sample_z - z[0]) / dz, (sample_x - x[0]) / dx], order=1,
-                                         mode="nearest")
-        path[block] = values.mean(axis=-1) * length[block]
-    return path
+        distance = np.hypot(px, pz - centre_z)
+        angle = np.arctan2(px, pz - centre_z)
+        first, last = (-np.pi, np.pi) if probe.kind == "ivus" else (float(angle.min()), float(angle.max()))
+        far = float(distance.max())
+        count = max(2, int(np.ceil((last - first) * far / step)) + 1)
+        spacing = (last - first) / (count - 1) if last > first else 1.0
+        ray_of_pixel = (angle - first) / spacing
+
+        def position(ray, r):
+            theta = first + ray * spacing
+            return r * np.sin(theta), centre_z + r * np.cos(theta)
+        rays = np.arange(count, dtype=np.float64)
+    edges = start + step * np.arange(max(2, int(np.ceil((far - start) / step)) + 2))
+    middles = (edges[:-1] + edges[1:]) / 2
+    sample_x, sample_z = position(rays[:, None], np.broadcast_to(middles, (rays.size, middles.size)))
+    values = ndimage.map_coordinates(alpha, [(sample_z - z[0]) / dz, (sample_x - x[0]) / dx], order=1, mode="nearest")
+    integral = np.concatenate([np.zeros((rays.size, 1)), np.cumsum(values * step, axis=1)], axis=1)
+    where = [ray_of_pixel, np.maximum(distance - start, 0.0) / step]
+    return ndimage.map_coordinates(integral, where, order=1, mode="nearest")
 
 
 def _step(axis: np.ndarray, name: str) -> float:

@@ -151,3 +151,24 @@ def test_convex_diverging_wave_focuses_points_across_the_sector():
         assert angles[line] == pytest.approx(angle, abs=1.1e-3) and radii[sample] == pytest.approx(depth, abs=10e-6)
     with pytest.raises(UsageError, match="needs a convex array"):
         transmit.diverging_wave(LINEAR)
+
+
+@pytest.mark.parametrize("fill", [0.8, 0.02])
+def test_decimated_convolution_equals_numpy_on_dense_and_sparse_rows(fill):
+    """Both paths of the kernel (gather for dense rows, polyphase scatter for sparse ones)
+    give every step-th sample of the full convolution, restricted to acc[:, lo:hi]."""
+    from ussim.kernels import cpu
+    rng = np.random.default_rng(3)
+    acc = np.zeros((4, 900), np.complex64)
+    filled = rng.random(acc.shape) < fill
+    acc[filled] = (rng.standard_normal(filled.sum()) + 1j * rng.standard_normal(filled.sum())).astype(np.complex64)
+    g = (rng.standard_normal(45) + 1j * rng.standard_normal(45)).astype(np.complex64)
+    centre, step, lo, hi = 22, 8, 50, 850
+    out = np.zeros((4, 130), np.complex64)
+    cpu.add_decimated_convolution(acc, lo, hi, g, centre, step, out)
+    inside = np.zeros_like(acc)
+    inside[:, lo:hi] = acc[:, lo:hi]
+    expected = np.stack([np.convolve(row, g.astype(np.complex128))[centre::step] for row in inside])
+    n = min(expected.shape[1], out.shape[1])
+    assert np.abs(out[:, :n] - expected[:, :n]).max() < 1e-5 * np.abs(expected).max()
+    assert not out[:, n:].any()

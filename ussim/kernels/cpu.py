@@ -79,36 +79,77 @@ def accumulate(tau, gain_re, gain_im, amplitude, tx_element, tx_shift, tx_weight
                 row[index[k]] += np.complex64(value_re[k] + 1j * value_im[k])
 
 
+# Rows filled above this fraction convolve faster by gathering than by scattering (measured on
+# 256 rows of 13000 samples with a 97-tap filter: equal cost near 0.35).
+SCATTER_BELOW_FILL = 0.35
+
+
 @numba.njit(parallel=True, cache=True, fastmath=True)
 def add_decimated_convolution(acc, lo, hi, g, centre, step, out):
     """out[:, q] += sum_m acc[:, m] g[centre + q step - m] over m in [lo, hi), all q of out.
 
-    Hand-written because only every `step`-th sample of the convolution is needed: scipy's
-    fftconvolve computes all of them and upfirdn was 25x slower on these complex rows. The
-    filter is reversed and split into real and imaginary parts so the inner loop vectorises.
+    Hand-written because only every `step`-th sample of the convolution is needed (scipy's
+    fftconvolve computes all of them; upfirdn was 25x slower on these complex rows) and because
+    fine-grid rows are often sparse (one attenuation bin's echoes touch few of their samples).
+    A dense row gathers each output from the reversed filter; a sparse row scatters each
+    non-zero sample through the polyphase component of the filter its phase selects. Both
+    inner loops run over contiguous memory, so they vectorise.
     """
     n_g = g.size
-    g_re = np.empty(n_g, np.float32)
-    g_im = np.empty(n_g, np.float32)
-    for k in range(n_g):
-        g_re[k] = g[n_g - 1 - k].real
-        g_im[k] = g[n_g - 1 - k].imag
-    q_first = max(0, (lo - centre + step - 1) // step)
-    q_last = min(out.shape[1], (hi - 1 + n_g - 1 - centre) // step + 1)
+    taps = (n_g + step - 1) // step
+    reversed_re = np.empty(n_g, np.float32)
+    reversed_im = np.empty(n_g, np.float32)
+    phase_re = np.zeros((step, taps), np.float32)  # phase_re[p, k] = Re g[p + k step]
+    phase_im = np.zeros((step, taps), np.float32)
+    for i in range(n_g):
+        reversed_re[i] = g[n_g - 1 - i].real
+        reversed_im[i] = g[n_g - 1 - i].imag
+        phase_re[i % step, i // step] = g[i].real
+        phase_im[i % step, i // step] = g[i].imag
     for j in numba.prange(out.shape[0]):
-        row = acc[j]
-        for q in range(q_first, q_last):
-            t = q * step + centre
-            m_first = max(lo, t - n_g + 1)
-            m_last = min(hi, t + 1)
-            offset = n_g - 1 - t  # reversed filter index of sample m is m + offset
-            total_re = np.float32(0)
-            total_im = np.float32(0)
-            for m in range(m_first, m_last):
-                a = row[m]
-                total_re += a.real * g_re[m + offset] - a.imag * g_im[m + offset]
-                total_im += a.real * g_im[m + offset] + a.imag * g_re[m + offset]
-            out[j, q] += np.complex64(total_re + 1j * total_im)
+        filled = 0
+        for m in range(lo, hi):
+            if acc[j, m].real != 0 or acc[j, m].imag != 0:
+                filled += 1
+        if filled == 0:
+            continue
+        if filled < SCATTER_BELOW_FILL * (hi - lo):
+            _scatter_row(acc[j], lo, hi, phase_re, phase_im, n_g, centre, step, out[j])
+        else:
+            _gather_row(acc[j], lo, hi, reversed_re, reversed_im, centre, step, out[j])
+
+
+@numba.njit(cache=True, fastmath=True)
+def _gather_row(row, lo, hi, reversed_re, reversed_im, centre, step, target):
+    n_g = reversed_re.size
+    q_first = max(0, (lo - centre + step - 1) // step)
+    q_last = min(target.size, (hi - 1 + n_g - 1 - centre) // step + 1)
+    for q in range(q_first, q_last):
+        t = q * step + centre
+        offset = n_g - 1 - t  # reversed filter index of sample m is m + offset
+        total_re = np.float32(0)
+        total_im = np.float32(0)
+        for m in range(max(lo, t - n_g + 1), min(hi, t + 1)):
+            a = row[m]
+            total_re += a.real * reversed_re[m + offset] - a.imag * reversed_im[m + offset]
+            total_im += a.real * reversed_im[m + offset] + a.imag * reversed_re[m + offset]
+        target[q] += np.complex64(total_re + 1j * total_im)
+
+
+@numba.njit(cache=True, fastmath=True)
+def _scatter_row(row, lo, hi, phase_re, phase_im, n_g, centre, step, target):
+    taps = phase_re.shape[1]
+    for m in range(lo, hi):
+        a = row[m]
+        if a.real == 0 and a.imag == 0:
+            continue
+        p = (centre - m) % step  # filter index i = q step - (m - centre) = p + k step
+        q0 = (p + m - centre) // step
+        for k in range(max(0, -q0), min(taps, target.size - q0)):
+            if p + k * step >= n_g:
+                break
+            target[q0 + k] += np.complex64((a.real * phase_re[p, k] - a.imag * phase_im[p, k])
+                                           + 1j * (a.real * phase_im[p, k] + a.imag * phase_re[p, k]))
 
 
 @numba.njit(parallel=True, cache=True, fastmath=True)
