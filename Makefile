@@ -8,6 +8,9 @@ STAMP := $(VENV)/.installed
 # The CPU build of torch, installed first with this exact pin: a looser requirement resolves
 # to the registry's newest release with several GB of CUDA packages.
 TORCH_PIN := torch==2.13.0
+# Test-only reference implementations that tests/compare checks the metrics against. --no-deps:
+# they require torchvision, whose only build here needs CUDA torch; the tests import them without it.
+REFERENCE_LIBS := pytorch-fid==0.3.0 torch-fidelity==0.4.0 torchmetrics==1.9.0 lightning-utilities==0.15.3
 
 .PHONY: demo test install clean
 
@@ -16,10 +19,12 @@ install: $(STAMP)
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-$(STAMP): pyproject.toml | $(BIN)/python
+$(STAMP): pyproject.toml Makefile | $(BIN)/python
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q $(TORCH_PIN)
 	$(BIN)/python -m pip install -q -e '.[test]'
+	$(BIN)/python -m pip install -q --no-deps $(REFERENCE_LIBS)
+	$(BIN)/python -m pip install -q packaging typing_extensions
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -1,17 +1,36 @@
-"""The `uscompare` command. `demo` runs the main job; metric and report commands join later."""
+"""The `uscompare` command: `run` compares image sets into a results file; `demo` runs the main job."""
 
 from __future__ import annotations
 
 import argparse
+import sys
+import warnings
 from pathlib import Path
 
 from compare import __version__
-from ussim.errors import run_cli
+from compare.backbones import ALLOWED as BACKBONES
+from compare.defaults import SIZE_MISMATCH_POLICIES, Settings, cache_dir
+from ussim.errors import UsageError, run_cli
+
+DEFAULTS = Settings()
+EPILOG = """examples:
+  uscompare run --reference real.h5 --method ussim=sim.h5 --method pgsgan=gan.h5 --out results.nc
+  uscompare run --reference real.h5 --method ussim=sim.h5 --backbone texture-v1 --out results.nc
+  uscompare run --reference real.h5 --method ussim=sim.h5 --weights pt_inception-2015-12-05-6726825d.pth \\
+      --out results.nc
+"""
+
+
+def _method_arg(text: str) -> tuple[str, Path]:
+    name, sep, path = text.partition("=")
+    if not sep or not name or not path:
+        raise argparse.ArgumentTypeError(f"expected NAME=FILE.h5, got '{text}'")
+    return name, Path(path)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="uscompare",
+        prog="uscompare", formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG,
         description="Compare sources of synthetic ultrasound (physics simulation, GANs) against real images.")
     parser.add_argument("--version", action="version", version=f"uscompare {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -19,7 +38,95 @@ def build_parser() -> argparse.ArgumentParser:
                                description="Run the main job on embedded defaults and write runs/demo/.")
     demo.add_argument("--out", type=Path, default=Path("runs/demo"), metavar="DIR", help="output folder")
     demo.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    _add_run(commands)
     return parser
+
+
+def _add_run(commands) -> None:
+    run = commands.add_parser(
+        "run", formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG,
+        help="compare image sets with a reference set; write every metric to a results file (.nc)",
+        description="Compare one or more image sets (--method) with a reference set of real images:\n"
+                    "  FID, KID, precision/recall, density/coverage on a feature backbone's features;\n"
+                    "  SSIM and MS-SSIM between images made from the same mask; diversity MS-SSIM;\n"
+                    "  per class: JS divergence of gray values, speckle statistics, gCNR; seconds per image.\n"
+                    "Writes an xarray Dataset (method x metric, and method x class_metric x class) as netCDF;\n"
+                    "every parameter, the backbone and every note (policy applied, metric left NaN) are in\n"
+                    "its attributes.")
+    run.add_argument("--reference", type=Path, required=True, metavar="REAL.h5", help="reference image set (real)")
+    run.add_argument("--method", type=_method_arg, action="append", required=True, metavar="NAME=FILE.h5",
+                     help="an image set to compare, under the name NAME (repeatable)")
+    run.add_argument("--out", type=Path, required=True, metavar="RESULTS.nc", help="results file to write")
+    run.add_argument("--overwrite", action="store_true", help="replace RESULTS.nc if it exists")
+    run.add_argument("--reference-name", default="reference", metavar="NAME",
+                     help="name of the reference set in the results (default: reference)")
+    run.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    feats = run.add_argument_group("feature backbone (FID, KID, precision/recall, density/coverage)")
+    feats.add_argument("--backbone", default=DEFAULTS.backbone, metavar="NAME",
+                       help=f"one of: {BACKBONES} (default {DEFAULTS.backbone}); a weights-free backbone's name is "
+                            f"part of every feature metric's label")
+    feats.add_argument("--weights", type=Path, metavar="PATH",
+                       help="inception-fid only: the weights file pt_inception-2015-12-05-6726825d.pth (SHA-256 "
+                            f"checked); default: look in {cache_dir() / 'weights'} and torch hub's checkpoints, "
+                            "then download")
+    feats.add_argument("--offline", action="store_true", help="never download the Inception weights")
+    feats.add_argument("--device", default=DEFAULTS.device, metavar="auto|cpu|cuda[:N]",
+                       help="where the network runs (default auto: cuda when available)")
+    feats.add_argument("--batch-size", type=int, default=DEFAULTS.batch_size, metavar="N",
+                       help=f"images per network batch (default {DEFAULTS.batch_size})")
+    feats.add_argument("--no-cache", action="store_true",
+                       help=f"neither read nor write the feature cache (default: {cache_dir() / 'features'}, "
+                            f"set $USCOMPARE_CACHE to move it)")
+    metric = run.add_argument_group("metric parameters")
+    metric.add_argument("--kid-subsets", type=int, default=DEFAULTS.kid_subsets, metavar="N",
+                        help=f"KID subsets (default {DEFAULTS.kid_subsets})")
+    metric.add_argument("--kid-subset-size", type=int, default=DEFAULTS.kid_subset_size, metavar="N",
+                        help=f"images per KID subset (default {DEFAULTS.kid_subset_size}; reduced to the smaller "
+                             f"set's size with a warning)")
+    metric.add_argument("--kid-seed", type=int, default=DEFAULTS.kid_seed, metavar="N",
+                        help=f"seed of the KID subsets (default {DEFAULTS.kid_seed}, torch-fidelity's)")
+    metric.add_argument("--pr-k", type=int, default=DEFAULTS.precision_recall_k, metavar="K",
+                        help=f"neighbours for precision/recall (default {DEFAULTS.precision_recall_k})")
+    metric.add_argument("--dc-k", type=int, default=DEFAULTS.density_coverage_k, metavar="K",
+                        help=f"neighbours for density/coverage (default {DEFAULTS.density_coverage_k})")
+    metric.add_argument("--diversity-pairs", type=int, default=DEFAULTS.diversity_pairs, metavar="N",
+                        help=f"random image pairs per set for diversity MS-SSIM (default {DEFAULTS.diversity_pairs})")
+    metric.add_argument("--diversity-seed", type=int, default=DEFAULTS.diversity_seed, metavar="N",
+                        help=f"seed of those pairs (default {DEFAULTS.diversity_seed})")
+    metric.add_argument("--min-class-pixels", type=int, default=DEFAULTS.min_class_pixels, metavar="N",
+                        help=f"smallest class region (pixels in one image) measured for speckle and gCNR "
+                             f"(default {DEFAULTS.min_class_pixels})")
+    metric.add_argument("--size-mismatch", choices=SIZE_MISMATCH_POLICIES, default=DEFAULTS.size_mismatch,
+                        help="image sets of different sizes: resize the method's images to the reference size for "
+                             "SSIM/MS-SSIM (features and per-class statistics use native pixels), or refuse "
+                             "(default resize)")
+
+
+def settings_from(args) -> Settings:
+    return Settings(backbone=args.backbone, batch_size=args.batch_size, device=args.device,
+                    kid_subsets=args.kid_subsets, kid_subset_size=args.kid_subset_size, kid_seed=args.kid_seed,
+                    precision_recall_k=args.pr_k, density_coverage_k=args.dc_k,
+                    diversity_pairs=args.diversity_pairs, diversity_seed=args.diversity_seed,
+                    min_class_pixels=args.min_class_pixels, size_mismatch=args.size_mismatch)
+
+
+def run_command(args) -> None:
+    from compare import results, runner
+
+    if args.out.exists() and not args.overwrite:  # fail before minutes of work, not after
+        raise UsageError(f"{args.out} exists; pass --overwrite to replace it")
+    if not args.out.parent.is_dir():
+        raise UsageError(f"cannot write {args.out}: folder {args.out.parent} does not exist")
+    ds = runner.run(args.reference, args.method, settings_from(args), reference_name=args.reference_name,
+                    weights=args.weights, download=not args.offline, progress=not args.no_progress,
+                    cache=not args.no_cache)
+    results.write(ds, args.out, overwrite=args.overwrite)
+    print(ds["value"].to_pandas().T.to_string(float_format=lambda v: f"{v:.4g}"))
+    print(f"\nwrote {args.out} (backbone {ds.attrs['backbone']}, {len(results.notes_of(ds))} note(s))")
+
+
+def _one_line_warning(message, category, filename, lineno, file=None, line=None):
+    print(f"uscompare: note: {' '.join(str(message).split())}", file=sys.stderr)
 
 
 def _main(argv=None) -> int:
@@ -27,6 +134,10 @@ def _main(argv=None) -> int:
     if args.command == "demo":
         from compare.demo import run_demo
         run_demo(args.out, progress=not args.no_progress)
+    elif args.command == "run":
+        with warnings.catch_warnings():
+            warnings.showwarning = _one_line_warning
+            run_command(args)
     return 0
 
 
