@@ -1,4 +1,5 @@
-"""The `uscompare` command: `run` compares image sets into a results file; `demo` runs the main job."""
+"""The `uscompare` command: `run` compares image sets into a results file, `segment` adds the
+segmentation benchmark to it, `report` writes its HTML and Markdown report; `demo` runs the main job."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from pathlib import Path
 from compare import __version__
 from compare.backbones import ALLOWED as BACKBONES
 from compare.defaults import SIZE_MISMATCH_POLICIES, Settings, cache_dir
+from compare.report import command as report_command
+from compare.segmentation import command as segment_command
 from ussim.errors import UsageError, run_cli
 
 DEFAULTS = Settings()
@@ -39,6 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", type=Path, default=Path("runs/demo"), metavar="DIR", help="output folder")
     demo.add_argument("--no-progress", action="store_true", help="hide progress bars")
     _add_run(commands)
+    segment_command.add_parser(commands)
+    report_command.add_parser(commands)
     return parser
 
 
@@ -134,10 +139,12 @@ def _main(argv=None) -> int:
     if args.command == "demo":
         from compare.demo import run_demo
         run_demo(args.out, progress=not args.no_progress)
-    elif args.command == "run":
+    elif args.command in ("run", "segment"):
         with warnings.catch_warnings():
             warnings.showwarning = _one_line_warning
-            run_command(args)
+            (run_command if args.command == "run" else segment_command.execute)(args)
+    elif args.command == "report":
+        report_command.execute(args)
     return 0
 
 

@@ -7,6 +7,7 @@
     attributes   results_format_version, software versions, backbone, every parameter (one
                  attribute each and all of them as JSON in `parameters`), notes (JSON list of
                  every policy that applied and every metric left NaN, with why), created_utc
+    segmentation (optional) the segmentation benchmark's variables: compare/segmentation/store.py
 
 DECISION: the reference set is a row of its own (role "reference"): its per-set values (speckle,
 gCNR, diversity, timing) are the targets the methods are read against; its comparison metrics
@@ -97,7 +98,7 @@ def read(path: str | os.PathLike) -> xr.Dataset:
         reason = " ".join(str(error).split()) or type(error).__name__
         raise UsageError(f"{path}: not a readable results file ({reason})") from None
     version = ds.attrs.get("results_format_version")
-    if version is None or "value" not in ds:
+    if version is None or ("value" not in ds and "segmentation" not in ds):  # see compare.segmentation.store
         raise UsageError(f"{path}: not a uscompare results file (no results_format_version attribute)")
     # DECISION: any other version is refused, older ones too: a layout change may also change
     # what a metric name means, and re-running is cheap with the feature cache.

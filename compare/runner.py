@@ -100,7 +100,7 @@ def run(reference: str | Path, methods: list[tuple[str, str | Path]], settings: 
                                   f"{sets[0].name}: NaN")
             values[k] = [np.nan if row[m] is None else row[m] for m in metrics]
         per_method = {"role": ["reference"] + ["candidate"] * (len(sets) - 1),
-                      "file": [str(s.path) for s in sets],
+                      "file": [str(s.path.absolute()) for s in sets],  # the report finds the sets by it
                       "image_size": [f"{s.size[0]}x{s.size[1]}" for s in sets],
                       "speckle_source": [stats.source for stats in statistics]}
         extra = {"reference": sets[0].name, "backbone_dim": int(backbone.dim),

@@ -1,0 +1,76 @@
+"""The policies behind the numbers of a results file, stated in words for the report.
+
+Every sentence is built from the parameters the results file recorded, so the report says what
+was done for these numbers, not what today's defaults are. The run's notes (each policy that
+applied to these sets, each metric left NaN and why) follow them verbatim in the report.
+"""
+
+from __future__ import annotations
+
+import xarray as xr
+
+from compare import results
+from compare.segmentation import store
+
+
+def comparison(ds: xr.Dataset) -> list[str]:
+    p = results.parameters_of(ds)
+    backbone = ds.attrs["backbone"]
+    lines = [f"Feature backbone {backbone}: FID, KID, precision/recall and density/coverage are computed on its "
+             f"features and labelled with its name."]
+    if int(ds.attrs.get("backbone_is_inception", 0)):
+        lines[0] += f" Weights SHA-256 {ds.attrs.get('backbone_weights_sha256', '?')}."
+    else:
+        lines[0] += " " + str(ds.attrs.get("backbone_note", "It is weights-free: never compare its numbers with "
+                                                              "Inception-based ones")).rstrip(".") + "."
+    if p.get("size_mismatch") == "error":
+        sizes = "image sets of different sizes are refused"
+    else:
+        sizes = ("features and per-class statistics use each set's native pixels; where a method's image size "
+                 "differs from the reference's, its images are resized to the reference size (bilinear, "
+                 "anti-aliased) for SSIM/MS-SSIM and paired by sample id")
+    lines += [
+        f"Image sizes (policy '{p.get('size_mismatch', '?')}'): {sizes}.",
+        "Classes are matched by name across sets (the reference's order first); a class missing from a set, or "
+        "without pixels in it, is NaN there.",
+        f"KID: {p.get('kid_subsets')} subsets of min({p.get('kid_subset_size')}, n) images (seed {p.get('kid_seed')}), "
+        f"kernel (x·y/d + 1)³, unbiased MMD²; where a set has fewer images the subset size shrinks to it (the "
+        f"notes below say where).",
+        f"Precision/recall with k = {p.get('precision_recall_k')}; density/coverage with k = "
+        f"{p.get('density_coverage_k')}.",
+        f"SSIM and MS-SSIM: Gaussian window σ {p.get('ssim_sigma')}, K1 {p.get('ssim_k1')}, K2 {p.get('ssim_k2')}, "
+        f"data range 1, MS-SSIM weights {p.get('ms_ssim_weights')}; averaged over the pairs of a method's image and "
+        f"the reference image made from the same mask.",
+        f"Diversity MS-SSIM: {p.get('diversity_pairs')} random pairs of distinct images of one set (seed "
+        f"{p.get('diversity_seed')}); lower means more diverse.",
+        f"Speckle statistics and gCNR: per image, over class regions of at least {p.get('min_class_pixels')} pixels, "
+        f"averaged over images; gCNR contrasts each class with class 0.",
+        "Seconds per image: the mean wall time per sample that each set's producer recorded (real images record "
+        "none).",
+    ]
+    return lines
+
+
+def segmentation(ds: xr.Dataset) -> list[str]:
+    p = store.parameters_of(ds)
+    synthetic = f"at most {p['max_synthetic']}" if p.get("max_synthetic") else "all"
+    if p.get("test"):
+        test = f"the test images are {p['test']} ({p.get('n_test')} images)"
+    else:
+        test = (f"the test images are a seeded {p.get('test_fraction', 0):.0%} of the real set (split seed "
+                f"{p.get('split_seed')}, {p.get('n_test')} images)")
+    return [
+        f"Segmentation preset '{p.get('preset')}': images resized to {p.get('size')} px, residual U-Net of width "
+        f"{p.get('width')} and depth {p.get('depth')} ({p.get('unet_parameters')} parameters), Adam at learning rate "
+        f"{p.get('learning_rate')}, batch {p.get('batch_size')}, {p.get('pretrain_steps')} pretraining steps on "
+        f"{synthetic} of a method's synthetic images, {p.get('train_steps')} steps on the real images (from scratch or "
+        f"fine-tuning), seed {p.get('seed')}, device {p.get('device')}.",
+        f"Real training images: nested seeded subsets of {p.get('n_real')} images drawn from {p.get('n_real_pool')} "
+        f"in {p.get('real')}; {test}.",
+        "Classes are matched by name between the synthetic and the real sets"
+        + (f" (with the map {p['class_map']})" if p.get("class_map") else "") + ".",
+        "Dice and modified Hausdorff distance (Dubuisson & Jain 1994, between class edges, in pixels of the test "
+        "labels) per test image and class, then mean ± std over images. A class absent from both the prediction "
+        "and the truth of an image leaves that image out; a class present in only one scores Dice 0 and MHD = "
+        "the image diagonal.",
+    ]
