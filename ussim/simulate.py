@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass, field, replace
 
 import numpy as np
+from scipy import ndimage
 
 from ussim import beamform, bmode, scan, scatter, transmit
 from ussim import probe as probes
@@ -132,7 +133,7 @@ def simulate(scatterers: Scatterers, probe: Probe | str, settings: Settings | No
         envelope = bmode.apply_tgc(envelope, gain)
     reference = settings.reference or reference_level(probe, settings, device)
     grid = grid or scan.default_grid(beamformed.geometry, settings.shape)
-    envelope_image = scan.scan_convert(envelope, beamformed.geometry, grid)
+    envelope_image = scan.scan_convert(antialiased(envelope, radii, grid), beamformed.geometry, grid)
     image = bmode.log_compress(envelope_image, reference=reference, dynamic_range_db=settings.dynamic_range_db,
                                gain_db=settings.gain_db)
     image[~scan.imaged_mask(beamformed.geometry, grid)] = 0
@@ -140,6 +141,19 @@ def simulate(scatterers: Scatterers, probe: Probe | str, settings: Settings | No
               "scatterers": len(scatterers), "device": device}
     return Simulation(probe, settings, channels, beamformed, envelope.astype(np.float32), grid,
                       envelope_image, image, time.perf_counter() - start, params)
+
+
+def antialiased(envelope: np.ndarray, radii: np.ndarray, grid: scan.DisplayGrid) -> np.ndarray:
+    """The envelope low-passed along each line to the display's pixel pitch before scan
+    conversion, as a scanner decimates: RF samples lie several to a pixel, and sampling the
+    envelope at the pixel centres alone would alias the speckle into a finer, pixel-sized grain.
+    DECISION: a Gaussian of sigma (pitch / sample step - 1) / 2 samples, scikit-image's
+    anti-aliasing rule for downscaling; across lines nothing, the lines being about as dense as
+    the pixels.
+    """
+    pitch = float(np.sqrt(np.mean(np.diff(grid.x)) * np.mean(np.diff(grid.z))))
+    sigma = (pitch / float(radii[1] - radii[0]) - 1) / 2
+    return ndimage.gaussian_filter1d(envelope, sigma, axis=-1, mode="nearest") if sigma > 0 else envelope
 
 
 # DECISION: 0 dB (white) lies 20 dB above the expected speckle RMS of tissue at the default
