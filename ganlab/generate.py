@@ -1,0 +1,146 @@
+"""Images from a trained generator: for every mask of an image-set file, or for one edited mask.
+
+    snapshot = load("runs/00003-pgsgan-ovary_train")
+    ds = generate_set(snapshot, "masks.h5")                       # an image set, seconds per image
+    image = generate_image(snapshot, edited_label, sketch=sketch)   # label editing (paper Fig. 5)
+
+Masks are brought to the model's resolution (labels by nearest neighbour), the condition is
+built as in training (Canny sketches with the run's own settings, unless the masks bring their
+own `sketch`), and the images are returned at the masks' size unless another is asked for.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from ganlab import data, registry, runs
+from ganlab.growing import resize
+from ganlab.sketch import condition_channels, to_uint8
+from ussim import imageset
+from ussim.errors import UsageError
+
+
+@dataclass
+class Snapshot:
+    spec: registry.ModelSpec
+    config: dict
+    class_names: list[str]
+    generator: torch.nn.Module
+    schedule: dict
+    path: Path
+    sha256: str
+    epoch: int
+    device: torch.device
+
+    @property
+    def resolution(self) -> int:
+        return self.config["resolution"]
+
+
+def load(run_or_file, device: torch.device | str = "cpu") -> Snapshot:
+    """The light snapshot of a run folder (or a snapshot file), ready for inference."""
+    path = Path(run_or_file)
+    if not path.is_file():
+        path = runs.find_run(run_or_file) / runs.SNAPSHOT
+    saved = runs.load(path, runs.SNAPSHOT_FORMAT)
+    spec, config = registry.get(saved["model"]), saved["config"]
+    channels = condition_channels(len(saved["class_names"]), spec.uses_sketch)
+    generator = spec.build(config, channels).generator
+    generator.load_state_dict(saved["generator"])
+    device = torch.device(device)
+    generator.to(device).eval()
+    return Snapshot(spec, config, list(saved["class_names"]), generator, dict(saved["schedule"]), path,
+                    data.file_sha256(path), int(saved["epoch"]), device)
+
+
+@torch.inference_mode()
+def _run(snapshot: Snapshot, label: torch.Tensor, sketch_map: torch.Tensor | None) -> torch.Tensor:
+    """Generator output in -1..1 for one label map (and sketch) already at the model's size."""
+    condition = snapshot.spec.condition(label[None].to(snapshot.device),
+                                        None if sketch_map is None else sketch_map[None].to(snapshot.device),
+                                        len(snapshot.class_names))
+    return snapshot.generator(resize(condition, snapshot.schedule["g_size"]))
+
+
+def _sketch_at_size(snapshot: Snapshot, sketch_map, image) -> torch.Tensor | None:
+    """The sketch at the model's size: the one given, else Canny of the image, else none."""
+    size = snapshot.resolution
+    if not snapshot.spec.uses_sketch:
+        return None
+    if sketch_map is not None:
+        return torch.from_numpy(data.resize_labels((np.asarray(sketch_map)[None] > 0).astype(np.uint8), size)[0])
+    if image is not None:
+        resized = data.resize_images(np.asarray(image, np.uint8)[None], size)
+        return torch.from_numpy(data.edge_sketches(resized, data.canny_settings(snapshot.config))[0])
+    raise UsageError(f"{snapshot.spec.name} needs a sketch: pass sketch= (or image= to draw it from)")
+
+
+def generate_image(snapshot: Snapshot, label: np.ndarray, *, sketch: np.ndarray | None = None,
+                   image: np.ndarray | None = None, seed: int = 0) -> np.ndarray:
+    """One uint8 image, the size of `label`, from a (possibly hand-edited) label map.
+
+    For sketch models give the sketch to keep (e.g. the original image's, as in the paper's
+    label editing) or the image to draw it from; the sketch counts only outside the objects.
+    """
+    label = np.asarray(label)
+    if label.ndim != 2 or label.shape[0] != label.shape[1]:
+        raise UsageError(f"label must be a square 2-D map, got shape {label.shape}")
+    if label.max(initial=0) >= len(snapshot.class_names):
+        raise UsageError(f"label value {int(label.max())} outside the model's classes "
+                         f"{snapshot.class_names} (allowed 0..{len(snapshot.class_names) - 1})")
+    torch.manual_seed(seed)
+    at_size = torch.from_numpy(data.resize_labels(label.astype(np.uint8)[None], snapshot.resolution)[0])
+    out = _run(snapshot, at_size, _sketch_at_size(snapshot, sketch, image))
+    return data.resize_images(to_uint8(out), label.shape[0])[0]
+
+
+def generate_set(snapshot: Snapshot, masks_path, *, samples: int | None = None, size: int | None = None,
+                 seed: int = 0, progress: bool = True):
+    """An image set with one generated image per mask of `masks_path`, timed image by image."""
+    masks = data.load(masks_path, snapshot.resolution, canny=None, samples=samples, progress=progress,
+                      prefer_stored_sketch=snapshot.spec.uses_sketch)
+    if masks.class_names != snapshot.class_names:
+        raise UsageError(f"{masks_path}: classes {masks.class_names} differ from the model's {snapshot.class_names}")
+    with imageset.read(masks_path) as ds:
+        original = np.asarray(ds["label"][:len(masks)].values)
+        coords = {k: ds[k].values for k in ("y_mm", "x_mm") if k in ds.coords}
+    # DECISION: images come out at the masks' own size unless asked otherwise, so a generated
+    # set pairs pixel for pixel with the set its masks came from.
+    out_size = size or original.shape[-1]
+    images, sketches, seconds = [], [], []
+    uses_sketch = snapshot.spec.uses_sketch
+    canny = data.canny_settings(snapshot.config) if uses_sketch else None
+    if uses_sketch and masks.sketches is None:
+        masks.source.update(sketch="canny", canny=canny)
+    for i in tqdm(range(len(masks)), desc="generate", unit="img", disable=None if progress else True):
+        start = time.perf_counter()
+        torch.manual_seed(seed + i)
+        sketch_map = None
+        if uses_sketch:
+            sketch_map = (masks.sketches[i] if masks.sketches is not None else
+                          torch.from_numpy(data.edge_sketches(masks.images[i][None].numpy(), canny)[0]))
+        out = _run(snapshot, masks.labels[i], sketch_map)
+        images.append(data.resize_images(to_uint8(out), out_size)[0])
+        seconds.append(time.perf_counter() - start)
+        if sketch_map is not None:
+            shown = (sketch_map.numpy() > 0) & (masks.labels[i].numpy() == 0)
+            sketches.append(data.resize_labels(shown.astype(np.uint8)[None], out_size)[0])
+    labels = original if out_size == original.shape[-1] else data.resize_labels(original, out_size)
+    params = {"generator": "ganlab.generate", "model": snapshot.spec.name, "run": str(snapshot.path.parent.resolve()),
+              "snapshot": str(snapshot.path.resolve()), "snapshot_sha256": snapshot.sha256, "epoch": snapshot.epoch,
+              "schedule": snapshot.schedule, "config": snapshot.config, "masks": masks.source, "seed": seed,
+              "size": out_size, "device": str(snapshot.device), "threads": torch.get_num_threads(),
+              "seconds_cover": "sketch drawing, condition, generator, conversion; batch 1"}
+    extra = coords if out_size == original.shape[-1] else {}
+    return imageset.make(np.stack(images), labels, class_names=masks.class_names, organ=masks.organ,
+                         method=snapshot.spec.name, params=params,
+                         seed=np.arange(seed, seed + len(masks), dtype=np.int64),
+                         seconds=np.asarray(seconds, np.float32), sketch=np.stack(sketches) if sketches else None,
+                         sample_id=masks.sample_ids, **extra)
+

@@ -1,0 +1,91 @@
+"""The model registry: every GAN the toolkit trains, by name.
+
+An entry says which paper and section it follows and provides everything the one training loop
+(ganlab.train) and the generator (ganlab.generate) need, so a new model family only adds a
+module that registers its entries:
+
+    build(config, condition_channels) -> Networks     the generator and discriminator
+    condition(label, sketch, n_classes) -> tensor     the generator's input for label maps
+    optimizers(networks, config) -> Optimizers
+    schedule(config, epochs_elapsed) -> dict          sizes (and growth) in force at that time
+    apply_schedule(networks, state)                   puts that state into the networks
+    step(networks, optimizers, batch, config, state) -> dict of losses (one training iteration;
+                                                      loss_d and loss_g at least, for the progress bar)
+    check_config(config)                              one-line UsageError for a bad setting
+    presets                                           preset name -> table (ganlab.presets)
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from ussim.errors import UsageError
+
+# Modules whose import registers models; SpeckleGAN adds its module here.
+MODEL_MODULES = ("ganlab.pix2pix", "ganlab.pgsgan")
+
+
+@dataclass
+class Networks:
+    generator: nn.Module
+    discriminator: nn.Module
+
+
+@dataclass
+class Optimizers:
+    generator: torch.optim.Optimizer
+    discriminator: torch.optim.Optimizer
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    follows: str                       # paper and section, shown by `ganlab models`
+    summary: str
+    uses_sketch: bool
+    presets: Mapping[str, Mapping]
+    build: Callable[[dict, int], Networks]
+    condition: Callable[..., torch.Tensor]
+    optimizers: Callable[[Networks, dict], Optimizers]
+    schedule: Callable[[dict, float], dict]
+    apply_schedule: Callable[[Networks, dict], None]
+    step: Callable[[Networks, Optimizers, dict, dict, dict], dict]
+    check_config: Callable[[dict], None]
+    grows: bool = False                # parts of the networks sit unused in some phases (DDP must know)
+
+
+_MODELS: dict[str, ModelSpec] = {}
+
+
+def register(spec: ModelSpec) -> ModelSpec:
+    _MODELS[spec.name] = spec
+    return spec
+
+
+def _load_all() -> None:
+    for module in MODEL_MODULES:
+        importlib.import_module(module)
+
+
+def names() -> list[str]:
+    _load_all()
+    return list(_MODELS)
+
+
+def get(name: str) -> ModelSpec:
+    _load_all()
+    if name not in _MODELS:
+        raise UsageError(f"unknown model '{name}'; allowed: {', '.join(_MODELS)}")
+    return _MODELS[name]
+
+
+def adam(networks: Networks, config: dict) -> Optimizers:
+    """Adam for each network with its own learning rate (the pix2pix family's optimisers)."""
+    betas = (config["beta1"], config["beta2"])
+    return Optimizers(torch.optim.Adam(networks.generator.parameters(), lr=config["lr_g"], betas=betas),
+                      torch.optim.Adam(networks.discriminator.parameters(), lr=config["lr_d"], betas=betas))

@@ -1,0 +1,161 @@
+"""Run folders and what lives in them (NVlabs/edm layout).
+
+    runs/<NNNNN>-<model>-<dataname>/
+        config.json     everything that defines the run, written before training starts
+        log.txt         the human-readable log
+        stats.jsonl     one JSON line per finished epoch (losses, phase, alpha, seconds)
+        samples-<EEEEEE>.png   the fixed masks' images after each epoch
+        snapshot.pt     light: the generator and what inference needs
+        state.pt        full: both networks, both optimisers, schedule, epoch, RNG states
+
+Every file is written to a temporary name and renamed, so a killed run leaves only whole files.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+import uuid
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from ussim.errors import UsageError
+
+SNAPSHOT = "snapshot.pt"
+STATE = "state.pt"
+CONFIG = "config.json"
+SNAPSHOT_FORMAT = "ganlab-snapshot-1"
+STATE_FORMAT = "ganlab-state-1"
+
+
+def atomic_write(path: Path, write) -> None:
+    """Call write(temporary_path), then rename it onto `path`."""
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_json(path: Path, value) -> None:
+    atomic_write(path, lambda tmp: tmp.write_text(json.dumps(value, indent=2, sort_keys=True) + "\n"))
+
+
+def new_run_dir(root: Path, model: str, data_name: str) -> Path:
+    """The next numbered folder under `root`, created now (numbers never reused)."""
+    root.mkdir(parents=True, exist_ok=True)
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", data_name) or "data"
+    while True:
+        taken = [int(m.group(1)) for p in root.iterdir() if (m := re.match(r"(\d{5,})-", p.name))]
+        path = root / f"{max(taken, default=-1) + 1:05d}-{model}-{safe}"
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:  # another run took the number meanwhile
+            continue
+
+
+def find_run(text: str | os.PathLike, root: Path = Path("runs")) -> Path:
+    """A run folder given as a path, or as its number under `root` (e.g. 3 or 00003)."""
+    path = Path(text)
+    if path.is_dir():
+        return path
+    if str(text).isdigit() and root.is_dir():
+        matches = [p for p in root.iterdir() if p.name.split("-")[0] == f"{int(text):05d}"]
+        if len(matches) == 1:
+            return matches[0]
+    raise UsageError(f"run '{text}' not found: give a run folder (runs/NNNNN-model-data) or its number")
+
+
+def read_config(run: Path) -> dict:
+    path = run / CONFIG
+    if not path.is_file():
+        raise UsageError(f"{run} is not a ganlab run folder: {CONFIG} is missing")
+    return json.loads(path.read_text())
+
+
+class Log:
+    """Lines to log.txt (and stdout); epoch statistics to stats.jsonl."""
+
+    def __init__(self, run: Path, echo: bool = True):
+        self.run, self.echo = run, echo
+
+    def line(self, text: str) -> None:
+        with open(self.run / "log.txt", "a") as handle:
+            handle.write(text + "\n")
+        if self.echo:
+            print(text, flush=True)
+
+    def stats(self, record: dict) -> None:
+        with open(self.run / "stats.jsonl", "a") as handle:
+            handle.write(json.dumps(record, sort_keys=True) + "\n")
+
+    def forget_stats_from(self, epoch: int) -> None:
+        """Drop records of epochs >= `epoch` (an epoch a killed run logged but did not save)."""
+        path = self.run / "stats.jsonl"
+        if path.is_file():
+            kept = [line for line in path.read_text().splitlines() if line and json.loads(line)["epoch"] < epoch]
+            atomic_write(path, lambda tmp: tmp.write_text("".join(k + "\n" for k in kept)))
+
+
+def rng_states() -> dict:
+    state = np.random.get_state()
+    return {"torch": torch.get_rng_state(), "python": random.getstate(),
+            "numpy": [state[0], state[1].tolist(), *state[2:]],
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []}
+
+
+def set_rng_states(states: dict) -> None:
+    torch.set_rng_state(states["torch"])
+    random.setstate(_tuples(states["python"]))
+    kind, keys, *rest = states["numpy"]
+    np.random.set_state((kind, np.asarray(keys, np.uint32), *rest))
+    if states["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(states["cuda"])
+
+
+def _tuples(value):
+    return tuple(_tuples(v) for v in value) if isinstance(value, (list, tuple)) else value
+
+
+def save(path: Path, payload: dict) -> None:
+    atomic_write(path, lambda tmp: torch.save(payload, tmp))
+
+
+def load(path: Path, expected_format: str) -> dict:
+    if not path.is_file():
+        raise UsageError(f"{path}: no such file")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:
+        raise UsageError(f"{path}: not a readable ganlab checkpoint ({type(error).__name__})") from None
+    if not isinstance(payload, dict) or payload.get("format") != expected_format:
+        raise UsageError(f"{path}: not a {expected_format} file")
+    return payload
+
+
+def sample_grid(path: Path, condition_view: np.ndarray, fakes: np.ndarray, reals: np.ndarray, tile: int = 256) -> None:
+    """A PNG with one column per fixed mask: condition, generated image, real image (tiles at most
+    `tile` px, the images' own size when smaller)."""
+    tile = min(tile, reals.shape[-1])
+    rows = []
+    for stack in (condition_view, fakes, reals):
+        tiles = [np.asarray(Image.fromarray(t).resize((tile, tile), Image.BILINEAR)) if t.shape[0] != tile else t
+                 for t in stack]
+        rows.append(np.concatenate(tiles, axis=1))
+    atomic_write(path, lambda tmp: Image.fromarray(np.concatenate(rows, axis=0)).save(tmp, format="PNG"))
+
+
+def condition_view(labels: np.ndarray, sketches: np.ndarray | None, n_classes: int) -> np.ndarray:
+    """Labels as gray levels (background black) with the background sketch drawn white."""
+    view = (labels.astype(np.float32) * (160.0 / max(n_classes - 1, 1))).astype(np.uint8)
+    if sketches is not None:
+        view[(sketches > 0) & (labels == 0)] = 255
+    return view
