@@ -22,7 +22,8 @@ EPILOG = """examples:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ganlab", formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG,
-        description="GANs for ultrasound synthesis from label masks (cGAN, Sgan, PGSgan): train them on any "
+        description="GANs for ultrasound synthesis from label masks (cGAN, Sgan, PGSgan, SpeckleGAN and its "
+                    "baseline): train them on any "
                     "image-set file, real or simulated, and generate image sets from masks.")
     parser.add_argument("--version", action="version", version=f"ganlab {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -39,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Train a model into a new numbered run folder RUNS/NNNNN-MODEL-DATANAME (config.json, log.txt, "
                     "stats.jsonl, a sample grid per epoch, snapshot.pt for inference, state.pt for exact resume). "
                     "Runs on CUDA when present; under torchrun each process trains on its share of every batch.")
-    train.add_argument("--model", help="registered model name: cgan, sgan or pgsgan (see `ganlab models`)")
+    train.add_argument("--model", help="registered model name: cgan, sgan, pgsgan, specklegan or speckle-baseline (see `ganlab models`)")
     train.add_argument("--data", type=Path, metavar="FILE", help="image-set file to train on (real or simulated)")
     train.add_argument("--preset", help="settings table: paper (the publication's values; default) or cpu-demo "
                                         "(small networks that learn visibly in minutes on a laptop CPU)")

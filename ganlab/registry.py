@@ -13,6 +13,8 @@ module that registers its entries:
                                                       loss_d and loss_g at least, for the progress bar)
     check_config(config)                              one-line UsageError for a bad setting
     presets                                           preset name -> table (ganlab.presets)
+    for_organ(config, organ) -> config                (optional) settings that follow the training
+                                                      set's organ, filled in when a new run starts
 """
 
 from __future__ import annotations
@@ -26,8 +28,8 @@ from torch import nn
 
 from ussim.errors import UsageError
 
-# Modules whose import registers models; SpeckleGAN adds its module here.
-MODEL_MODULES = ("ganlab.pix2pix", "ganlab.pgsgan")
+# Modules whose import registers models.
+MODEL_MODULES = ("ganlab.pix2pix", "ganlab.pgsgan", "ganlab.specklegan")
 
 
 @dataclass
@@ -57,6 +59,7 @@ class ModelSpec:
     step: Callable[[Networks, Optimizers, dict, dict, dict], dict]
     check_config: Callable[[dict], None]
     grows: bool = False                # parts of the networks sit unused in some phases (DDP must know)
+    for_organ: Callable[[dict, str], dict] | None = None  # organ-dependent settings of a new run
 
 
 _MODELS: dict[str, ModelSpec] = {}

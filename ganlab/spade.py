@@ -240,6 +240,8 @@ def spectrally_normalised(module: nn.Module) -> list[nn.Module]:
 
 def build_networks(config: dict, mask_channels: int, *, speckle: bool) -> tuple[SpadeGenerator, ResidualDiscriminator]:
     """Generator and discriminator from a configuration of ganlab.specklegan_defaults, seeded."""
+    if not isinstance(config["polar"], bool):
+        raise UsageError(f"polar {config['polar']!r}: resolve it from the organ first (ganlab.specklegan.for_organ)")
     size = config["resolution"]
     generator = SpadeGenerator(mask_channels, size, config["g_width"], config["z_dim"], speckle=speckle,
                                polar=config["polar"], speckle_maps=config["speckle_maps"],

@@ -110,6 +110,9 @@ def train(model=None, data_path=None, *, preset: str | None = None, overrides: d
         raise UsageError(f"{described['data']} holds {len(masks)} samples, fewer than one batch of {config['batch']}")
     if run is not None and masks.source["sha256"] != described["data_source"]["sha256"]:
         raise UsageError(f"{described['data']} changed since run {run.name} started (sha256 differs)")
+    if run is None and spec.for_organ is not None:
+        config = described["config"] = spec.for_organ(config, masks.organ)
+        spec.check_config(config)
 
     # Run folder: config.json first, before any training.
     if run is None:
@@ -136,6 +139,11 @@ def train(model=None, data_path=None, *, preset: str | None = None, overrides: d
         optimizers.discriminator.load_state_dict(saved["opt_discriminator"])
         epoch, iteration, total, partial = saved["epoch"], saved["iteration"], saved["total"], saved["partial"]
         runs.set_rng_states(saved["rng"])
+    else:
+        # DECISION: the global generators (CPU and CUDA) start from the run's seed, the same on
+        # every rank: models that draw from them (SpeckleGAN's z, speckle phases, augmentation)
+        # repeat, and state.pt's saved RNG states (rank 0's) are every rank's.
+        torch.manual_seed(config["seed"])
     if rank == 0:
         log.forget_stats_from(epoch)
         log.line(f"{now()} {'resume' if resume is not None else 'start'} {run.name} at epoch {epoch} "
@@ -145,6 +153,12 @@ def train(model=None, data_path=None, *, preset: str | None = None, overrides: d
             log.line(f"note: the set's {masks.source['size']} px images are upsampled to {size} px; the model can "
                      "learn no finer detail than the data hold")
     if world > 1:
+        if device.type == "cuda":
+            # DECISION: batch norm (SpeckleGAN) normalises over the whole batch of all GPUs, as on
+            # one device. SyncBatchNorm runs on GPUs only, so on CPU (gloo) each process
+            # normalises its own share; the parameters are the same objects, so the optimisers hold.
+            networks.generator = torch.nn.SyncBatchNorm.convert_sync_batchnorm(networks.generator)
+            networks.discriminator = torch.nn.SyncBatchNorm.convert_sync_batchnorm(networks.discriminator)
         ddp = torch.nn.parallel.DistributedDataParallel
         ids = [device.index] if device.type == "cuda" else None
         networks.generator = ddp(networks.generator, device_ids=ids, find_unused_parameters=spec.grows)

@@ -21,7 +21,7 @@ def test_models_lists_each_model_with_its_paper_section(capsys):
     for name, section in (("cgan", "§2.1"), ("sgan", "§2.1"), ("pgsgan", "§2.2")):
         line = next(line for line in out.splitlines() if line.startswith(name))
         assert section in line
-    assert out.count("preset paper") == 3 and out.count("preset cpu-demo") == 3
+    assert out.count("preset paper") == 5 and out.count("preset cpu-demo") == 5
 
 
 @pytest.mark.parametrize("command", ["train", "generate"])
@@ -78,5 +78,5 @@ def test_models_json_lists_every_setting(capsys):
     from ganlab import presets
     code, out, _ = run(capsys, "models", "--json")
     tables = json.loads(out)
-    assert code == 0 and set(tables) == {"cgan", "sgan", "pgsgan"}
+    assert code == 0 and set(tables) == {"cgan", "sgan", "pgsgan", "specklegan", "speckle-baseline"}
     assert tables["pgsgan"]["presets"]["paper"] == presets.config_for("pgsgan", "paper")

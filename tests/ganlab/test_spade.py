@@ -18,7 +18,7 @@ CLASSES = 3
 def config(**changes) -> dict:
     """The paper table shrunk to 32 px networks of width 4."""
     return {**PRESETS["specklegan"]["paper"], **RUNTIME, "resolution": 32, "g_width": 4, "d_width": 4,
-            "batch": 2, **changes}
+            "batch": 2, "polar": True, "rotation": "any", **changes}
 
 
 def masks(n: int, size: int, seed: int = 0) -> torch.Tensor:
