@@ -29,7 +29,6 @@ import copy
 import datetime
 import json
 import os
-import platform
 import statistics
 import sys
 import time
@@ -41,19 +40,9 @@ from torch import nn
 from ganlab import sketch
 from ganlab.growing import GrowingGenerator
 from ganlab.networks import init_weights
+from machine import describe  # bench/machine.py (the script's own folder is on sys.path)
 
 TOLERANCE = 1e-4  # largest allowed |difference| in the -1..1 output (0.013 gray levels)
-
-
-def machine() -> str:
-    model = "unknown CPU"
-    try:
-        with open("/proc/cpuinfo") as handle:
-            model = next(line.split(":", 1)[1].strip() for line in handle if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return (f"{platform.node()}: {model}, {os.cpu_count()} logical CPUs, {platform.system()} {platform.release()}, "
-            f"Python {platform.python_version()}, torch {torch.__version__}")
 
 
 def paper_generator(snapshot: str | None) -> tuple[nn.Module, torch.Tensor]:
@@ -137,7 +126,7 @@ def main(argv=None) -> int:
             compile_seconds[name] = round(time.perf_counter() - start, 1)
             variants[name] = inference(compiled, x)
 
-    results = {"machine": machine(), "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+    results = {"machine": describe(), "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
                "command": " ".join([os.path.basename(sys.executable), *sys.argv]), "threads": args.threads,
                "batch": 1, "size": 512, "weights": args.snapshot or "N(0, 0.02), seed 0",
                "load_average_at_start": os.getloadavg()[0], "compile_seconds": compile_seconds,

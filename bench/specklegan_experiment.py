@@ -24,32 +24,19 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
-import os
-import platform
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from compare.metrics import js, speckle
 from ganlab import data, generate, train
 from ussim import imageset
+from machine import describe  # bench/machine.py (the script's own folder is on sys.path)
 
 MODELS = ("specklegan", "speckle-baseline")
-
-
-def machine() -> str:
-    model = "unknown CPU"
-    try:
-        with open("/proc/cpuinfo") as handle:
-            model = next(line.split(":", 1)[1].strip() for line in handle if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return (f"{platform.node()}: {model}, {os.cpu_count()} logical CPUs, load average "
-            f"{' '.join(f'{v:.2f}' for v in os.getloadavg())}, torch {torch.__version__}")
 
 
 # DECISION: the simulated IVUS phantoms label more classes than the real frames (outside_EEM,
@@ -115,7 +102,7 @@ def main() -> None:
     parser.add_argument("--runs", default="runs/specklegan_experiment")
     parser.add_argument("--json")
     args = parser.parse_args()
-    print(f"machine: {machine()}")
+    print(f"machine: {describe()}")
     print(f"date: {datetime.datetime.now(datetime.UTC).isoformat(timespec='seconds')}")
     print(f"command: {' '.join([sys.executable, *sys.argv])}", flush=True)
     size, results = args.resolution, []

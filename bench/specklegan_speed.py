@@ -17,8 +17,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
-import os
-import platform
 import statistics
 import sys
 import time
@@ -29,20 +27,9 @@ from ganlab import sketch, spade
 from ganlab.presets import RUNTIME
 from ganlab.specklegan_defaults import PRESETS
 from ussim import examples
+from machine import describe  # bench/machine.py (the script's own folder is on sys.path)
 
 VARIANTS = {"specklegan": (True, False), "specklegan-polar": (True, True), "speckle-baseline": (False, False)}
-
-
-def machine() -> str:
-    model = "unknown CPU"
-    try:
-        with open("/proc/cpuinfo") as handle:
-            model = next(line.split(":", 1)[1].strip() for line in handle if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return (f"{platform.node()}: {model}, {os.cpu_count()} logical CPUs, load average "
-            f"{' '.join(f'{v:.2f}' for v in os.getloadavg())}, Python {platform.python_version()}, "
-            f"torch {torch.__version__}")
 
 
 def time_variant(speckle: bool, polar: bool, mask: torch.Tensor, warmup: int, repeats: int) -> dict:
@@ -70,7 +57,7 @@ def main() -> None:
     args = parser.parse_args()
     sample = examples.toy_imageset(n=1, size=256, seed=0)
     mask = sketch.condition(torch.from_numpy(sample["label"].values), 2)
-    print(f"machine: {machine()}")
+    print(f"machine: {describe()}")
     print(f"date: {datetime.datetime.now(datetime.UTC).isoformat(timespec='seconds')}")
     print(f"command: {' '.join([sys.executable, *sys.argv])}")
     results = {}

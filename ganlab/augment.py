@@ -52,8 +52,8 @@ def augment(image: torch.Tensor, mask: torch.Tensor, *, rotation: str = "any", f
         if image.shape[-1] != image.shape[-2]:
             raise UsageError(f"rotation 'quarter' needs square images, not {image.shape[-2]} x {image.shape[-1]}")
         turns = torch.randint(0, 4, (n,), generator=generator).tolist()
-        image = torch.stack([torch.rot90(x, k, dims=(-2, -1)) for x, k in zip(image, turns)])
-        m = torch.stack([torch.rot90(x, k, dims=(-2, -1)) for x, k in zip(m, turns)])
+        image = torch.stack([torch.rot90(x, k, dims=(-2, -1)) for x, k in zip(image, turns, strict=True)])
+        m = torch.stack([torch.rot90(x, k, dims=(-2, -1)) for x, k in zip(m, turns, strict=True)])
     elif rotation == "any":
         angles = torch.rand(n, generator=generator, dtype=torch.float64) * (2 * math.pi)
         image, m = rotate(image, angles, "bilinear"), rotate(m, angles, "nearest")

@@ -15,7 +15,6 @@ resumed run repeats an uninterrupted one exactly.
 
 from __future__ import annotations
 
-import torch
 
 from ganlab import spade, specklegan_defaults
 from ganlab.augment import augment

@@ -127,7 +127,7 @@ def test_losses_are_the_non_saturating_gan_loss():
 
 def test_one_seed_gives_one_network_and_one_image():
     first, second = (spade.build_networks(config(seed=3), CLASSES, speckle=True)[0] for _ in range(2))
-    for a, b in zip(first.state_dict().values(), second.state_dict().values()):
+    for a, b in zip(first.state_dict().values(), second.state_dict().values(), strict=True):
         assert torch.equal(a, b)
     mask = masks(2, 32)
     images = [g(mask, generator=torch.Generator().manual_seed(1)) for g in (first, second)]
