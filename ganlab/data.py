@@ -13,7 +13,6 @@ probe's near field and a vertical flip puts shadows above what casts them; the p
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,12 +58,7 @@ def resize_labels(labels: np.ndarray, size: int) -> np.ndarray:
     return F.interpolate(x, size=(size, size), mode="nearest-exact")[:, 0].numpy()
 
 
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+file_sha256 = imageset.file_sha256
 
 
 def load(path, size: int, *, canny: dict | None, prefer_stored_sketch: bool = False,

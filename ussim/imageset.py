@@ -19,6 +19,7 @@ Global attributes: organ, method, class_names, params (JSON), software_version, 
 from __future__ import annotations
 
 import datetime
+import hashlib
 import json
 import os
 import uuid
@@ -305,6 +306,16 @@ def summary(ds: xr.Dataset) -> dict:
         "pixel_mm": pixel_mm, "software_version": ds.attrs["software_version"],
         "created_utc": ds.attrs["created_utc"],
     }
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """SHA-256 of a file's bytes, read in 1 MiB blocks: the identity of an input (an archive, an
+    image set, a weights file) that outputs record beside their parameters."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _json_default(value):

@@ -8,7 +8,6 @@ through the same steps: select (split, image class, colour overlay), grayscale, 
 
 from __future__ import annotations
 
-import hashlib
 import os
 import zipfile
 from pathlib import Path
@@ -173,7 +172,7 @@ def import_npz(path, *, organ="unknown", method=None, split=None, image_class=No
         _check_labels(masks[i], class_names, f"{path}: mask of sample '{ids[i]}'")
         selection.add(ids[i], images[i], masks[i], None if chroma is None else float(chroma[i]))
     selection.labels, class_names = _remap_classes(selection.labels, class_names, rename or {}, drop_unused_classes)
-    params = {"importer": "npz", "source": path.name, "source_sha256": _sha256(path), "split": split,
+    params = {"importer": "npz", "source": path.name, "source_sha256": imageset.file_sha256(path), "split": split,
               "image_class": image_class, "rename": rename, "drop_unused_classes": drop_unused_classes}
     pixel_mm = float(optional["pixel_mm"]) if "pixel_mm" in optional else None
     return selection.build(class_names=class_names, organ=organ, method=method or f"real:{path.stem}",
@@ -303,10 +302,3 @@ def import_folder(images_dir, masks_dir, *, class_names=None, palette=None, pale
     return selection.build(class_names=names, organ=organ, method=method or default_method,
                            params=params, source_pixel_mm=pixel_mm)
 
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

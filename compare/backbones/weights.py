@@ -11,7 +11,6 @@ online by default, as pytorch-fid).
 
 from __future__ import annotations
 
-import hashlib
 import os
 import urllib.error
 import urllib.request
@@ -21,6 +20,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from compare.defaults import cache_dir
+from ussim import imageset
 from ussim.errors import UsageError
 
 FILENAME = "pt_inception-2015-12-05-6726825d.pth"
@@ -36,12 +36,7 @@ def weights_folder() -> Path:
     return cache_dir() / "weights"
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+sha256_of = imageset.file_sha256
 
 
 def check(path: Path) -> Path:
