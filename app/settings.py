@@ -1,0 +1,28 @@
+"""Where the app's settings come from: the command line after `--`, then the environment.
+
+    streamlit run app/main.py -- --db sqlite:///runs/study.db
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+DEFAULT_DB = "sqlite:///runs/study.db"
+DB_ENV = "USSIM_STUDY_DB"
+PASSWORD_ENV = "USSIM_ADMIN_PASSWORD"
+
+
+def db_url(argv: list[str] | None = None) -> str:
+    """--db beats $USSIM_STUDY_DB beats the default."""
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--db", default=None)
+    known, _ = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
+    return known.db or os.environ.get(DB_ENV) or DEFAULT_DB
+
+
+def admin_password() -> str | None:
+    # DECISION: no password when $USSIM_ADMIN_PASSWORD is unset (a researcher's own machine);
+    # the admin pages then say so, and any shared deployment must set it.
+    return os.environ.get(PASSWORD_ENV) or None

@@ -1,0 +1,129 @@
+"""Comparison page: a results file's metrics table, per-class JS heat map, timing chart (log axis)
+and a side-by-side viewer of one mask's images (real and every method's)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import plotly.express as px
+import plotly.graph_objects as go
+import streamlit as st
+
+from compare import results
+from compare.report import grids, tables
+from ussim.errors import UsageError
+
+
+def metrics_frame(ds) -> pd.DataFrame:
+    table = tables.realism_table(ds)
+    return pd.DataFrame(table.rows, columns=table.header)
+
+
+def js_heatmap(ds) -> go.Figure | None:
+    values = ds["class_value"].sel({"class_metric": "js"})
+    rows = [m for m, role in zip(ds["method"].values.tolist(), ds["role"].values.tolist(), strict=True)
+            if role != "reference" and np.isfinite(values.sel({"method": m}).values).any()]
+    if not rows:
+        return None
+    z = [[float(v) if np.isfinite(v) else None for v in values.sel({"method": m}).values] for m in rows]
+    figure = go.Figure(go.Heatmap(z=z, x=ds["class"].values.tolist(), y=rows, colorscale="Viridis",
+                                  colorbar=dict(title="JS"), texttemplate="%{z:.3f}"))
+    figure.update_layout(title="JS divergence of gray-value histograms per class (lower = closer to real)")
+    return figure
+
+
+def timing_chart(ds) -> go.Figure | None:
+    seconds = ds["value"].sel({"metric": "seconds_per_image"}).values
+    pairs = [(m, float(s)) for m, s in zip(ds["method"].values.tolist(), seconds, strict=True)
+             if np.isfinite(s) and s > 0]
+    if not pairs:
+        return None
+    figure = go.Figure(go.Bar(x=[m for m, _ in pairs], y=[s for _, s in pairs]))
+    figure.update_yaxes(type="log", title="seconds per image (log scale)")
+    figure.update_layout(title="Cost: wall seconds per image")
+    return figure
+
+
+def training_size_curves(ds) -> go.Figure | None:
+    """Dice on the real test images against the number of real training images, per method and class."""
+    if "segmentation" not in ds:
+        return None
+    sizes = [int(n) for n in ds["n_real"].values]
+    figure = go.Figure()
+    for method in ds["seg_method"].values.tolist():
+        for seg_class in ds["seg_class"].values.tolist()[1:]:  # class 0 is the background
+            at = ds["segmentation"].sel({"seg_method": method, "seg_class": seg_class, "seg_metric": "dice"})
+            dice = [float(v) if np.isfinite(v) else None for v in at.values]
+            if any(v is not None for v in dice):
+                figure.add_trace(go.Scatter(x=sizes, y=dice, mode="lines+markers", name=f"{method}: {seg_class}"))
+    if not figure.data:
+        return None
+    figure.update_layout(title="Segmentation Dice against real training-set size (higher is better)")
+    figure.update_xaxes(title="real training images", type="log" if len(sizes) > 2 else "linear")
+    figure.update_yaxes(title="Dice", range=[0, 1.05])
+    return figure
+
+
+@st.cache_data(show_spinner="Reading the image sets…")
+def load_grid(path: str, sets_dir: str, rows: int):
+    return grids.build(results.read(path), Path(path), Path(sets_dir) if sets_dir else None, rows=rows)
+
+
+def viewer(path: str) -> None:
+    st.subheader("Side by side: one mask, every method")
+    sets_dir = st.text_input("Folder holding the image sets (optional)", key="comparison_sets_dir")
+    try:
+        grid = load_grid(path, sets_dir.strip(), 8)
+    except (UsageError, OSError) as error:
+        st.info(f"viewer unavailable: {error}")
+        return
+    if grid is None:
+        st.info("No method image is paired to a real mask; nothing to show side by side.")
+        return
+    for notice in grid.notices:
+        st.warning(notice)
+    row = st.select_slider("Mask (reference sample id)", options=list(range(len(grid.row_ids))),
+                           format_func=lambda i: grid.row_ids[i], key="comparison_row")
+    columns = st.columns(len(grid.columns))
+    for column, title, cell in zip(columns, grid.columns, grid.cells[row], strict=True):
+        column.markdown(f"**{title}**")
+        if cell is None:
+            column.caption("no image from this mask")
+        else:
+            # plotly images zoom and pan in the browser
+            figure = px.imshow(cell, color_continuous_scale="gray" if cell.ndim == 2 else None)
+            figure.update_layout(coloraxis_showscale=False, margin=dict(l=0, r=0, t=0, b=0))
+            figure.update_xaxes(visible=False)
+            figure.update_yaxes(visible=False)
+            column.plotly_chart(figure, key=f"viewer_{title}")
+
+
+def render() -> None:
+    st.title("Comparison")
+    path = st.text_input("Results file (.nc, from `uscompare run`)", key="comparison_path").strip()
+    if not path:
+        st.info("Enter the path of a results file to see its metrics.")
+        return
+    try:
+        ds = results.read(path)
+    except UsageError as error:
+        st.error(str(error))
+        return
+    curves = training_size_curves(ds)
+    if "value" not in ds:  # a file holding only the segmentation benchmark
+        if curves is not None:
+            st.plotly_chart(curves, key="training_size_curves")
+        return
+    st.subheader("Metrics")
+    st.dataframe(metrics_frame(ds), hide_index=True)
+    figures = (("js_heatmap", js_heatmap(ds)), ("timing_chart", timing_chart(ds)), ("training_size_curves", curves))
+    for key, figure in figures:
+        if figure is not None:
+            st.plotly_chart(figure, key=key)
+    viewer(path)
+
+
+if __name__ == "__main__":  # run as an st.Page script by app/main.py
+    render()

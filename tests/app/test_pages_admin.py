@@ -1,0 +1,144 @@
+"""Admin pages run headless with AppTest: create a study, read its results, open a comparison."""
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from app import study
+from app.study import db
+from compare import cli
+from tests.compare.conftest import resimulate
+from ussim import examples, imageset
+
+MAIN = str(Path(__file__).resolve().parents[2] / "app" / "main.py")
+TIMEOUT = 60
+
+
+@pytest.fixture
+def env(tmp_path, monkeypatch):
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    monkeypatch.setenv("USSIM_STUDY_DB", url)
+    monkeypatch.delenv("USSIM_ADMIN_PASSWORD", raising=False)
+    yield url
+    db.dispose_engines()
+
+
+def _set(tmp_path, name, seed):
+    return str(imageset.write(examples.toy_imageset(n=4, size=32, seed=seed), tmp_path / f"{name}.h5"))
+
+
+def _admin(page):
+    at = AppTest.from_file(MAIN, default_timeout=TIMEOUT).run()
+    return at.switch_page(page).run()
+
+
+def test_admin_creates_a_study_and_gets_one_link_per_reader(env, tmp_path):
+    at = _admin("views/study_admin.py")
+    at.text_input(key="study_name").input("pilot")
+    at.text_input(key="real_set").input(_set(tmp_path, "real", 0))
+    at.text_area(key="method_sets").input(f"gan={_set(tmp_path, 'gan', 1)}\nsim={_set(tmp_path, 'sim', 2)}")
+    at.number_input(key="n_cases").set_value(2)
+    at.number_input(key="practice_cases").set_value(1)
+    at.text_area(key="reader_names").input("ann\nbob")
+    at = at.button[0].click().run()  # the form's submit button
+    assert not at.exception and not at.error
+    links = [c.value for c in at.code]
+    assert len(links) == 2 and all("/?token=" in link for link in links)
+    token = links[0].split("?token=")[1]
+    session = study.open_session(env, token)
+    assert study.progress(session) == (0, 7)
+
+
+def test_a_bad_set_path_is_one_line_error(env, tmp_path):
+    at = _admin("views/study_admin.py")
+    at.text_input(key="study_name").input("pilot")
+    at.text_input(key="real_set").input(str(tmp_path / "missing.h5"))
+    at.text_area(key="method_sets").input("gan")
+    at.text_area(key="reader_names").input("ann")
+    at = at.button[0].click().run()
+    assert not at.exception and len(at.error) == 1 and "NAME=path" in at.error[0].value
+
+
+def test_results_page_shows_numbers_charts_and_csv(env, tmp_path):
+    handle = study.create_study(env, "pilot", {"gan": _set(tmp_path, "gan", 1)}, _set(tmp_path, "real", 0), 2)
+    for token in study.add_readers(handle, ["ann", "bob"]).values():
+        session = study.open_session(env, token)
+        while (case := study.next_case(session)) is not None:
+            study.submit(session, case.case_key, "synthetic", 4, 2.0)
+    at = _admin("views/study_results.py")
+    assert not at.exception and not at.error
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Specificity (real called real)"] == "0.000"
+    assert metrics["Median seconds per case"] == "2.0"
+    assert "Fleiss κ" in metrics and "AUC (confidence ratings)" in metrics
+    assert at.dataframe[0].value["accuracy"].tolist() == ["1.000"]
+    assert len(at.get("plotly_chart")) == 2
+    assert at.get("download_button")
+
+
+def test_comparison_page_shows_table_charts_and_viewer(env, tmp_path):
+    real = examples.toy_imageset(n=8, size=176, seed=0)
+    real_path = imageset.write(real, tmp_path / "real.h5")
+    sim_path = imageset.write(resimulate(real, seed=1), tmp_path / "sim.h5")
+    out = tmp_path / "results.nc"
+    assert cli.run_cli("uscompare", cli._main, ["run", "--reference", str(real_path), "--method", f"physics={sim_path}",
+                                                "--out", str(out), "--backbone", "texture-v1", "--kid-subsets", "5",
+                                                "--diversity-pairs", "5", "--pr-k", "2", "--dc-k", "2",
+                                                "--no-progress"]) == 0
+    at = AppTest.from_file(MAIN, default_timeout=TIMEOUT).run()
+    at.text_input(key="comparison_path").input(str(out))
+    at = at.run()
+    assert not at.exception and not at.error
+    assert "physics" in at.dataframe[0].value.iloc[:, 0].tolist()
+    assert len(at.get("plotly_chart")) >= 3  # JS heat map, timing, and the viewer's images
+
+
+def test_comparison_page_refuses_a_missing_file_in_one_line(env, tmp_path):
+    at = AppTest.from_file(MAIN, default_timeout=TIMEOUT).run()
+    at.text_input(key="comparison_path").input(str(tmp_path / "nope.nc"))
+    at = at.run()
+    assert not at.exception and len(at.error) == 1 and "no such results file" in at.error[0].value
+
+
+def test_phantom_editor_generates_and_paints_a_mask(env):
+    at = _admin("views/phantom.py")
+    at.selectbox(key="phantom_organ").set_value("ovary")
+    at.select_slider(key="phantom_size").set_value(64)
+    at = at.button[0].click().run()  # Generate
+    assert not at.exception and not at.error
+    assert at.get("plotly_chart")
+    label = at.session_state["phantom_editor"]["label"].copy()
+    at.selectbox(key="paint_class").set_value("follicle")
+    at.number_input(key="paint_diameter").set_value(6.0)
+    at = at.button[1].click().run()  # Paint
+    assert not at.exception
+    after = at.session_state["phantom_editor"]["label"]
+    assert (after == 2).sum() > (label == 2).sum()
+    assert any("pixels changed" in c.value for c in at.caption)
+
+
+def test_training_size_curves_plot_dice_per_method_and_class():
+    import numpy as np
+    import xarray as xr
+
+    from app.views.comparison import training_size_curves
+    dice = np.full((2, 3, 1, 3), np.nan)
+    dice[:, :, 0, 1:] = [[[0.5, 0.6], [0.6, 0.7], [0.7, 0.8]], [[0.6, 0.6], [0.7, 0.7], [0.8, 0.9]]]
+    ds = xr.Dataset({"segmentation": (("seg_method", "n_real", "seg_metric", "seg_class"), dice)},
+                    coords={"seg_method": ["real_only", "gan"], "n_real": [5, 10, 20], "seg_metric": ["dice"],
+                            "seg_class": ["background", "ovary", "follicle"]})
+    figure = training_size_curves(ds)
+    assert len(figure.data) == 4 and list(figure.data[0].x) == [5, 10, 20]
+    assert training_size_curves(xr.Dataset()) is None
+
+
+def test_admin_adds_readers_to_an_existing_study(env, tmp_path):
+    study.create_study(env, "pilot", {"gan": _set(tmp_path, "gan", 1)}, _set(tmp_path, "real", 0), 1)
+    at = _admin("views/study_admin.py")
+    at.selectbox(key="add_readers_study").set_value("pilot")
+    at.text_area(key="add_reader_names").input("cy")
+    at = at.button[1].click().run()  # the second form's button
+    assert not at.exception and not at.error
+    links = [c.value for c in at.code]
+    assert len(links) == 1 and study.progress(study.open_session(env, links[0].split("?token=")[1])) == (0, 2)
