@@ -131,7 +131,9 @@ def save(path: Path, payload: dict) -> None:
 
 def load(path: Path, expected_format: str) -> dict:
     if not path.is_file():
-        raise UsageError(f"{path}: no such file")
+        where = (f"{path.parent} is not a finished training run (no {path.name})" if path.parent.is_dir()
+                 else f"{path}: no such file")
+        raise UsageError(where)
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:
