@@ -31,6 +31,7 @@ demo: $(STAMP)
 	$(BIN)/uscompare demo
 
 test: $(STAMP)
+	bash tests/setup_browser.sh
 	$(BIN)/python -m pytest -q
 
 clean:

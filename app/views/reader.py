@@ -44,7 +44,9 @@ def show_case(session: study.ReaderSession, case: study.Case) -> None:
     shown_at.setdefault(case.case_key, time.monotonic())
     if case.practice:
         st.caption("Practice case: not scored; you will be told the answer.")
-    st.image(case.png)
+    # output_format="PNG": Streamlit's "auto" turns a grayscale PNG into a lossy JPEG, against the
+    # rule that every image reaches the browser as the same metadata-free grayscale PNG.
+    st.image(case.png, output_format="PNG")
     answer = st.radio("Is this image real or synthetic?", study.reader.ANSWERS, index=None, horizontal=True,
                       key=f"answer_{case.position}")
     confidence = st.radio("Confidence (1 = guessing, 5 = certain)", list(study.reader.CONFIDENCES), index=None,
