@@ -1,9 +1,10 @@
-"""Phantom and label editor: draw a random phantom, paint discs into its mask, simulate it.
+"""Phantom and label editor: draw a random phantom, edit its mask, simulate it.
 
-Each trained GAN (a run folder or snapshot file per line) then draws its image for the same mask,
-timed like the simulator. Not yet here: dragging an existing follicle to move or resize it;
-painting a disc of any class covers adding or enlarging a follicle, widening the lumen or adding
-plaque, and painting the surrounding class over one removes it.
+Edits: paint a disc of any class (add a follicle, widen the lumen, add plaque; painting the
+surrounding class over an object removes it), or move and resize one object (a connected region
+of a class: a follicle, the lumen, a plaque) by millimetres and a scale factor. Each trained GAN
+(a run folder or snapshot file per line) then draws its image for the same mask, timed like the
+simulator.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import time
 import numpy as np
 import plotly.express as px
 import streamlit as st
+from scipy import ndimage
 
 from compare.report.grids import colour_mask
 from ussim import phantom, scan, tissue
@@ -44,6 +46,43 @@ def paint_disc(state: dict, class_index: int, x_mm: float, z_mm: float, diameter
     inside = (px_ - x_mm) ** 2 + (pz - z_mm) ** 2 <= (diameter_mm / 2) ** 2
     changed = int((inside & (state["label"] != class_index)).sum())
     state["label"] = np.where(inside, np.uint8(class_index), state["label"]).astype(np.uint8)
+    return changed
+
+
+def objects(state: dict, class_index: int) -> np.ndarray:
+    """Connected regions of a class, numbered 1, 2, ... from the largest down (0 elsewhere)."""
+    regions, count = ndimage.label(state["label"] == class_index)
+    sizes = np.bincount(regions.ravel(), minlength=count + 1)[1:]
+    renumber = np.zeros(count + 1, np.int64)
+    renumber[1 + np.argsort(-sizes, kind="stable")] = np.arange(1, count + 1)
+    return renumber[regions]
+
+
+def move_object(state: dict, class_index: int, number: int, dx_mm: float, dz_mm: float, scale: float) -> int:
+    """Move object `number` of a class by (dx, dz) mm and scale it about its centre; the pixels it
+    leaves take the class that surrounds it. Returns how many pixels changed."""
+    numbered = objects(state, class_index)
+    if not 1 <= number <= numbered.max(initial=0):
+        raise UsageError(f"object {number} of class '{state['classes'][class_index]}' does not exist "
+                         f"(the mask has {numbered.max(initial=0)}; 1 is the largest)")
+    if not scale > 0:
+        raise UsageError(f"scale {scale:g} must be positive")
+    region = numbered == number
+    ring = ndimage.binary_dilation(region, iterations=2) & ~region
+    # DECISION: the vacated pixels take the class most common just around the object, so a
+    # follicle moved out of the ovary leaves ovary behind, a plaque leaves wall.
+    surrounding = np.bincount(state["label"][ring], minlength=len(state["classes"])).argmax()
+    step_x, step_z = float(np.diff(state["x"]).mean()) * 1e3, float(np.diff(state["z"]).mean()) * 1e3
+    centre = np.array(ndimage.center_of_mass(region))
+    shift = np.array([dz_mm / step_z, dx_mm / step_x])
+    # Output pixel p comes from source pixel centre + (p - centre - shift) / scale.
+    moved = ndimage.affine_transform(region.astype(np.uint8), np.full(2, 1 / scale),
+                                     offset=centre - (centre + shift) / scale, order=0).astype(bool)
+    label = state["label"].copy()
+    label[region] = surrounding
+    label[moved] = class_index
+    changed = int((label != state["label"]).sum())
+    state["label"] = label
     return changed
 
 
@@ -79,6 +118,20 @@ def editor(state: dict) -> None:
         if st.form_submit_button("Paint"):
             changed = paint_disc(state, state["classes"].index(class_name), x_mm, z_mm, diameter_mm)
             st.caption(f"{changed} pixels changed")
+    with st.form("phantom_move"):
+        st.markdown("**Move or resize an object** (a follicle, the lumen, a plaque)")
+        class_name = st.selectbox("Class", state["classes"], key="move_class")
+        number = st.number_input("Object (1 = the largest of its class)", min_value=1, value=1, step=1,
+                                 key="move_number")
+        dx_mm = st.number_input("Move x by (mm)", value=0.0, key="move_dx")
+        dz_mm = st.number_input("Move depth by (mm)", value=0.0, key="move_dz")
+        scale = st.number_input("Scale", min_value=0.1, max_value=5.0, value=1.0, key="move_scale")
+        if st.form_submit_button("Move / resize"):
+            try:
+                changed = move_object(state, state["classes"].index(class_name), int(number), dx_mm, dz_mm, scale)
+                st.caption(f"{changed} pixels changed")
+            except UsageError as error:
+                st.error(str(error))
 
 
 @st.cache_resource(show_spinner="Loading the generator…")

@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -10,6 +11,7 @@ from app.study import db
 from compare import cli
 from tests.compare.conftest import resimulate
 from ussim import examples, imageset
+from ussim.errors import UsageError
 
 MAIN = str(Path(__file__).resolve().parents[2] / "app" / "main.py")
 TIMEOUT = 60
@@ -116,6 +118,11 @@ def test_phantom_editor_generates_and_paints_a_mask(env):
     after = at.session_state["phantom_editor"]["label"]
     assert (after == 2).sum() > (label == 2).sum()
     assert any("pixels changed" in c.value for c in at.caption)
+    at.selectbox(key="move_class").set_value("follicle")
+    at.number_input(key="move_scale").set_value(0.5)
+    at = at.button[2].click().run()  # Move / resize: the largest follicle shrinks
+    assert not at.exception and not at.error
+    assert (at.session_state["phantom_editor"]["label"] == 2).sum() < (after == 2).sum()
 
 
 def test_training_size_curves_plot_dice_per_method_and_class():
@@ -142,3 +149,21 @@ def test_admin_adds_readers_to_an_existing_study(env, tmp_path):
     assert not at.exception and not at.error
     links = [c.value for c in at.code]
     assert len(links) == 1 and study.progress(study.open_session(env, links[0].split("?token=")[1])) == (0, 2)
+
+
+def test_moving_and_resizing_a_follicle_keeps_its_shape_and_fills_its_place():
+    from app.views import phantom as editor
+    state = editor.draw("ovary", seed=1, size=128, follicles=(1, 1), diameter=(8.0, 8.0))
+    follicle = state["classes"].index("follicle")
+    before = editor.objects(state, follicle) == 1
+    step_x = float(np.diff(state["x"]).mean()) * 1e3
+    editor.move_object(state, follicle, 1, dx_mm=10 * step_x, dz_mm=0.0, scale=1.0)
+    after = editor.objects(state, follicle) == 1
+    assert after.sum() == before.sum()                              # a pure shift keeps every pixel
+    assert np.array_equal(np.roll(before, 10, axis=1), after)      # 10 px to the right
+    assert not (state["label"][before & ~after] == follicle).any()  # its old place is refilled
+    editor.move_object(state, follicle, 1, dx_mm=0.0, dz_mm=0.0, scale=1.5)
+    grown = (editor.objects(state, follicle) == 1).sum()
+    assert abs(grown / after.sum() - 2.25) < 0.25                   # area grows as scale squared
+    with pytest.raises(UsageError, match="object 3 of class 'follicle' does not exist"):
+        editor.move_object(state, follicle, 3, 0.0, 0.0, 1.0)
