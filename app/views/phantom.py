@@ -144,7 +144,7 @@ def gan_image(path: str, state: dict, simulated_image: np.ndarray) -> tuple[np.n
     from ganlab import generate
     snapshot = load_snapshot(path)
     if snapshot.class_names != state["classes"]:
-        raise UsageError(f"{path}: trained on classes {snapshot.class_names}, the mask has {state['classes']}")
+        raise UsageError(f"trained on classes {snapshot.class_names}, the mask has {state['classes']}")
     start = time.perf_counter()
     # DECISION: sketch-conditioned GANs draw their sketch from the simulator's image of the same
     # mask, so every method sees one anatomy and the editor needs no sketch input.

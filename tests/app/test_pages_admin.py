@@ -167,3 +167,23 @@ def test_moving_and_resizing_a_follicle_keeps_its_shape_and_fills_its_place():
     assert abs(grown / after.sum() - 2.25) < 0.25                   # area grows as scale squared
     with pytest.raises(UsageError, match="object 3 of class 'follicle' does not exist"):
         editor.move_object(state, follicle, 3, 0.0, 0.0, 1.0)
+
+
+def test_the_editor_simulates_the_edited_mask_and_names_an_unusable_gan(env, tmp_path):
+    at = _admin("views/phantom.py")
+    at.selectbox(key="phantom_organ").set_value("ivus")
+    at.select_slider(key="phantom_size").set_value(64)
+    at = at.button[0].click().run()  # Generate
+    at.text_area(key="phantom_gan_runs").set_value(str(tmp_path))  # a folder that is no training run
+    at = at.button(key="phantom_simulate").click().run()
+    assert not at.exception
+    images = [node for node in _walk(at._tree) if type(node).__name__ == "Image"]
+    assert len(images) == 1  # the simulator's image; the GAN column holds an error instead
+    assert [e.value for e in at.error] == [f"{tmp_path}: {tmp_path} is not a finished training run (no snapshot.pt)"]
+
+
+def _walk(node):
+    yield node
+    children = getattr(node, "children", None)
+    for child in children.values() if isinstance(children, dict) else []:
+        yield from _walk(child)
