@@ -187,3 +187,34 @@ def _walk(node):
     children = getattr(node, "children", None)
     for child in children.values() if isinstance(children, dict) else []:
         yield from _walk(child)
+
+
+def test_the_editor_shows_a_trained_gans_image_for_the_edited_mask(env, tmp_path):
+    """A GAN trained (two iterations) on masks with the IVUS phantom's classes draws the edited
+    mask beside the simulator, each with its time."""
+    from ganlab import train
+    from tests.ganlab.conftest import TINY
+    from ussim.phantoms import ivus
+
+    toy = examples.toy_imageset(n=4, size=64, seed=2)
+    label = toy["label"].values * 2  # classes 0 and 2 (outside_EEM, lumen) of the IVUS table
+    data = imageset.make(toy["image"].values, label.astype(np.uint8), class_names=list(ivus.CLASS_NAMES),
+                         organ="ivus", method="toy", params={})
+    imageset.write(data, tmp_path / "ivus_toy.h5")
+    import torch
+    threads, deterministic = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
+    try:  # training sets torch's threads (and may set deterministic mode): give them back after
+        run = train.train("cgan", tmp_path / "ivus_toy.h5", preset="cpu-demo", overrides={**TINY, "max_iters": 2},
+                          runs_root=tmp_path / "runs", progress=False)
+    finally:
+        torch.set_num_threads(threads)
+        torch.use_deterministic_algorithms(deterministic)
+    at = _admin("views/phantom.py")
+    at.selectbox(key="phantom_organ").set_value("ivus")
+    at.select_slider(key="phantom_size").set_value(64)
+    at = at.button[0].click().run()
+    at.text_area(key="phantom_gan_runs").set_value(str(run))
+    at = at.button(key="phantom_simulate").click().run()
+    assert not at.exception and not at.error
+    images = [node for node in _walk(at._tree) if type(node).__name__ == "Image"]
+    assert len(images) == 2  # the simulator's and the GAN's
