@@ -142,9 +142,14 @@ def run(organ: str, n: int, out: Path, *, seed: int = 0, size: int = 256, probe:
     folder = shard_folder(out)
     folder.mkdir(exist_ok=True)
     todo = [s for s in shards if not is_complete(folder / s.name)]
-    if todo:
-        _compute(todo, folder, device=device, workers=workers, scheduler=scheduler, done=len(shards) - len(todo),
-                 total=len(shards), progress=progress)
+    try:
+        if todo:
+            _compute(todo, folder, device=device, workers=workers, scheduler=scheduler,
+                     done=len(shards) - len(todo), total=len(shards), progress=progress)
+    except BaseException:
+        if not any(folder.iterdir()):  # nothing finished (e.g. no scheduler): leave no empty folder behind
+            folder.rmdir()
+        raise
     merge(shards, folder, out, overwrite=overwrite, params=dataset_params(shards, n, seed, shard_size))
     if not keep_shards:
         shutil.rmtree(folder, ignore_errors=True)
