@@ -28,7 +28,7 @@ $(STAMP): pyproject.toml Makefile | $(BIN)/python
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/uscompare demo
+	$(BIN)/python -m app.demo
 
 test: $(STAMP)
 	bash tests/setup_browser.sh

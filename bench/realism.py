@@ -29,13 +29,12 @@ from PIL import Image
 from scipy import ndimage
 from scipy.spatial.distance import jensenshannon
 
+from app.demo.sets import OVARY_IMPORT
 from ussim import bmode, imageset, importers, phantom, scan, tissue
 
 # The demo's selection of the ovary archive: normal ovaries of the train split, no Doppler.
 IMPORTS = {"ivus": ("ivus_dmolony_256.npz", dict(organ="ivus")),
-           "ovary": ("otu2d_ovary_256.npz", dict(organ="ovary", split="train", image_class="normal_ovary",
-                                                 drop_unused_classes=True, rename={"normal_ovary": "ovary"},
-                                                 max_color_fraction=0.01))}
+           "ovary": ("otu2d_ovary_256.npz", dict(OVARY_IMPORT, split="train"))}
 DYNAMIC_RANGES_DB = np.arange(30.0, 62.5, 2.5)
 OFFSETS_DB = np.arange(-24.0, 24.5, 1.0)
 TEXTURE_SIGMA_PX = 4.0  # removed before measuring the grain: texture coarser than speckle

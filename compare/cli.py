@@ -1,5 +1,5 @@
 """The `uscompare` command: `run` compares image sets into a results file, `segment` adds the
-segmentation benchmark to it, `report` writes its HTML and Markdown report; `demo` runs the main job."""
+segmentation benchmark to it, `report` writes its HTML and Markdown report."""
 
 from __future__ import annotations
 
@@ -37,10 +37,6 @@ def build_parser() -> argparse.ArgumentParser:
         description="Compare sources of synthetic ultrasound (physics simulation, GANs) against real images.")
     parser.add_argument("--version", action="version", version=f"uscompare {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    demo = commands.add_parser("demo", help="run the main job on embedded defaults (what `make demo` runs)",
-                               description="Run the main job on embedded defaults and write runs/demo/.")
-    demo.add_argument("--out", type=Path, default=Path("runs/demo"), metavar="DIR", help="output folder")
-    demo.add_argument("--no-progress", action="store_true", help="hide progress bars")
     _add_run(commands)
     segment_command.add_parser(commands)
     report_command.add_parser(commands)
@@ -136,10 +132,7 @@ def _one_line_warning(message, category, filename, lineno, file=None, line=None)
 
 def _main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    if args.command == "demo":
-        from compare.demo import run_demo
-        run_demo(args.out, progress=not args.no_progress)
-    elif args.command in ("run", "segment"):
+    if args.command in ("run", "segment"):
         with warnings.catch_warnings():
             warnings.showwarning = _one_line_warning
             (run_command if args.command == "run" else segment_command.execute)(args)

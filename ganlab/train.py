@@ -86,8 +86,11 @@ def settings(model, data_path, preset, overrides: dict, resume, runs_root) -> tu
 
 
 def train(model=None, data_path=None, *, preset: str | None = None, overrides: dict | None = None,
-          runs_root="runs", resume=None, progress: bool = True) -> Path:
-    """Train `model` on the image-set file `data_path` (or resume run `resume`); returns the run folder."""
+          runs_root="runs", resume=None, progress: bool = True, echo: bool = True) -> Path:
+    """Train `model` on the image-set file `data_path` (or resume run `resume`); returns the run folder.
+
+    `progress` shows each epoch's progress bar, `echo` prints the log's lines (log.txt has them always).
+    """
     described, run = settings(model, data_path, preset, overrides or {}, resume, Path(runs_root))
     spec, config = registry.get(described["model"]), described["config"]
     rank, world, device = start_processes(config["device"])
@@ -122,7 +125,7 @@ def train(model=None, data_path=None, *, preset: str | None = None, overrides: d
             run = runs.new_run_dir(Path(runs_root), described["model"], Path(described["data"]).stem)
             runs.write_json(run / runs.CONFIG, described)
         run = broadcast(run, world)
-    log = runs.Log(run, echo=rank == 0)
+    log = runs.Log(run, echo=echo and rank == 0)
 
     # Networks and optimisers, or the saved state of the run.
     channels = sketch.condition_channels(len(masks.class_names), spec.uses_sketch)

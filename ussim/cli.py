@@ -153,37 +153,14 @@ def cmd_phantom(args) -> int:
         ds = phantom.random_sample(args.organ, seed=args.seed, size=args.size, probe_name=args.probe,
                                    device=args.device, per_cell=args.scatterers_per_cell)
     else:
-        ds = _simulate_masks(phantom, args)
+        ds = phantom.simulate_set(args.mask, args.organ, seed=args.seed, samples=args.samples, probe_name=args.probe,
+                                  device=args.device, per_cell=args.scatterers_per_cell)
     imageset.write(ds, args.out, overwrite=args.overwrite)
     if args.png is not None:
         from PIL import Image
         Image.fromarray(np.asarray(ds["image"].values[0])).save(args.png)
     print(format_summary(args.out, imageset.summary(ds)))
     return 0
-
-
-def _simulate_masks(phantom, args):
-    from tqdm import tqdm
-
-    from ussim import scan, tissue
-    with imageset.read(args.mask) as masks:
-        count = masks.sizes["sample"] if args.samples is None else min(args.samples, masks.sizes["sample"])
-        if count < 1:
-            raise UsageError(f"--samples {args.samples}: need at least 1")
-        names = imageset.class_names_of(masks)
-        shape = (masks.sizes["y"], masks.sizes["x"])
-        if "x_mm" in masks.coords and "y_mm" in masks.coords:
-            grid = scan.DisplayGrid(masks["x_mm"].values * 1e-3, masks["y_mm"].values * 1e-3)
-        else:  # DECISION: masks without coordinates span the organ's default field of view
-            grid = phantom.display_grid(tissue.load(args.organ), shape)
-        samples = []
-        for index in tqdm(range(count), desc="phantom", unit="img", disable=None):
-            label = masks["label"][index].values  # one sample from disk, not the whole set
-            sample_id = str(masks["sample_id"].values[index])
-            samples.append(phantom.mask_sample(label, grid, names, args.organ, seed=args.seed + index,
-                                               sample_id=sample_id, probe_name=args.probe, device=args.device,
-                                               progress=False, per_cell=args.scatterers_per_cell))
-    return imageset.concat(samples) if len(samples) > 1 else samples[0]
 
 
 def cmd_dataset(args) -> int:

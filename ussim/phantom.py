@@ -82,6 +82,30 @@ def mask_sample(label, grid: scan.DisplayGrid, class_names, organ: str, *, seed:
     return _sample(sim, label, class_names, organ, seed, time.perf_counter() - start, params, f"sim-{sample_id}")
 
 
+def simulate_set(masks_path, organ: str, *, seed: int = 0, samples: int | None = None, probe_name: str | None = None,
+                 device: str = "auto", per_cell: float = scatter.SCATTERERS_PER_CELL, progress: bool = True):
+    """The masks of an image-set file simulated one by one (sample i with seed `seed + i`), as one set."""
+    from tqdm import tqdm
+
+    with imageset.read(masks_path) as masks:
+        count = masks.sizes["sample"] if samples is None else min(samples, masks.sizes["sample"])
+        if count < 1:
+            raise UsageError(f"--samples {samples}: need at least 1")
+        names = imageset.class_names_of(masks)
+        shape = (masks.sizes["y"], masks.sizes["x"])
+        if "x_mm" in masks.coords and "y_mm" in masks.coords:
+            grid = scan.DisplayGrid(masks["x_mm"].values * 1e-3, masks["y_mm"].values * 1e-3)
+        else:  # DECISION: masks without coordinates span the organ's default field of view
+            grid = display_grid(tissue.load(organ), shape)
+        drawn = []
+        for index in tqdm(range(count), desc=f"simulate {organ}", unit="img", disable=None if progress else True):
+            label = masks["label"][index].values  # one sample from disk, not the whole set
+            sample_id = str(masks["sample_id"].values[index])
+            drawn.append(mask_sample(label, grid, names, organ, seed=seed + index, sample_id=sample_id,
+                                     probe_name=probe_name, device=device, progress=False, per_cell=per_cell))
+    return imageset.concat(drawn) if len(drawn) > 1 else drawn[0]
+
+
 def _sample(sim, label, class_names, organ, seed, seconds, params, sample_id):
     return imageset.make(sim.bmode[None], np.asarray(label, np.uint8)[None],
                          envelope=sim.envelope_image[None].astype(np.float32), class_names=list(class_names),

@@ -1,5 +1,10 @@
 """Comparison page: a results file's metrics table, per-class JS heat map, timing chart (log axis)
-and a side-by-side viewer of one mask's images (real and every method's)."""
+and a side-by-side viewer of one mask's images (real and every method's).
+
+A file of several comparisons (compare.results.write_comparisons) shows its `notice` as a warning
+and one comparison at a time, picked by title. The results path may come pre-filled from
+`usapp --results PATH` or $USSIM_RESULTS (app.settings); this page is an admin page only.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +16,7 @@ import plotly.express as px
 import plotly.graph_objects as go
 import streamlit as st
 
+from app import settings
 from compare import results
 from compare.report import grids, tables
 from ussim.errors import UsageError
@@ -67,15 +73,16 @@ def training_size_curves(ds) -> go.Figure | None:
 
 
 @st.cache_data(show_spinner="Reading the image sets…")
-def load_grid(path: str, sets_dir: str, rows: int):
-    return grids.build(results.read(path), Path(path), Path(sets_dir) if sets_dir else None, rows=rows)
+def load_grid(path: str, name: str, sets_dir: str, rows: int):
+    ds = results.read_comparisons(path).datasets[name]
+    return grids.build(ds, Path(path), Path(sets_dir) if sets_dir else None, rows=rows)
 
 
-def viewer(path: str) -> None:
+def viewer(path: str, name: str, row_key: str) -> None:
     st.subheader("Side by side: one mask, every method")
     sets_dir = st.text_input("Folder holding the image sets (optional)", key="comparison_sets_dir")
     try:
-        grid = load_grid(path, sets_dir.strip(), 8)
+        grid = load_grid(path, name, sets_dir.strip(), 8)
     except (UsageError, OSError) as error:
         st.info(f"viewer unavailable: {error}")
         return
@@ -85,7 +92,7 @@ def viewer(path: str) -> None:
     for notice in grid.notices:
         st.warning(notice)
     row = st.select_slider("Mask (reference sample id)", options=list(range(len(grid.row_ids))),
-                           format_func=lambda i: grid.row_ids[i], key="comparison_row")
+                           format_func=lambda i: grid.row_ids[i], key=row_key)
     columns = st.columns(len(grid.columns))
     for column, title, cell in zip(columns, grid.columns, grid.cells[row], strict=True):
         column.markdown(f"**{title}**")
@@ -100,17 +107,30 @@ def viewer(path: str) -> None:
             column.plotly_chart(figure, key=f"viewer_{title}")
 
 
+def choose(found: results.Comparisons) -> str:
+    """The comparison to show: the only one, or the one picked by its title."""
+    names = list(found.datasets)
+    if len(names) == 1:
+        return names[0]
+    return st.radio("Comparison", names, format_func=found.title, key="comparison_choice", horizontal=True)
+
+
 def render() -> None:
     st.title("Comparison")
-    path = st.text_input("Results file (.nc, from `uscompare run`)", key="comparison_path").strip()
+    path = st.text_input("Results file (.nc, from `uscompare run`)", value=settings.results_path() or "",
+                         key="comparison_path").strip()
     if not path:
         st.info("Enter the path of a results file to see its metrics.")
         return
     try:
-        ds = results.read(path)
+        found = results.read_comparisons(path)
     except UsageError as error:
         st.error(str(error))
         return
+    if found.attrs.get("notice"):
+        st.warning(str(found.attrs["notice"]))
+    name = choose(found)
+    ds = found.datasets[name]
     curves = training_size_curves(ds)
     if "value" not in ds:  # a file holding only the segmentation benchmark
         if curves is not None:
@@ -122,7 +142,8 @@ def render() -> None:
     for key, figure in figures:
         if figure is not None:
             st.plotly_chart(figure, key=key)
-    viewer(path)
+    # a row slider per comparison: their masks differ, so one comparison's row means nothing in another
+    viewer(path, name, "comparison_row" if not found.grouped else f"comparison_row_{name}")
 
 
 if __name__ == "__main__":  # run as an st.Page script by app/main.py

@@ -19,10 +19,13 @@ def add_parser(commands) -> None:
                     "  the realism table (as the PGSgan paper's Table 1), per-class JS (as the SpeckleGAN paper's\n"
                     "  Table 1), speckle statistics, image grids of the same mask across methods, charts, the\n"
                     "  segmentation benchmark when the file holds it, and every policy and note of the run.\n"
+                    "A file of several comparisons (each against its own reference) gets its notice at the top and\n"
+                    "  one section per comparison.\n"
                     "The grids read the image sets whose paths the results file recorded.")
     report.add_argument("results", type=Path, metavar="RESULTS.nc", help="results file of `uscompare run`/`segment`")
     report.add_argument("--out", type=Path, required=True, metavar="REPORT.html",
-                        help="HTML file to write; the Markdown twin goes beside it (.md, and _grid.png)")
+                        help="HTML file to write; the Markdown twin goes beside it (.md, and _grid.png or "
+                             "_grid_<comparison>.png per comparison)")
     report.add_argument("--sets-dir", type=Path, metavar="DIR",
                         help="folder holding the image-set files when they moved since the run (found by file name)")
     report.add_argument("--no-grids", action="store_true", help="leave out the image grids (no image set is read)")

@@ -5,6 +5,11 @@ and nothing is fetched from anywhere. The Markdown twin (same name, .md) holds t
 cell for cell, the same policies and notes. DECISION: its image grid is one PNG beside it
 (<name>_grid.png), not data URIs that would bury the text and that most Markdown viewers drop;
 the charts are HTML only (their numbers are in the tables).
+
+A file of several comparisons (results.write_comparisons) gets the file's `notice` at the top, a
+list of its comparisons, then one top-level section per comparison (headed by its `title`) holding
+what the report of a single comparison holds; each comparison's grid is its own PNG,
+<name>_grid_<comparison>.png.
 Each file is written to a temporary name and renamed, so a crash never leaves half a report.
 """
 
@@ -13,17 +18,18 @@ from __future__ import annotations
 import datetime
 import html
 import os
+import re
 import uuid
 from pathlib import Path
 
 import plotly.offline
-import xarray as xr
 
 import compare
 from compare import results
-from compare.report import charts, grids, policies, tables
-from compare.segmentation import store
+from compare.report import grids, sections
 from ussim.errors import UsageError
+
+TITLE = "Synthetic ultrasound: comparison report"
 
 STYLE = """body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2em auto;max-width:1200px;
 padding:0 1em;color:#222}table{border-collapse:collapse;margin:.5em 0}th,td{border:1px solid #ccc;padding:.3em .6em;
@@ -34,8 +40,38 @@ font-size:.9em;max-width:70em}.grid img{width:160px;image-rendering:pixelated}.g
 
 
 def output_paths(out: Path) -> tuple[Path, Path, Path]:
-    """The HTML page, its Markdown twin and the twin's grid image."""
+    """The HTML page, its Markdown twin and the twin's grid image (of a file of one comparison)."""
     return out, out.with_suffix(".md"), out.with_name(f"{out.stem}_grid.png")
+
+
+def slugs(names: list[str]) -> dict[str, str]:
+    """A file-name- and anchor-safe, distinct slug per comparison name."""
+    found: dict[str, str] = {}
+    for name in names:
+        base = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip(".-") or "comparison"
+        slug, k = base, 2
+        while slug in found.values():  # DECISION: clashes ("a b" and "a-b") get -2, -3... in file order
+            slug, k = f"{base}-{k}", k + 1
+        found[name] = slug
+    return found
+
+
+def grid_paths(out: Path, comparisons: results.Comparisons) -> dict[str, Path]:
+    if not comparisons.grouped:
+        return {name: output_paths(out)[2] for name in comparisons.datasets}
+    return {name: out.with_name(f"{out.stem}_grid_{slug}.png")
+            for name, slug in slugs(list(comparisons.datasets)).items()}
+
+
+def earlier_grids(out: Path) -> set[Path]:
+    """Grid images an earlier report at `out` may have left: the one-comparison name and those its twin links."""
+    names = {output_paths(out)[2].name}
+    md_path = output_paths(out)[1]
+    if md_path.is_file():
+        # DECISION: only PNGs the earlier twin itself links are removed, never a pattern match that
+        # could catch another report's files beside it.
+        names |= set(re.findall(r"!\[image grid\]\(([^()/\\]+\.png)\)", md_path.read_text(errors="replace")))
+    return {out.with_name(name) for name in names if name.startswith(f"{out.stem}_grid")}
 
 
 def write_atomic(path: Path, content: bytes) -> None:
@@ -49,7 +85,8 @@ def write_atomic(path: Path, content: bytes) -> None:
 
 def write_report(results_path: str | os.PathLike, out: str | os.PathLike, *, sets_dir: str | os.PathLike | None = None,
                  with_grids: bool = True, grid_rows: int = 4, overwrite: bool = False) -> list[Path]:
-    """Write the report of `results_path` to `out` (HTML) and its twin; return the paths written."""
+    """Write the report of `results_path` (one comparison or several) to `out` (HTML) and its twin; return the
+    paths written."""
     results_path, out = Path(results_path), Path(out)
     if out.suffix.lower() not in (".html", ".htm"):
         raise UsageError(f"report file {out} must end in .html (its Markdown twin is written beside it as .md)")
@@ -58,101 +95,56 @@ def write_report(results_path: str | os.PathLike, out: str | os.PathLike, *, set
     existing = [str(p) for p in output_paths(out)[:2] if p.exists()]
     if existing and not overwrite:
         raise UsageError(f"{' and '.join(existing)} exist(s); pass --overwrite to replace")
-    ds = results.read(results_path)
-    grid, why_not = None, "No image grid: switched off (--no-grids)."
-    if with_grids and "value" in ds:
-        grid = grids.build(ds, results_path, Path(sets_dir) if sets_dir else None, grid_rows)
-        why_not = "No image grid: no method's image was made from a mask of the reference set."
-    html_path, md_path, png_path = output_paths(out)
-    page, twin = render(ds, results_path.name, grid if grid is not None else why_not, png_path.name)
+    comparisons = results.read_comparisons(results_path)
+    pngs = grid_paths(out, comparisons)
+    found: dict[str, grids.Grid | str] = {}
+    for name, ds in comparisons.datasets.items():  # every set is located before anything is written
+        grid, why_not = None, "No image grid: switched off (--no-grids)."
+        if with_grids and "value" in ds:
+            grid = grids.build(ds, results_path, Path(sets_dir) if sets_dir else None, grid_rows)
+            why_not = "No image grid: no method's image was made from a mask of the reference set."
+        found[name] = grid if grid is not None else why_not
+    html_path, md_path, _ = output_paths(out)
+    page, twin = render(comparisons, results_path.name, found, {name: p.name for name, p in pngs.items()})
+    stale = earlier_grids(out)
     written = []
-    if grid is not None:
-        write_atomic(png_path, grids.png_bytes(grids.montage(grid)))
-        written.append(png_path)
-    else:
-        png_path.unlink(missing_ok=True)  # an earlier report's grid would no longer match its twin
+    for name, grid in found.items():
+        if isinstance(grid, grids.Grid):
+            write_atomic(pngs[name], grids.png_bytes(grids.montage(grid)))
+            written.append(pngs[name])
+    for path in stale - set(written):
+        path.unlink(missing_ok=True)  # an earlier report's grid would no longer match its twin
     write_atomic(md_path, twin.encode("utf-8"))
     write_atomic(html_path, page.encode("utf-8"))
     return [html_path, md_path, *written]
 
 
-def render(ds: xr.Dataset, source: str, grid: grids.Grid | str, grid_png: str) -> tuple[str, str]:
-    """(HTML page, Markdown twin) of the results in `ds`; `grid` is the image grid or why there is none."""
+def render(comparisons: results.Comparisons, source: str, found: dict[str, grids.Grid | str],
+           grid_pngs: dict[str, str]) -> tuple[str, str]:
+    """(HTML page, Markdown twin); `found` holds each comparison's grid or why it has none."""
     created = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
-    head = (f"Results file {source} (format version {int(ds.attrs['results_format_version'])}, written by uscompare "
-            f"{ds.attrs.get('software_version', '?')}); report by uscompare {compare.__version__} at {created}.")
-    body, md = [f"<p>{html.escape(head)}</p>"], ["# Synthetic ultrasound: comparison report", "", head]
-    chart_count = 0
-
-    def section(title: str) -> None:
-        body.append(f"<h2>{html.escape(title)}</h2>")
-        md.extend(["", f"## {title}"])
-
-    def table(t: tables.Table) -> None:
-        body.append(t.to_html())
-        md.extend(["", t.to_markdown()])
-
-    def chart(fragment: str | None) -> None:
-        nonlocal chart_count
-        if fragment:
-            body.append(f'<div class="chart">{fragment}</div>')
-            chart_count += 1
-
-    def items(title: str, lines: list[str]) -> None:
-        if lines:
-            body.append(f"<h3>{html.escape(title)}</h3><ul>"
-                        + "".join(f"<li>{html.escape(line)}</li>" for line in lines) + "</ul>")
-            md.extend(["", f"### {title}", "", *(f"- {line}" for line in lines)])
-
-    if "value" in ds:
-        section("Realism and cost")
-        table(tables.sets_table(ds))
-        table(tables.realism_table(ds))
-        chart(charts.timing(ds))
-        section("Per-class gray values and speckle")
-        table(tables.js_table(ds))
-        chart(charts.js(ds))
-        table(tables.speckle_table(ds))
-        section("Images made from the same mask")
-        grid_section(grid, body, md, grid_png)
-    if store.has_segmentation(ds):
-        section("Segmentation utility")
-        table(tables.segmentation_table(ds))
-        chart(charts.segmentation(ds))
-    section("Policies and notes")
-    if "value" in ds:
-        items("How the comparison was measured", policies.comparison(ds))
-        items("Notes from the comparison run", results.notes_of(ds))
-    if store.has_segmentation(ds):
-        items("How the segmentation benchmark was run", policies.segmentation(ds))
-        items("Notes from the segmentation benchmark", store.notes_of(ds))
-    script = f'<script type="text/javascript">{plotly.offline.get_plotlyjs()}</script>' if chart_count else ""
-    page = (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>Synthetic ultrasound: comparison '
-            f'report</title><style>{STYLE}</style>{script}</head><body><h1>Synthetic ultrasound: comparison report'
-            f'</h1>{"".join(body)}</body></html>\n')
-    return page, "\n".join(md) + "\n"
-
-
-def grid_section(grid: grids.Grid | str, body: list[str], md: list[str], grid_png: str) -> None:
-    if isinstance(grid, str):
-        body.append(f'<p class="notice">{html.escape(grid)}</p>')
-        md.extend(["", grid])
-        return
-    for notice in grid.notices:
-        body.append(f'<p class="notice">{html.escape(notice)}</p>')
-        md.extend(["", f"> {notice}"])
-    legend = "".join(f'<span class="swatch" style="background:{grids.class_colour(k)}"></span>{html.escape(name)}'
-                     for k, name in enumerate(grid.classes))
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in ["sample", *grid.columns])
-    rows = []
-    for sample_id, cells in zip(grid.row_ids, grid.cells, strict=True):
-        tds = "".join(f'<td><img src="{grids.data_uri(cell)}" alt="{html.escape(column)} {html.escape(sample_id)}">'
-                      f"</td>" if cell is not None else "<td>–</td>"
-                      for column, cell in zip(grid.columns, cells, strict=True))
-        rows.append(f"<tr><td>{html.escape(sample_id)}</td>{tds}</tr>")
-    body.append(f'<p>Mask colours:{legend}</p><table class="grid"><thead><tr>{head}</tr></thead><tbody>'
-                f'{"".join(rows)}</tbody></table>')
-    colours = ", ".join(f"{name} {grids.class_colour(k)}" for k, name in enumerate(grid.classes))
-    md.extend(["", f"![image grid]({grid_png})", "",
-               f"Rows: reference samples {', '.join(grid.row_ids)}. Columns: {', '.join(grid.columns)} (light gray: "
-               f"no image from that mask). Mask colours: {colours}."])
+    attrs = comparisons.attrs
+    head = (f"Results file {source} (format version {int(attrs['results_format_version'])}, written by uscompare "
+            f"{attrs.get('software_version', '?')}); report by uscompare {compare.__version__} at {created}.")
+    if comparisons.grouped:
+        head += f" It holds {len(comparisons.datasets)} comparisons, each with its own reference set."
+    body = sections.Body(top=3 if comparisons.grouped else 2, md=["# " + TITLE, "", head])
+    body.html.append(f"<p>{html.escape(head)}</p>")
+    if attrs.get("notice"):
+        body.paragraph(str(attrs["notice"]), notice=True)
+    if not comparisons.grouped:
+        (name, ds), = comparisons.datasets.items()
+        sections.comparison(body, ds, found[name], grid_pngs[name])
+    else:
+        anchors = {name: f"comparison-{slug}" for name, slug in slugs(list(comparisons.datasets)).items()}
+        body.html.append("<ul>" + "".join(f'<li><a href="#{html.escape(anchors[name])}">'
+                                          f"{html.escape(comparisons.title(name))}</a></li>"
+                                          for name in comparisons.datasets) + "</ul>")
+        body.md.extend(["", *(f"- {comparisons.title(name)}" for name in comparisons.datasets)])
+        for name, ds in comparisons.datasets.items():
+            body.heading(comparisons.title(name), 2, anchors[name])
+            sections.comparison(body, ds, found[name], grid_pngs[name])
+    script = f'<script type="text/javascript">{plotly.offline.get_plotlyjs()}</script>' if body.charts else ""
+    page = (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{TITLE}</title><style>{STYLE}</style>'
+            f'{script}</head><body><h1>{TITLE}</h1>{"".join(body.html)}</body></html>\n')
+    return page, "\n".join(body.md) + "\n"

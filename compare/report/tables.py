@@ -31,17 +31,18 @@ class Table:
     rows: list[list[str]]
     caption: str = ""
 
-    def to_html(self) -> str:
+    def to_html(self, level: int = 3) -> str:
+        """`level`: the heading level of the title (3 in a one-comparison report, 4 under a comparison's own)."""
         head = "".join(f"<th>{html.escape(h)}</th>" for h in self.header)
         body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in self.rows)
         caption = f'<p class="caption">{html.escape(self.caption)}</p>' if self.caption else ""
-        return f"<h3>{html.escape(self.title)}</h3><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>" \
-               f"{caption}"
+        return f"<h{level}>{html.escape(self.title)}</h{level}><table><thead><tr>{head}</tr></thead><tbody>{body}" \
+               f"</tbody></table>{caption}"
 
-    def to_markdown(self) -> str:
+    def to_markdown(self, level: int = 3) -> str:
         def line(cells):
             return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
-        lines = [f"### {self.title}", "", line(self.header), line(["---"] * len(self.header))]
+        lines = [f"{'#' * level} {self.title}", "", line(self.header), line(["---"] * len(self.header))]
         lines += [line(row) for row in self.rows]
         if self.caption:
             lines += ["", self.caption]

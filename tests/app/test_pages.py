@@ -114,6 +114,19 @@ def test_no_method_name_reaches_the_reader_page(made):
         at = _answer(at)
 
 
+def test_a_results_file_given_to_the_app_never_reaches_a_reader(made, monkeypatch, tmp_path):
+    _, tokens, _ = made
+    path = tmp_path / "secret_results_ovary.nc"
+    monkeypatch.setenv("USSIM_RESULTS", str(path))
+    monkeypatch.setattr("sys.argv", ["main.py", "--results", str(path)])
+    at = _reader_app(tokens["ann"])
+    assert not at.exception and [t.value for t in at.title] == ["Realism reading"]
+    rendered, keys = _visible_text(at), _keys(at)
+    for word in ("secret_results", "results.nc", "comparison"):
+        assert word not in rendered and word not in keys
+    assert not at.text_input and not at.warning
+
+
 def test_unknown_token_gets_one_line_error_and_no_admin_page(made):
     at = _reader_app("not-a-token")
     assert not at.exception

@@ -78,4 +78,3 @@ def test_help_explains_every_option_of_run():
                    "--reference-name", "--overwrite", "--no-progress"):
         assert option in text, option
     assert "random-inception-<seed>" in text and "texture-v1" in text
-    assert "demo" in cli.build_parser().format_help()

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from compare.demo import OVARY_IMPORT
+from app.demo.sets import OVARY_IMPORT
 from ussim import imageset, importers
 
 
@@ -32,7 +32,7 @@ def test_demo_ovary_selection_matches_the_archive(real_dir):
     source = np.load(archive, allow_pickle=False)
     normal = list(source["class_names"]).index("normal_ovary")
     expected = ((source["split"] == "train") & (source["image_class"] == normal) & (source["chroma_frac"] <= 0.01))
-    ds = importers.import_npz(archive, progress=False, **OVARY_IMPORT)
+    ds = importers.import_npz(archive, split="train", progress=False, **OVARY_IMPORT)
     assert ds["sample_id"].values.tolist() == source["ids"][expected].tolist()
     assert imageset.class_names_of(ds) == ["background", "ovary"]
     np.testing.assert_array_equal(ds["label"].values, (source["masks"][expected] == normal).astype(np.uint8))

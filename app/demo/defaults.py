@@ -1,0 +1,70 @@
+"""Every default of `make demo` in one table: what each organ's comparison holds, how long each
+model trains, and the tiny configuration the test of the whole pipeline runs.
+
+The demo has to finish within 20 minutes on a two-core machine with no GPU, installation
+included, so its numbers are a worked example of the method and not results to cite: the GANs
+train for a few hundred iterations, the held-out sets hold a dozen masks, and the feature metrics
+use the weights-free texture backbone. `uscompare run` and `ganlab train --preset paper` give the
+numbers to report.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+# DECISION: each model is trained on the organ of the paper it follows: cGAN, Sgan and PGSgan on
+# ovary images (the PGSgan paper), SpeckleGAN and its baseline on IVUS (the SpeckleGAN paper).
+# Training every model on both organs would double the demo's longest stage.
+ORGAN_MODELS = {"ovary": ("cgan", "sgan", "pgsgan"), "ivus": ("specklegan", "speckle-baseline")}
+
+# DECISION: a model trains for a number of iterations, not epochs, so that a run on 205 real
+# ovaries and one on 24 simulated ones cost the same time. Measured per iteration (batch 4, two
+# threads, idle 2-core EPYC): cgan 0.48 s, sgan 0.37 s, pgsgan 0.11-0.4 s, specklegan 0.31 s,
+# speckle-baseline 0.22 s, which puts the training stage at about 7 minutes.
+ITERATIONS = {"cgan": 200, "sgan": 200, "pgsgan": 300, "specklegan": 250, "speckle-baseline": 250}
+
+
+@dataclasses.dataclass(frozen=True)
+class DemoConfig:
+    # Held-out masks per organ: every method images them, the reference shows them.
+    # DECISION: 12 ovary masks (the first of the real validation split) and 8 IVUS frames (the
+    # last third of the real pullback, contiguous so that no neighbour of a training frame is
+    # held out); at 9 s per simulated ovary image more would not fit the budget.
+    held_out: dict = dataclasses.field(default_factory=lambda: {"ovary": 12, "ivus": 8})
+    # Simulated training images per organ when there are no real ones (random anatomies).
+    simulated_train: dict = dataclasses.field(default_factory=lambda: {"ovary": 24, "ivus": 40})
+    # At most this many real training images per organ (None: all of them).
+    real_train_limit: dict = dataclasses.field(default_factory=lambda: {"ovary": None, "ivus": None})
+    # Random anatomies are drawn at this size (the real archives are 256 x 256 too).
+    image_size: int = 256
+    scatterers_per_cell: float = 10.0          # ussim's default: fully developed speckle
+    iterations: dict = dataclasses.field(default_factory=lambda: dict(ITERATIONS))
+    gan_preset: str = "cpu-demo"
+    gan_overrides: dict = dataclasses.field(default_factory=dict)  # applied to every model (the test's tiny nets)
+    # DECISION: texture-v1, the weights-free backbone: Inception weights cannot be downloaded on
+    # every machine, and a dozen images per set give no meaningful Inception FID anyway. The
+    # report labels every feature metric with its backbone.
+    backbone: str = "texture-v1"
+    # Reader study: scored cases per method (and per real set), practice cases, readers.
+    study_cases: dict = dataclasses.field(default_factory=lambda: {"ovary": 8, "ivus": 6})
+    study_practice: int = 2
+    readers: tuple = ("reader-1", "reader-2")
+    seed: int = 0
+    # Seeds of the second simulation of the reference masks when the reference itself is simulated.
+    resimulation_seed: int = 1_000_000
+
+    def as_dict(self) -> dict:
+        """JSON-ready (tuples as lists), as demo.json records it."""
+        return json.loads(json.dumps(dataclasses.asdict(self)))
+
+
+DEMO = DemoConfig()
+
+# The configuration of tests/compare/test_demo.py: every stage runs, on a handful of 64 px images
+# with networks that train in a second; its numbers mean nothing.
+TINY = DemoConfig(held_out={"ovary": 3, "ivus": 3}, simulated_train={"ovary": 8, "ivus": 8},
+                  real_train_limit={"ovary": 8, "ivus": 8}, image_size=64, scatterers_per_cell=0.05,
+                  iterations={model: 2 for model in ITERATIONS},
+                  gan_overrides={"resolution": 64, "g_width": 8, "d_width": 8, "grid_samples": 2},
+                  study_cases={"ovary": 2, "ivus": 2}, study_practice=1)

@@ -1,0 +1,212 @@
+"""The main job behind `make demo`: a full simulation-versus-GAN comparison on embedded defaults.
+
+Reads top to bottom, one stage after another, each announced with its number and timed:
+  1. image sets   per organ a training set and a held-out reference (real when ../shared/data/real
+                  is present, else simulated random anatomies)
+  2. simulator    ussim images the reference masks
+  3. GANs         every ganlab model trains on its organ's training set and generates an image for
+                  every reference mask
+  4. metrics      `uscompare run` per organ, both comparisons in runs/demo/results.nc
+  5. report       runs/demo/report.html (and report.md)
+  6. study        a ready-made blinded reader study per organ in runs/demo/study.db
+and ends by printing the one command that opens the dashboard on all of it. Everything it used
+is in runs/demo/demo.json; defaults in compare/demo/defaults.py.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import json
+import os
+import platform
+import shutil
+import time
+import warnings
+from pathlib import Path
+
+from app.study import add_readers, create_study
+from compare import results, runner
+from compare.defaults import Settings
+from app.demo import models, summary
+from app.demo.defaults import DEMO, ORGAN_MODELS, DemoConfig
+from app.demo.sets import OrganSets, prepare
+from compare.report.document import write_report
+from ussim import imageset, importers
+
+STAGES = 6
+NO_REAL = ("No real images were found (../shared/data/real or $USSIM_REAL_DATA): every reference set is "
+           "simulated by ussim and the GANs trained on simulated images, so these numbers say how close each "
+           "GAN comes to the simulator, not to real ultrasound. The ussim rows image the same masks with new "
+           "scatterer seeds: the floor any method can reach at this set size.")
+DEMO_SCALE = ("Demo scale: GANs trained for a few hundred iterations on a CPU, about ten held-out masks per "
+              "organ, weights-free texture-v1 features. A worked example of the method, not numbers to cite.")
+
+
+def run_demo(out_dir: Path = Path("runs/demo"), config: DemoConfig = DEMO, progress: bool = True) -> dict:
+    """Run every stage into `out_dir`; returns the record also written to demo.json."""
+    started = time.perf_counter()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    data_dir, sets_dir, runs_root = out_dir / "data", out_dir / "sets", out_dir / "gan-runs"
+    # A rerun starts over: earlier GAN runs would otherwise pile up beside the new ones.
+    shutil.rmtree(runs_root, ignore_errors=True)
+    for folder in (data_dir, sets_dir, runs_root):
+        folder.mkdir(exist_ok=True)
+    real_dir = importers.real_data_dir()
+    record = {"created_utc": _now(), "config": config.as_dict(), "real_data": str(real_dir) if real_dir else None,
+              "machine": machine(), "stages": {}, "organs": {}}
+    timer = Stages(record["stages"])
+
+    with timer(1, "image sets: " + (f"real images from {real_dir}" if real_dir else "no real images, simulating")):
+        organ_sets = {organ: prepare(organ, data_dir, config, real_dir, progress) for organ in ORGAN_MODELS}
+        for sets in organ_sets.values():
+            print(f"    {sets.description}")
+            record["organs"][sets.organ] = {"description": sets.description, "real": sets.real,
+                                            "train": str(sets.train), "reference": str(sets.reference),
+                                            "methods": {}}
+    method_sets = {organ: {} for organ in ORGAN_MODELS}
+    with timer(2, "simulator: ussim images every held-out mask"):
+        for organ, sets in organ_sets.items():
+            method_sets[organ][models.SIMULATOR] = models.simulate(sets, sets_dir, config, progress)
+    n_models = sum(len(m) for m in ORGAN_MODELS.values())
+    with timer(3, f"GANs: {n_models} models train ({config.gan_preset} preset, demo iterations) and generate"):
+        for organ, names in ORGAN_MODELS.items():
+            for model in names:
+                path, trained = models.train_and_generate(model, organ_sets[organ], sets_dir, runs_root, config,
+                                                          progress)
+                method_sets[organ][model] = path
+                record["organs"][organ]["methods"][model] = trained
+                print(f"    {model} on {organ}: {trained['iterations']} iterations in {trained['epochs']} epochs, "
+                      f"{trained['train_seconds']:.0f} s; run {trained['run']}")
+    results_path = out_dir / "results.nc"
+    with timer(4, f"metrics: every method against each organ's reference ({config.backbone} features)"):
+        # The runner warns for every metric these small sets cannot give; the report lists them all.
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            comparisons = {organ: compare_organ(organ_sets[organ], method_sets[organ], config, progress)
+                           for organ in ORGAN_MODELS}
+        print(f"    {len(caught)} notes on metrics left NaN or adapted to these set sizes: listed in the report")
+        notice = DEMO_SCALE if all(s.real for s in organ_sets.values()) else f"{NO_REAL} {DEMO_SCALE}"
+        results.write_comparisons(comparisons, results_path, overwrite=True, attrs={"notice": notice})
+    report_path = out_dir / "report.html"
+    with timer(5, "report"):
+        write_report(results_path, report_path, overwrite=True)
+    db_path = out_dir / "study.db"
+    with timer(6, "reader study: real and synthetic images, blinded, per organ"):
+        record["study"] = make_studies(db_path, organ_sets, method_sets, config, out_dir / "readers.txt")
+
+    record["seconds"] = round(time.perf_counter() - started, 1)
+    record.update(results=str(results_path), report=str(report_path), study_db=str(db_path))
+    _write_json(out_dir / "demo.json", record)
+    table = summary.markdown(out_dir)
+    _write_text(out_dir / "summary.md", table)
+    print(f"\n{table}\nDone in {record['seconds'] / 60:.1f} min. Report: {report_path} (this table: "
+          f"{out_dir / 'summary.md'})")
+    print(f"Reader links for the blinded study: {out_dir / 'readers.txt'}")
+    print("Open the dashboard (comparison, phantom editor, reader study) with:\n")
+    print(f"    {dashboard_command(db_path, results_path)}\n")
+    return record
+
+
+def compare_organ(sets: OrganSets, methods: dict[str, Path], config: DemoConfig, progress: bool):
+    reference_name = "real" if sets.real else "simulated"
+    ds = runner.run(sets.reference, list(methods.items()), Settings(backbone=config.backbone),
+                    reference_name=reference_name, download=False, progress=progress)
+    sketched = [name for name, path in methods.items() if _has_sketch(path)]
+    if sketched:
+        # PAPER: PGSgan §2.1 conditions on a Canny sketch of the image the mask belongs to; said
+        # beside the numbers because here that image is the reference itself.
+        ds.attrs["notes"] = json.dumps(results.notes_of(ds) + [
+            f"{', '.join(sketched)}: conditioned on the mask and the Canny edge sketch of each reference image "
+            "(PGSgan paper §2.1), so they see the edges of the very images they are compared with; the other "
+            "methods get the mask alone"])
+    ds.attrs["title"] = f"{sets.organ.upper() if sets.organ == 'ivus' else sets.organ.capitalize()}: " \
+                        f"{sets.description.split(': ', 1)[1]}"
+    return ds
+
+
+def _has_sketch(path: Path) -> bool:
+    with imageset.read(path) as ds:
+        return "sketch" in ds
+
+
+def make_studies(db_path: Path, organ_sets: dict[str, OrganSets], method_sets: dict, config: DemoConfig,
+                 tokens_path: Path) -> dict:
+    """One study per organ (the reference images as the real cases), the same readers in each."""
+    db_path.unlink(missing_ok=True)
+    for suffix in ("-wal", "-shm"):
+        db_path.with_name(db_path.name + suffix).unlink(missing_ok=True)
+    url = f"sqlite:///{db_path.resolve()}"
+    lines, studies = [], {}
+    for organ, sets in organ_sets.items():
+        # DECISION: with no real images the study's "real" cases are the simulated reference: the
+        # study then shows how the trial runs, and its name says so.
+        name = f"demo-{organ}" if sets.real else f"demo-{organ}-simulated-reference"
+        study = create_study(url, name, method_sets[organ], sets.reference, config.study_cases[organ],
+                             practice_cases=config.study_practice, seed=config.seed)
+        tokens = add_readers(study, list(config.readers))
+        studies[name] = {"methods": sorted(method_sets[organ]), "cases_per_method": config.study_cases[organ],
+                         "practice_cases": config.study_practice, "readers": list(tokens)}
+        lines += [f"{name}  {reader}  http://localhost:8501/?token={token}" for reader, token in tokens.items()]
+        print(f"    study {name}: {len(method_sets[organ]) + 1} sets x {config.study_cases[organ]} cases, "
+              f"readers {', '.join(tokens)}")
+    # The tokens exist only here (the database keeps their hashes): readable by the owner only.
+    _write_text(tokens_path, "# study  reader  link (the dashboard must be running)\n" + "\n".join(lines) + "\n",
+                mode=0o600)
+    return studies
+
+
+def dashboard_command(db_path: Path, results_path: Path) -> str:
+    def shown(path: Path) -> str:
+        with contextlib.suppress(ValueError):
+            return str(path.resolve().relative_to(Path.cwd()))
+        return str(path.resolve())
+
+    usapp = Path(os.environ.get("VIRTUAL_ENV", "")) / "bin" / "usapp"
+    program = shown(usapp) if os.environ.get("VIRTUAL_ENV") and usapp.exists() else "usapp"
+    return f"{program} --db sqlite:///{shown(db_path)} --results {shown(results_path)}"
+
+
+class Stages:
+    """`with stages(k, title):` announces stage k, times it and records its seconds."""
+
+    def __init__(self, record: dict):
+        self.record = record
+
+    @contextlib.contextmanager
+    def __call__(self, number: int, title: str):
+        print(f"\n[{number}/{STAGES}] {title}", flush=True)
+        started = time.perf_counter()
+        yield
+        seconds = time.perf_counter() - started
+        self.record[title.split(":")[0]] = round(seconds, 1)
+        print(f"    done in {seconds:.0f} s", flush=True)
+
+
+def machine() -> dict:
+    processor = platform.processor() or platform.machine()
+    with contextlib.suppress(OSError, StopIteration):  # Linux names the CPU model only here
+        with open("/proc/cpuinfo") as handle:
+            processor = next(line.split(":", 1)[1].strip() for line in handle if line.startswith("model name"))
+    import torch
+
+    return {"platform": platform.platform(), "processor": processor, "cpus": os.cpu_count(),
+            "python": platform.python_version(), "torch": torch.__version__,
+            "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+            "load_average_at_start": [round(v, 2) for v in os.getloadavg()]}
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+
+
+def _write_json(path: Path, record: dict) -> None:
+    _write_text(path, json.dumps(record, indent=2, default=str) + "\n")
+
+
+def _write_text(path: Path, text: str, mode: int = 0o644) -> None:
+    """Atomically: a temporary file with its final mode, then renamed."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    tmp.chmod(mode)
+    os.replace(tmp, path)

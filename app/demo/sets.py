@@ -1,0 +1,80 @@
+"""The demo's image sets per organ: what the GANs train on and the held-out reference every
+method is compared with, from the real archives when present, else from random anatomies.
+
+Real:      ovary  train = OTU_2D train split (normal ovaries, no Doppler), reference = the
+                  first masks of the validation split;
+           IVUS   train = the first frames of the pullback, reference = the last ones.
+Simulated: random anatomies of each organ through ussim (`ussim dataset`, on dask); the last
+           ones are the reference.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+
+from app.demo.defaults import DemoConfig
+from ussim import imageset, importers
+
+# DECISION: the demo's ovary set is the normal_ovary images of the OTU_2D archive (the ovary
+# itself is masked there), without colour-Doppler frames (> 1 % coloured pixels, the threshold
+# the archive's README suggests), with the class renamed to the organ name.
+OVARY_IMPORT = dict(organ="ovary", image_class="normal_ovary", drop_unused_classes=True,
+                    rename={"normal_ovary": "ovary"}, max_color_fraction=0.01)
+ARCHIVES = {"ovary": "otu2d_ovary_256.npz", "ivus": "ivus_dmolony_256.npz"}
+
+
+@dataclasses.dataclass(frozen=True)
+class OrganSets:
+    organ: str
+    real: bool             # True: train and reference are real images
+    train: Path            # the GANs' training set
+    reference: Path        # held-out images; every method images their masks
+    description: str       # one line for the report and the console
+
+
+def prepare(organ: str, folder: Path, config: DemoConfig, real_dir: Path | None, progress: bool) -> OrganSets:
+    """Write `<organ>_train.h5` and `<organ>_reference.h5` into `folder`."""
+    train_path, reference_path = folder / f"{organ}_train.h5", folder / f"{organ}_reference.h5"
+    held_out, limit = config.held_out[organ], config.real_train_limit[organ]
+    if real_dir is not None:
+        train, reference, source = _real(organ, real_dir, held_out, progress)
+        if limit is not None:
+            train = imageset.select(train, index=np.arange(min(limit, train.sizes["sample"])))
+        imageset.write(train, train_path, overwrite=True)
+        imageset.write(reference, reference_path, overwrite=True)
+        return OrganSets(organ, True, train_path, reference_path,
+                         f"{organ}: {train.sizes['sample']} real training images, {held_out} real held-out "
+                         f"images ({source})")
+    from ussim import dataset  # numba and dask: loaded only when simulating
+
+    n_train = config.simulated_train[organ]
+    everything = folder / f"{organ}_simulated.h5"
+    dataset.run(organ, n_train + held_out, everything, seed=config.seed, size=config.image_size,
+                per_cell=config.scatterers_per_cell, overwrite=True, progress=progress)
+    with imageset.read(everything) as ds:
+        imageset.write(imageset.select(ds, index=np.arange(n_train)).load(), train_path, overwrite=True)
+        imageset.write(imageset.select(ds, index=np.arange(n_train, n_train + held_out)).load(), reference_path,
+                       overwrite=True)
+    everything.unlink()
+    return OrganSets(organ, False, train_path, reference_path,
+                     f"{organ}: {n_train} simulated training images, {held_out} simulated held-out images "
+                     f"(random anatomies, seeds {config.seed}..{config.seed + n_train + held_out - 1})")
+
+
+def _real(organ: str, real_dir: Path, held_out: int, progress: bool):
+    archive = real_dir / ARCHIVES[organ]
+    if organ == "ovary":
+        train = importers.import_npz(archive, split="train", progress=progress, **OVARY_IMPORT)
+        validation = importers.import_npz(archive, split="validation", progress=progress, **OVARY_IMPORT)
+        reference = imageset.select(validation, index=np.arange(min(held_out, validation.sizes["sample"])))
+        return train, reference, "MMOTU OTU_2D, normal ovaries: train split / first of the validation split"
+    frames = importers.import_npz(archive, organ="ivus", progress=progress)
+    n = frames.sizes["sample"]
+    # DECISION: the reference is the last frames of the pullback, a contiguous block, so that no
+    # held-out frame has a training frame as its immediate neighbour except at the one border.
+    train = imageset.select(frames, index=np.arange(n - held_out))
+    reference = imageset.select(frames, index=np.arange(n - held_out, n))
+    return train, reference, f"IVUS pullback of {n} frames: first {n - held_out} / last {held_out}"

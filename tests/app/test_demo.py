@@ -1,0 +1,113 @@
+"""The whole `make demo` pipeline on the tiny configuration: every stage runs and hands its
+outputs to the next (image sets, simulator, every GAN, metrics, report, reader study)."""
+
+import json
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from app.demo import pipeline
+from app.demo.__main__ import main as demo_main
+from app.demo.defaults import ORGAN_MODELS, TINY
+from app.study import next_case, open_session, open_study, progress
+from compare import results
+from ussim import imageset
+
+ORGANS = list(ORGAN_MODELS)
+
+
+def run_tiny(out: Path, capsys) -> tuple[dict, str]:
+    record = pipeline.run_demo(out, TINY, progress=False)
+    return record, capsys.readouterr().out
+
+
+@pytest.fixture(scope="module")
+def simulated_demo(tmp_path_factory):
+    """The tiny demo without real data (as on a user's machine), run once for the module."""
+    out = tmp_path_factory.mktemp("demo") / "demo"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("USSIM_REAL_DATA", str(out.parent / "nowhere"))
+        record = pipeline.run_demo(out, TINY, progress=False)
+    return out, record
+
+
+def test_simulated_demo_writes_every_product_and_says_the_reference_is_simulated(simulated_demo):
+    out, record = simulated_demo
+    assert record["real_data"] is None
+    comparisons = results.read_comparisons(out / "results.nc")
+    assert list(comparisons.datasets) == ORGANS
+    for organ, ds in comparisons.datasets.items():
+        assert ds["method"].values.tolist() == ["simulated", "ussim", *ORGAN_MODELS[organ]]
+        assert ds.attrs["backbone"] == TINY.backbone
+        # every method's images were made from the reference masks: the paired metrics exist
+        n_pairs = ds["value"].sel({"metric": "n_pairs"}).values[1:]
+        assert (n_pairs == TINY.held_out[organ]).all()
+        with imageset.read(out / "sets" / f"{organ}_ussim.h5") as sim, \
+                imageset.read(out / "data" / f"{organ}_reference.h5") as reference:
+            assert (sim["label"].values == reference["label"].values).all()
+            assert not (sim["image"].values == reference["image"].values).all()  # other scatterer seeds
+    assert "No real images" in comparisons.attrs["notice"]
+    page = (out / "report.html").read_text()
+    assert "No real images" in page and "No real images" in (out / "report.md").read_text()
+    for organ in ORGANS:
+        assert (out / f"report_grid_{organ}.png").is_file()
+    summary = (out / "summary.md").read_text()
+    for organ, models in ORGAN_MODELS.items():
+        for model in models:
+            run = Path(record["organs"][organ]["methods"][model]["run"])
+            assert (run / "snapshot.pt").is_file() and (run / "config.json").is_file()
+            assert f"| {organ} | {model} |" in summary
+        assert f"| {organ} | ussim |" in summary and f"| {organ} | simulated (reference) |" in summary
+    assert set(record["stages"]) == {"image sets", "simulator", "GANs", "metrics", "report", "reader study"}
+    assert json.loads((out / "demo.json").read_text())["config"] == TINY.as_dict()
+
+
+def test_simulated_demo_prepares_a_study_each_reader_can_open(simulated_demo):
+    out, record = simulated_demo
+    tokens = out / "readers.txt"
+    assert stat.S_IMODE(tokens.stat().st_mode) == 0o600
+    links = [line.split() for line in tokens.read_text().splitlines() if not line.startswith("#")]
+    assert len(links) == len(ORGANS) * len(TINY.readers)
+    url = f"sqlite:///{(out / 'study.db').resolve()}"
+    for name, _reader, link in links:
+        assert open_study(url, name).name == name
+        session = open_session(url, link.split("token=")[1])
+        n_sets = len(ORGAN_MODELS[name.split("-")[1]]) + 2  # the real set, ussim, every GAN
+        assert progress(session) == (0, n_sets * TINY.study_cases[name.split("-")[1]] + TINY.study_practice)
+        assert next_case(session) is not None
+
+
+def test_demo_with_real_data_trains_on_real_images(real_dir, tmp_path, capsys):
+    record, printed = run_tiny(tmp_path / "demo", capsys)
+    assert all(organ["real"] for organ in record["organs"].values())
+    comparisons = results.read_comparisons(tmp_path / "demo" / "results.nc")
+    assert "No real images" not in comparisons.attrs["notice"]
+    for ds in comparisons.datasets.values():
+        assert ds["method"].values.tolist()[0] == "real"
+    for organ in ORGANS:
+        with imageset.read(tmp_path / "demo" / "data" / f"{organ}_reference.h5") as ds:
+            assert ds.attrs["method"].startswith("real:") and ds.sizes["sample"] == TINY.held_out[organ]
+    command = printed.strip().splitlines()[-1].strip()
+    assert command.endswith(f"--db sqlite:///{(tmp_path / 'demo' / 'study.db').resolve()} "
+                            f"--results {(tmp_path / 'demo' / 'results.nc').resolve()}")
+
+
+def test_demo_command_line(tmp_path, capsys):
+    assert demo_main.__module__ == "app.demo.__main__"
+    result = subprocess.run([sys.executable, "-m", "app.demo", "--help"], capture_output=True, text=True)
+    assert result.returncode == 0 and "--tiny" in result.stdout
+    not_a_folder = tmp_path / "file"
+    not_a_folder.write_text("x")
+    result = subprocess.run([sys.executable, "-m", "app.demo", "--out", str(not_a_folder)], capture_output=True,
+                            text=True)
+    assert result.returncode == 2 and result.stderr.count("\n") == 1 and "is a file" in result.stderr
+
+
+@pytest.mark.parametrize("script", ["ussim", "ganlab", "uscompare", "usapp"])
+def test_console_scripts_are_installed(script):
+    path = Path(sys.executable).with_name(script)
+    result = subprocess.run([path, "--help"], capture_output=True, text=True)
+    assert result.returncode == 0 and result.stdout.startswith("usage: " + script)

@@ -1,0 +1,83 @@
+"""The comparison page on a file of several comparisons, and the results file given on the command line."""
+
+import sys
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from app import cli, settings
+from app.study import db
+from compare import results
+from tests.compare.test_results_groups import NOTICE, TITLES, make_comparisons
+
+MAIN = str(Path(__file__).resolve().parents[2] / "app" / "main.py")
+TIMEOUT = 60
+
+
+@pytest.fixture(scope="module")
+def grouped(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("grouped")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("USCOMPARE_CACHE", str(folder / "cache"))
+        patch.setenv("TORCH_HOME", str(folder / "torch"))
+        return results.write_comparisons(make_comparisons(folder), folder / "results.nc", attrs={"notice": NOTICE})
+
+
+@pytest.fixture
+def env(tmp_path, monkeypatch):
+    monkeypatch.setenv(settings.DB_ENV, f"sqlite:///{tmp_path / 'study.db'}")
+    monkeypatch.delenv(settings.PASSWORD_ENV, raising=False)
+    monkeypatch.delenv(settings.RESULTS_ENV, raising=False)
+    monkeypatch.setattr(sys, "argv", ["main.py"])  # pytest's own arguments are not the app's
+    yield
+    db.dispose_engines()
+
+
+def methods(at) -> list[str]:
+    return at.dataframe[0].value.iloc[:, 0].tolist()
+
+
+def test_several_comparisons_get_a_selector_and_the_notice(env, grouped):
+    at = AppTest.from_file(MAIN, default_timeout=TIMEOUT).run()
+    at.text_input(key="comparison_path").input(str(grouped))
+    at = at.run()
+    assert not at.exception and not at.error
+    assert [w.value for w in at.main.warning] == [NOTICE]  # the sidebar has its own
+    choice = at.radio(key="comparison_choice")
+    assert choice.value == "ovary" and list(choice.options) == list(TITLES.values())
+    assert methods(at) == ["ovary-reference", "physics", "gan"]
+    at = choice.set_value("ivus").run()
+    assert not at.exception and not at.error
+    assert methods(at) == ["ivus-reference", "physics"]
+    assert [w.value for w in at.main.warning] == [NOTICE]  # the sidebar has its own
+
+
+@pytest.mark.parametrize("how", ["option", "environment"])
+def test_the_results_file_is_prefilled_from_the_command_line_or_environment(env, grouped, monkeypatch, how):
+    if how == "option":
+        argv = ["main.py", "--db", settings.db_url([]), "--results", str(grouped)]
+        monkeypatch.setattr(sys, "argv", argv)
+        monkeypatch.setenv(settings.RESULTS_ENV, "/the/option/wins.nc")
+    else:
+        monkeypatch.setenv(settings.RESULTS_ENV, str(grouped))
+    at = AppTest.from_file(MAIN, default_timeout=TIMEOUT).run()
+    assert not at.exception and not at.error
+    assert at.text_input(key="comparison_path").value == str(grouped)
+    assert methods(at) == ["ovary-reference", "physics", "gan"]
+
+
+def test_results_option_beats_env_beats_none(monkeypatch):
+    monkeypatch.delenv(settings.RESULTS_ENV, raising=False)
+    assert settings.results_path([]) is None
+    assert settings.results_path(["--db", "sqlite:///x.db"]) is None
+    monkeypatch.setenv(settings.RESULTS_ENV, "env.nc")
+    assert settings.results_path([]) == "env.nc"
+    assert settings.results_path(["--results", "runs/demo/results.nc"]) == "runs/demo/results.nc"
+
+
+def test_usapp_passes_the_results_file_after_the_separator():
+    args = cli.command(["--db", "sqlite:///x.db", "--results", "runs/demo/results.nc", "--server.port", "8600"])
+    assert args[args.index("--") + 1:] == ["--db", "sqlite:///x.db", "--results", "runs/demo/results.nc"]
+    assert args[5:args.index("--")] == ["--server.port", "8600"]
+    assert "--results" not in cli.command(["--db", "sqlite:///x.db"])
