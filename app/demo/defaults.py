@@ -19,21 +19,24 @@ import json
 ORGAN_MODELS = {"ovary": ("cgan", "sgan", "pgsgan"), "ivus": ("specklegan", "speckle-baseline")}
 
 # DECISION: a model trains for a number of iterations, not epochs, so that a run on 205 real
-# ovaries and one on 24 simulated ones cost the same time. Measured per iteration (batch 4, two
+# ovaries and one on 16 simulated ones cost about the same time. Measured per iteration (batch 4, two
 # threads, idle 2-core EPYC): cgan 0.48 s, sgan 0.37 s, pgsgan 0.11-0.4 s, specklegan 0.31 s,
-# speckle-baseline 0.22 s, which puts the training stage at about 7 minutes.
+# speckle-baseline 0.22 s; the whole training stage took 6 to 6.5 min (2026-11-22, with the
+# per-epoch sample grids and checkpoints).
 ITERATIONS = {"cgan": 200, "sgan": 200, "pgsgan": 300, "specklegan": 250, "speckle-baseline": 250}
 
 
 @dataclasses.dataclass(frozen=True)
 class DemoConfig:
     # Held-out masks per organ: every method images them, the reference shows them.
-    # DECISION: 12 ovary masks (the first of the real validation split) and 8 IVUS frames (the
+    # DECISION: 10 ovary masks (the first of the real validation split) and 8 IVUS frames (the
     # last third of the real pullback, contiguous so that no neighbour of a training frame is
-    # held out); at 9 s per simulated ovary image more would not fit the budget.
-    held_out: dict = dataclasses.field(default_factory=lambda: {"ovary": 12, "ivus": 8})
+    # held out). At about 10 s per simulated ovary image on two cores more would not fit the
+    # 20-minute budget of a machine without real data, which simulates its training images too
+    # (measured: 16.3 min with 12 held-out and 24 training ovaries, 2026-11-22).
+    held_out: dict = dataclasses.field(default_factory=lambda: {"ovary": 10, "ivus": 8})
     # Simulated training images per organ when there are no real ones (random anatomies).
-    simulated_train: dict = dataclasses.field(default_factory=lambda: {"ovary": 24, "ivus": 40})
+    simulated_train: dict = dataclasses.field(default_factory=lambda: {"ovary": 16, "ivus": 32})
     # At most this many real training images per organ (None: all of them).
     real_train_limit: dict = dataclasses.field(default_factory=lambda: {"ovary": None, "ivus": None})
     # Random anatomies are drawn at this size (the real archives are 256 x 256 too).

@@ -21,6 +21,7 @@ import json
 import os
 import platform
 import shutil
+import sys
 import time
 import warnings
 from pathlib import Path
@@ -162,8 +163,10 @@ def dashboard_command(db_path: Path, results_path: Path) -> str:
             return str(path.resolve().relative_to(Path.cwd()))
         return str(path.resolve())
 
-    usapp = Path(os.environ.get("VIRTUAL_ENV", "")) / "bin" / "usapp"
-    program = shown(usapp) if os.environ.get("VIRTUAL_ENV") and usapp.exists() else "usapp"
+    # The dashboard's script beside this interpreter (.venv/bin/usapp after `make demo`, which does not
+    # activate the environment), else the one on PATH.
+    usapp = Path(sys.executable).with_name("usapp")
+    program = shown(usapp) if usapp.exists() else "usapp"
     return f"{program} --db sqlite:///{shown(db_path)} --results {shown(results_path)}"
 
 

@@ -91,6 +91,8 @@ def test_demo_with_real_data_trains_on_real_images(real_dir, tmp_path, capsys):
         with imageset.read(tmp_path / "demo" / "data" / f"{organ}_reference.h5") as ds:
             assert ds.attrs["method"].startswith("real:") and ds.sizes["sample"] == TINY.held_out[organ]
     command = printed.strip().splitlines()[-1].strip()
+    # the dashboard script of this environment, which `make demo` never activates
+    assert Path(command.split()[0]).resolve() == Path(sys.executable).with_name("usapp").resolve()
     assert command.endswith(f"--db sqlite:///{(tmp_path / 'demo' / 'study.db').resolve()} "
                             f"--results {(tmp_path / 'demo' / 'results.nc').resolve()}")
 
