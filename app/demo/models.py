@@ -47,7 +47,7 @@ def schedule(model: str, n_train: int, config: DemoConfig) -> dict:
 
 def train_and_generate(model: str, sets: OrganSets, folder: Path, runs_root: Path, config: DemoConfig,
                        progress: bool) -> tuple[Path, dict]:
-    """Train `model` on the organ's training set, generate for the reference masks; (set, summary)."""
+    """Train `model` on the organ's training set, generate for the reference masks; (set, training record)."""
     with imageset.read(sets.train) as ds:
         n_train = ds.sizes["sample"]
     overrides = schedule(model, n_train, config)
