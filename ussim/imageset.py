@@ -14,6 +14,17 @@ by ../shared/ARCHITECTURE.md ("The image-set file"):
     sample_id sample str          stable id                                 required
 
 Global attributes: organ, method, class_names, params (JSON), software_version, created_utc.
+Generated sets also state what their producer saw of each sample and how `seconds` was measured:
+
+    condition         "mask" (the label mask only), "mask+sketch" (plus an edge sketch) or
+                      "mask+image" (plus the reference image itself)
+    condition_source  where the side information came from: "none" (mask only), "reference"
+                      (the held-out image the mask belongs to, i.e. the image the set is scored
+                      against) or "other" (e.g. a seeded training image's sketch)
+    condition_detail  one sentence saying exactly what was used (file, seed, ids)
+    timing            JSON: {"warmup_excluded": bool, "device": the device that ran (not the one
+                      asked for), "batch_size": int, "threads": int, "clock": "wall" | "cpu"}
+Real sets carry none of these (they are what the others are scored against).
 """
 
 from __future__ import annotations
@@ -45,6 +56,10 @@ REQUIRED_ATTRS = ("organ", "method", "class_names", "params", "software_version"
 # label maps and B-mode images compress several-fold at little cost.
 COMPRESSION = {"compression": "gzip", "compression_opts": 4}
 READ_CHUNK = 64  # samples per dask chunk when reading lazily
+CONDITIONS = ("mask", "mask+sketch", "mask+image")
+CONDITION_SOURCES = ("none", "reference", "other")
+TIMING_KEYS = ("warmup_excluded", "device", "batch_size", "threads", "clock")
+TIMING_CLOCKS = ("wall", "cpu")
 
 
 class ImageSetError(UsageError):
@@ -53,11 +68,12 @@ class ImageSetError(UsageError):
 
 def make(image, label, *, class_names: Sequence[str], organ: str, method: str, params: dict,
          seed=None, seconds=None, envelope=None, sketch=None, sample_id=None,
-         y_mm=None, x_mm=None) -> xr.Dataset:
+         y_mm=None, x_mm=None, condition: dict | None = None, timing: dict | None = None) -> xr.Dataset:
     """Build a validated image set in memory from arrays.
 
     `seed` defaults to -1 and `seconds` to NaN per sample, as for real images; `sample_id`
-    defaults to "<method>-<index>".
+    defaults to "<method>-<index>". A generated set passes `condition` ({"condition", "source",
+    "detail"}, see `condition_attrs`) and `timing` (the keys of TIMING_KEYS).
     """
     image = np.asarray(image)
     n = image.shape[0] if image.ndim == 3 else 0
@@ -85,8 +101,56 @@ def make(image, label, *, class_names: Sequence[str], organ: str, method: str, p
                 "params": json.dumps(params, sort_keys=True, default=_json_default),
                 "software_version": __version__, "format_version": FORMAT_VERSION,
                 "created_utc": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")}
+    if condition is not None:
+        ds.attrs.update(condition_attrs(**condition))
+    if timing is not None:
+        ds.attrs["timing"] = json.dumps(timing, sort_keys=True)
     validate(ds)
     return ds
+
+
+def condition_attrs(condition: str, source: str, detail: str) -> dict:
+    """The attributes that say what a producer saw of each sample (checked by `validate`)."""
+    return {"condition": condition, "condition_source": source, "condition_detail": detail}
+
+
+def condition_of(ds: xr.Dataset) -> dict | None:
+    """{"condition", "source", "detail"} of a generated set; None for a set that states none (real)."""
+    if "condition" not in ds.attrs:
+        return None
+    return {"condition": str(ds.attrs["condition"]), "source": str(ds.attrs.get("condition_source", "")),
+            "detail": str(ds.attrs.get("condition_detail", ""))}
+
+
+def timing_of(ds: xr.Dataset) -> dict | None:
+    """How the set's `seconds` were measured (TIMING_KEYS); None when the producer did not say."""
+    return json.loads(ds.attrs["timing"]) if "timing" in ds.attrs else None
+
+
+def _validate_statements(ds: xr.Dataset) -> None:
+    """The optional `condition*` and `timing` attributes, when present, hold allowed values."""
+    if "condition" in ds.attrs:
+        condition, source = ds.attrs["condition"], ds.attrs.get("condition_source")
+        if condition not in CONDITIONS:
+            raise ImageSetError(f"condition '{condition}' is not one of {', '.join(CONDITIONS)}")
+        if source not in CONDITION_SOURCES:
+            raise ImageSetError(f"condition_source '{source}' is not one of {', '.join(CONDITION_SOURCES)}")
+        if (condition == "mask") != (source == "none"):
+            raise ImageSetError(f"condition '{condition}' with condition_source '{source}': a mask-only set has "
+                                f"source 'none', a set with side information 'reference' or 'other'")
+        if not str(ds.attrs.get("condition_detail", "")).strip():
+            raise ImageSetError("condition_detail must say what the producer saw (one sentence)")
+    elif "condition_source" in ds.attrs or "condition_detail" in ds.attrs:
+        raise ImageSetError("condition_source/condition_detail given without condition")
+    if "timing" in ds.attrs:
+        try:
+            timing = json.loads(ds.attrs["timing"])
+        except (TypeError, json.JSONDecodeError):
+            timing = None
+        if not isinstance(timing, dict) or any(key not in timing for key in TIMING_KEYS):
+            raise ImageSetError(f"attribute 'timing' must be a JSON object with {', '.join(TIMING_KEYS)}")
+        if timing["clock"] not in TIMING_CLOCKS:
+            raise ImageSetError(f"timing clock '{timing['clock']}' is not one of {', '.join(TIMING_CLOCKS)}")
 
 
 def class_names_of(ds: xr.Dataset) -> list[str]:
@@ -142,6 +206,7 @@ def validate(ds: xr.Dataset, *, check_labels: bool = True) -> None:
         params = None
     if not isinstance(params, dict):
         raise ImageSetError("attribute 'params' must be a JSON object")
+    _validate_statements(ds)
     seconds = ds["seconds"].values
     if np.any(seconds < 0):
         raise ImageSetError("'seconds' must not be negative (NaN where unknown)")
