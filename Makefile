@@ -11,6 +11,9 @@ TORCH_PIN := torch==2.13.0
 # Test-only reference implementations that tests/compare checks the metrics against. --no-deps:
 # they require torchvision, whose only build here needs CUDA torch; the tests import them without it.
 REFERENCE_LIBS := pytorch-fid==0.3.0 torch-fidelity==0.4.0 torchmetrics==1.9.0 lightning-utilities==0.15.3
+# The frd extra (FRD v1): pyradiomics-bhklab is a source package whose setup.py imports these
+# without declaring them, so they come first and the extra is built without build isolation.
+FRD_BUILD_INPUTS := setuptools wheel numpy PyWavelets pykwalify six versioneer
 
 .PHONY: demo test install clean
 
@@ -22,7 +25,8 @@ $(BIN)/python:
 $(STAMP): pyproject.toml Makefile | $(BIN)/python
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q $(TORCH_PIN)
-	$(BIN)/python -m pip install -q -e '.[test]'
+	$(BIN)/python -m pip install -q $(FRD_BUILD_INPUTS)
+	$(BIN)/python -m pip install -q --no-build-isolation -e '.[test,frd]'
 	$(BIN)/python -m pip install -q --no-deps $(REFERENCE_LIBS)
 	$(BIN)/python -m pip install -q packaging typing_extensions
 	touch $(STAMP)
