@@ -24,6 +24,10 @@ finite, the imaginary part dropped whatever its size; here the same trace by a f
 see _squared_frechet_distance); FRD = ln(d²), the code's convention (the paper's Eq. 3 writes
 ln(d), half of it), and -inf when d² ≤ 0.
 
+Caveat (measured in bench/RESULTS.md): z-scoring against the reference has no floor on the std,
+so a feature almost constant in the reference (e.g. wavelet-HH_firstorder_Median ≈ 0) can dominate
+FRD; bootstrap resamples of a dozen images hit this often, and their intervals get a heavy right tail.
+
 pyradiomics is imported only when features are asked for: without it the rest of `compare` works
 and FRD refuses with one line that gives the install command.
 """
