@@ -1,18 +1,20 @@
-"""Per-class statistics of one image set, in one streaming pass over its samples.
+"""Per-image, per-class statistics of one image set, in one streaming pass over its samples.
 
-For each class (in union indices): the gray-value histogram pooled over the set (for JS), the
-speckle statistics and the gCNR against the first class, and the class's pixel fraction.
-DECISION: speckle statistics and gCNR are computed per image on that image's pixels of the class
-and averaged over the images where the class has enough pixels: pooling pixels of images with
-different gains would add brightness variance that is not speckle.
-
-Speckle statistics use the stored linear envelope when the set has one; otherwise (DECISION) the
-display image's gray values as they are, without guessing a dynamic range to undo the log
-compression; they cannot be held against the Rayleigh values (1.913, 1, 5.57 dB): `source` says
-which was used and the runner notes it.
-DECISION: gCNR is measured on the display image (uint8, one bin per gray value) for every set,
-envelope or not, so that real and synthetic sets are measured alike; the first class (class 0,
-conventionally the background) is the region every other class is contrasted with.
+Kept per image (not pooled) so that every number built from them can be bootstrapped over
+images (compare.estimates):
+  * the gray-value histogram of each class (for JS, which pools them over the set),
+  * display gray-level statistics per class: mean and standard deviation of the uint8 gray values
+    the reader sees (every set has them: real, GAN and ussim's display image alike),
+  * envelope statistics per class, only for sets that store the linear envelope (the simulator):
+    mean/std, Nakagami m, std of the log envelope, whose fully developed speckle values are
+    1.913, 1 and 5.57 dB. DECISION: never computed from display gray values: log compression and
+    the display chain change all three, so such numbers would sit beside envelope ones with a
+    meaning they do not have (issue 14).
+  * gCNR of each class against class 0 on the display image, and the class's pixel count.
+DECISION: a statistic is measured in an image only where the class has at least `min_pixels`
+pixels there (too few speckle cells for a second-order statistic), NaN elsewhere; a set's value
+is the mean over the images where it was measured, so pooling images of different gains adds no
+brightness variance that is not speckle.
 """
 
 from __future__ import annotations
@@ -28,51 +30,54 @@ from compare.sets import ImageSet
 from ussim.errors import UsageError
 
 BLOCK = 64
+GRAY_NAMES = ("mean", "std")
 
 
 @dataclasses.dataclass
 class ClassStatistics:
-    histograms: np.ndarray      # (classes, 256) pixel counts
-    speckle: np.ndarray         # (classes, 3) mean over images of speckle.NAMES; NaN where never measured
-    gcnr: np.ndarray            # (classes,) mean over images of gCNR against class 0; NaN for class 0
-    pixel_fraction: np.ndarray  # (classes,)
-    source: str                 # "envelope" or "image"
+    histograms: np.ndarray      # (images, classes, 256) pixel counts per gray value
+    gray: np.ndarray            # (images, classes, 2) display gray mean and std; NaN where not measured
+    envelope: np.ndarray | None  # (images, classes, 3) speckle.NAMES of the linear envelope; None without one
+    gcnr: np.ndarray            # (images, classes) gCNR against class 0; NaN for class 0 and where not measured
+    pixels: np.ndarray          # (images, classes) pixel counts
+
+    @property
+    def n(self) -> int:
+        return self.pixels.shape[0]
 
 
 def class_statistics(s: ImageSet, n_classes: int, min_pixels: int, progress: bool = True) -> ClassStatistics:
-    source = "envelope" if "envelope" in s.ds else "image"
-    histograms = np.zeros((n_classes, js.BINS), np.int64)
-    speckle_sum = np.zeros((n_classes, len(speckle.NAMES)))
-    speckle_count = np.zeros((n_classes, len(speckle.NAMES)), np.int64)
-    gcnr_sum, gcnr_count = np.zeros(n_classes), np.zeros(n_classes, np.int64)
-    for start in tqdm(range(0, s.n, BLOCK), unit="block", desc=f"class statistics {s.name}",
+    has_envelope = "envelope" in s.ds
+    n = s.n
+    histograms = np.zeros((n, n_classes, js.BINS), np.int32)
+    gray = np.full((n, n_classes, len(GRAY_NAMES)), np.nan)
+    envelope = np.full((n, n_classes, len(speckle.NAMES)), np.nan) if has_envelope else None
+    gcnr = np.full((n, n_classes), np.nan)
+    pixels = np.zeros((n, n_classes), np.int64)
+    for start in tqdm(range(0, n, BLOCK), unit="block", desc=f"class statistics {s.name}",
                       disable=None if progress else True):
         block = slice(start, start + BLOCK)
         images = np.asarray(s.ds["image"][block].values)
         labels = s.labels(block)
-        amplitudes = images if source == "image" else np.asarray(s.ds["envelope"][block].values)
-        if source == "envelope":
+        amplitudes = np.asarray(s.ds["envelope"][block].values) if has_envelope else None
+        if has_envelope:
             _check_finite(s, amplitudes, start)
-        histograms += js.class_histograms(images, labels, n_classes)
-        for image, label, amplitude in zip(images, labels, amplitudes, strict=True):
+        for k, (image, label) in enumerate(zip(images, labels, strict=True)):
+            i = start + k
+            histograms[i] = js.class_histograms(image, label, n_classes)
             masks = [label == c for c in range(n_classes)]
-            counts = [int(m.sum()) for m in masks]
+            pixels[i] = [int(m.sum()) for m in masks]
             for c in range(n_classes):
-                if counts[c] < min_pixels:
+                if pixels[i, c] < min_pixels:
                     continue
-                measured_stats = speckle.statistics(amplitude[masks[c]])
-                values = np.array([measured_stats[name] for name in speckle.NAMES])
-                measured = np.isfinite(values)
-                speckle_sum[c, measured] += values[measured]
-                speckle_count[c, measured] += 1
-                if c > 0 and counts[0] >= min_pixels:
-                    gcnr_sum[c] += gcnr_metric.gcnr(image[masks[c]], image[masks[0]])
-                    gcnr_count[c] += 1
-    with np.errstate(invalid="ignore", divide="ignore"):
-        speckle_mean = np.where(speckle_count > 0, speckle_sum / np.maximum(speckle_count, 1), np.nan)
-        gcnr_mean = np.where(gcnr_count > 0, gcnr_sum / np.maximum(gcnr_count, 1), np.nan)
-        fraction = histograms.sum(axis=1) / max(histograms.sum(), 1)
-    return ClassStatistics(histograms, speckle_mean, gcnr_mean, fraction, source)
+                values = image[masks[c]].astype(np.float64)
+                gray[i, c] = values.mean(), values.std()
+                if has_envelope:
+                    measured = speckle.statistics(amplitudes[k][masks[c]])
+                    envelope[i, c] = [measured[name] for name in speckle.NAMES]
+                if c > 0 and pixels[i, 0] >= min_pixels:
+                    gcnr[i, c] = gcnr_metric.gcnr(image[masks[c]], image[masks[0]])
+    return ClassStatistics(histograms, gray, envelope, gcnr, pixels)
 
 
 def _check_finite(s: ImageSet, envelope: np.ndarray, start: int) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from compare import __version__
 from compare.backbones import ALLOWED as BACKBONES
-from compare.defaults import SIZE_MISMATCH_POLICIES, Settings, cache_dir
+from compare.defaults import FRD_MODES, SIZE_MISMATCH_POLICIES, Settings, cache_dir
 from compare.report import command as report_command
 from compare.segmentation import command as segment_command
 from ussim.errors import UsageError, run_cli
@@ -19,16 +19,19 @@ DEFAULTS = Settings()
 EPILOG = """examples:
   uscompare run --reference real.h5 --method ussim=sim.h5 --method pgsgan=gan.h5 --out results.nc
   uscompare run --reference real.h5 --method ussim=sim.h5 --backbone texture-v1 --out results.nc
+  uscompare run --reference real.h5 --method pgsgan=pgsgan_seed0.h5,pgsgan_seed1.h5 --backbone texture-v1 \
+      --out results.nc
   uscompare run --reference real.h5 --method ussim=sim.h5 --weights pt_inception-2015-12-05-6726825d.pth \\
       --out results.nc
 """
 
 
-def _method_arg(text: str) -> tuple[str, Path]:
-    name, sep, path = text.partition("=")
-    if not sep or not name or not path:
-        raise argparse.ArgumentTypeError(f"expected NAME=FILE.h5, got '{text}'")
-    return name, Path(path)
+def _method_arg(text: str) -> tuple[str, list[Path]]:
+    name, sep, paths = text.partition("=")
+    files = [part for part in paths.split(",")]
+    if not sep or not name or not all(files):
+        raise argparse.ArgumentTypeError(f"expected NAME=FILE.h5 or NAME=SEED0.h5,SEED1.h5,..., got '{text}'")
+    return name, [Path(f) for f in files]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -50,13 +53,20 @@ def _add_run(commands) -> None:
         description="Compare one or more image sets (--method) with a reference set of real images:\n"
                     "  FID, KID, precision/recall, density/coverage on a feature backbone's features;\n"
                     "  SSIM and MS-SSIM between images made from the same mask; diversity MS-SSIM;\n"
-                    "  per class: JS divergence of gray values, speckle statistics, gCNR; seconds per image.\n"
-                    "Writes an xarray Dataset (method x metric, and method x class_metric x class) as netCDF;\n"
-                    "every parameter, the backbone and every note (policy applied, metric left NaN) are in\n"
-                    "its attributes.")
+                    "  FRD v1 on radiomic features (whole image and per class region) when frd-score is installed;\n"
+                    "  per class: JS divergence of gray values, display gray levels, gCNR, envelope statistics\n"
+                    "  (sets that store an envelope); seconds per image with device, batch and warm-up.\n"
+                    "Every metric carries a 95 % bootstrap interval (over images, paired where the metric is, and\n"
+                    "over training seeds: give a method one file per seed, comma-separated); the report calls a\n"
+                    "method better only where intervals separate. Each method's condition (what it saw of the\n"
+                    "reference: mask, sketch, image) is read from its file and kept beside its numbers.\n"
+                    "Writes an xarray Dataset (method x metric, and method x class_metric x class, with intervals)\n"
+                    "as netCDF; every parameter, the backbone and every note are in its attributes.")
     run.add_argument("--reference", type=Path, required=True, metavar="REAL.h5", help="reference image set (real)")
-    run.add_argument("--method", type=_method_arg, action="append", required=True, metavar="NAME=FILE.h5",
-                     help="an image set to compare, under the name NAME (repeatable)")
+    run.add_argument("--method", type=_method_arg, action="append", required=True, metavar="NAME=FILE.h5[,FILE.h5...]",
+                     help="an image set to compare, under the name NAME (repeatable); several comma-separated files "
+                          "are one set per training seed of the same method (value: mean over seeds; interval: "
+                          "over seeds and images)")
     run.add_argument("--out", type=Path, required=True, metavar="RESULTS.nc", help="results file to write")
     run.add_argument("--overwrite", action="store_true", help="replace RESULTS.nc if it exists")
     run.add_argument("--reference-name", default="reference", metavar="NAME",
@@ -97,6 +107,13 @@ def _add_run(commands) -> None:
     metric.add_argument("--min-class-pixels", type=int, default=DEFAULTS.min_class_pixels, metavar="N",
                         help=f"smallest class region (pixels in one image) measured for speckle and gCNR "
                              f"(default {DEFAULTS.min_class_pixels})")
+    metric.add_argument("--bootstrap", type=int, default=DEFAULTS.bootstrap_resamples, metavar="N",
+                        help=f"bootstrap resamples behind every 95 %% interval (default {DEFAULTS.bootstrap_resamples})")
+    metric.add_argument("--bootstrap-seed", type=int, default=DEFAULTS.bootstrap_seed, metavar="N",
+                        help=f"seed of the resamples (default {DEFAULTS.bootstrap_seed})")
+    metric.add_argument("--frd", choices=FRD_MODES, default=DEFAULTS.frd,
+                        help="FRD v1 on radiomic features: auto (when frd-score is installed, else a note says it was "
+                             "left out), on (refuse without it), off (default auto)")
     metric.add_argument("--size-mismatch", choices=SIZE_MISMATCH_POLICIES, default=DEFAULTS.size_mismatch,
                         help="image sets of different sizes: resize the method's images to the reference size for "
                              "SSIM/MS-SSIM (features and per-class statistics use native pixels), or refuse "
@@ -108,7 +125,8 @@ def settings_from(args) -> Settings:
                     kid_subsets=args.kid_subsets, kid_subset_size=args.kid_subset_size, kid_seed=args.kid_seed,
                     precision_recall_k=args.pr_k, density_coverage_k=args.dc_k,
                     diversity_pairs=args.diversity_pairs, diversity_seed=args.diversity_seed,
-                    min_class_pixels=args.min_class_pixels, size_mismatch=args.size_mismatch)
+                    min_class_pixels=args.min_class_pixels, size_mismatch=args.size_mismatch,
+                    bootstrap_resamples=args.bootstrap, bootstrap_seed=args.bootstrap_seed, frd=args.frd)
 
 
 def run_command(args) -> None:
@@ -122,8 +140,22 @@ def run_command(args) -> None:
                     weights=args.weights, download=not args.offline, progress=not args.no_progress,
                     cache=not args.no_cache)
     results.write(ds, args.out, overwrite=args.overwrite)
-    print(ds["value"].to_pandas().T.to_string(float_format=lambda v: f"{v:.4g}"))
+    print(console_table(ds))
     print(f"\nwrote {args.out} (backbone {ds.attrs['backbone']}, {len(results.notes_of(ds))} note(s))")
+
+
+def console_table(ds) -> str:
+    """Metrics (rows) x methods (columns) as `value [low, high]`, what `uscompare run` prints."""
+    import pandas as pd
+
+    from compare import results
+    from compare.report.tables import with_interval
+
+    metrics, methods = ds["metric"].values.tolist(), ds["method"].values.tolist()
+    cells = {method: [with_interval(float(ds["value"].sel({"method": method, "metric": metric})),
+                                    *results.interval_of(ds, method, metric)) for metric in metrics]
+             for method in methods}
+    return pd.DataFrame(cells, index=metrics).to_string()
 
 
 def _one_line_warning(message, category, filename, lineno, file=None, line=None):

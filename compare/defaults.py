@@ -10,7 +10,7 @@ import dataclasses
 import os
 from pathlib import Path
 
-RESULTS_FORMAT_VERSION = 1  # bump when the layout of results.nc changes incompatibly
+RESULTS_FORMAT_VERSION = 2  # bump when the layout of results.nc changes incompatibly
 CACHE_ENV = "USCOMPARE_CACHE"  # overrides the cache folder (features, weights)
 
 
@@ -45,6 +45,12 @@ class Settings:
     # gCNR: too few speckle cells for a second-order statistic.
     min_class_pixels: int = 64
     size_mismatch: str = "resize"   # or "error"; see compare.sets
+    # Intervals (compare.bootstrap): percentile bootstrap over images (and training seeds).
+    bootstrap_resamples: int = 1000
+    bootstrap_seed: int = 0
+    # FRD v1 (compare.metrics.frd, needs pyradiomics and frd-score): "auto" computes it when the
+    # library is installed and says in a note when it is not; "on" refuses to run without it.
+    frd: str = "auto"
 
     def as_dict(self) -> dict:
         """Every parameter, JSON- and netCDF-ready (tuples as lists)."""
@@ -52,6 +58,7 @@ class Settings:
 
 
 SIZE_MISMATCH_POLICIES = ("resize", "error")
+FRD_MODES = ("auto", "on", "off")
 
 
 def cache_dir() -> Path:

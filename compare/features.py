@@ -13,6 +13,7 @@ import hashlib
 import os
 import uuid
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -63,19 +64,21 @@ def extract(images: xr.DataArray, backbone, *, batch_size: int = 50, progress: b
         raise UsageError(f"backbone {backbone.name} gave non-finite features for {label or 'a set'} "
                          f"(samples {', '.join(map(str, bad[:5]))})")
     if path is not None:
-        try:
-            _save_atomically(path, features)
-        except OSError as error:  # DECISION: an unwritable cache slows the next run, never fails this one
-            warnings.warn(f"feature cache not written ({error}); set ${CACHE_ENV} to a writable folder",
-                          stacklevel=2)
+        save_atomically(path, lambda tmp: np.save(tmp, features))
     return features
 
 
-def _save_atomically(path: Path, array: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.{uuid.uuid4().hex[:8]}.tmp.npy")
+def save_atomically(path: Path, save: Callable[[Path], object]) -> None:
+    """Cache entry `path`, written by `save(tmp)` to a temporary name with the same suffix, then renamed.
+
+    DECISION: an unwritable cache slows the next run, never fails this one: it is a warning.
+    """
+    tmp = path.with_name(f".{path.stem}.{uuid.uuid4().hex[:8]}.tmp{path.suffix}")
     try:
-        np.save(tmp, array)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        save(tmp)
         os.replace(tmp, path)
+    except OSError as error:
+        warnings.warn(f"cache entry not written ({error}); set ${CACHE_ENV} to a writable folder", stacklevel=3)
     finally:
         tmp.unlink(missing_ok=True)

@@ -1,9 +1,19 @@
 """The results file: one xarray Dataset per comparison run, stored as netCDF (h5netcdf).
 
-    value        (method, metric)               every scalar metric of every set
-    class_value  (method, class_metric, class)  per-class metrics (JS, speckle, gCNR, pixel fraction)
-    coordinates  method (reference first), metric, class_metric, class; per method: role
-                 ("reference" / "candidate"), file, image_size, speckle_source
+    value                 (method, metric)                     every scalar metric of every set
+    value_interval        (method, metric, bound)              its 95 % interval (bound: low, high);
+                                                                NaN for counts and where not available
+    class_value           (method, class_metric, class)        per-class metrics (JS, FRD, display
+                                                                gray level, envelope, gCNR, pixel fraction)
+    class_value_interval  (method, class_metric, class, bound)
+    seed_value            (method, training_set, metric)       each training seed's own value (a method
+                                                                trained with several seeds has one set each)
+    coordinates  method (reference first), metric, class_metric, class, bound, training_set; per
+                 method: role ("reference" / "candidate"), file (its first set), files (JSON list,
+                 one per training seed), n_sets, training_seeds, image_size, has_envelope,
+                 condition, condition_source, condition_detail (what the method saw of each
+                 reference sample, see ussim.imageset), timing_device, timing_batch_size,
+                 timing_threads, timing_clock, timing_warmup (how its seconds were measured)
     attributes   results_format_version, software versions, backbone, every parameter (one
                  attribute each and all of them as JSON in `parameters`), notes (JSON list of
                  every policy that applied and every metric left NaN, with why), created_utc
@@ -53,8 +63,15 @@ from ussim.errors import UsageError
 SET_METRICS = ("n_images", "n_timed", "seconds_per_image", "diversity_ms_ssim")
 PAIR_METRICS = ("n_pairs", "ssim", "ms_ssim")
 FEATURE_METRICS = ("fid", "kid_mean", "kid_std", "precision", "recall", "density", "coverage")
-CLASS_METRICS = ("js", "speckle_mean_over_std", "speckle_nakagami_m", "speckle_log_std_db", "gcnr",
-                 "pixel_fraction")
+RADIOMIC_METRICS = ("frd",)  # FRD v1 (radiomic features, no learned weights), NaN when not computed
+CLASS_METRICS = ("js", "frd", "gray_mean", "gray_std", "gcnr", "envelope_mean_over_std", "envelope_nakagami_m",
+                 "envelope_log_std_db", "pixel_fraction")
+# Numbers that are counts or a spread of their own carry no interval.
+WITHOUT_INTERVAL = ("n_images", "n_timed", "n_pairs", "kid_std")
+BOUNDS = ("low", "high")
+# What "better" means for the metrics a verdict may rank (compare.verdicts); others are descriptive.
+LOWER_IS_BETTER = ("fid", "kid_mean", "frd", "js", "seconds_per_image")
+HIGHER_IS_BETTER = ("ssim", "ms_ssim", "precision", "recall", "density", "coverage")
 
 
 def feature_label(metric: str, backbone: str) -> str:
@@ -62,18 +79,27 @@ def feature_label(metric: str, backbone: str) -> str:
 
 
 def metric_names(backbone: str) -> list[str]:
-    return [*SET_METRICS, *PAIR_METRICS, *(feature_label(m, backbone) for m in FEATURE_METRICS)]
+    return [*SET_METRICS, *PAIR_METRICS, *(feature_label(m, backbone) for m in FEATURE_METRICS), *RADIOMIC_METRICS]
+
+
+def base_metric(label: str) -> str:
+    """`fid[texture-v1]` -> `fid`: the metric a label names, without its backbone."""
+    return label.split("[", 1)[0]
 
 
 def build(methods: list[str], classes: list[str], values: np.ndarray, class_values: np.ndarray, *,
-          backbone: str, per_method: dict[str, list[str]], parameters: dict, extra_attrs: dict,
-          notes: list[str]) -> xr.Dataset:
-    """Assemble the Dataset; `per_method` holds the per-method string coordinates."""
+          intervals: np.ndarray, class_intervals: np.ndarray, seed_values: np.ndarray, backbone: str,
+          per_method: dict[str, list[str]], parameters: dict, extra_attrs: dict, notes: list[str]) -> xr.Dataset:
+    """Assemble the Dataset; `per_method` holds the per-method string coordinates; the interval arrays
+    end in a dimension (low, high), `seed_values` is (method, training set, metric)."""
     coords = {"method": methods, "metric": metric_names(backbone), "class_metric": list(CLASS_METRICS),
-              "class": classes}
+              "class": classes, "bound": list(BOUNDS), "training_set": np.arange(seed_values.shape[1])}
     coords.update({name: ("method", np.asarray(column, dtype=str)) for name, column in per_method.items()})
     ds = xr.Dataset({"value": (("method", "metric"), values),
-                     "class_value": (("method", "class_metric", "class"), class_values)}, coords=coords)
+                     "value_interval": (("method", "metric", "bound"), intervals),
+                     "class_value": (("method", "class_metric", "class"), class_values),
+                     "class_value_interval": (("method", "class_metric", "class", "bound"), class_intervals),
+                     "seed_value": (("method", "training_set", "metric"), seed_values)}, coords=coords)
     attrs = {"results_format_version": RESULTS_FORMAT_VERSION, "software_version": compare.__version__,
              "ussim_version": ussim.__version__, "backbone": backbone,
              "parameters": json.dumps(parameters, sort_keys=True), "notes": json.dumps(notes),
@@ -219,6 +245,15 @@ def _check_version(attrs: dict, path: Path, where: str = "") -> None:
         raise UsageError(f"{path}{where} has results format version {int(version)} (written by uscompare "
                          f"{attrs.get('software_version', '?')}); this uscompare {compare.__version__} reads "
                          f"version {RESULTS_FORMAT_VERSION}: re-run `uscompare run` to rewrite it")
+
+
+def interval_of(ds: xr.Dataset, method: str, metric: str, class_name: str | None = None) -> tuple[float, float]:
+    """(low, high) of a metric's 95 % interval (a class metric when `class_name` is given)."""
+    if class_name is None:
+        at = ds["value_interval"].sel({"method": method, "metric": metric})
+    else:
+        at = ds["class_value_interval"].sel({"method": method, "class_metric": metric, "class": class_name})
+    return float(at.sel({"bound": "low"})), float(at.sel({"bound": "high"}))
 
 
 def notes_of(ds: xr.Dataset) -> list[str]:

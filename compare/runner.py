@@ -1,10 +1,15 @@
-"""The comparison runner: a reference image set against one or more methods, every metric, one Dataset.
+"""The comparison runner: a reference image set against one or more methods, every metric with its
+95 % interval, one Dataset.
 
 Per set (the reference included): image count, seconds per image, diversity MS-SSIM, and per
-class the speckle statistics, gCNR and pixel fraction. Per method against the reference: FID,
-KID, precision/recall, density/coverage on the backbone's features, SSIM and MS-SSIM over the
-pairs made from the same mask, and per class the JS divergence of gray-value histograms.
-A metric these sets cannot give is NaN with a note saying why; each warning is a note too.
+class the display gray-level statistics, envelope statistics (sets that store an envelope), gCNR
+and pixel fraction. Per method against the reference: FID, KID, precision/recall,
+density/coverage on the backbone's features, FRD on radiomic features (whole image and per class),
+SSIM and MS-SSIM over the pairs made from the same mask, and per class the JS divergence of gray
+values. A method may bring one image set per training seed (`--method NAME=A.h5,B.h5`): its value
+is the mean over seeds, its interval a two-level bootstrap (compare.bootstrap).
+Each method's condition (what it saw of the reference: mask, sketch, image) and how its seconds
+were measured travel with it. A metric these sets cannot give is NaN with a note saying why.
 """
 
 from __future__ import annotations
@@ -15,15 +20,18 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from compare import backbones, features, pairing, results
+from compare import backbones, bootstrap, estimates, measure, radiomics, results
 from compare.backbones import weights as inception_weights
-from compare.classstats import class_statistics
-from compare.defaults import Settings
-from compare.metrics import MetricUndefined, fid, js, kid, prdc, ssim, timing
-from compare.sets import ImageSet, as_unit_float, check_sizes, close, open_sets, unite_classes
+from compare.defaults import FRD_MODES, Settings
+from compare.methods import describe, method_columns
+from compare.metrics import MetricUndefined, fid, kid, prdc
+from compare.sets import check_sizes, close, open_method_sets, unite_classes
 from ussim.errors import UsageError
 
-PAIR_BLOCK = 32
+
+# Plug-in distances between sets, biased upward in resamples (compare.bootstrap); FRD is a logarithm.
+BIAS_CORRECTED = ("fid", "frd", "js")
+NONNEGATIVE = ("fid", "js")
 
 
 class Notes(list):
@@ -48,136 +56,179 @@ class Notes(list):
 
 def validate(settings: Settings) -> None:
     for name in ("batch_size", "kid_subsets", "kid_subset_size", "precision_recall_k", "density_coverage_k",
-                 "diversity_pairs", "min_class_pixels"):
+                 "diversity_pairs", "min_class_pixels", "bootstrap_resamples"):
         if getattr(settings, name) < 1:
             raise UsageError(f"{name.replace('_', '-')} must be at least 1, got {getattr(settings, name)}")
     if len(settings.ms_ssim_weights) < 1 or settings.ssim_sigma <= 0:
         raise UsageError("MS-SSIM needs at least one scale weight and a positive sigma")
+    if settings.frd not in FRD_MODES:
+        raise UsageError(f"frd '{settings.frd}' is not one of {', '.join(FRD_MODES)}")
 
 
-def run(reference: str | Path, methods: list[tuple[str, str | Path]], settings: Settings | None = None, *,
+def run(reference: str | Path, methods: list[tuple[str, str | Path | list]], settings: Settings | None = None, *,
         reference_name: str = "reference", weights=None, download: bool = True, progress: bool = True,
         cache: bool = True):
-    """Compare every method's image set with the reference set; return the results Dataset."""
+    """Compare every method's image set(s) with the reference set; return the results Dataset.
+
+    `methods`: (name, path) or (name, [path per training seed]) pairs.
+    """
     settings = settings or Settings()
     validate(settings)
-    sets = open_sets((reference_name, Path(reference)), [(name, Path(path)) for name, path in methods])
+    named = [(name, [Path(p) for p in (paths if isinstance(paths, (list, tuple)) else [paths])])
+             for name, paths in methods]
+    reference_set, method_sets = open_method_sets((reference_name, Path(reference)), named)
+    every = [reference_set, *(s for seeds in method_sets.values() for s in seeds)]
     try:
         notes = Notes()
-        classes, class_notes = unite_classes(sets)
-        for note in class_notes + check_sizes(sets[0], sets[1:], settings.size_mismatch):
+        classes, class_notes = unite_classes(every)
+        for note in class_notes + check_sizes(reference_set, every[1:], settings.size_mismatch):
             notes.add(note)
+        with_frd = radiomics.decide(settings.frd, notes)
         backbone = backbones.load(settings.backbone, weights=weights, device=settings.device, download=download,
                                   progress=progress)
+        measured = {s.path: measure.measure_set(s, len(classes), backbone, settings, notes, progress=progress,
+                                                cache=cache, with_frd=with_frd) for s in every}
+        reference_data = measured[reference_set.path]
+        paired = {name: [estimates.Paired.of(reference_data, measured[s.path],
+                                             *measure.measure_pairs(reference_set, s, settings, notes, progress))
+                         for s in seeds] for name, seeds in method_sets.items()}
+        names = [reference_name, *method_sets]
         metrics = results.metric_names(backbone.name)
-        values = np.full((len(sets), len(metrics)), np.nan)
-        class_values = np.full((len(sets), len(results.CLASS_METRICS), len(classes)), np.nan)
-        # Per-class statistics first: they read every pixel (and refuse a NaN envelope) cheaply,
-        # before minutes of feature extraction.
-        statistics = [class_statistics(s, len(classes), settings.min_class_pixels, progress) for s in sets]
-        set_features = [features.extract(s.ds["image"], backbone, batch_size=settings.batch_size, progress=progress,
-                                          cache=cache, label=s.name) for s in sets]
-        for k, s in enumerate(sets):
-            row = dict(zip(metrics, values[k], strict=True))
-            row["n_images"] = s.n
-            row["seconds_per_image"], row["n_timed"] = timing.seconds_per_image(s.ds["seconds"].values)
-            row["diversity_ms_ssim"] = notes.attempt(f"{s.name} diversity MS-SSIM", diversity, s, settings, progress)
-            stats = statistics[k]
-            if stats.source == "image":
-                notes.add(f"{s.name}: no envelope stored, speckle statistics are of the display gray values "
-                          f"(log-compressed; not comparable with the Rayleigh values 1.913, 1, 5.57 dB)")
-            class_values[k, 1:4] = stats.speckle.T
-            class_values[k, 4] = stats.gcnr
-            class_values[k, 5] = stats.pixel_fraction
-            if k > 0:
-                row.update(against_reference(sets[0], s, set_features[0], set_features[k], backbone.name, settings,
-                                             notes, progress))
-                for c, name in enumerate(classes):
-                    if stats.pixel_fraction[c] > 0 and statistics[0].pixel_fraction[c] > 0:
-                        class_values[k, 0, c] = js.js_divergence(statistics[0].histograms[c], stats.histograms[c])
-                    elif stats.pixel_fraction[c] > 0 or statistics[0].pixel_fraction[c] > 0:
-                        notes.add(f"{s.name} JS: class {name} has pixels in only one of {s.name} and "
-                                  f"{sets[0].name}: NaN")
-            values[k] = [np.nan if row[m] is None else row[m] for m in metrics]
-        per_method = {"role": ["reference"] + ["candidate"] * (len(sets) - 1),
-                      "file": [str(s.path.absolute()) for s in sets],  # the report finds the sets by it
-                      "image_size": [f"{s.size[0]}x{s.size[1]}" for s in sets],
-                      "speckle_source": [stats.source for stats in statistics]}
-        extra = {"reference": sets[0].name, "backbone_dim": int(backbone.dim),
-                 "backbone_is_inception": int(backbones.is_inception(backbone.name))}
+        points, seed_points = point_estimates(reference_data, paired, settings, metrics, len(classes), notes)
+        replicates = replicate(reference_data, paired, settings, metrics, len(classes), progress)
+        values, class_values = points
+        intervals, class_intervals = summarise_replicates(replicates, points, names, metrics, notes)
+        for k, metric in enumerate(metrics):
+            if results.base_metric(metric) in results.WITHOUT_INTERVAL:
+                intervals[:, k] = np.nan
+        per_method = method_columns(reference_set, method_sets, reference_data, measured)
+        extra = {"reference": reference_name, "backbone_dim": int(backbone.dim),
+                 "backbone_is_inception": int(backbones.is_inception(backbone.name)), "frd_computed": int(with_frd)}
         if backbones.is_inception(backbone.name):
             extra["backbone_weights_sha256"] = inception_weights.SHA256
         else:
             extra["backbone_note"] = (f"weights-free backbone {backbone.name}: its feature metrics are comparable "
                                       f"only with other {backbone.name} numbers, never with Inception-based ones")
-        return results.build([s.name for s in sets], classes, values, class_values, backbone=backbone.name,
+        for name, seeds in method_sets.items():
+            notes.extend(describe(name, seeds))
+        return results.build(names, classes, values, class_values, intervals=intervals,
+                             class_intervals=class_intervals, seed_values=seed_points, backbone=backbone.name,
                              per_method=per_method, parameters=settings.as_dict(), extra_attrs=extra,
                              notes=list(notes))
     finally:
-        close(sets)
+        close(every)
 
 
-def against_reference(reference: ImageSet, candidate: ImageSet, real, synthetic, backbone: str,
-                      settings: Settings, notes: Notes, progress: bool) -> dict:
-    """The metrics of one candidate set measured against the reference set."""
-    where = candidate.name
-    row = {"fid": notes.attempt(f"{where} FID", fid.fid, real, synthetic)}
-    row["kid_mean"], row["kid_std"] = notes.attempt(
-        f"{where} KID", kid.kid, real, synthetic, subsets=settings.kid_subsets,
+def _vectors(values: dict, per_class: dict, metrics: list[str], n_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    row = np.array([values.get(results.base_metric(m), np.nan) for m in metrics], np.float64)
+    table = np.full((len(results.CLASS_METRICS), n_classes), np.nan)
+    for j, name in enumerate(results.CLASS_METRICS):
+        if name in per_class:
+            table[j] = per_class[name]
+    return row, table
+
+
+def point_estimates(reference, paired: dict, settings: Settings, metrics: list[str], n_classes: int, notes: Notes):
+    """((values, class values), per-seed values): the reference row, then each method's mean over seeds."""
+    ones = _ones(reference)
+    rows, tables = [], []
+    row, table = _vectors(*estimates.set_values(reference, *ones), metrics, n_classes)
+    row[metrics.index("n_images")] = reference.n
+    row[metrics.index("n_timed")] = int(np.isfinite(reference.seconds).sum())
+    rows.append(row)
+    tables.append(table)
+    n_sets = max(len(seeds) for seeds in paired.values())
+    seed_rows = np.full((len(paired) + 1, n_sets, len(metrics)), np.nan)
+    seed_rows[0, 0] = row
+    for m, seeds in enumerate(paired.values(), start=1):
+        per_seed = [_vectors(*_point_of_one(reference, pair, settings, pair.data.name, notes), metrics, n_classes)
+                    for pair in seeds]
+        for k, (seed_row, _) in enumerate(per_seed):
+            seed_rows[m, k] = seed_row
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # a metric NaN in every seed stays NaN
+            rows.append(np.nanmean([r for r, _ in per_seed], axis=0))
+            tables.append(np.nanmean([t for _, t in per_seed], axis=0))
+    return (np.stack(rows), np.stack(tables)), seed_rows
+
+
+def _ones(data) -> tuple[np.ndarray, np.ndarray | None]:
+    return np.ones(data.n), None if data.diversity is None else np.ones(len(data.diversity))
+
+
+def _point_of_one(reference, pair, settings: Settings, name: str, notes: Notes) -> tuple[dict, dict]:
+    """One set's values: its own metrics, then the reference implementations of the feature metrics."""
+    values, per_class = estimates.set_values(pair.data, *_ones(pair.data))
+    against, against_class = estimates.paired_values(reference, pair, np.ones(reference.n), np.ones(pair.data.n),
+                                                     None if pair.ssim is None else np.ones(pair.n_pairs),
+                                                     settings.precision_recall_k, settings.density_coverage_k)
+    real, synthetic = reference.features, pair.data.features
+    against["fid"] = notes.attempt(f"{name} FID", fid.fid, real, synthetic)
+    against["kid_mean"], against["kid_std"] = notes.attempt(
+        f"{name} KID", kid.kid, real, synthetic, subsets=settings.kid_subsets,
         subset_size=settings.kid_subset_size, seed=settings.kid_seed) or (None, None)
-    row["precision"], row["recall"] = notes.attempt(
-        f"{where} precision/recall", prdc.precision_recall, real, synthetic,
-        settings.precision_recall_k) or (None, None)
-    row["density"], row["coverage"] = notes.attempt(
-        f"{where} density/coverage", prdc.density_coverage, real, synthetic,
+    if max(len(real), len(synthetic)) <= settings.kid_subset_size and against["kid_std"] is not None:
+        against["kid_std"] = None
+        notes.add(f"{name} KID: its subset std is not available: both sets ({len(real)} and {len(synthetic)} images) "
+                  f"are no larger than the subset size {settings.kid_subset_size}, so every subset is the whole "
+                  f"set; the KID interval comes from the bootstrap")
+    against["precision"], against["recall"] = notes.attempt(
+        f"{name} precision/recall", prdc.precision_recall, real, synthetic, settings.precision_recall_k) or (None, None)
+    against["density"], against["coverage"] = notes.attempt(
+        f"{name} density/coverage", prdc.density_coverage, real, synthetic,
         settings.density_coverage_k) or (None, None)
-    row = {results.feature_label(name, backbone): value for name, value in row.items()}
-    pairs = pairing.find_pairs(reference, candidate)
-    row["n_pairs"] = len(pairs)
-    if not pairs:
-        notes.add(f"{where}: no sample made from the same mask as a reference sample (same label map, or "
-                  f"sample id <id> / sim-<id> when sizes differ): SSIM and MS-SSIM are NaN")
-        return row
-    if len(pairs) < candidate.n:
-        notes.add(f"{where}: {candidate.n - len(pairs)} of {candidate.n} samples have no reference sample from "
-                  f"the same mask and are left out of SSIM/MS-SSIM")
-    with_ms = notes.attempt(f"{where} MS-SSIM", _ms_ssim_fits, reference, settings)
-    row["ssim"], row["ms_ssim"] = paired_similarity(reference, candidate, pairs, settings, bool(with_ms), progress)
-    return row
+    values.update({k: np.nan if v is None else v for k, v in against.items()})
+    values["n_images"], values["n_timed"] = pair.data.n, int(np.isfinite(pair.data.seconds).sum())
+    values["n_pairs"] = pair.n_pairs
+    return values, {**per_class, **against_class}
 
 
-def _ms_ssim_fits(s: ImageSet, settings: Settings) -> bool:
-    ssim.check_ms_ssim_size(s.size, len(settings.ms_ssim_weights), settings.ssim_sigma)
-    return True
+def replicate(reference, paired: dict, settings: Settings, metrics: list[str], n_classes: int, progress: bool):
+    """(values (B, methods, metrics), class values (B, methods, class metrics, classes)) of every replicate."""
+    rng = np.random.default_rng(settings.bootstrap_seed)
+    count = settings.bootstrap_resamples
+    values = np.full((count, len(paired) + 1, len(metrics)), np.nan)
+    tables = np.full((count, len(paired) + 1, len(results.CLASS_METRICS), n_classes), np.nan)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # metrics undefined in a resample are NaN there
+        for b in tqdm(range(count), unit="resample", desc="bootstrap intervals", disable=None if progress else True):
+            w_reference = bootstrap.resample_counts(rng, reference.n)
+            values[b, 0], tables[b, 0] = _vectors(
+                *estimates.set_values(reference, w_reference, _draw(rng, reference.diversity)), metrics, n_classes)
+            for m, seeds in enumerate(paired.values(), start=1):
+                drawn = []
+                for s in bootstrap.resample_seeds(rng, len(seeds)):
+                    pair = seeds[s]
+                    w_set = bootstrap.resample_counts(rng, pair.data.n)
+                    own, own_class = estimates.set_values(pair.data, w_set, _draw(rng, pair.data.diversity))
+                    against, against_class = estimates.paired_values(
+                        reference, pair, w_reference, w_set, _draw(rng, pair.ssim), settings.precision_recall_k,
+                        settings.density_coverage_k)
+                    drawn.append(_vectors({**own, **against}, {**own_class, **against_class}, metrics, n_classes))
+                values[b, m] = np.nanmean([r for r, _ in drawn], axis=0)
+                tables[b, m] = np.nanmean([t for _, t in drawn], axis=0)
+    return values, tables
 
 
-def paired_similarity(reference: ImageSet, candidate: ImageSet, pairs, settings: Settings, with_ms: bool,
-                      progress: bool) -> tuple[float, float | None]:
-    """Mean SSIM and MS-SSIM over the pairs (the candidate resized to the reference size if needed)."""
-    options = dict(sigma=settings.ssim_sigma, k1=settings.ssim_k1, k2=settings.ssim_k2)
-    ssims, ms_ssims = [], []
-    with tqdm(total=len(pairs), unit="pair", desc=f"SSIM {candidate.name}", disable=None if progress else True) as bar:
-        for start in range(0, len(pairs), PAIR_BLOCK):
-            chunk = pairs[start:start + PAIR_BLOCK]
-            a = as_unit_float(reference.ds["image"].isel(sample=[i for i, _ in chunk]).values)
-            b = as_unit_float(candidate.ds["image"].isel(sample=[j for _, j in chunk]).values, reference.size)
-            for x, y in zip(a, b, strict=True):
-                ssims.append(ssim.ssim(x, y, **options))
-                if with_ms:
-                    ms_ssims.append(ssim.ms_ssim(x, y, weights=settings.ms_ssim_weights, **options))
-            bar.update(len(chunk))
-    return float(np.mean(ssims)), (float(np.mean(ms_ssims)) if with_ms else None)
+def _draw(rng: np.random.Generator, items: np.ndarray | None) -> np.ndarray | None:
+    return None if items is None else bootstrap.resample_counts(rng, len(items))
 
 
-def diversity(s: ImageSet, settings: Settings, progress: bool) -> float:
-    """Mean MS-SSIM over random pairs of distinct images of one set (lower = more diverse)."""
-    ssim.check_ms_ssim_size(s.size, len(settings.ms_ssim_weights), settings.ssim_sigma)
-    pairs = ssim.diversity_pairs(s.n, settings.diversity_pairs, settings.diversity_seed)
-    needed = sorted({i for pair in pairs for i in pair})
-    # Kept as uint8 (400 images of 256 x 256 are 26 MB, not 210 MB as float64); scaled per pair.
-    images = dict(zip(needed, np.asarray(s.ds["image"].isel(sample=needed).values), strict=True))
-    options = dict(weights=settings.ms_ssim_weights, sigma=settings.ssim_sigma, k1=settings.ssim_k1,
-                   k2=settings.ssim_k2)
-    values = [ssim.ms_ssim(images[i] / 255, images[j] / 255, **options)
-              for i, j in tqdm(pairs, unit="pair", desc=f"diversity {s.name}", disable=None if progress else True)]
-    return float(np.mean(values))
+def summarise_replicates(replicates, points, names: list[str], metrics: list[str], notes: Notes):
+    """(intervals (methods, metrics, 2), class intervals (methods, class metrics, classes, 2)), with notes
+    where a metric had a point value but too few defined replicates for an interval."""
+    values, tables = replicates
+    def marks(names, kinds):
+        return np.array([name in kinds for name in names])
+    bases = [results.base_metric(m) for m in metrics]
+    low, high, share = bootstrap.percentile_interval(values, points[0], marks(bases, BIAS_CORRECTED),
+                                                     marks(bases, NONNEGATIVE))
+    class_low, class_high, _ = bootstrap.percentile_interval(
+        tables, points[1], marks(results.CLASS_METRICS, BIAS_CORRECTED)[:, None],
+        marks(results.CLASS_METRICS, NONNEGATIVE)[:, None])
+    for m, name in enumerate(names):
+        for k, metric in enumerate(metrics):
+            if 0 < share[m, k] < bootstrap.MIN_DEFINED and results.base_metric(metric) not in results.WITHOUT_INTERVAL:
+                notes.add(f"{name} {metric}: no interval: the metric is defined in only {share[m, k]:.0%} of the "
+                          f"bootstrap resamples (too few distinct images)")
+    return np.stack([low, high], axis=-1), np.stack([class_low, class_high], axis=-1)

@@ -60,9 +60,10 @@ def check_name(name: str) -> str:
     return name
 
 
-def open_sets(reference: tuple[str, Path], methods: list[tuple[str, Path]]) -> list[ImageSet]:
+def open_sets(reference: tuple[str, Path], methods: list[tuple[str, Path]], check_names: bool = True
+              ) -> list[ImageSet]:
     """The reference first, then the methods, each opened lazily and validated."""
-    names = [check_name(name) for name, _ in [reference, *methods]]
+    names = [check_name(name) if check_names else name for name, _ in [reference, *methods]]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
         raise UsageError(f"method name(s) {', '.join(duplicates)} given twice (names must be distinct, and differ "
@@ -78,6 +79,26 @@ def open_sets(reference: tuple[str, Path], methods: list[tuple[str, Path]]) -> l
         close(sets)
         raise
     return sets
+
+
+def open_method_sets(reference: tuple[str, Path], methods: list[tuple[str, list[Path]]]
+                     ) -> tuple[ImageSet, dict[str, list[ImageSet]]]:
+    """The reference, and per method its image sets (one per training seed), opened and validated.
+
+    A method's sets after the first are named `<method>#<k>` (k = 2, 3, ...) in notes.
+    """
+    for name, paths in [(reference[0], [reference[1]]), *methods]:
+        check_name(name)
+        if not paths:
+            raise UsageError(f"method {name}: no image-set file given")
+        if len(set(paths)) != len(paths):
+            raise UsageError(f"method {name}: the same file is given twice for one method ({', '.join(map(str, paths))})")
+    flat = [(name if k == 0 else f"{name}#{k + 1}", path) for name, paths in methods for k, path in enumerate(paths)]
+    opened = open_sets(reference, flat, check_names=False)  # '#' is ours alone: users cannot name a method so
+    sets, grouped = iter(opened[1:]), {}
+    for name, paths in methods:
+        grouped[name] = [next(sets) for _ in paths]
+    return opened[0], grouped
 
 
 def close(sets: list[ImageSet]) -> None:

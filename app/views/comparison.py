@@ -1,5 +1,7 @@
-"""Comparison page: a results file's metrics table, per-class JS heat map, timing chart (log axis)
-and a side-by-side viewer of one mask's images (real and every method's).
+"""Comparison page: a results file's metrics table (every number with its 95 % interval, methods
+grouped by what they saw of the reference), the differences the intervals resolve, the timing table
+and chart (log axis; device, batch and warm-up stated), the per-class JS heat map and a
+side-by-side viewer of one mask's images (real and every method's).
 
 A file of several comparisons (compare.results.write_comparisons) shows its `notice` as a warning
 and one comparison at a time, picked by title. The results path may come pre-filled from
@@ -17,8 +19,8 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from app import settings
-from compare import results
-from compare.report import grids, tables
+from compare import methods, results, verdicts
+from compare.report import charts, grids, tables
 from ussim.errors import UsageError
 
 
@@ -29,27 +31,22 @@ def metrics_frame(ds) -> pd.DataFrame:
 
 def js_heatmap(ds) -> go.Figure | None:
     values = ds["class_value"].sel({"class_metric": "js"})
-    rows = [m for m, role in zip(ds["method"].values.tolist(), ds["role"].values.tolist(), strict=True)
-            if role != "reference" and np.isfinite(values.sel({"method": m}).values).any()]
+    rows = [m for m in methods.ordered(ds, candidates_only=True) if np.isfinite(values.sel({"method": m}).values).any()]
     if not rows:
         return None
     z = [[float(v) if np.isfinite(v) else None for v in values.sel({"method": m}).values] for m in rows]
-    figure = go.Figure(go.Heatmap(z=z, x=ds["class"].values.tolist(), y=rows, colorscale="Viridis",
-                                  colorbar=dict(title="JS"), texttemplate="%{z:.3f}"))
-    figure.update_layout(title="JS divergence of gray-value histograms per class (lower = closer to real)")
+    text = [[tables.cell(ds, m, "js", c, 3) for c in ds["class"].values.tolist()] for m in rows]
+    figure = go.Figure(go.Heatmap(z=z, x=ds["class"].values.tolist(), y=[methods.marked(ds, m) for m in rows],
+                                  colorscale="Viridis", colorbar=dict(title="JS"), text=text, texttemplate="%{text}"))
+    figure.update_layout(title="JS divergence of gray-value histograms per class (lower = closer to real; "
+                               "value [95 % interval])")
     return figure
 
 
-def timing_chart(ds) -> go.Figure | None:
-    seconds = ds["value"].sel({"metric": "seconds_per_image"}).values
-    pairs = [(m, float(s)) for m, s in zip(ds["method"].values.tolist(), seconds, strict=True)
-             if np.isfinite(s) and s > 0]
-    if not pairs:
-        return None
-    figure = go.Figure(go.Bar(x=[m for m, _ in pairs], y=[s for _, s in pairs]))
-    figure.update_yaxes(type="log", title="seconds per image (log scale)")
-    figure.update_layout(title="Cost: wall seconds per image")
-    return figure
+def timing_frame(ds) -> pd.DataFrame:
+    """Seconds per image with the device, batch, threads, clock and warm-up each producer stated."""
+    table = tables.timing_table(ds)
+    return pd.DataFrame(table.rows, columns=table.header)
 
 
 def training_size_curves(ds) -> go.Figure | None:
@@ -137,8 +134,15 @@ def render() -> None:
             st.plotly_chart(curves, key="training_size_curves")
         return
     st.subheader("Metrics")
+    st.caption("Each cell: value [95 % interval]. Rows are grouped by what each method saw of the reference; "
+               f"{methods.FROM_REFERENCE_MARK} marks side information taken from the reference image itself.")
     st.dataframe(metrics_frame(ds), hide_index=True)
-    figures = (("js_heatmap", js_heatmap(ds)), ("timing_chart", timing_chart(ds)), ("training_size_curves", curves))
+    st.subheader("What the intervals resolve")
+    for line in verdicts.verdicts(ds):
+        st.markdown(f"- {line}")
+    st.subheader("Cost")
+    st.dataframe(timing_frame(ds), hide_index=True)
+    figures = (("js_heatmap", js_heatmap(ds)), ("timing_chart", charts.timing_figure(ds)), ("training_size_curves", curves))
     for key, figure in figures:
         if figure is not None:
             st.plotly_chart(figure, key=key)

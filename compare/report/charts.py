@@ -13,6 +13,8 @@ import numpy as np
 import plotly.graph_objects as go
 import xarray as xr
 
+from compare import methods, results
+
 CONFIG = {"displaylogo": False, "responsive": True}  # no link to plotly.com in the mode bar
 HEIGHT = 380
 
@@ -23,31 +25,53 @@ def fragment(figure: go.Figure) -> str:
     return figure.to_html(full_html=False, include_plotlyjs=False, config=CONFIG)
 
 
+def _error_bars(values: list[float], lows: list[float], highs: list[float]) -> dict:
+    """plotly's asymmetric error bars from intervals (none where an interval is missing)."""
+    return dict(type="data", symmetric=False,
+                array=[h - v if np.isfinite(h) else 0 for v, h in zip(values, highs, strict=True)],
+                arrayminus=[v - lo if np.isfinite(lo) else 0 for v, lo in zip(values, lows, strict=True)])
+
+
 def timing(ds: xr.Dataset) -> str | None:
-    seconds = ds["value"].sel({"metric": "seconds_per_image"}).values
-    methods = [m for m, s in zip(ds["method"].values.tolist(), seconds, strict=True) if np.isfinite(s) and s > 0]
-    if not methods:
+    figure = timing_figure(ds)
+    return None if figure is None else fragment(figure)
+
+
+def timing_figure(ds: xr.Dataset) -> go.Figure | None:
+    """Seconds per image per method with its interval, on a log axis (the dashboard shows it too)."""
+    rows = []
+    for method in methods.ordered(ds, candidates_only=True):
+        value = float(ds["value"].sel({"method": method, "metric": "seconds_per_image"}))
+        if np.isfinite(value) and value > 0:
+            at = ds.sel({"method": method})
+            how = ", ".join(f"{title} {at[key].values}" for key, title in methods.TIMING_COLUMNS if key in ds.coords)
+            rows.append((methods.marked(ds, method), value, *results.interval_of(ds, method, "seconds_per_image"), how))
+    if not rows:
         return None
-    values = [float(s) for s in seconds if np.isfinite(s) and s > 0]
-    figure = go.Figure(go.Bar(x=methods, y=values, text=[f"{v:.3g} s" for v in values], textposition="outside"))
+    names, values, lows, highs, how = (list(column) for column in zip(*rows, strict=True))
+    figure = go.Figure(go.Bar(x=names, y=values, text=[f"{v:.3g} s" for v in values], textposition="outside",
+                              error_y=_error_bars(values, lows, highs), hovertext=how))
     figure.update_yaxes(type="log", title="seconds per image (log scale)")
-    figure.update_layout(title="Cost: wall seconds per image, as each producer recorded it")
-    return fragment(figure)
+    figure.update_layout(title="Cost: wall seconds per image (device, batch and warm-up in the table; bars: 95 % "
+                               "interval)")
+    return figure
 
 
 def js(ds: xr.Dataset) -> str | None:
-    values = ds["class_value"].sel({"class_metric": "js"})
     classes = ds["class"].values.tolist()
     figure = go.Figure()
-    for method, role in zip(ds["method"].values.tolist(), ds["role"].values.tolist(), strict=True):
-        row = values.sel({"method": method}).values
-        if role == "reference" or not np.isfinite(row).any():
+    for method in methods.ordered(ds, candidates_only=True):
+        row = [float(ds["class_value"].sel({"method": method, "class_metric": "js", "class": c})) for c in classes]
+        if not np.isfinite(row).any():
             continue
-        figure.add_trace(go.Bar(name=method, x=classes, y=[float(v) if np.isfinite(v) else None for v in row]))
+        bounds = [results.interval_of(ds, method, "js", c) for c in classes]
+        figure.add_trace(go.Bar(name=methods.marked(ds, method), x=classes,
+                                y=[v if np.isfinite(v) else None for v in row],
+                                error_y=_error_bars(row, [lo for lo, _ in bounds], [hi for _, hi in bounds])))
     if not figure.data:
         return None
-    figure.update_layout(title="JS divergence of gray-value histograms per class (lower = closer to the reference)",
-                         barmode="group")
+    figure.update_layout(title="JS divergence of gray-value histograms per class (lower = closer to the reference; "
+                               "bars: 95 % interval)", barmode="group")
     figure.update_yaxes(title="JS divergence (base 2)", rangemode="tozero")
     return fragment(figure)
 

@@ -43,11 +43,27 @@ def comparison(ds: xr.Dataset) -> list[str]:
         f"the reference image made from the same mask.",
         f"Diversity MS-SSIM: {p.get('diversity_pairs')} random pairs of distinct images of one set (seed "
         f"{p.get('diversity_seed')}); lower means more diverse.",
-        f"Speckle statistics and gCNR: per image, over class regions of at least {p.get('min_class_pixels')} pixels, "
-        f"averaged over images; gCNR contrasts each class with class 0.",
-        "Seconds per image: the mean wall time per sample that each set's producer recorded (real images record "
-        "none).",
+        f"Per-class statistics: per image, over class regions of at least {p.get('min_class_pixels')} pixels, "
+        f"averaged over images; display gray levels (mean, std) and gCNR (each class against class 0) for every "
+        f"set; envelope statistics (mean/std, Nakagami m, std of the log envelope) only for sets that store the "
+        f"linear envelope, never from display gray values.",
+        "Seconds per image: the mean wall time per sample that each set's producer recorded, with the device that "
+        "ran, batch size, threads and whether its warm-up was excluded (real images record none).",
+        f"Intervals: 95 % percentile bootstrap, {p.get('bootstrap_resamples')} resamples (seed "
+        f"{p.get('bootstrap_seed')}): the reference's images and each method's images are resampled with "
+        f"replacement, SSIM/MS-SSIM by pairs (paired), set-level metrics (FID, KID, FRD, JS, precision/recall, "
+        f"density/coverage) recomputed on every resample of both sets; a method with several training seeds is "
+        f"resampled over seeds, then images (two-level). FID and KID replicates use the exact resampled-set "
+        f"formulas of compare.metrics (no subsets); counts carry no interval.",
+        "Verdicts: a method is called better than another on a metric only when their intervals do not overlap; "
+        "anything else is 'not resolved at this sample size'.",
+        "Conditions: every method states what it saw of each reference sample (mask only, a sketch, the image) "
+        "and where that came from; tables group methods by it and mark † those fed from the reference image "
+        "itself.",
     ]
+    if int(ds.attrs.get("frd_computed", 0)):
+        lines.append("FRD v1 (frd-score): radiomic features of each whole image and of each class region, Fréchet "
+                     "distance as the library computes it.")
     return lines
 
 

@@ -13,7 +13,7 @@ import html
 
 import xarray as xr
 
-from compare import results
+from compare import results, verdicts
 from compare.report import charts, grids, policies, tables
 from compare.segmentation import store
 
@@ -57,14 +57,20 @@ class Body:
 def comparison(body: Body, ds: xr.Dataset, grid: grids.Grid | str, grid_png: str) -> None:
     """One comparison's sections; `grid` is its image grid or why there is none, `grid_png` the twin's image."""
     if "value" in ds:
-        body.section("Realism and cost")
+        body.section("Realism")
         body.table(tables.sets_table(ds))
         body.table(tables.realism_table(ds))
+        body.section("What the intervals resolve")
+        body.items("Differences between methods, metric by metric", verdicts.verdicts(ds))
+        body.section("Cost")
+        body.table(tables.timing_table(ds))
         body.chart(charts.timing(ds))
         body.section("Per-class gray values and speckle")
         body.table(tables.js_table(ds))
         body.chart(charts.js(ds))
-        body.table(tables.speckle_table(ds))
+        for table in (tables.class_frd_table(ds), tables.gray_table(ds), tables.envelope_table(ds)):
+            if table is not None:
+                body.table(table)
         body.section("Images made from the same mask")
         grid_section(body, grid, grid_png)
     if store.has_segmentation(ds):

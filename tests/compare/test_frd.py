@@ -130,3 +130,17 @@ def test_the_install_command_pins_what_the_frd_extra_pins():
     pyproject = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())
     for pin in pyproject["project"]["optional-dependencies"]["frd"]:
         assert pin in frd.INSTALL_COMMAND.split()
+
+
+@needs_frd
+def test_the_vectorised_z_score_is_the_library_s():
+    library = frd._library()
+    rng = np.random.default_rng(3)
+    base = rng.normal(5, 2, (12, 40)).astype(np.float32)
+    base[:, 3] = 7.0  # a constant column: the library divides by zero (inf), as v1 did
+    other = rng.normal(4, 3, (9, 40)).astype(np.float32)
+    for features in (base, other):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            expected = library.z_score_normalize(features, 0.0, 1.0, replace_nan=False, handle_std_zero=False,
+                                                 base_distribution=base)
+        np.testing.assert_array_equal(frd._z_score(features, base), expected)

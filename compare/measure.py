@@ -1,0 +1,78 @@
+"""What a comparison reads from each image set once, before any metric or bootstrap replicate:
+
+    measure_set    backbone features, per-image class statistics, seconds, diversity pair values
+                   and (when FRD is on) radiomic features, as a compare.estimates.SetData
+    measure_pairs  SSIM and MS-SSIM of every synthetic image and the reference image made from the
+                   same mask (compare.pairing), one value per pair
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from tqdm import tqdm
+
+from compare import features, pairing, radiomics
+from compare.classstats import class_statistics
+from compare.defaults import Settings
+from compare.estimates import SetData
+from compare.metrics import ssim
+from compare.sets import ImageSet, as_unit_float
+
+PAIR_BLOCK = 32
+
+
+def measure_set(s: ImageSet, n_classes: int, backbone, settings: Settings, notes, *, progress: bool, cache: bool,
+                with_frd: bool) -> SetData:
+    stats = class_statistics(s, n_classes, settings.min_class_pixels, progress)
+    set_features = features.extract(s.ds["image"], backbone, batch_size=settings.batch_size, progress=progress,
+                                    cache=cache, label=s.name)
+    diversity = notes.attempt(f"{s.name} diversity MS-SSIM", diversity_values, s, settings, progress)
+    radiomic = radiomics.set_features(s, n_classes, progress=progress, cache=cache) if with_frd else None
+    return SetData(s.name, set_features.astype(np.float64), stats, np.asarray(s.ds["seconds"].values, np.float64),
+                   diversity, radiomic)
+
+
+def diversity_values(s: ImageSet, settings: Settings, progress: bool) -> np.ndarray:
+    """MS-SSIM of random pairs of distinct images of one set (their mean: lower = more diverse)."""
+    ssim.check_ms_ssim_size(s.size, len(settings.ms_ssim_weights), settings.ssim_sigma)
+    pairs = ssim.diversity_pairs(s.n, settings.diversity_pairs, settings.diversity_seed)
+    needed = sorted({i for pair in pairs for i in pair})
+    # Kept as uint8 (400 images of 256 x 256 are 26 MB, not 210 MB as float64); scaled per pair.
+    images = dict(zip(needed, np.asarray(s.ds["image"].isel(sample=needed).values), strict=True))
+    options = dict(weights=settings.ms_ssim_weights, sigma=settings.ssim_sigma, k1=settings.ssim_k1,
+                   k2=settings.ssim_k2)
+    return np.array([ssim.ms_ssim(images[i] / 255, images[j] / 255, **options)
+                     for i, j in tqdm(pairs, unit="pair", desc=f"diversity {s.name}", disable=None if progress else True)])
+
+
+def measure_pairs(reference: ImageSet, candidate: ImageSet, settings: Settings, notes,
+                  progress: bool) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """(SSIM per pair, MS-SSIM per pair or None when the images are too small); (None, None) without pairs."""
+    where = candidate.name
+    pairs = pairing.find_pairs(reference, candidate)
+    if not pairs:
+        notes.add(f"{where}: no sample made from the same mask as a reference sample (same label map, or "
+                  f"sample id <id> / sim-<id> when sizes differ): SSIM and MS-SSIM are NaN")
+        return None, None
+    if len(pairs) < candidate.n:
+        notes.add(f"{where}: {candidate.n - len(pairs)} of {candidate.n} samples have no reference sample from "
+                  f"the same mask and are left out of SSIM/MS-SSIM")
+    with_ms = bool(notes.attempt(f"{where} MS-SSIM", _ms_ssim_fits, reference, settings))
+    options = dict(sigma=settings.ssim_sigma, k1=settings.ssim_k1, k2=settings.ssim_k2)
+    ssims, ms_ssims = [], []
+    with tqdm(total=len(pairs), unit="pair", desc=f"SSIM {where}", disable=None if progress else True) as bar:
+        for start in range(0, len(pairs), PAIR_BLOCK):
+            chunk = pairs[start:start + PAIR_BLOCK]
+            a = as_unit_float(reference.ds["image"].isel(sample=[i for i, _ in chunk]).values)
+            b = as_unit_float(candidate.ds["image"].isel(sample=[j for _, j in chunk]).values, reference.size)
+            for x, y in zip(a, b, strict=True):
+                ssims.append(ssim.ssim(x, y, **options))
+                if with_ms:
+                    ms_ssims.append(ssim.ms_ssim(x, y, weights=settings.ms_ssim_weights, **options))
+            bar.update(len(chunk))
+    return np.array(ssims), (np.array(ms_ssims) if with_ms else None)
+
+
+def _ms_ssim_fits(s: ImageSet, settings: Settings) -> bool:
+    ssim.check_ms_ssim_size(s.size, len(settings.ms_ssim_weights), settings.ssim_sigma)
+    return True
