@@ -12,7 +12,7 @@ def private_caches(tmp_path, monkeypatch):
 
 
 def resimulate(ds, *, seed: int, method: str = "fake-sim", id_prefix: str = "sim-", envelope: bool = True,
-               seconds: float = 0.25):
+               seconds: float = 0.25, condition: dict | None = None, timing: dict | None = None):
     """A synthetic set made from the masks of `ds`: fresh speckle, same labels, ids sim-<id>."""
     rng = np.random.default_rng(seed)
     labels = ds["label"].values
@@ -24,7 +24,8 @@ def resimulate(ds, *, seed: int, method: str = "fake-sim", id_prefix: str = "sim
     return imageset.make(image, labels, envelope=env if envelope else None,
                          class_names=imageset.class_names_of(ds), organ="phantom", method=method, params={"seed": seed},
                          seed=np.arange(n, dtype=np.int64), seconds=np.full(n, seconds, np.float32),
-                         sample_id=[f"{id_prefix}{sid}" for sid in ds["sample_id"].values.tolist()])
+                         sample_id=[f"{id_prefix}{sid}" for sid in ds["sample_id"].values.tolist()],
+                         condition=condition, timing=timing)
 
 
 @pytest.fixture

@@ -66,14 +66,17 @@ def test_the_report_is_self_contained_and_its_markdown_twin_has_the_same_numbers
 
     cells = table_cells(page)
     assert collections.Counter(cells) == collections.Counter(markdown_cells(twin))
-    for header in ("FID [texture-v1]", "KID [texture-v1] (mean ± std)", "SSIM", "MS-SSIM", "diversity MS-SSIM",
-                   "precision / recall [texture-v1]", "density / coverage [texture-v1]", "seconds / image",
-                   "background", "inclusion"):
+    for header in ("FID [texture-v1]", "KID [texture-v1]", "SSIM", "MS-SSIM", "diversity MS-SSIM", "sees",
+                   "precision [texture-v1]", "coverage [texture-v1]", "seconds / image", "device", "warm-up",
+                   "background", "inclusion", "gray mean", "Nakagami m"):
         assert header in cells, header
     assert not any(c.startswith("FID") and "texture-v1" not in c for c in cells)
-    assert any(" ± " in c for c in cells) and "–" in cells  # KID as mean ± std; the reference's FID is NaN
+    # every measured number carries its interval, value [low, high]; the reference's FID is NaN
+    assert sum(bool(re.fullmatch(r"-?[\d.e+-]+ \[-?[\d.e+-]+, -?[\d.e+-]+\]", c)) for c in cells) > 20
+    assert "–" in cells
     for text in (html.unescape(page), twin):
         assert "as the PGSgan paper's Table 1" in text and "as the SpeckleGAN paper's Table 1" in text
+        assert "What the intervals resolve" in text and "not resolved at this sample size" in text
         assert "never with published (Inception) FID or KID" in text
         assert "KID subset size reduced from 1000 to 8" in text  # the run's notes, verbatim
         assert "Image sizes (policy 'resize')" in text and "Classes are matched by name" in text
@@ -108,3 +111,35 @@ def test_report_refuses_bad_inputs(tmp_path, capsys):
     assert uscompare("report", missing, "--out", tmp_path / "r.html", "--grid-rows", "0") == 2
     assert "grid-rows must be at least 1" in capsys.readouterr().err
     assert document.output_paths(tmp_path / "r.html")[1].name == "r.md"
+
+
+def test_every_method_shows_what_it_saw_and_methods_fed_from_the_reference_are_marked_and_grouped(toy_files,
+                                                                                                  tmp_path):
+    real, _ = toy_files
+    reference = imageset.read(real).load()
+    timing = {"warmup_excluded": True, "device": "cpu", "batch_size": 1, "threads": 2, "clock": "wall"}
+    made = {
+        "gan": dict(condition="mask+sketch", source="reference", detail="Canny sketch of each reference image"),
+        "physics": dict(condition="mask", source="none", detail="the label mask only"),
+        "other": dict(condition="mask+sketch", source="other", detail="Canny sketch of a seeded training image"),
+    }
+    paths = {name: imageset.write(resimulate(reference, seed=k + 1, method=name, condition=condition, timing=timing),
+                                  tmp_path / f"{name}.h5") for k, (name, condition) in enumerate(made.items())}
+    out = tmp_path / "results.nc"
+    assert uscompare("run", "--reference", real, *(a for name, path in paths.items()
+                                                   for a in ("--method", f"{name}={path}")),
+                     "--out", out, "--frd", "off", *RUN) == 0
+    assert uscompare("report", out, "--out", tmp_path / "report.html", "--no-grids") == 0
+    page = html.unescape((tmp_path / "report.html").read_text())
+    twin = (tmp_path / "report.md").read_text()
+    for text in (page, twin):
+        for label in ("mask only", "mask + sketch of the reference image †", "mask + sketch of another image",
+                      "Canny sketch of a seeded training image", "not comparable with mask-only rows"):
+            assert label in text, label
+    realism = [line.split(" | ")[0].lstrip("| ") for line in twin.split("### Realism (as the PGSgan")[1]
+               .split("\n\n")[1].splitlines()[2:]]
+    assert realism == ["reference", "physics", "other", "gan †"]  # mask only, other image, the reference's own
+    verdict_lines = [line for line in twin.splitlines() if "lower is better" in line or "higher is better" in line]
+    assert verdict_lines and all("gan †" in line or "gan" not in line.replace("gan †", "") for line in verdict_lines)
+    timing_rows = [line for line in twin.splitlines() if line.startswith("| physics | ") and "| cpu | 1 | 2 |" in line]
+    assert timing_rows and "excluded" in timing_rows[0]

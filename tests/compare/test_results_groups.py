@@ -157,10 +157,11 @@ def test_report_of_a_grouped_file_has_a_titled_section_per_comparison(grouped, t
     assert [line[3:] for line in twin.splitlines() if line.startswith("## ")] == list(TITLES.values())
     for name, ds in datasets.items():
         section = found[TITLES[name]]
-        fid = tables.fmt(ds["value"].sel({"method": "physics", "metric": "fid[texture-v1]"}))
-        assert f"<td>physics</td><td>{fid}</td>" in section  # each section holds its own comparison's numbers
+        fid = tables.cell(ds, "physics", "fid[texture-v1]")
+        assert f"<td>{fid}</td>" in section  # each section holds its own comparison's numbers
         assert f"{name}-reference" in section and section.count('<table class="grid">') == 1
-        for heading in ("Realism and cost", "Images made from the same mask", "Policies and notes"):
+        for heading in ("Realism", "What the intervals resolve", "Cost", "Images made from the same mask",
+                        "Policies and notes"):
             assert f"<h3>{heading}</h3>" in section
     assert "<td>gan</td>" in found[TITLES["ovary"]] and "<td>gan</td>" not in found[TITLES["ivus"]]
     cells = table_cells(page)
@@ -179,9 +180,10 @@ def test_a_plain_file_report_keeps_its_one_comparison_layout(grouped, tmp_path):
     out = tmp_path / "report.html"
     document.write_report(path, out)
     page, twin = out.read_text(), out.with_suffix(".md").read_text()
-    assert list(sections_of(page)) == ["Realism and cost", "Per-class gray values and speckle",
-                                       "Images made from the same mask", "Policies and notes"]
-    assert '<h3>Realism and cost (as the PGSgan paper&#x27;s Table 1)</h3>' in page
-    assert "### Realism and cost (as the PGSgan paper's Table 1)" in twin and "\n#### " not in twin
+    assert list(sections_of(page)) == ["Realism", "What the intervals resolve", "Cost",
+                                       "Per-class gray values and speckle", "Images made from the same mask",
+                                       "Policies and notes"]
+    assert '<h3>Realism (as the PGSgan paper&#x27;s Table 1)</h3>' in page
+    assert "### Realism (as the PGSgan paper's Table 1)" in twin and "\n#### " not in twin
     assert TITLES["ovary"] not in page and "notice" not in page.split("<h2", 1)[0].split("<body>")[1]
     assert sorted(p.name for p in tmp_path.glob("*.png")) == ["report_grid.png"]

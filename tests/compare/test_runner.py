@@ -33,18 +33,27 @@ def test_run_measures_every_metric_and_records_every_parameter(toy_files, tmp_pa
     assert "fid[texture-v1]" in ds["metric"].values and "fid" not in ds["metric"].values
     assert value(ds, "physics", "n_pairs") == 8  # every sample made from a reference mask, found by label map
     assert 0 < value(ds, "physics", "ssim") < 1 and 0 < value(ds, "physics", "ms_ssim") < 1
-    for metric in ("fid", "kid_mean", "kid_std", "precision", "recall", "density", "coverage"):
+    for metric in ("fid", "kid_mean", "precision", "recall", "density", "coverage"):
         assert np.isfinite(value(ds, "physics", f"{metric}[texture-v1]")), metric
         assert np.isnan(value(ds, "reference", f"{metric}[texture-v1]")), metric
+        low, high = results.interval_of(ds, "physics", f"{metric}[texture-v1]")
+        assert low <= value(ds, "physics", f"{metric}[texture-v1]") <= high, metric
+    # 8 images against 8, subsets of up to 1000: every KID subset is the whole set, so no spread
+    assert np.isnan(value(ds, "physics", "kid_std[texture-v1]"))
+    assert any("subset std is not available" in note for note in results.notes_of(ds))
+    for metric in ("n_images", "n_pairs", "kid_std[texture-v1]"):  # counts and spreads carry no interval
+        assert np.isnan(results.interval_of(ds, "physics", metric)).all()
     assert value(ds, "physics", "seconds_per_image") == pytest.approx(0.25)
     for method in ("reference", "physics"):
         assert 0 < value(ds, method, "diversity_ms_ssim") < 1
         # toy speckle is fully developed: the envelope statistics are Rayleigh's
-        assert class_value(ds, method, "speckle_mean_over_std", "background") == pytest.approx(1.913, abs=0.1)
-        assert class_value(ds, method, "speckle_nakagami_m", "background") == pytest.approx(1.0, abs=0.1)
-        assert class_value(ds, method, "speckle_log_std_db", "background") == pytest.approx(5.57, abs=0.3)
+        assert class_value(ds, method, "envelope_mean_over_std", "background") == pytest.approx(1.913, abs=0.1)
+        assert class_value(ds, method, "envelope_nakagami_m", "background") == pytest.approx(1.0, abs=0.1)
+        assert class_value(ds, method, "envelope_log_std_db", "background") == pytest.approx(5.57, abs=0.3)
+        low, high = results.interval_of(ds, method, "envelope_log_std_db", "background")
+        assert low < 5.57 < high or abs(5.57 - class_value(ds, method, "envelope_log_std_db", "background")) < 0.3
         assert class_value(ds, method, "gcnr", "inclusion") > 0.5  # 12 dB darker than the background
-    assert list(ds["speckle_source"].values) == ["envelope", "envelope"]
+    assert list(ds["has_envelope"].values) == ["1", "1"]
     assert 0 <= class_value(ds, "physics", "js", "inclusion") < 0.05  # same physics, same histogram
     assert ds.attrs["backbone"] == "texture-v1" and ds.attrs["backbone_is_inception"] == 0
     assert ds.attrs["kid_subsets"] == 10 and json.loads(ds.attrs["parameters"]) == FAST.as_dict()
@@ -86,7 +95,10 @@ def test_sets_of_different_sizes_pair_by_id_after_resizing_or_are_refused(tmp_pa
     notes = results.notes_of(ds)
     assert any("resized to the reference size" in note for note in notes)
     assert any("resized to the reference size" in str(w.message) for w in caught)
-    assert any("no envelope stored" in note for note in notes) and ds["speckle_source"].values[1] == "image"
+    # no envelope in `small`: no envelope statistics at all (never display gray values in their place)
+    assert ds["has_envelope"].values[1] == "0"
+    assert np.isnan(ds["class_value"].sel({"method": "small", "class_metric": "envelope_nakagami_m"})).all()
+    assert np.isfinite(ds["class_value"].sel({"method": "small", "class_metric": "gray_mean"})).all()
     with pytest.raises(UsageError, match="image sizes differ: 96x96 px in small"):
         runner.run(real_path, [("small", small_path)], Settings(backbone="texture-v1", size_mismatch="error"),
                    progress=False)
