@@ -43,6 +43,9 @@ class DemoConfig:
     image_size: int = 256
     scatterers_per_cell: float = 10.0          # ussim's default: fully developed speckle
     iterations: dict = dataclasses.field(default_factory=lambda: dict(ITERATIONS))
+    # DECISION: every GAN trains with two seeds (the fewest that show training noise; each seed costs
+    # a full training), and the comparison gives each its mean and an interval over seeds and images.
+    training_seeds: tuple = (0, 1)
     gan_preset: str = "cpu-demo"
     gan_overrides: dict = dataclasses.field(default_factory=dict)  # applied to every model (the test's tiny nets)
     # DECISION: texture-v1, the weights-free backbone: Inception weights cannot be downloaded on

@@ -70,15 +70,19 @@ def run_demo(out_dir: Path = Path("runs/demo"), config: DemoConfig = DEMO, progr
         for organ, sets in organ_sets.items():
             method_sets[organ][models.SIMULATOR] = models.simulate(sets, sets_dir, config, progress)
     n_models = sum(len(m) for m in ORGAN_MODELS.values())
-    with timer(3, f"GANs: {n_models} models train ({config.gan_preset} preset, demo iterations) and generate"):
+    seeds = config.training_seeds
+    with timer(3, f"GANs: {n_models} models x {len(seeds)} training seeds train ({config.gan_preset} preset, demo "
+                  f"iterations) and generate"):
         for organ, names in ORGAN_MODELS.items():
             for model in names:
-                path, trained = models.train_and_generate(model, organ_sets[organ], sets_dir, runs_root, config,
-                                                          progress)
-                method_sets[organ][model] = path
-                record["organs"][organ]["methods"][model] = trained
-                print(f"    {model} on {organ}: {trained['iterations']} iterations in {trained['epochs']} epochs, "
-                      f"{trained['train_seconds']:.0f} s; run {trained['run']}")
+                for seed in seeds:
+                    paths, trained = models.train_and_generate(model, organ_sets[organ], sets_dir, runs_root,
+                                                               config, seed, progress)
+                    for name, path in paths.items():
+                        method_sets[organ].setdefault(name, []).append(path)
+                    record["organs"][organ]["methods"].setdefault(model, []).append(trained)
+                    print(f"    {model} on {organ}, seed {seed}: {trained['iterations']} iterations in "
+                          f"{trained['epochs']} epochs, {trained['train_seconds']:.0f} s; run {trained['run']}")
     results_path = out_dir / "results.nc"
     with timer(4, f"metrics: every method against each organ's reference ({config.backbone} features)"):
         # The runner warns for every metric these small sets cannot give; the report lists them all.
@@ -109,26 +113,15 @@ def run_demo(out_dir: Path = Path("runs/demo"), config: DemoConfig = DEMO, progr
     return record
 
 
-def compare_organ(sets: OrganSets, methods: dict[str, Path], config: DemoConfig, progress: bool):
+def compare_organ(sets: OrganSets, methods: dict[str, Path | list[Path]], config: DemoConfig, progress: bool):
+    """One organ's comparison; a method given as a list has one image set per training seed. What each
+    method saw (mask, or the sketch of the reference or of a training image) comes from its sets."""
     reference_name = "real" if sets.real else "simulated"
     ds = runner.run(sets.reference, list(methods.items()), Settings(backbone=config.backbone),
                     reference_name=reference_name, download=False, progress=progress)
-    sketched = [name for name, path in methods.items() if _has_sketch(path)]
-    if sketched:
-        # PAPER: PGSgan §2.1 conditions on a Canny sketch of the image the mask belongs to; said
-        # beside the numbers because here that image is the reference itself.
-        ds.attrs["notes"] = json.dumps(results.notes_of(ds) + [
-            f"{', '.join(sketched)}: conditioned on the mask and the Canny edge sketch of each reference image "
-            "(PGSgan paper §2.1), so they see the edges of the very images they are compared with; the other "
-            "methods get the mask alone"])
     ds.attrs["title"] = f"{sets.organ.upper() if sets.organ == 'ivus' else sets.organ.capitalize()}: " \
                         f"{sets.description.split(': ', 1)[1]}"
     return ds
-
-
-def _has_sketch(path: Path) -> bool:
-    with imageset.read(path) as ds:
-        return "sketch" in ds
 
 
 def make_studies(db_path: Path, organ_sets: dict[str, OrganSets], method_sets: dict, config: DemoConfig,
@@ -143,7 +136,10 @@ def make_studies(db_path: Path, organ_sets: dict[str, OrganSets], method_sets: d
         # DECISION: with no real images the study's "real" cases are the simulated reference: the
         # study then shows how the trial runs, and its name says so.
         name = f"demo-{organ}" if sets.real else f"demo-{organ}-simulated-reference"
-        study = create_study(url, name, method_sets[organ], sets.reference, config.study_cases[organ],
+        # DECISION: a method's first training seed stands for it in the study (readers judge images, not seeds).
+        first_seed = {method: paths[0] if isinstance(paths, list) else paths
+                      for method, paths in method_sets[organ].items()}
+        study = create_study(url, name, first_seed, sets.reference, config.study_cases[organ],
                              practice_cases=config.study_practice, seed=config.seed)
         tokens = add_readers(study, list(config.readers))
         studies[name] = {"methods": sorted(method_sets[organ]), "cases_per_method": config.study_cases[organ],

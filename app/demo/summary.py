@@ -1,5 +1,6 @@
 """The demo's results in one Markdown table (runs/demo/summary.md, and the README's demo table):
-per organ and method the headline numbers of the report, with the date, machine and stage times."""
+per organ and method what it saw and the headline numbers of the report with their 95 % intervals,
+with the date, machine and stage times, and which differences the intervals resolve."""
 
 from __future__ import annotations
 
@@ -8,11 +9,11 @@ from pathlib import Path
 
 import numpy as np
 
-from compare import results
-from compare.report.tables import fmt
+from compare import methods, results, verdicts
+from compare.report.tables import cell, fmt
 
-HEADER = ["organ", "method", "FID [texture-v1]", "KID [texture-v1]", "SSIM", "JS per class", "s / image",
-          "training"]
+HEADER = ["organ", "method", "sees", "FID [texture-v1]", "KID [texture-v1]", "FRD v1", "SSIM", "JS per class",
+          "s / image", "training"]
 
 
 def markdown(out_dir: Path) -> str:
@@ -25,24 +26,26 @@ def markdown(out_dir: Path) -> str:
              f"Python {machine['python']}, torch {machine['torch']} ({machine['platform']}); {data}. The demo took "
              f"{record['seconds'] / 60:.1f} min: " + ", ".join(f"{k} {v:.0f} s" for k, v in stages.items()) + ".",
              "", "| " + " | ".join(HEADER) + " |", "|" + " --- |" * len(HEADER)]
+    resolved = []
     for organ, ds in comparisons.datasets.items():
         backbone = ds.attrs["backbone"]
-        js = ds["class_value"].sel({"class_metric": "js"})
-        for k, method in enumerate(ds["method"].values.tolist()):
-            value = ds["value"].sel({"method": method})
-
-            def metric(name, value=value):
-                return fmt(value.sel({"metric": name}).values)
-
-            trained = record["organs"][organ]["methods"].get(method)
-            per_class = " / ".join(f"{c} {fmt(v, 2)}" for c, v in zip(ds["class"].values.tolist(),
-                                                                       js.sel({"method": method}).values, strict=True)
-                                   if np.isfinite(v))
-            row = [organ, method + (" (reference)" if k == 0 else ""),
-                   metric(f"fid[{backbone}]"), metric(f"kid_mean[{backbone}]"), metric("ssim"), per_class or "–",
-                   metric("seconds_per_image"),
-                   f"{trained['iterations']} it, {trained['train_seconds']:.0f} s" if trained else "–"]
+        trainings = record["organs"][organ]["methods"]
+        for method in methods.ordered(ds):
+            per_class = " / ".join(f"{c} {cell(ds, method, 'js', c, 2)}" for c in ds["class"].values.tolist()
+                                   if np.isfinite(float(ds["class_value"].sel(
+                                       {"method": method, "class_metric": "js", "class": c}))))
+            model = method.split(":")[0]
+            trained = trainings.get(model) or []
+            row = [organ, methods.marked(ds, method) + (" (reference)" if method == ds.attrs["reference"] else ""),
+                   methods.sees(ds, method), cell(ds, method, f"fid[{backbone}]", digits=3),
+                   cell(ds, method, f"kid_mean[{backbone}]", digits=3), cell(ds, method, "frd", digits=3),
+                   cell(ds, method, "ssim", digits=3), per_class or "–", cell(ds, method, "seconds_per_image", digits=3),
+                   (f"{len(trained)} seeds x {trained[0]['iterations']} it, "
+                    f"{fmt(np.mean([t['train_seconds'] for t in trained]), 3)} s each") if trained else "–"]
             lines.append("| " + " | ".join(row) + " |")
-    lines += ["", "Lower is closer to the reference for FID, KID and JS; higher for SSIM (same mask). "
-              "Full tables, image grids and every note: the demo's report.html."]
+        resolved += [f"- {organ}: {line}" for line in verdicts.verdicts(ds)]
+    lines += ["", "Each number: value [95 % interval] (bootstrap over the held-out images and the training seeds). "
+              "Lower is closer to the reference for FID, KID, FRD and JS; higher for SSIM (same mask). "
+              f"{methods.MARK_CAPTION} Full tables, image grids and every note: the demo's report.html.",
+              "", "What the intervals resolve:", "", *resolved]
     return "\n".join(lines) + "\n"
