@@ -1,5 +1,6 @@
 """Admin pages run headless with AppTest: create a study, read its results, open a comparison."""
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -83,16 +84,23 @@ def test_comparison_page_shows_table_charts_and_viewer(env, tmp_path):
     real = examples.toy_imageset(n=8, size=176, seed=0)
     real_path = imageset.write(real, tmp_path / "real.h5")
     sim_path = imageset.write(resimulate(real, seed=1), tmp_path / "sim.h5")
+    gan_path = imageset.write(resimulate(real, seed=2), tmp_path / "gan.h5")
     out = tmp_path / "results.nc"
     assert cli.run_cli("uscompare", cli._main, ["run", "--reference", str(real_path), "--method", f"physics={sim_path}",
-                                                "--out", str(out), "--backbone", "texture-v1", "--kid-subsets", "5",
+                                                "--method", f"gan={gan_path}", "--out", str(out), "--backbone", "texture-v1", "--kid-subsets", "5",
                                                 "--diversity-pairs", "5", "--pr-k", "2", "--dc-k", "2",
                                                 "--no-progress"]) == 0
     at = AppTest.from_file(MAIN, default_timeout=TIMEOUT).run()
     at.text_input(key="comparison_path").input(str(out))
     at = at.run()
     assert not at.exception and not at.error
-    assert "physics" in at.dataframe[0].value.iloc[:, 0].tolist()
+    table = at.dataframe[0].value
+    assert "physics" in table.iloc[:, 0].tolist() and "sees" in table.columns
+    assert re.fullmatch(r"\S+ \[\S+, \S+\]", table.loc[table.iloc[:, 0] == "physics", "SSIM"].item())
+    assert "What the intervals resolve" in [h.value for h in at.subheader]
+    assert any("FID [texture-v1] (lower is better): no difference between methods is resolved" in m.value
+               for m in at.markdown)
+    assert "warm-up" in at.dataframe[1].value.columns  # the timing table states how seconds were measured
     assert len(at.get("plotly_chart")) >= 3  # JS heat map, timing, and the viewer's images
 
 
