@@ -109,6 +109,9 @@ def _run(real, methods, n_real, preset, overrides, test, test_fraction, split_se
                      f"{split_seed}), the other {len(pool)} images are the real training pool")
     sizes, capped = data.real_sizes(len(pool), n_real, real)
     notes += [capped] if capped else []
+    if len(seeds) < 3:
+        notes.append(f"only {len(seeds)} training seeds: the intervals rest on {len(seeds) - 1} degree(s) of freedom "
+                     f"for training noise and are very wide; use 3 or more to report")
 
     test_file = Path(test) if test is not None else real  # the file the test masks come from
     test_fingerprint = leakage.fingerprint(testing, settings.size)

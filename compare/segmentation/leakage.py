@@ -97,8 +97,9 @@ def overlap(candidate: Labelled, test: Fingerprint, test_file: Path,
                                  (f"mask SHA-256 after nearest-neighbour resizing to {size} px", test.resized,
                                   mine.resized)):
         shared = [(sid, theirs[d]) for d, sid in ours.items() if d in theirs]
-        if shared:
-            return method, len(shared), f"{shared[0][0]} (same mask as test sample {shared[0][1]})"
+        if shared:  # counted by sample: a mask has two digests at the training size, one per rule
+            return (method, len({sid for sid, _ in shared}),
+                    f"{shared[0][0]} (same mask as test sample {shared[0][1]})")
     sources = mask_sources(candidate.params)
     from_test = [sid for kind, sid in sources if kind == "mask" and id_match(sid, position) is not None]
     if from_test:

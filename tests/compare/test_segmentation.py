@@ -232,6 +232,7 @@ def test_leaks_and_bad_inputs_are_refused_in_one_line_with_status_2(labelled_fil
     ds = results.read(out)
     assert "value" not in ds and ds["seg_method"].values.tolist() == [presets.BASELINE]
     assert any("seeded 25% of seg_real.h5" in note for note in store.notes_of(ds))
+    assert any("only 2 training seeds" in note for note in store.notes_of(ds))
     capsys.readouterr()
     other = examples.toy_imageset(n=4, size=32, seed=9)
     other.attrs["class_names"] = ["background", "lesion"]
