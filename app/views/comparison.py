@@ -50,17 +50,31 @@ def timing_frame(ds) -> pd.DataFrame:
 
 
 def training_size_curves(ds) -> go.Figure | None:
-    """Dice on the real test images against the number of real training images, per method and class."""
+    """Dice on the real test images against the number of real training images, per method and class,
+    with the 95 % interval over seeds and test images where the file holds one; a method's
+    synthetic-only network (n_real 0) as a dotted level line."""
     if "segmentation" not in ds:
         return None
-    sizes = [int(n) for n in ds["n_real"].values]
+    metrics = ds["seg_metric"].values.tolist()
+    sizes = [int(n) for n in ds["n_real"].values if n > 0]
     figure = go.Figure()
     for method in ds["seg_method"].values.tolist():
         for seg_class in ds["seg_class"].values.tolist()[1:]:  # class 0 is the background
-            at = ds["segmentation"].sel({"seg_method": method, "seg_class": seg_class, "seg_metric": "dice"})
-            dice = [float(v) if np.isfinite(v) else None for v in at.values]
-            if any(v is not None for v in dice):
-                figure.add_trace(go.Scatter(x=sizes, y=dice, mode="lines+markers", name=f"{method}: {seg_class}"))
+            at = ds["segmentation"].sel({"seg_method": method, "seg_class": seg_class})
+            dice = [float(at.sel({"seg_metric": "dice", "n_real": n})) for n in sizes]
+            if any(np.isfinite(dice)):
+                error = None
+                if "dice_low" in metrics:
+                    low, high = ([float(at.sel({"seg_metric": m, "n_real": n})) for n in sizes]
+                                 for m in ("dice_low", "dice_high"))
+                    error = dict(type="data", symmetric=False, array=np.nan_to_num(np.subtract(high, dice)).tolist(),
+                                 arrayminus=np.nan_to_num(np.subtract(dice, low)).tolist())
+                figure.add_trace(go.Scatter(x=sizes, y=[v if np.isfinite(v) else None for v in dice],
+                                            mode="lines+markers", name=f"{method}: {seg_class}", error_y=error))
+            alone = float(at.sel({"seg_metric": "dice", "n_real": 0})) if 0 in ds["n_real"].values else np.nan
+            if np.isfinite(alone) and sizes:
+                figure.add_trace(go.Scatter(x=[sizes[0], sizes[-1]], y=[alone, alone], mode="lines",
+                                            line=dict(dash="dot"), name=f"{method}: {seg_class}, synthetic only"))
     if not figure.data:
         return None
     figure.update_layout(title="Segmentation Dice against real training-set size (higher is better)")

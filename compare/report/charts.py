@@ -2,7 +2,7 @@
 
     timing        seconds per image per set, on a log axis (simulators and GANs differ by decades)
     js            per-class JS divergence, grouped bars (methods side by side within a class)
-    segmentation  Dice per training, class and real-set size, with the std over test images
+    segmentation  Dice per protocol, method, class and real-set size, with its 95 % interval
 
 A chart with nothing finite to show is left out (returns None); its table still shows the dashes.
 """
@@ -14,6 +14,7 @@ import plotly.graph_objects as go
 import xarray as xr
 
 from compare import methods, results
+from compare.segmentation import store
 
 CONFIG = {"displaylogo": False, "responsive": True}  # no link to plotly.com in the mode bar
 HEIGHT = 380
@@ -77,21 +78,26 @@ def js(ds: xr.Dataset) -> str | None:
 
 
 def segmentation(ds: xr.Dataset) -> str | None:
+    """Dice per protocol and real-set size, one bar per method and foreground class, with the 95 %
+    interval over seeds and test images as (asymmetric) error bars."""
+    store.check_layout(ds)
     seg = ds["segmentation"]
-    classes = ds["seg_class"].values.tolist()[1:]
     sizes = [int(n) for n in ds["n_real"].values]
-    x = [f"{c}, n={n}" for n in sizes for c in classes]
+    x = ["synthetic only" if n == 0 else f"n={n} real" for n in sizes]
     figure = go.Figure()
     for method in ds["seg_method"].values.tolist():
-        at = seg.sel({"seg_method": method})
-        mean = [float(at.sel({"n_real": n, "seg_class": c, "seg_metric": "dice"})) for n in sizes for c in classes]
-        std = [float(at.sel({"n_real": n, "seg_class": c, "seg_metric": "dice_std"})) for n in sizes for c in classes]
-        if not np.isfinite(mean).any():
-            continue
-        figure.add_trace(go.Bar(name=method, x=x, y=[v if np.isfinite(v) else None for v in mean],
-                                error_y=dict(type="data", array=[v if np.isfinite(v) else 0 for v in std])))
+        for c in ds["seg_class"].values.tolist()[1:]:  # class 0 is the background
+            at = seg.sel({"seg_method": method, "seg_class": c})
+            mean, low, high = (at.sel({"seg_metric": f"dice{part}"}).values for part in ("", "_low", "_high"))
+            if not np.isfinite(mean).any():
+                continue
+            figure.add_trace(go.Bar(
+                name=f"{method}: {c}", x=x, y=[v if np.isfinite(v) else None for v in mean],
+                error_y=dict(type="data", symmetric=False, array=np.nan_to_num(high - mean).tolist(),
+                             arrayminus=np.nan_to_num(mean - low).tolist())))
     if not figure.data:
         return None
-    figure.update_layout(title="Segmentation Dice on the real test images (higher is better)", barmode="group")
+    figure.update_layout(title="Segmentation Dice on the real test images, mean and 95 % interval (higher is better)",
+                         barmode="group")
     figure.update_yaxes(title="Dice", range=[0, 1.05])
     return fragment(figure)

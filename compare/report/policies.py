@@ -68,6 +68,7 @@ def comparison(ds: xr.Dataset) -> list[str]:
 
 
 def segmentation(ds: xr.Dataset) -> list[str]:
+    """How the segmentation benchmark was run, then one verdict line per method, size, class and score."""
     p = store.parameters_of(ds)
     synthetic = f"at most {p['max_synthetic']}" if p.get("max_synthetic") else "all"
     if p.get("test"):
@@ -76,17 +77,27 @@ def segmentation(ds: xr.Dataset) -> list[str]:
         test = (f"the test images are a seeded {p.get('test_fraction', 0):.0%} of the real set (split seed "
                 f"{p.get('split_seed')}, {p.get('n_test')} images)")
     return [
-        f"Segmentation preset '{p.get('preset')}': images resized to {p.get('size')} px, residual U-Net of width "
-        f"{p.get('width')} and depth {p.get('depth')} ({p.get('unet_parameters')} parameters), Adam at learning rate "
-        f"{p.get('learning_rate')}, batch {p.get('batch_size')}, {p.get('pretrain_steps')} pretraining steps on "
-        f"{synthetic} of a method's synthetic images, {p.get('train_steps')} steps on the real images (from scratch or "
-        f"fine-tuning), seed {p.get('seed')}, device {p.get('device')}.",
-        f"Real training images: nested seeded subsets of {p.get('n_real')} images drawn from {p.get('n_real_pool')} "
-        f"in {p.get('real')}; {test}.",
+        f"Segmentation preset '{p.get('preset')}': images resized to {p.get('size')} px, MONAI's residual U-Net "
+        f"(widths from {p.get('width')}, depth {p.get('depth')}, {p.get('res_units')} residual unit(s) per level, "
+        f"{p.get('unet_parameters')} parameters), Adam at learning rate {p.get('learning_rate')}, batch "
+        f"{p.get('batch_size')}, Dice + cross-entropy loss; {p.get('pretrain_steps')} steps on {synthetic} of a "
+        f"method's synthetic images (the synthetic-only network, then the start of fine-tuning), "
+        f"{p.get('train_steps')} steps on the real images (from scratch or fine-tuning); device {p.get('device')}.",
+        f"Training seeds {p.get('seeds')}: each sets the initial weights, the batches and flips, and the draw of "
+        f"nested real subsets of {p.get('n_real')} images from the {p.get('n_real_pool')} of {p.get('real')}; within "
+        f"a seed every row uses the same subsets and initial weights; {test}.",
+        "Before training, the real training pool and every synthetic set were checked against the test set (sample "
+        "ids, SHA-256 of the mask pixels at native and at training size, mask sources named in their parameters); "
+        "an overlap is refused, so no network saw a test mask.",
         "Classes are matched by name between the synthetic and the real sets"
         + (f" (with the map {p['class_map']})" if p.get("class_map") else "") + ".",
-        "Dice and modified Hausdorff distance (Dubuisson & Jain 1994, between class edges, in pixels of the test "
-        "labels) per test image and class, then mean ± std over images. A class absent from both the prediction "
-        "and the truth of an image leaves that image out; a class present in only one scores Dice 0 and MHD = "
-        "the image diagonal.",
+        "Dice and HD95 from MONAI (DiceMetric, HausdorffDistanceMetric at the 95th percentile, between class edges, "
+        "in pixels of the test labels) per test image and class. A class absent from both the prediction and the "
+        "truth of an image leaves that image out; a class present in only one scores Dice 0 and HD95 = the image "
+        "diagonal.",
+        f"Intervals ({p.get('interval_level', 0.95):.0%}): Student's t with Welch-Satterthwaite degrees of freedom "
+        "over two variance components, the spread of the per-seed means (training) and of the seed-averaged "
+        "per-image scores (test images); differences from real-only are paired by seed and test image. A row is "
+        "called better or worse than real-only only when the interval of that difference excludes 0.",
+        *(f"Verdict: {line}" for line in store.verdicts(ds)),
     ]

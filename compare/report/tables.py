@@ -9,7 +9,7 @@ documents hold exactly the same numbers.
                        per class region when computed)
     gray_table         display gray-level statistics and gCNR per set and class (every set)
     envelope_table     envelope statistics per class, only for sets that store a linear envelope
-    segmentation_table Dice and modified Hausdorff distance per training, class and real-set size
+    segmentation_table Dice and HD95 per trained network and class, mean [95 % interval] over seeds
 
 Every number is shown with its 95 % interval, `value [low, high]` (compare.bootstrap); every
 method with what it saw (compare.methods), its rows grouped by that, and a method fed from the
@@ -30,6 +30,7 @@ import xarray as xr
 
 from compare import methods as method_info
 from compare import results
+from compare.segmentation import intervals, store
 
 MISSING = "–"  # an en dash for NaN: a metric these sets cannot give (the notes say why)
 
@@ -213,28 +214,48 @@ def envelope_table(ds: xr.Dataset) -> Table | None:
                  f"above. {INTERVAL_CAPTION}")
 
 
+def interval(at: xr.DataArray, metric: str, signed: bool = False) -> str:
+    """'mean [low, high]' of one segmentation metric (3 significant digits), a dash when NaN."""
+    mean, low, high = (float(at.sel({"seg_metric": f"{metric}{part}"})) for part in ("", "_low", "_high"))
+    if not math.isfinite(mean):
+        return MISSING
+    sign = "+" if signed else ""
+    return f"{mean:{sign}.3g} [{low:{sign}.3g}, {high:{sign}.3g}]" if math.isfinite(low) else f"{mean:{sign}.3g} [–]"
+
+
 def segmentation_table(ds: xr.Dataset) -> Table:
-    """Rows: trainings; per real-set size and foreground class: Dice and MHD (mean ± std)."""
+    """Rows: every trained network (real-only per n, per method synthetic-only and fine-tuned per n);
+    per foreground class: Dice and HD95, mean [95 % interval] over seeds and test images, and the
+    paired difference from real-only at the same n with its verdict."""
+    store.check_layout(ds)
     seg = ds["segmentation"]
     classes = ds["seg_class"].values.tolist()[1:]  # DECISION: class 0, the background, as the papers leave it out
-    sizes = [int(n) for n in ds["n_real"].values]
-    header = ["Training", "synthetic images"]
-    for n in sizes:
-        for c in classes:
-            header += [f"Dice {c} (n={n})", f"MHD {c} (n={n}, px)"]
+    header = ["Training", "real images", "synthetic images"]
+    for c in classes:
+        header += [f"Dice {c}", f"HD95 {c} (px)", f"Dice {c} vs real-only", f"HD95 {c} vs real-only"]
     rows = []
     for method in ds["seg_method"].values.tolist():
-        at = seg.sel({"seg_method": method})
-        row = [str(ds["seg_training"].sel({"seg_method": method}).values),
-               fmt(ds["seg_n_synthetic"].sel({"seg_method": method}))]
-        for n in sizes:
+        for n in [int(n) for n in ds["n_real"].values]:
+            if not store.protocol(method, n):
+                continue
+            used = int(ds["seg_n_pretrain"].sel({"seg_method": method}))
+            row = [store.row_name(method, n), str(n), str(used)]
             for c in classes:
-                cell = at.sel({"n_real": n, "seg_class": c})
-                row += [pair(cell.sel({"seg_metric": "dice"}), cell.sel({"seg_metric": "dice_std"}), " ± "),
-                        pair(cell.sel({"seg_metric": "mhd"}), cell.sel({"seg_metric": "mhd_std"}), " ± ")]
-        rows.append(row)
+                at = seg.sel({"seg_method": method, "n_real": n, "seg_class": c})
+                row += [interval(at, "dice"), interval(at, "hd95")]
+                for score in ("dice", "hd95"):
+                    difference = interval(at, f"{score}{store.VS}", signed=True)
+                    if difference != MISSING:
+                        low, high = (float(at.sel({"seg_metric": f"{score}{store.VS}{p}"})) for p in ("_low", "_high"))
+                        difference += " " + intervals.verdict(low, high, store.HIGHER_IS_BETTER[score])
+                    row.append(difference)
+            rows.append(row)
+    p = store.parameters_of(ds)
     return Table("Segmentation utility (both papers)", header, rows,
-                 "A residual U-Net trained on n real images only, or pretrained on a method's synthetic images and "
-                 "fine-tuned on the same n real images; Dice (higher is better) and modified Hausdorff distance "
-                 "(lower is better, pixels of the test labels) on the real test images, mean ± std over images.")
+                 f"A U-Net (MONAI) trained on n real images only, on a method's synthetic images only, or pretrained "
+                 f"on them and fine-tuned on the same n real images; Dice (higher is better) and HD95 (lower is "
+                 f"better, pixels of the test labels) on the {p.get('n_test')} real test images, mean over "
+                 f"{len(p.get('seeds', []))} training seeds [95 % interval over seeds and test images]. 'vs real-only': "
+                 f"the paired difference from real-only at the same n; a row is better or worse only when that "
+                 f"interval excludes 0, otherwise it is not resolved at this sample size.")
 

@@ -8,10 +8,13 @@ from pathlib import Path
 from compare.segmentation import presets
 
 EXAMPLES = """examples:
-  uscompare segment --real real_train.h5 --test real_test.h5 --method ussim=sim.h5 --method pgsgan=gan.h5 \\
-      --n-real 50 100 --preset cpu --results results.nc
-  uscompare segment --real real.h5 --test-fraction 0.2 --method ussim=sim.h5 --class-map normal_ovary=ovary \\
-      --preset paper --device cuda --results results.nc
+  uscompare segment --real real_train.h5 --test real_test.h5 --method ussim=sim_fresh.h5 \\
+      --method pgsgan=gan_from_train_masks.h5 --seeds 0 1 2 --preset cpu --threads 1 --results results.nc
+  uscompare segment --real real.h5 --test-fraction 0.2 --method ussim=sim_fresh.h5 --class-map follicle=ovary \\
+      --n-real 50 100 --preset paper --device cuda --results results.nc
+
+A synthetic set made from the test masks (same sample ids, the same mask pixels at native or
+training size, or params naming the test file as its mask source) is refused before training.
 """
 
 
@@ -25,10 +28,11 @@ def _pair(text: str) -> tuple[str, str]:
 def add_parser(commands) -> None:
     segment = commands.add_parser(
         "segment", formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EXAMPLES,
-        help="segmentation utility: U-Net on real images only vs pretrained on each method's synthetic images",
-        description="Train a residual U-Net on --n-real real images only, and for each --method one pretrained on\n"
-                    "that method's synthetic images and fine-tuned on the same real images; score Dice and the\n"
-                    "modified Hausdorff distance per class on real test images. The results go into RESULTS.nc\n"
+        help="segmentation utility: U-Net on synthetic only, pretrained + fine-tuned, or real only",
+        description="For each seed: train MONAI's residual U-Net on N real images only for each --n-real N, and\n"
+                    "for each --method one on that method's synthetic images only, then fine-tuned on the same\n"
+                    "N real images. Score Dice and HD95 (MONAI) per class on real test images; report the mean\n"
+                    "over seeds with a 95 % interval and the per-seed values. The results go into RESULTS.nc\n"
                     "(added beside a comparison run's results, or a new file), with every parameter.")
     segment.add_argument("--real", type=Path, required=True, metavar="REAL.h5", help="real labelled image set")
     test = segment.add_mutually_exclusive_group()
@@ -37,18 +41,21 @@ def add_parser(commands) -> None:
     test.add_argument("--test-fraction", type=float, metavar="F",
                       help="hold out this seeded fraction of --real for testing (default 0.2 without --test)")
     segment.add_argument("--split-seed", type=int, default=presets.SPLIT_SEED, metavar="N",
-                         help=f"seed of that split (default {presets.SPLIT_SEED})")
+                         help=f"seed of that split and of the synthetic images chosen under --max-synthetic "
+                              f"(default {presets.SPLIT_SEED})")
     segment.add_argument("--method", type=_pair, action="append", default=[], metavar="NAME=SYNTH.h5",
                          help="a method's synthetic labelled set to pretrain on (repeatable; names as in `run`)")
-    segment.add_argument("--n-real", type=int, nargs="+", default=list(presets.N_REAL), metavar="N",
-                         help=f"real training-set sizes (default {' '.join(map(str, presets.N_REAL))})")
+    segment.add_argument("--n-real", type=int, nargs="+", metavar="N",
+                         help=f"real training-set sizes (default {' '.join(map(str, presets.N_REAL))}, each capped "
+                              f"at the real pool's size; sizes given here must fit)")
     segment.add_argument("--class-map", type=_pair, action="append", default=[], metavar="NAME=REAL_CLASS",
                          help="use a synthetic or test class under the real set's class name (repeatable)")
     segment.add_argument("--results", type=Path, required=True, metavar="RESULTS.nc",
                          help="results file to add to (created when absent)")
     segment.add_argument("--overwrite", action="store_true", help="replace segmentation results already in the file")
-    segment.add_argument("--seed", type=int, default=presets.SEED, metavar="N",
-                         help=f"seed of weights, real subsets, batches and flips (default {presets.SEED})")
+    segment.add_argument("--seeds", type=int, nargs="+", default=list(presets.SEEDS), metavar="N",
+                         help=f"training seeds, at least 2: each sets initial weights, the real subsets drawn, "
+                              f"batches and flips (default {' '.join(map(str, presets.SEEDS))})")
     segment.add_argument("--device", default="auto", metavar="auto|cpu|cuda[:N]", help="where to train (default auto)")
     segment.add_argument("--threads", type=int, metavar="N",
                          help="CPU threads for torch (default: torch's, all cores; on a shared machine fewer threads "
@@ -59,7 +66,8 @@ def add_parser(commands) -> None:
                           help="; ".join(f"{name}: {', '.join(f'{k} {v}' for k, v in p.as_dict().items())}"
                                          for name, p in presets.PRESETS.items()) + " (default cpu)")
     for field, kind, text in (("size", int, "training image side in pixels"), ("width", int, "U-Net base width"),
-                              ("depth", int, "U-Net levels"), ("batch-size", int, "images per step"),
+                              ("depth", int, "U-Net levels"), ("res-units", int, "residual units per level"),
+                              ("batch-size", int, "images per step"),
                               ("learning-rate", float, "Adam learning rate"),
                               ("pretrain-steps", int, "steps on synthetic images"),
                               ("train-steps", int, "steps on real images"),
@@ -72,13 +80,31 @@ def execute(args) -> None:
     from compare.segmentation import benchmark, store
 
     store.check_target(args.results, args.overwrite)  # before minutes of training, not after
-    overrides = {name: getattr(args, name) for name in ("size", "width", "depth", "batch_size", "learning_rate",
-                                                        "pretrain_steps", "train_steps", "max_synthetic")}
+    overrides = {name: getattr(args, name) for name in ("size", "width", "depth", "res_units", "batch_size",
+                                                        "learning_rate", "pretrain_steps", "train_steps",
+                                                        "max_synthetic")}
     ds = benchmark.run(args.real, [(name, Path(path)) for name, path in args.method], n_real=args.n_real,
                        preset=args.preset, overrides=overrides, test=args.test, test_fraction=args.test_fraction,
-                       split_seed=args.split_seed, seed=args.seed, class_map=dict(args.class_map),
+                       split_seed=args.split_seed, seeds=args.seeds, class_map=dict(args.class_map),
                        device=args.device, threads=args.threads, progress=not args.no_progress)
     store.add(args.results, ds, overwrite=args.overwrite)
-    dice = ds["segmentation"].sel({"seg_metric": "dice"}).to_dataframe()["segmentation"].unstack("seg_class")
-    print(dice.to_string(float_format=lambda v: f"{v:.3f}"))
+    print(table_text(ds))
     print(f"\nwrote segmentation results to {args.results}")
+
+
+def table_text(ds) -> str:
+    """Mean [95 % interval] of every foreground class's Dice and HD95, one line per trained row."""
+    from compare.segmentation import evaluate, store
+
+    lines = []
+    for method in ds["seg_method"].values.tolist():
+        for n in [int(n) for n in ds["n_real"].values]:
+            if not store.protocol(method, n):
+                continue
+            at = ds["segmentation"].sel({"seg_method": method, "n_real": n})
+            cells = [f"{score} {c} {float(at.sel(seg_metric=score, seg_class=c)):.3f} "
+                     f"[{float(at.sel(seg_metric=score + '_low', seg_class=c)):.3f}, "
+                     f"{float(at.sel(seg_metric=score + '_high', seg_class=c)):.3f}]"
+                     for c in ds["seg_class"].values.tolist()[1:] for score in evaluate.SCORES]
+            lines.append(f"{store.row_name(method, n)}, {n} real: {'; '.join(cells)}")
+    return "\n".join(lines)

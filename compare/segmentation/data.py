@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from skimage.transform import resize
 
+from compare.segmentation import presets
 from ussim import imageset
 from ussim.errors import UsageError
 
@@ -30,13 +31,14 @@ class Labelled:
     images: np.ndarray   # (n, h, w) uint8
     labels: np.ndarray   # (n, h, w) uint8
     ids: list[str]
+    params: dict         # the parameters that made the set (where its masks came from)
 
     def __len__(self) -> int:
         return len(self.images)
 
     def subset(self, index) -> Labelled:
         index = np.asarray(index, dtype=np.int64)
-        return Labelled(self.path, self.images[index], self.labels[index], [self.ids[i] for i in index])
+        return Labelled(self.path, self.images[index], self.labels[index], [self.ids[i] for i in index], self.params)
 
 
 def class_lookup(names: list[str], classes: list[str], class_map: dict[str, str], path: Path) -> np.ndarray:
@@ -50,25 +52,28 @@ def class_lookup(names: list[str], classes: list[str], class_map: dict[str, str]
     return np.array([classes.index(m) for m in mapped], np.uint8)
 
 
-def read(path: Path, classes: list[str] | None = None, class_map: dict[str, str] | None = None,
-         limit: int = 0, seed: int = 0) -> tuple[Labelled, list[str]]:
-    """An image set's samples and its class names (classes=None: its own); with `limit` > 0, at most
-    that many (DECISION: a seeded random choice kept in file order, not the first ones, which a
-    producer may have ordered by anatomy or seed)."""
+def read(path: Path, classes: list[str] | None = None,
+         class_map: dict[str, str] | None = None) -> tuple[Labelled, list[str]]:
+    """An image set's samples and its class names (classes=None: its own)."""
     path = Path(path)
     with imageset.read(path) as ds:
         names = imageset.class_names_of(ds)
         lookup = class_lookup(names, classes, class_map or {}, path) if classes is not None else None
-        n = ds.sizes["sample"]
-        index = np.arange(n) if limit <= 0 or limit >= n else np.sort(
-            np.random.default_rng(seed).choice(n, limit, replace=False))
-        chosen = ds.isel(sample=index)
-        images = np.asarray(chosen["image"].values)
-        labels = np.asarray(chosen["label"].values)
-        ids = [str(v) for v in chosen["sample_id"].values.tolist()]
+        images = np.asarray(ds["image"].values)
+        labels = np.asarray(ds["label"].values)
+        ids = [str(v) for v in ds["sample_id"].values.tolist()]
+        params = imageset.params_of(ds)
     if lookup is not None:
         labels = lookup[labels]
-    return Labelled(path, images, labels, ids), names
+    return Labelled(path, images, labels, ids, params), names
+
+
+def choose(n: int, limit: int, seed: int) -> np.ndarray:
+    """At most `limit` (0: all) of range(n). DECISION: a seeded random choice kept in file order,
+    not the first ones, which a producer may have ordered by anatomy or seed."""
+    if limit <= 0 or limit >= n:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(seed).choice(n, limit, replace=False))
 
 
 def missing_classes(labelled: Labelled, classes: list[str]) -> list[str]:
@@ -87,17 +92,28 @@ def split(n: int, test_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarr
     return np.sort(order[n_test:]), np.sort(order[:n_test])
 
 
-def real_subsets(n_available: int, n_real: list[int], seed: int, path: Path) -> dict[int, np.ndarray]:
-    """For each requested count, that many training indices; DECISION: nested (the 50 are among the 100),
-    the first n of one seeded permutation, so a larger set only adds images."""
-    too_many = [n for n in n_real if n > n_available]
-    if too_many:
-        raise UsageError(f"--n-real {max(too_many)} needs at least {max(too_many)} real training images; {path} "
-                         f"has {n_available} (after taking out the test images)")
+def real_sizes(n_available: int, n_real: list[int] | None, path: Path) -> tuple[list[int], str | None]:
+    """The real training-set sizes and a note when the defaults were capped: `n_real` None means the
+    defaults (presets.N_REAL), each capped at the pool's size; sizes asked for explicitly must fit."""
+    if n_real is None:
+        sizes = sorted({min(n, n_available) for n in presets.N_REAL})
+        capped = [n for n in presets.N_REAL if n > n_available]
+        note = (f"the default real training-set size(s) {', '.join(map(str, capped))} exceed the {n_available} real "
+                f"training images of {Path(path).name}: capped at {n_available}" if capped else None)
+        return sizes, note
     if any(n < 1 for n in n_real):
-        raise UsageError(f"--n-real values must be at least 1, got {n_real}")
+        raise UsageError(f"--n-real values must be at least 1, got {' '.join(map(str, n_real))}")
+    if max(n_real) > n_available:
+        raise UsageError(f"--n-real {max(n_real)} needs at least {max(n_real)} real training images; {path} "
+                         f"has {n_available} (after taking out the test images)")
+    return sorted(set(n_real)), None
+
+
+def real_subsets(n_available: int, sizes: list[int], seed: int) -> dict[int, np.ndarray]:
+    """For each size, that many training indices drawn with `seed`. DECISION: nested (the 25 are
+    among the 50), the first n of one seeded permutation, so a larger set only adds images."""
     order = np.random.default_rng(seed).permutation(n_available)
-    return {n: np.sort(order[:n]) for n in n_real}
+    return {n: np.sort(order[:n]) for n in sizes}
 
 
 def as_tensors(labelled: Labelled, size: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -5,8 +5,9 @@ images get the same compute and a difference between them measures data, not tra
 Batches are drawn from successive seeded permutations of the images (every image once per pass).
 DECISION: the only augmentation is a random left-right flip: ultrasound images have a depth
 direction (attenuation, shadows below structures), so an up-down flip would make impossible
-images. DECISION: the loss is cross-entropy plus (1 - soft Dice averaged over the classes), the
-usual pairing: cross-entropy trains every pixel, Dice keeps small structures from vanishing.
+images. DECISION: the loss is MONAI's DiceCELoss, cross-entropy plus (1 - soft Dice averaged over
+the classes, over the whole batch), the usual pairing: cross-entropy trains every pixel, Dice keeps
+small structures (an ovary covers 4 % of an image) from vanishing.
 Fine-tuning restarts Adam (fresh moments) at the same learning rate and trains every layer.
 
 The same seed, inputs, device and thread count give the same weights: torch is asked for
@@ -21,22 +22,15 @@ import time
 import numpy as np
 import torch
 import torch.nn.functional as F
+from monai.losses import DiceCELoss
 from tqdm import tqdm
 
-DICE_SMOOTH = 1.0  # keeps soft Dice defined for a class absent from a batch
-
-
-def soft_dice_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """1 - mean over classes of the soft Dice between softmax probabilities and one-hot targets."""
-    probabilities = logits.softmax(dim=1)
-    one_hot = F.one_hot(target, logits.shape[1]).permute(0, 3, 1, 2).to(probabilities.dtype)
-    overlap = (probabilities * one_hot).sum(dim=(0, 2, 3))
-    total = probabilities.sum(dim=(0, 2, 3)) + one_hot.sum(dim=(0, 2, 3))
-    return 1 - ((2 * overlap + DICE_SMOOTH) / (total + DICE_SMOOTH)).mean()
+# batch=True: one Dice per class over the batch, defined even when a class misses some images.
+LOSS = DiceCELoss(to_onehot_y=True, softmax=True, batch=True)
 
 
 def segmentation_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    return F.cross_entropy(logits, target) + soft_dice_loss(logits, target)
+    return LOSS(logits, target[:, None])
 
 
 def as_float(images: torch.Tensor) -> torch.Tensor:
