@@ -19,7 +19,7 @@ DEFAULTS = Settings()
 EPILOG = """examples:
   uscompare run --reference real.h5 --method ussim=sim.h5 --method pgsgan=gan.h5 --out results.nc
   uscompare run --reference real.h5 --method ussim=sim.h5 --backbone texture-v1 --out results.nc
-  uscompare run --reference real.h5 --method pgsgan=pgsgan_seed0.h5,pgsgan_seed1.h5 --backbone texture-v1 \
+  uscompare run --reference real.h5 --method pgsgan=pgsgan_seed0.h5,pgsgan_seed1.h5 --backbone texture-v1 \\
       --out results.nc
   uscompare run --reference real.h5 --method ussim=sim.h5 --weights pt_inception-2015-12-05-6726825d.pth \\
       --out results.nc
