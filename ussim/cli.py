@@ -48,7 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="import images with masks (an .npz archive, or image and mask folders)",
         description="Import real (or any) images with label masks into an image-set file. Give either an "
                     ".npz archive (keys images, masks, class_names; optional ids, split, image_class, "
-                    "chroma_frac, pixel_mm) or --images DIR --masks DIR (files matched by name).")
+                    "chroma_frac, pixel_mm) or --images DIR --masks DIR (files matched by name). Pixel values: "
+                    + raster.PIXEL_RULE + ".")
     imp.add_argument("archive", nargs="?", type=Path, help=".npz archive to import")
     imp.add_argument("--images", type=Path, metavar="DIR", help="folder of images (PNG/JPG/BMP/TIFF)")
     imp.add_argument("--masks", type=Path, metavar="DIR", help="folder of masks, one per image, same file stem")

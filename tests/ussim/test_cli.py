@@ -125,6 +125,24 @@ def test_bad_options(capsys, folders, extra, message):
     assert code == 2 and message in err and "Traceback" not in err
 
 
+@pytest.mark.parametrize("bad, message", [
+    (np.nan, "image of sample 'b': 1 NaN or infinite pixel value(s), the first at (y=0, x=1); allowed: finite"),
+    (3.0, "image of sample 'b': float pixel values span 0..3; allowed: 0..1 (scaled to 0..255 by round(255*v))"),
+])
+def test_import_refuses_bad_float_pixels_in_one_line(capsys, tmp_path, bad, message):
+    images = np.zeros((2, 4, 4), np.float64)
+    images[1, 0, 1] = bad
+    np.savez(tmp_path / "f.npz", images=images, masks=np.zeros((2, 4, 4), np.uint8), class_names=np.array(["bg"]),
+             ids=np.array(["a", "b"]))
+    assert_one_line_error(capsys, ["import", tmp_path / "f.npz", "--out", tmp_path / "f.h5"], message)
+    assert not (tmp_path / "f.h5").exists()
+
+
+def test_import_help_states_the_pixel_rule(capsys):
+    code, out, _ = run(capsys, "import", "--help")
+    assert code == 0 and "float pixels must lie in 0..1 and become round(255*v)" in " ".join(out.split())
+
+
 def test_console_script_exit_status(folders):
     """The installed `ussim` entry point itself (not only main()) exits 2 with one line."""
     script = Path(sys.executable).with_name("ussim")
