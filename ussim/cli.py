@@ -39,7 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     info = commands.add_parser("info", help="summarise an image-set file",
                                description="Print what an image-set file holds: samples, size, method, "
-                                           "organ, classes with pixel fractions, timing.")
+                                           "organ, classes with pixel fractions, seconds per image, and for "
+                                           "generated sets how they were timed and what their producer saw "
+                                           "(condition, its source and detail).")
     info.add_argument("file", type=Path, help="image-set file (.h5)")
     info.add_argument("--json", action="store_true", help="print the summary as JSON")
 
@@ -204,6 +206,17 @@ def format_summary(path, facts: dict) -> str:
     else:
         lines.append(f"  seconds   median {facts['seconds_median']:.4g} s per image "
                      f"({facts['seconds_known']} of {facts['samples']} timed)")
+    if facts.get("timing"):
+        timing = facts["timing"]
+        excluded = timing["warmup_excluded"]
+        warmup = ("warm-up excluded" if excluded is True else "warm-up NOT excluded" if excluded is False
+                  else f"warm-up excluded: {excluded}")
+        lines.append(f"  timing    {timing['clock']} clock, batch {timing['batch_size']} on {timing['device']}, "
+                     f"{timing['threads']} threads, {warmup}")
+    if facts.get("condition"):
+        condition = facts["condition"]
+        lines.append(f"  condition {condition['condition']} (source: {condition['source']})")
+        lines.append(f"            {condition['detail']}")
     lines.append(f"  written   {facts['created_utc']} by ussim {facts['software_version']}")
     return "\n".join(lines)
 

@@ -52,6 +52,7 @@ def test_import_folder_then_info(capsys, folders):
     assert code == 0
     assert "size      16 x 24 px  (0.125 x 0.125 mm per pixel)" in out
     assert "ovary" in out and "envelope  no" in out and "unknown (real images" in out
+    assert "  timing " not in out and "  condition " not in out  # a real set states neither
     code, out, _ = run(capsys, "info", folders / "out.h5", "--json")
     facts = json.loads(out)
     assert facts["organ"] == "ovary" and sum(facts["classes"].values()) == pytest.approx(1)
@@ -61,6 +62,23 @@ def test_info_reports_timing_of_generated_sets(capsys, toy, tmp_path):
     imageset.write(toy, tmp_path / "toy.h5")
     code, out, _ = run(capsys, "info", tmp_path / "toy.h5")
     assert code == 0 and "median" in out and "envelope  yes" in out and "sketch    yes" in out
+
+
+def test_info_shows_condition_and_timing_when_a_set_states_them(capsys, toy, tmp_path):
+    stated = imageset.make(toy["image"].values, toy["label"].values, class_names=imageset.class_names_of(toy),
+                           organ="ovary", method="sgan", params={}, seconds=[0.25] * toy.sizes["sample"],
+                           condition={"condition": "mask+sketch", "source": "other",
+                                      "detail": "a Canny sketch of training image t7"},
+                           timing={"warmup_excluded": True, "device": "cuda:0", "batch_size": 1, "threads": 4,
+                                   "clock": "wall"})
+    imageset.write(stated, tmp_path / "stated.h5")
+    code, out, _ = run(capsys, "info", tmp_path / "stated.h5")
+    assert code == 0
+    assert "  timing    wall clock, batch 1 on cuda:0, 4 threads, warm-up excluded" in out
+    assert "  condition mask+sketch (source: other)\n            a Canny sketch of training image t7" in out
+    code, out, _ = run(capsys, "info", tmp_path / "stated.h5", "--json")
+    facts = json.loads(out)
+    assert facts["condition"]["source"] == "other" and facts["timing"]["device"] == "cuda:0"
 
 
 def test_existing_output_needs_overwrite(capsys, folders):
