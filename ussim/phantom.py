@@ -27,8 +27,8 @@ GENERATORS = {"ovary": ovary, "ivus": ivus}
 MIN_SIZE = 32
 # DECISION: the warm-up simulates the very mask to be timed at 1/1000 of the default scatterer
 # density: the same probe, grid, depth and settings build the same kernels, tables and reference
-# level, while its ~100-1000 scatterers cost little beside beamforming. Measured (see the report of
-# issue 14 in bench/RESULTS.md): the first timed image afterwards is no slower than the others.
+# level, while its hundreds of scatterers (IVUS at 128 px: 152) cost little beside beamforming.
+# bench/warmup.py measures that the first timed image afterwards is no slower than the others.
 WARMUP_PER_CELL = 0.01
 
 
@@ -61,11 +61,20 @@ def simulate_mask(label, grid: scan.DisplayGrid, class_names, table: tissue.Tiss
     return sim
 
 
-def warm_up(label, grid: scan.DisplayGrid, class_names, table: tissue.TissueTable, probe, *, device: str) -> None:
+def warm_up(label, grid: scan.DisplayGrid, class_names, table: tissue.TissueTable, probe, *, device: str,
+            per_cell: float) -> None:
     """Pay the simulator's one-off set-up now, untimed: simulate `label` on `grid` at WARMUP_PER_CELL
-    and discard the image."""
-    simulate_mask(label, grid, class_names, table, probe, seed=0, device=device, progress=False,
-                  per_cell=WARMUP_PER_CELL)
+    (or `per_cell`, the density of the timed images, when lower) and discard the image.
+
+    A mask with so few echogenic pixels that the sparse warm-up draws no scatterer at all warms up
+    at `per_cell` instead: the same set-up, at one image's cost.
+    """
+    try:
+        simulate_mask(label, grid, class_names, table, probe, seed=0, device=device, progress=False,
+                      per_cell=min(WARMUP_PER_CELL, per_cell))
+    except anatomy.NoScatterers:
+        simulate_mask(label, grid, class_names, table, probe, seed=0, device=device, progress=False,
+                      per_cell=per_cell)
 
 
 def condition(organ: str) -> dict:
@@ -105,7 +114,7 @@ def random_sample(organ: str, *, seed: int, size: int = 256, probe_name: str | N
     label, drawn = generator.draw(grid.x, grid.z, np.random.default_rng(seed))
     drawing = time.perf_counter() - start
     if warm:
-        warm_up(label, grid, generator.CLASS_NAMES, table, probe, device=device)
+        warm_up(label, grid, generator.CLASS_NAMES, table, probe, device=device, per_cell=per_cell)
     start = time.perf_counter()
     sim = simulate_mask(label, grid, generator.CLASS_NAMES, table, probe, seed=seed, device=device, progress=progress,
                         per_cell=per_cell)
@@ -128,7 +137,7 @@ def mask_sample(label, grid: scan.DisplayGrid, class_names, organ: str, *, seed:
     if organ == "ivus":  # DECISION: an IVUS image is centred on its catheter, whatever its origin
         grid = scan.DisplayGrid(grid.x - grid.x.mean(), grid.z - grid.z.mean())
     if warm:
-        warm_up(label, grid, class_names, table, probe, device=device)
+        warm_up(label, grid, class_names, table, probe, device=device, per_cell=per_cell)
     start = time.perf_counter()
     sim = simulate_mask(label, grid, class_names, table, probe, seed=seed, device=device, progress=progress,
                         per_cell=per_cell)

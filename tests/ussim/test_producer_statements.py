@@ -7,7 +7,7 @@ import time
 import numba
 import numpy as np
 
-from ussim import aperture, dataset, engine, imageset, phantom, simulate
+from ussim import aperture, dataset, engine, imageset, phantom, simulate, tissue
 
 IVUS = dict(size=48, per_cell=1.0, progress=False)  # seconds per image on two cores
 
@@ -77,6 +77,22 @@ def test_a_mask_file_warms_up_once_before_its_first_timed_image(monkeypatch, tmp
     assert [e[2] for e in journal.timed_simulations()] == [0, 0, 0]
     assert ds.sizes["sample"] == 3 and np.all(ds["seconds"].values > 0)
     _assert_statements(ds, "ivus")
+
+
+def test_a_mask_too_sparse_for_the_cheap_warm_up_warms_up_at_its_own_density(monkeypatch):
+    label = np.full((48, 48), 2, np.uint8)
+    label[20, 20] = 0  # one pixel of tissue in fluid: no scatterer at the warm-up's density
+    attempted, simulate_mask = [], phantom.simulate_mask
+
+    def recorded(*args, **kwargs):
+        attempted.append(kwargs["per_cell"])
+        return simulate_mask(*args, **kwargs)
+
+    monkeypatch.setattr(phantom, "simulate_mask", recorded)
+    grid = phantom.display_grid(tissue.load("ovary"), (48, 48))
+    ds = phantom.mask_sample(label, grid, ["background", "ovary", "follicle"], "ovary", seed=0, sample_id="dot",
+                             device="cpu", progress=False)
+    assert attempted == [phantom.WARMUP_PER_CELL, 10, 10] and imageset.timing_of(ds)["warmup_excluded"]
 
 
 def _assert_statements(ds, organ):
