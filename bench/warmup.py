@@ -8,7 +8,8 @@ image timed), and `cold` with the warm-up switched off (the first image then pay
 set-up, as before issue 14). Printed per run: the warm-up's own seconds, the first timed image,
 and the median and range of the others.
 
-    python bench/warmup.py [--images 6] [--repeats 2] [--size 128] [--json bench/out/warmup.json]
+    python bench/warmup.py [--images 6] [--repeats 2] [--size 128] [--producers ivus ovary sgan]
+                           [--warm-ups 1] [--json bench/out/warmup.json]
 
 Producers: `ussim phantom --mask` (phantom.simulate_set) on IVUS masks at the default density
 and on ovary masks at 2 scatterers per cell (ten times faster, same set-up), and `ganlab
@@ -76,28 +77,31 @@ def gan_generate(mode: str, run: str, folder: str) -> dict:
 
 
 def _timed(module, mode: str, produce) -> dict:
-    """Run `produce` with the module's warm_up timed (mode warm) or switched off (mode cold)."""
+    """Run `produce` with the module's warm_up timed and done K times (mode warm:K) or switched off (cold)."""
     original, spent = module.warm_up, []
+    warm_ups = int(mode.split(":")[1]) if mode.startswith("warm") else 0
 
     def timed_warm_up(*args, **kwargs):
         start = time.perf_counter()
-        original(*args, **kwargs)
+        for _ in range(warm_ups):
+            original(*args, **kwargs)
         spent.append(time.perf_counter() - start)
 
-    module.warm_up = timed_warm_up if mode == "warm" else (lambda *args, **kwargs: None)
+    module.warm_up = timed_warm_up
     seconds = [float(s) for s in produce()["seconds"].values]
     rest = seconds[1:]
-    return {"mode": mode, "warm_up_s": round(sum(spent), 3) if spent else None, "first_s": round(seconds[0], 3),
-            "rest_median_s": round(statistics.median(rest), 3), "rest_range_s": [round(min(rest), 3), round(max(rest), 3)],
-            "seconds": [round(s, 3) for s in seconds]}
+    return {"mode": mode, "warm_up_s": round(sum(spent), 4) if warm_ups else None, "first_s": round(seconds[0], 4),
+            "rest_median_s": round(statistics.median(rest), 4),
+            "rest_range_s": [round(min(rest), 4), round(max(rest), 4)], "seconds": [round(s, 4) for s in seconds]}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--images", type=int, default=6)
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--warm-ups", type=int, default=1, help="warm-up calls in mode warm (the producers make 1)")
     parser.add_argument("--size", type=int, default=128)
-    parser.add_argument("--producers", nargs="+", default=["ivus", "ovary", "sgan"], choices=["ivus", "ovary", "sgan"])
+    parser.add_argument("--producers", nargs="+", choices=["ivus", "ovary", "sgan"], default=["ivus", "ovary", "sgan"])
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     jobs = [("ivus", f"ussim_run(MODE, 'ivus', {args.size}, {args.images}, 10.0, FOLDER)"),
@@ -107,7 +111,7 @@ def main() -> None:
     for name, call in jobs:
         if name.split()[0] not in args.producers:
             continue
-        for mode in ["warm", "cold"] * args.repeats:
+        for mode in [f"warm:{args.warm_ups}", "cold"] * args.repeats:
             with tempfile.TemporaryDirectory() as folder:
                 code = (f"import sys; sys.path.insert(0, {str(ROOT / 'bench')!r}); import warmup; "
                         f"from pathlib import Path; MODE, FOLDER = {mode!r}, Path({folder!r}); "
