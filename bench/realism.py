@@ -128,7 +128,8 @@ def run(organ: str, frames: int, out: Path, fit: bool) -> dict:
         grid = phantom.display_grid(table, (real.sizes["y"], real.sizes["x"]))
     start = time.perf_counter()
     simulated = [phantom.mask_sample(real["label"].values[i], grid, names, organ, seed=i,
-                                     sample_id=str(real["sample_id"].values[i]), device="cpu", progress=False)
+                                     sample_id=str(real["sample_id"].values[i]), device="cpu", progress=False,
+                                     warm=i == 0)
                  for i in range(count)]
     seconds = time.perf_counter() - start
     sim_images = np.stack([s["image"].values[0] for s in simulated])

@@ -16,6 +16,8 @@ EPILOG = """examples:
   ganlab train --resume runs/00003-pgsgan-ovary_train
   torchrun --nproc_per_node 2 -m ganlab train --model cgan --data ovary_train.h5 --preset cpu-demo
   ganlab generate --run runs/00003-pgsgan-ovary_train --masks ovary_val.h5 --out ovary_pgsgan.h5
+  ganlab generate --run runs/00003-pgsgan-ovary_train --masks ovary_val.h5 --sketch-from training \\
+      --seed 1 --out ovary_pgsgan_trainsketch.h5
 """
 
 
@@ -65,7 +67,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="generate one image per mask of an image-set file with a trained run",
         description="Generate one image per label mask of an image-set file with a run's snapshot. Sketch models "
                     "use the file's own `sketch` when it has one, else Canny sketches of its images drawn with the "
-                    "run's settings. Writes an image-set file with the seconds each image took (batch 1).")
+                    "run's settings: the sketch of the very image each generated one is scored against "
+                    "(--sketch-from reference). --sketch-from training draws each mask's sketch from a training "
+                    "image chosen by --seed instead. Writes an image-set file with the wall seconds each image "
+                    "took (batch 1, after one untimed warm-up image) and what the model saw (condition).")
     gen.add_argument("--run", required=True, metavar="RUN", help="run folder, run number, or snapshot.pt file")
     gen.add_argument("--masks", required=True, type=Path, metavar="FILE", help="image-set file whose labels to use")
     gen.add_argument("--out", required=True, type=Path, metavar="FILE", help="image-set file to write (.h5)")
@@ -74,6 +79,12 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--seed", type=int, default=0, help="seed of the first image (image i uses SEED+i; default 0)")
     gen.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="where to run (default auto)")
     gen.add_argument("--threads", type=int, metavar="N", help="CPU threads for torch (default: torch's choice)")
+    gen.add_argument("--sketch-from", default="reference", metavar="{reference,training}",
+                     help="sketch models: each mask's sketch from the masks file's own image of it (reference, "
+                          "default) or from a training image chosen with --seed (training)")
+    gen.add_argument("--sketch-set", type=Path, metavar="TRAIN.h5",
+                     help="with --sketch-from training: the image set to draw sketches from (default: the run's "
+                          "own training set, named in its config.json)")
     gen.add_argument("--overwrite", action="store_true", help="replace FILE if it exists")
     return parser
 
@@ -141,7 +152,8 @@ def cmd_generate(args) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     snapshot = generate.load(args.run, train.pick_device(args.device))
-    ds = generate.generate_set(snapshot, args.masks, samples=args.samples, size=args.size, seed=args.seed)
+    ds = generate.generate_set(snapshot, args.masks, samples=args.samples, size=args.size, seed=args.seed,
+                               sketch_from=args.sketch_from, sketch_set=args.sketch_set)
     imageset.write(ds, args.out, overwrite=args.overwrite)
     seconds = ds["seconds"].values
     print(f"{args.out}: {ds.sizes['sample']} images by {snapshot.spec.name} (epoch {snapshot.epoch}), "

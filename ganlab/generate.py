@@ -5,8 +5,11 @@
     image = generate_image(snapshot, edited_label, sketch=sketch)   # label editing (paper Fig. 5)
 
 Masks are brought to the model's resolution (labels by nearest neighbour), the condition is
-built as in training (Canny sketches with the run's own settings, unless the masks bring their
-own `sketch`), and the images are returned at the masks' size unless another is asked for.
+built as in training (Canny sketches with the run's own settings, of the masks' own images, of
+seeded training images with sketch_from="training", or the masks' stored `sketch`: see
+ganlab.conditions), and the images are returned at the masks' size unless another is asked for.
+A set states what the model saw (`condition`) and how its seconds were measured (`timing`: wall
+seconds per image at batch 1 on the device used, after one untimed warm-up image).
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from ganlab import data, registry, runs
+from ganlab import conditions, data, registry, runs
 from ganlab.growing import resize
 from ganlab.sketch import condition_channels, to_uint8
 from ussim import imageset
@@ -100,47 +103,70 @@ def generate_image(snapshot: Snapshot, label: np.ndarray, *, sketch: np.ndarray 
     return data.resize_images(to_uint8(out), label.shape[0])[0]
 
 
+def warm_up(snapshot: Snapshot, label: torch.Tensor, sketches: conditions.Sketches, out_size: int, seed: int) -> None:
+    """One image made and discarded, untimed: the first torch call's one-off set-up (kernel
+    selection, allocations, CUDA context) is paid here rather than by the first timed image.
+
+    DECISION: the warm-up is the first mask's whole timed work (seeding, sketch, condition,
+    generator, conversion) done once: every code path the timed images take has then run (the
+    first torch.manual_seed alone costs ~0.5 ms, a tenth of a small model's image), and nothing
+    about the model or its input is changed to make the warm-up cheaper (it costs one image).
+    """
+    torch.manual_seed(seed)
+    _image(snapshot, label, sketches.for_sample(0), out_size)
+
+
+def _image(snapshot: Snapshot, label: torch.Tensor, sketch_map, out_size: int) -> np.ndarray:
+    return data.resize_images(to_uint8(_run(snapshot, label, sketch_map)), out_size)[0]
+
+
 def generate_set(snapshot: Snapshot, masks_path, *, samples: int | None = None, size: int | None = None,
-                 seed: int = 0, progress: bool = True):
-    """An image set with one generated image per mask of `masks_path`, timed image by image."""
+                 seed: int = 0, progress: bool = True, sketch_from: str = "reference", sketch_set=None):
+    """An image set with one generated image per mask of `masks_path`, timed image by image.
+
+    Sketch models take each mask's sketch from the reference (`sketch_from="reference"`: the masks
+    file's own image, or its stored sketch) or from a training image chosen with `seed`
+    (`"training"`, from `sketch_set` or by default the run's own training set); see ganlab.conditions.
+    """
+    conditions.check_options(snapshot.spec, sketch_from, sketch_set)
+    uses_sketch = snapshot.spec.uses_sketch
     masks = data.load(masks_path, snapshot.resolution, canny=None, samples=samples, progress=progress,
-                      prefer_stored_sketch=snapshot.spec.uses_sketch)
+                      prefer_stored_sketch=uses_sketch and sketch_from == "reference")
     if masks.class_names != snapshot.class_names:
         raise UsageError(f"{masks_path}: classes {masks.class_names} differ from the model's {snapshot.class_names}")
+    sketches, statement, sketch_source = conditions.plan(snapshot, masks, sketch_from=sketch_from,
+                                                         sketch_set=sketch_set, seed=seed)
     with imageset.read(masks_path) as ds:
         original = np.asarray(ds["label"][:len(masks)].values)
         coords = {k: ds[k].values for k in ("y_mm", "x_mm") if k in ds.coords}
     # DECISION: images come out at the masks' own size unless asked otherwise, so a generated
     # set pairs pixel for pixel with the set its masks came from.
     out_size = size or original.shape[-1]
-    images, sketches, seconds = [], [], []
-    uses_sketch = snapshot.spec.uses_sketch
-    canny = data.canny_settings(snapshot.config) if uses_sketch else None
-    if uses_sketch and masks.sketches is None:
-        masks.source.update(sketch="canny", canny=canny)
+    if sketch_source.get("sketch") == "canny" and sketch_from == "reference":
+        masks.source.update(sketch="canny", canny=sketches.canny)
+    images, shown, seconds = [], [], []
+    warm_up(snapshot, masks.labels[0], sketches, out_size, seed)
     for i in tqdm(range(len(masks)), desc="generate", unit="img", disable=None if progress else True):
         start = time.perf_counter()
         torch.manual_seed(seed + i)
-        sketch_map = None
-        if uses_sketch:
-            sketch_map = (masks.sketches[i] if masks.sketches is not None else
-                          torch.from_numpy(data.edge_sketches(masks.images[i][None].numpy(), canny)[0]))
-        out = _run(snapshot, masks.labels[i], sketch_map)
-        images.append(data.resize_images(to_uint8(out), out_size)[0])
+        sketch_map = sketches.for_sample(i)
+        images.append(_image(snapshot, masks.labels[i], sketch_map, out_size))
         seconds.append(time.perf_counter() - start)
         if sketch_map is not None:
-            shown = (sketch_map.numpy() > 0) & (masks.labels[i].numpy() == 0)
-            sketches.append(data.resize_labels(shown.astype(np.uint8)[None], out_size)[0])
+            outside = (sketch_map.numpy() > 0) & (masks.labels[i].numpy() == 0)
+            shown.append(data.resize_labels(outside.astype(np.uint8)[None], out_size)[0])
     labels = original if out_size == original.shape[-1] else data.resize_labels(original, out_size)
     params = {"generator": "ganlab.generate", "model": snapshot.spec.name, "run": str(snapshot.path.parent.resolve()),
               "snapshot": str(snapshot.path.resolve()), "snapshot_sha256": snapshot.sha256, "epoch": snapshot.epoch,
               "schedule": snapshot.schedule, "config": snapshot.config, "masks": masks.source, "seed": seed,
               "size": out_size, "device": str(snapshot.device), "threads": torch.get_num_threads(),
-              "seconds_cover": "sketch drawing, condition, generator, conversion; batch 1"}
+              "seconds_cover": "sketch drawing, condition, generator, conversion; batch 1; after one untimed "
+                               "warm-up image", "sketch_source": sketch_source}
+    timing = {"warmup_excluded": True, "device": str(snapshot.device), "batch_size": 1,
+              "threads": torch.get_num_threads(), "clock": "wall"}
     extra = coords if out_size == original.shape[-1] else {}
     return imageset.make(np.stack(images), labels, class_names=masks.class_names, organ=masks.organ,
                          method=snapshot.spec.name, params=params,
                          seed=np.arange(seed, seed + len(masks), dtype=np.int64),
-                         seconds=np.asarray(seconds, np.float32), sketch=np.stack(sketches) if sketches else None,
-                         sample_id=masks.sample_ids, **extra)
-
+                         seconds=np.asarray(seconds, np.float32), sketch=np.stack(shown) if shown else None,
+                         sample_id=masks.sample_ids, condition=statement, timing=timing, **extra)

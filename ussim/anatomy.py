@@ -20,6 +20,10 @@ from ussim.probe import Probe
 from ussim.tissue import TissueTable
 
 
+class NoScatterers(UsageError):
+    """A mask that places no scatterer at the density asked for."""
+
+
 def scatterers_from_mask(label: np.ndarray, x: np.ndarray, z: np.ndarray, class_names: list[str],
                          table: TissueTable, probe: Probe, *, seed: int = 0,
                          per_cell: float = scatter.SCATTERERS_PER_CELL, thickness: float | None = None) -> Scatterers:
@@ -54,7 +58,8 @@ def scatterers_from_mask(label: np.ndarray, x: np.ndarray, z: np.ndarray, class_
     row, column = np.divmod(pixel, x.size)
     n = pixel.size
     if n == 0:
-        raise UsageError("the mask's classes place no scatterers (every class has density 0)")
+        raise NoScatterers(f"the mask places no scatterers at {per_cell:g} per resolution cell (its classes have "
+                           f"density 0, or too few of its pixels have any)")
     sx = x[column] + rng.uniform(-dx / 2, dx / 2, n)
     sz = z[row] + rng.uniform(-dz / 2, dz / 2, n)
     sy = rng.uniform(-thickness / 2, thickness / 2, n)

@@ -39,7 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     info = commands.add_parser("info", help="summarise an image-set file",
                                description="Print what an image-set file holds: samples, size, method, "
-                                           "organ, classes with pixel fractions, timing.")
+                                           "organ, classes with pixel fractions, seconds per image, and for "
+                                           "generated sets how they were timed and what their producer saw "
+                                           "(condition, its source and detail).")
     info.add_argument("file", type=Path, help="image-set file (.h5)")
     info.add_argument("--json", action="store_true", help="print the summary as JSON")
 
@@ -48,7 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="import images with masks (an .npz archive, or image and mask folders)",
         description="Import real (or any) images with label masks into an image-set file. Give either an "
                     ".npz archive (keys images, masks, class_names; optional ids, split, image_class, "
-                    "chroma_frac, pixel_mm) or --images DIR --masks DIR (files matched by name).")
+                    "chroma_frac, pixel_mm) or --images DIR --masks DIR (files matched by name). Pixel values: "
+                    + raster.PIXEL_RULE + ".")
     imp.add_argument("archive", nargs="?", type=Path, help=".npz archive to import")
     imp.add_argument("--images", type=Path, metavar="DIR", help="folder of images (PNG/JPG/BMP/TIFF)")
     imp.add_argument("--masks", type=Path, metavar="DIR", help="folder of masks, one per image, same file stem")
@@ -203,6 +206,17 @@ def format_summary(path, facts: dict) -> str:
     else:
         lines.append(f"  seconds   median {facts['seconds_median']:.4g} s per image "
                      f"({facts['seconds_known']} of {facts['samples']} timed)")
+    if facts.get("timing"):
+        timing = facts["timing"]
+        excluded = timing["warmup_excluded"]
+        warmup = ("warm-up excluded" if excluded is True else "warm-up NOT excluded" if excluded is False
+                  else f"warm-up excluded: {excluded}")
+        lines.append(f"  timing    {timing['clock']} clock, batch {timing['batch_size']} on {timing['device']}, "
+                     f"{timing['threads']} threads, {warmup}")
+    if facts.get("condition"):
+        condition = facts["condition"]
+        lines.append(f"  condition {condition['condition']} (source: {condition['source']})")
+        lines.append(f"            {condition['detail']}")
     lines.append(f"  written   {facts['created_utc']} by ussim {facts['software_version']}")
     return "\n".join(lines)
 

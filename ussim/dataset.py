@@ -31,6 +31,9 @@ from ussim.errors import UsageError
 # on a CPU, and N = 2000 gives 250 files, few enough to merge in one pass.
 SHARD_SIZE = 8
 SCHEDULER_TIMEOUT_S = 10
+# DECISION: the layout of a shard's file is part of its hash, so a rerun never merges shards
+# written before they stated their condition and timing (layout 2) into a set that states them.
+SHARD_LAYOUT = 2
 
 
 @dataclass(frozen=True)
@@ -71,7 +74,7 @@ def plan(organ: str, n: int, *, seed: int = 0, size: int = 256, probe: str | Non
     phantom.display_grid(table, (size, size))  # refuses a size too small to image, here, not on a worker
     resolved_probe = probes.load(probe or table.probe)
     recipe = json.dumps({"tissue": dataclasses.asdict(table), "probe": resolved_probe.as_dict(),
-                         "software_version": __version__}, sort_keys=True, default=str)
+                         "software_version": __version__, "shard_layout": SHARD_LAYOUT}, sort_keys=True, default=str)
     return [Shard(organ, size, probe, float(per_cell), first, min(shard_size, seed + n - first), recipe)
             for first in range(seed, seed + n, shard_size)]
 
@@ -101,11 +104,14 @@ def make_shard(shard: Shard, folder: str, device: str = "auto", threads: int | N
     if threads:  # workers sharing a machine split its cores instead of each taking all of them
         import numba
         numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
+    # The shard's first image warms this worker's simulator up, untimed (phantom.warm_up).
     samples = [phantom.random_sample(shard.organ, seed=seed, size=shard.size, probe_name=shard.probe,
-                                     device=device, progress=False, per_cell=shard.per_cell) for seed in shard.seeds]
+                                     device=device, progress=False, per_cell=shard.per_cell, warm=index == 0)
+               for index, seed in enumerate(shard.seeds)]
     anatomy = [imageset.params_of(s)["anatomy"] for s in samples]
     simulation = imageset.params_of(samples[0])["simulation"]
     merged = imageset.concat(samples) if len(samples) > 1 else samples[0]
+    merged.attrs["timing"] = samples[0].attrs["timing"]  # warmed by the first image, for all of them
     merged.attrs["params"] = json.dumps({"shard": shard_params(shard), "simulation": simulation,
                                          "anatomy": anatomy}, sort_keys=True, default=str)
     imageset.write(merged, path, overwrite=True)
@@ -214,8 +220,23 @@ def merge(shards: list[Shard], folder: Path, out: Path, *, overwrite: bool, para
     joined.attrs["params"] = json.dumps({**params, "simulation": imageset.params_of(parts[0])["simulation"]},
                                         sort_keys=True, default=str)
     joined.attrs["method"] = "ussim-field"
+    joined.attrs["timing"] = json.dumps(merged_timing([imageset.timing_of(part) for part in parts]), sort_keys=True)
     imageset.write(joined, out, overwrite=overwrite)
     return out
+
+
+def merged_timing(timings: list[dict]) -> dict:
+    """One `timing` statement for shards that workers timed each with its own.
+
+    DECISION: a field on which the shards agree keeps its value; one on which they differ (a
+    cluster whose workers have other devices or thread counts) holds the sorted list of the
+    values found, so the statement never claims one device or thread count for all of them.
+    """
+    merged = {}
+    for key in imageset.TIMING_KEYS:
+        values = sorted({json.dumps(t[key]) for t in timings})
+        merged[key] = json.loads(values[0]) if len(values) == 1 else [json.loads(v) for v in values]
+    return merged
 
 
 def _lazy_shard(path: Path):

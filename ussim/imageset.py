@@ -349,7 +349,8 @@ def concat(sets: Sequence[xr.Dataset]) -> xr.Dataset:
 
 
 def summary(ds: xr.Dataset) -> dict:
-    """Facts about a set for `ussim info`: counts, size, classes with pixel fractions, timing."""
+    """Facts about a set for `ussim info`: counts, size, classes with pixel fractions, seconds, and
+    the producer's statements of its condition and timing (None when it made none)."""
     names = class_names_of(ds)
     counts = np.zeros(max(256, len(names)), np.int64)
     for block in _blocks(ds["label"]):
@@ -369,7 +370,7 @@ def summary(ds: xr.Dataset) -> dict:
         "seconds_median": float(np.median(known)) if known.size else None,
         "seconds_known": int(known.size), "real_samples": int(np.sum(ds["seed"].values == -1)),
         "pixel_mm": pixel_mm, "software_version": ds.attrs["software_version"],
-        "created_utc": ds.attrs["created_utc"],
+        "created_utc": ds.attrs["created_utc"], "condition": condition_of(ds), "timing": timing_of(ds),
     }
 
 

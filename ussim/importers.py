@@ -46,7 +46,9 @@ class _Selection:
         self.images, self.labels, self.ids, self.excluded_color = [], [], [], []
         self.grids = set()  # (source shape, placement) pairs seen: one means a common mm grid
 
-    def add(self, sample_id, pixels, label, color_frac=None):
+    def add(self, sample_id, pixels, label, color_frac=None, *, where: str):
+        """Keep one image (any numeric type, see raster.PIXEL_RULE) with its label; `where` names it in errors."""
+        pixels = raster.to_uint8(pixels, where)
         if self.max_color_fraction is not None:
             if color_frac is None:
                 color_frac = raster.color_fraction(pixels)
@@ -170,7 +172,8 @@ def import_npz(path, *, organ="unknown", method=None, split=None, image_class=No
     chroma = optional.get("chroma_frac")
     for i in tqdm(np.flatnonzero(keep), desc=f"import {path.name}", unit="img", disable=None if progress else True):
         _check_labels(masks[i], class_names, f"{path}: mask of sample '{ids[i]}'")
-        selection.add(ids[i], images[i], masks[i], None if chroma is None else float(chroma[i]))
+        selection.add(ids[i], images[i], masks[i], None if chroma is None else float(chroma[i]),
+                      where=f"{path}: image of sample '{ids[i]}'")
     selection.labels, class_names = _remap_classes(selection.labels, class_names, rename or {}, drop_unused_classes)
     params = {"importer": "npz", "source": path.name, "source_sha256": imageset.file_sha256(path), "split": split,
               "image_class": image_class, "rename": rename, "drop_unused_classes": drop_unused_classes}
@@ -221,9 +224,13 @@ def _load_pixels(path: Path, what: str) -> np.ndarray:
                 return np.asarray(img) if what == "mask-index" else np.asarray(img.convert("RGBA"))
             if (img.mode.startswith("I;16") or img.mode == "I") and what == "mask-index":
                 return np.asarray(img, dtype=np.int64)  # 16-bit class indices, checked below
-            if img.mode.startswith("I;16") or img.mode == "I":
-                # DECISION: 16-bit grayscale is mapped linearly onto 0..255 (full range kept)
-                return np.rint(np.asarray(img, dtype=np.float64) / 257).clip(0, 255).astype(np.uint8)
+            if img.mode.startswith("I;16"):  # 16-bit grayscale (PNG, TIFF), in the file's byte order
+                return np.asarray(img).astype(np.int16 if img.mode == "I;16S" else np.uint16)
+            if img.mode == "I":  # 32-bit integers, or a signed 16-bit TIFF that PIL widened
+                pixels = np.asarray(img)
+                return pixels.astype(np.int16) if _is_int16_tiff(img) else pixels
+            if img.mode == "F":  # 32-bit float (TIFF): checked and scaled by raster.to_uint8
+                return np.asarray(img)
             if img.mode not in ("L", "LA", "RGB", "RGBA"):
                 img = img.convert("RGB")
             return np.asarray(img)
@@ -231,13 +238,26 @@ def _load_pixels(path: Path, what: str) -> np.ndarray:
         raise UsageError(f"cannot read {what.split('-')[0]} {path}: {error}") from None
 
 
+def _is_int16_tiff(img) -> bool:
+    """A TIFF of signed 16-bit samples (BitsPerSample 16, SampleFormat 2), which PIL opens as mode I."""
+    tags = getattr(img, "tag_v2", None)
+    if tags is None:
+        return False
+    bits, sample_format = (tuple(np.atleast_1d(tags.get(tag, ()))) for tag in (258, 339))
+    return set(bits) == {16} and set(sample_format) == {2}
+
+
 def _mask_to_label(pixels, path, palette, tolerance):
+    if palette is None and not np.issubdtype(pixels.dtype, np.integer):
+        raise UsageError(f"mask {path} holds {pixels.dtype} values; index masks hold integer class indices "
+                         f"(colour-coded masks take --palette)")
     if palette is None:
         if pixels.ndim == 3:
             if not (np.all(pixels[..., :3] == pixels[..., :1])):
                 raise UsageError(f"mask {path} is colour-coded: pass --palette 'r,g,b=name;...'")
             pixels = pixels[..., 0]
         return pixels
+    pixels = raster.to_uint8(pixels, f"mask {path}")  # colours compare on 0..255, whatever the bit depth
     rgb = np.broadcast_to(pixels[..., None], pixels.shape + (3,)) if pixels.ndim == 2 else pixels[..., :3]
     label = np.full(rgb.shape[:2], 255, np.uint8)
     for index, (colour, _) in enumerate(palette):
@@ -290,7 +310,7 @@ def import_folder(images_dir, masks_dir, *, class_names=None, palette=None, pale
             _check_labels(mask, class_names, f"mask {masks[stem]}")
         if int(mask.max()) > 255:
             raise UsageError(f"mask {masks[stem]}: class index {int(mask.max())} does not fit uint8 (0..255)")
-        selection.add(stem, pixels, mask)
+        selection.add(stem, pixels, mask, where=f"image {images[stem]}")
     if palette is None and class_names is not None:
         names = list(class_names)
     elif palette is None:  # DECISION: unnamed index masks get class_0..class_K, K the largest index seen

@@ -1,4 +1,5 @@
-"""Pixel operations for importing images: grayscale, colour-overlay fraction, fitting to a size.
+"""Pixel operations for importing images: pixel values to 0..255, grayscale, colour-overlay
+fraction, fitting to a size.
 
 Images are resampled with scipy.ndimage (linear, with a Gaussian anti-alias prefilter when
 shrinking) and label maps with nearest neighbour, so labels stay class indices.
@@ -22,6 +23,45 @@ LUMA_WEIGHTS = np.array([0.299, 0.587, 0.114])
 # max(R,G,B) - min(R,G,B), exceeds 30 of 255: JPEG chroma noise on gray B-mode stays well
 # below that, colour-flow overlays are far above it.
 CHROMA_MIN = 30
+# The rule `ussim import --help` states, applied to every image before anything else.
+PIXEL_RULE = ("uint8 pixels are kept; uint16 and int16 are scaled by their type's range to 0..255 "
+              "(round(v/257), round((v+32768)/257)); other integers must lie in 0..255; float pixels must "
+              "lie in 0..1 and become round(255*v); NaN or infinite pixels are refused")
+
+
+def to_uint8(pixels: np.ndarray, where: str) -> np.ndarray:
+    """The image's values as uint8 0..255 by PIXEL_RULE, or a UsageError naming `where` (the file or
+    sample) and the values found.
+
+    DECISION: int16 is scaled by its full range like uint16 ((v + 32768) / 257): a signed type's
+    range is all that the file says about its scale, and the same rule for both 16-bit types keeps
+    a volume exported either way at the same gray levels.
+    """
+    pixels = np.asarray(pixels)
+    if pixels.dtype == np.uint8:
+        return pixels
+    if np.issubdtype(pixels.dtype, np.floating):
+        finite = np.isfinite(pixels)
+        if not finite.all():
+            y, x = np.argwhere(~finite)[0][:2]
+            raise UsageError(f"{where}: {int((~finite).sum())} NaN or infinite pixel value(s), the first at "
+                             f"(y={y}, x={x}); allowed: finite values, float images in 0..1")
+        low, high = (float(pixels.min()), float(pixels.max())) if pixels.size else (0.0, 0.0)
+        if low < 0 or high > 1:
+            raise UsageError(f"{where}: float pixel values span {low:g}..{high:g}; allowed: 0..1 (scaled to "
+                             f"0..255 by round(255*v)), or save the images as uint8 or uint16")
+        return np.rint(pixels.astype(np.float64) * 255).astype(np.uint8)
+    if pixels.dtype in (np.uint16, np.int16):
+        offset = -int(np.iinfo(pixels.dtype).min)
+        return np.rint((pixels.astype(np.float64) + offset) / 257).astype(np.uint8)
+    if np.issubdtype(pixels.dtype, np.integer):
+        low, high = (int(pixels.min()), int(pixels.max())) if pixels.size else (0, 0)
+        if low < 0 or high > 255:
+            raise UsageError(f"{where}: {pixels.dtype} pixel values span {low}..{high}; allowed: 0..255 for "
+                             f"{pixels.dtype} (uint16 and int16 are scaled by their range, float in 0..1)")
+        return pixels.astype(np.uint8)
+    raise UsageError(f"{where}: pixels of type {pixels.dtype} cannot be imported (allowed: unsigned or signed "
+                     f"integers, or float in 0..1)")
 
 
 def to_gray(pixels: np.ndarray, mode: str = "luma") -> np.ndarray:

@@ -52,6 +52,7 @@ def test_import_folder_then_info(capsys, folders):
     assert code == 0
     assert "size      16 x 24 px  (0.125 x 0.125 mm per pixel)" in out
     assert "ovary" in out and "envelope  no" in out and "unknown (real images" in out
+    assert "  timing " not in out and "  condition " not in out  # a real set states neither
     code, out, _ = run(capsys, "info", folders / "out.h5", "--json")
     facts = json.loads(out)
     assert facts["organ"] == "ovary" and sum(facts["classes"].values()) == pytest.approx(1)
@@ -61,6 +62,23 @@ def test_info_reports_timing_of_generated_sets(capsys, toy, tmp_path):
     imageset.write(toy, tmp_path / "toy.h5")
     code, out, _ = run(capsys, "info", tmp_path / "toy.h5")
     assert code == 0 and "median" in out and "envelope  yes" in out and "sketch    yes" in out
+
+
+def test_info_shows_condition_and_timing_when_a_set_states_them(capsys, toy, tmp_path):
+    stated = imageset.make(toy["image"].values, toy["label"].values, class_names=imageset.class_names_of(toy),
+                           organ="ovary", method="sgan", params={}, seconds=[0.25] * toy.sizes["sample"],
+                           condition={"condition": "mask+sketch", "source": "other",
+                                      "detail": "a Canny sketch of training image t7"},
+                           timing={"warmup_excluded": True, "device": "cuda:0", "batch_size": 1, "threads": 4,
+                                   "clock": "wall"})
+    imageset.write(stated, tmp_path / "stated.h5")
+    code, out, _ = run(capsys, "info", tmp_path / "stated.h5")
+    assert code == 0
+    assert "  timing    wall clock, batch 1 on cuda:0, 4 threads, warm-up excluded" in out
+    assert "  condition mask+sketch (source: other)\n            a Canny sketch of training image t7" in out
+    code, out, _ = run(capsys, "info", tmp_path / "stated.h5", "--json")
+    facts = json.loads(out)
+    assert facts["condition"]["source"] == "other" and facts["timing"]["device"] == "cuda:0"
 
 
 def test_existing_output_needs_overwrite(capsys, folders):
@@ -123,6 +141,24 @@ def test_truncated_and_foreign_hdf5(capsys, toy, tmp_path):
 def test_bad_options(capsys, folders, extra, message):
     code, _, err = run(capsys, *folder_args(folders, *extra))
     assert code == 2 and message in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("bad, message", [
+    (np.nan, "image of sample 'b': 1 NaN or infinite pixel value(s), the first at (y=0, x=1); allowed: finite"),
+    (3.0, "image of sample 'b': float pixel values span 0..3; allowed: 0..1 (scaled to 0..255 by round(255*v))"),
+])
+def test_import_refuses_bad_float_pixels_in_one_line(capsys, tmp_path, bad, message):
+    images = np.zeros((2, 4, 4), np.float64)
+    images[1, 0, 1] = bad
+    np.savez(tmp_path / "f.npz", images=images, masks=np.zeros((2, 4, 4), np.uint8), class_names=np.array(["bg"]),
+             ids=np.array(["a", "b"]))
+    assert_one_line_error(capsys, ["import", tmp_path / "f.npz", "--out", tmp_path / "f.h5"], message)
+    assert not (tmp_path / "f.h5").exists()
+
+
+def test_import_help_states_the_pixel_rule(capsys):
+    code, out, _ = run(capsys, "import", "--help")
+    assert code == 0 and "float pixels must lie in 0..1 and become round(255*v)" in " ".join(out.split())
 
 
 def test_console_script_exit_status(folders):

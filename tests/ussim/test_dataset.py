@@ -95,6 +95,12 @@ def test_a_killed_run_resumes_to_exactly_the_uninterrupted_result(capsys, tmp_pa
             assert np.array_equal(whole[name].values, resumed[name].values), name
         assert whole["sample_id"].values.tolist() == resumed["sample_id"].values.tolist()
         assert whole.attrs["params"] == resumed.attrs["params"]
+        for merged in (whole, resumed):  # every shard warmed up before its timed image, on the CPU asked for
+            timing = imageset.timing_of(merged)
+            assert {k: timing[k] for k in ("warmup_excluded", "device", "batch_size", "clock")} == \
+                {"warmup_excluded": True, "device": "cpu", "batch_size": 1, "clock": "wall"}
+            assert isinstance(timing["threads"], int) and timing["threads"] >= 1
+            assert imageset.condition_of(merged) == phantom.condition("ivus")
         params = imageset.params_of(resumed)
         assert params["dataset"]["n"] == 4 and params["dataset"]["scatterers_per_cell"] == 1.0
         # Any sample is remade by `ussim phantom` with its seed, as the params say.

@@ -219,3 +219,81 @@ def test_npz_selection_errors(archive, tmp_path):
     (tmp_path / "junk.npz").write_bytes(b"junk")
     with pytest.raises(UsageError, match="not a readable .npz"):
         importers.import_npz(tmp_path / "junk.npz")
+
+
+# Pixel values of every numeric type: one rule for both importers (raster.PIXEL_RULE).
+
+def _archive_with(tmp_path, images):
+    path = tmp_path / "values.npz"
+    np.savez(path, images=images, masks=np.zeros(images.shape[:3], np.uint8), class_names=np.array(["bg"]),
+             ids=np.array([f"s{i}" for i in range(len(images))]))
+    return path
+
+
+@pytest.mark.parametrize("values, dtype, expected", [
+    ([0.0, 0.5, 1.0, 0.002], np.float32, [0, 128, 255, 1]),          # float: round(255 v)
+    ([0, 257, 65535, 128], np.uint16, [0, 1, 255, 0]),               # uint16: round(v / 257)
+    ([-32768, 0, 32767, -32640], np.int16, [0, 128, 255, 0]),        # int16: round((v + 32768) / 257)
+    ([0, 7, 255, 100], np.int64, [0, 7, 255, 100]),                  # other integers within 0..255: kept
+])
+def test_npz_pixel_values_are_scaled_by_their_type(tmp_path, values, dtype, expected):
+    images = np.broadcast_to(np.array(values, dtype).reshape(1, 2, 2), (2, 2, 2)).copy()
+    ds = importers.import_npz(_archive_with(tmp_path, images))
+    assert ds["image"].dtype == np.uint8 and ds["image"].values[1].ravel().tolist() == expected
+
+
+@pytest.mark.parametrize("bad, message", [
+    (np.nan, r"sample 's1': 1 NaN or infinite pixel value\(s\), the first at \(y=1, x=0\); allowed: finite"),
+    (np.inf, r"sample 's1': 1 NaN or infinite pixel value"),
+    (1.5, r"sample 's1': float pixel values span 0.5..1.5; allowed: 0..1 \(scaled to 0..255 by round\(255\*v\)\)"),
+    (-0.25, r"sample 's1': float pixel values span -0.25..0.5; allowed: 0..1"),
+])
+def test_npz_refuses_nan_inf_and_floats_outside_0_1(tmp_path, bad, message):
+    images = np.full((2, 2, 2), 0.5, np.float32)
+    images[1, 1, 0] = bad
+    with pytest.raises(UsageError, match=message):
+        importers.import_npz(_archive_with(tmp_path, images))
+
+
+def test_npz_refuses_wide_integers_outside_0_255(tmp_path):
+    images = np.zeros((1, 2, 2), np.int32)
+    images[0, 0, 0] = 4000
+    with pytest.raises(UsageError, match=r"sample 's0': int32 pixel values span 0..4000; allowed: 0..255"):
+        importers.import_npz(_archive_with(tmp_path, images))
+
+
+def _folder_of(tmp_path, pixels, write):
+    images, masks = tmp_path / "img", tmp_path / "msk"
+    images.mkdir(parents=True)
+    masks.mkdir(parents=True)
+    write(pixels, images)
+    Image.fromarray(np.zeros(pixels.shape, np.uint8)).save(masks / "a.png")
+    return images, masks
+
+
+def test_folder_16_bit_png_and_tiff_and_float_tiff(tmp_path):
+    import tifffile  # writes the signed 16-bit and float TIFFs that scanners and pipelines export
+    cases = [
+        (np.array([[0, 257], [65535, 32896]], np.uint16), lambda p, d: Image.fromarray(p).save(d / "a.png"),
+         [[0, 1], [255, 128]]),
+        (np.array([[0, 257], [65535, 32896]], np.uint16), lambda p, d: tifffile.imwrite(d / "a.tif", p),
+         [[0, 1], [255, 128]]),
+        (np.array([[-32768, 0], [32767, -32511]], np.int16), lambda p, d: tifffile.imwrite(d / "a.tif", p),
+         [[0, 128], [255, 1]]),
+        (np.array([[0.0, 0.5], [1.0, 0.25]], np.float32), lambda p, d: tifffile.imwrite(d / "a.tif", p),
+         [[0, 128], [255, 64]]),
+    ]
+    for index, (pixels, write, expected) in enumerate(cases):
+        images, masks = _folder_of(tmp_path / str(index), pixels, write)
+        ds = importers.import_folder(images, masks, class_names=["bg"])
+        assert ds["image"].values[0].tolist() == expected, (index, pixels.dtype)
+
+
+def test_folder_refuses_nan_and_out_of_range_float_tiffs(tmp_path):
+    import tifffile
+    for index, (bad, message) in enumerate([(np.nan, "NaN or infinite pixel value"),
+                                            (2.0, "float pixel values span 0..2; allowed: 0..1")]):
+        pixels = np.array([[0.0, 0.5], [bad, 1.0]], np.float32)
+        images, masks = _folder_of(tmp_path / str(index), pixels, lambda p, d: tifffile.imwrite(d / "a.tif", p))
+        with pytest.raises(UsageError, match=f"image {images / 'a.tif'}: .*{message}"):
+            importers.import_folder(images, masks, class_names=["bg"])
