@@ -7,15 +7,21 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from app.demo import pipeline
+from app.demo import models, pipeline
 from app.demo.defaults import ORGAN_MODELS, TINY
 from app.study import next_case, open_session, open_study, progress
 from compare import results
 from ussim import imageset
 
 ORGANS = list(ORGAN_MODELS)
+
+
+def method_names(organ: str) -> list[str]:
+    """The demo's methods of an organ: one per mask-only GAN, two per sketch GAN (both sketch sources)."""
+    return [name for model in ORGAN_MODELS[organ] for name in models.method_names(model).values()]
 
 
 def run_tiny(out: Path, capsys) -> tuple[dict, str]:
@@ -39,8 +45,22 @@ def test_simulated_demo_writes_every_product_and_says_the_reference_is_simulated
     comparisons = results.read_comparisons(out / "results.nc")
     assert list(comparisons.datasets) == ORGANS
     for organ, ds in comparisons.datasets.items():
-        assert ds["method"].values.tolist() == ["simulated", "ussim", *ORGAN_MODELS[organ]]
+        assert ds["method"].values.tolist() == ["simulated", "ussim", *method_names(organ)]
         assert ds.attrs["backbone"] == TINY.backbone
+        # every GAN trained with each training seed; each method states what it saw
+        assert ds["n_sets"].values.tolist() == ["1", "1"] + [str(len(TINY.training_seeds))] * len(method_names(organ))
+        conditions = dict(zip(ds["method"].values.tolist(), zip(ds["condition"].values.tolist(),
+                                                                 ds["condition_source"].values.tolist())))
+        assert conditions["ussim"] == ("mask", "none")
+        for model in ORGAN_MODELS[organ]:
+            names = models.method_names(model)
+            if len(names) == 1:
+                assert conditions[names["reference"]] == ("mask", "none")
+            else:
+                assert conditions[names["reference"]] == ("mask+sketch", "reference")
+                assert conditions[names["training"]] == ("mask+sketch", "other")
+        finite = np.isfinite(ds["value_interval"].sel({"metric": "ssim"}).values[1:])
+        assert finite.all()  # every method's SSIM carries its interval
         # every method's images were made from the reference masks: the paired metrics exist
         n_pairs = ds["value"].sel({"metric": "n_pairs"}).values[1:]
         assert (n_pairs == TINY.held_out[organ]).all()
@@ -54,12 +74,18 @@ def test_simulated_demo_writes_every_product_and_says_the_reference_is_simulated
     for organ in ORGANS:
         assert (out / f"report_grid_{organ}.png").is_file()
     summary = (out / "summary.md").read_text()
-    for organ, models in ORGAN_MODELS.items():
-        for model in models:
-            run = Path(record["organs"][organ]["methods"][model]["run"])
-            assert (run / "snapshot.pt").is_file() and (run / "config.json").is_file()
-            assert f"| {organ} | {model} |" in summary
-        assert f"| {organ} | ussim |" in summary and f"| {organ} | simulated (reference) |" in summary
+    for organ, organ_models in ORGAN_MODELS.items():
+        for model in organ_models:
+            trained = record["organs"][organ]["methods"][model]
+            assert [t["seed"] for t in trained] == list(TINY.training_seeds)
+            for run in (Path(t["run"]) for t in trained):
+                assert (run / "snapshot.pt").is_file() and (run / "config.json").is_file()
+        for name in method_names(organ):
+            assert f"| {organ} | {name}" in summary
+        assert f"| {organ} | ussim | mask only |" in summary
+        assert f"| {organ} | simulated (reference) |" in summary
+    assert "sgan:ref-sketch † | mask + sketch of the reference image †" in summary
+    assert "What the intervals resolve" in summary
     assert set(record["stages"]) == {"image sets", "simulator", "GANs", "metrics", "report", "reader study"}
     assert json.loads((out / "demo.json").read_text())["config"] == TINY.as_dict()
 
@@ -74,7 +100,7 @@ def test_simulated_demo_prepares_a_study_each_reader_can_open(simulated_demo):
     for name, _reader, link in links:
         assert open_study(url, name).name == name
         session = open_session(url, link.split("token=")[1])
-        n_sets = len(ORGAN_MODELS[name.split("-")[1]]) + 2  # the real set, ussim, every GAN
+        n_sets = len(method_names(name.split("-")[1])) + 2  # the real set, ussim, every GAN method
         assert progress(session) == (0, n_sets * TINY.study_cases[name.split("-")[1]] + TINY.study_practice)
         assert next_case(session) is not None
 
