@@ -14,6 +14,7 @@ were measured travel with it. A metric these sets cannot give is NaN with a note
 
 from __future__ import annotations
 
+import json
 import warnings
 from pathlib import Path
 
@@ -81,7 +82,8 @@ def run(reference: str | Path, methods: list[tuple[str, str | Path | list]], set
     try:
         notes = Notes()
         classes, class_notes = unite_classes(every)
-        for note in class_notes + check_sizes(reference_set, every[1:], settings.size_mismatch):
+        described = [note for name, seeds in method_sets.items() for note in describe(name, seeds)]  # refuses first
+        for note in class_notes + check_sizes(reference_set, every[1:], settings.size_mismatch) + described:
             notes.add(note)
         with_frd = radiomics.decide(settings.frd, notes)
         backbone = backbones.load(settings.backbone, weights=weights, device=settings.device, download=download,
@@ -109,8 +111,9 @@ def run(reference: str | Path, methods: list[tuple[str, str | Path | list]], set
         else:
             extra["backbone_note"] = (f"weights-free backbone {backbone.name}: its feature metrics are comparable "
                                       f"only with other {backbone.name} numbers, never with Inception-based ones")
-        for name, seeds in method_sets.items():
-            notes.extend(describe(name, seeds))
+        if with_frd:
+            from compare.metrics import frd
+            extra["frd_versions"] = json.dumps(frd.versions(), sort_keys=True)
         return results.build(names, classes, values, class_values, intervals=intervals,
                              class_intervals=class_intervals, seed_values=seed_points, backbone=backbone.name,
                              per_method=per_method, parameters=settings.as_dict(), extra_attrs=extra,

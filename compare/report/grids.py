@@ -21,6 +21,7 @@ import xarray as xr
 from PIL import Image
 
 from compare import pairing
+from compare.methods import marked
 from compare.sets import ImageSet, close, open_sets, unite_classes
 from ussim.errors import UsageError
 
@@ -82,7 +83,8 @@ def build(ds: xr.Dataset, results_path: Path, sets_dir: Path | None = None, rows
             return None
         cells = [row_cells(sets, by_reference, i) for i in chosen]
         ids = [str(sets[0].ds["sample_id"].values[i]) for i in chosen]
-        return Grid(["mask", *methods], ids, cells, classes, notices)
+        # each method's column says what it saw: † when the reference image itself fed it
+        return Grid(["mask", *(marked(ds, m) for m in methods)], ids, cells, classes, notices)
     finally:
         close(sets)
 
