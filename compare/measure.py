@@ -1,6 +1,6 @@
 """What a comparison reads from each image set once, before any metric or bootstrap replicate:
 
-    measure_set    backbone features, per-image class statistics, seconds, diversity pair values
+    measure_set    backbone features, seconds, diversity pair values
                    and (when FRD is on) radiomic features, as a compare.estimates.SetData
     measure_pairs  SSIM and MS-SSIM of every synthetic image and the reference image made from the
                    same mask (compare.pairing), one value per pair
@@ -12,7 +12,7 @@ import numpy as np
 from tqdm import tqdm
 
 from compare import features, pairing, radiomics
-from compare.classstats import class_statistics
+from compare.classstats import ClassStatistics
 from compare.defaults import Settings
 from compare.estimates import SetData
 from compare.metrics import ssim
@@ -21,9 +21,11 @@ from compare.sets import ImageSet, as_unit_float
 PAIR_BLOCK = 32
 
 
-def measure_set(s: ImageSet, n_classes: int, backbone, settings: Settings, notes, *, progress: bool, cache: bool,
-                with_frd: bool) -> SetData:
-    stats = class_statistics(s, n_classes, settings.min_class_pixels, progress)
+def measure_set(s: ImageSet, stats: ClassStatistics, backbone, settings: Settings, notes, *, progress: bool,
+                cache: bool, with_frd: bool) -> SetData:
+    """Everything but the class statistics, which the runner reads first for every set (they refuse a
+    NaN envelope cheaply, before minutes of feature extraction)."""
+    n_classes = stats.pixels.shape[1]
     set_features = features.extract(s.ds["image"], backbone, batch_size=settings.batch_size, progress=progress,
                                     cache=cache, label=s.name)
     diversity = notes.attempt(f"{s.name} diversity MS-SSIM", diversity_values, s, settings, progress)

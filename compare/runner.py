@@ -23,6 +23,7 @@ from tqdm import tqdm
 
 from compare import backbones, bootstrap, estimates, measure, radiomics, results
 from compare.backbones import weights as inception_weights
+from compare.classstats import class_statistics
 from compare.defaults import FRD_MODES, Settings
 from compare.methods import describe, method_columns
 from compare.metrics import MetricUndefined, fid, kid, prdc
@@ -88,7 +89,8 @@ def run(reference: str | Path, methods: list[tuple[str, str | Path | list]], set
         with_frd = radiomics.decide(settings.frd, notes)
         backbone = backbones.load(settings.backbone, weights=weights, device=settings.device, download=download,
                                   progress=progress)
-        measured = {s.path: measure.measure_set(s, len(classes), backbone, settings, notes, progress=progress,
+        statistics = {s.path: class_statistics(s, len(classes), settings.min_class_pixels, progress) for s in every}
+        measured = {s.path: measure.measure_set(s, statistics[s.path], backbone, settings, notes, progress=progress,
                                                 cache=cache, with_frd=with_frd) for s in every}
         reference_data = measured[reference_set.path]
         paired = {name: [estimates.Paired.of(reference_data, measured[s.path],

@@ -61,6 +61,10 @@ class DemoConfig:
     study_practice: int = 2
     readers: tuple = ("reader-1", "reader-2")
     seed: int = 0
+    # What the demo prints as its expected duration (minutes, 2-core AMD EPYC, no GPU), measured with
+    # `time make demo`; none for configurations that were not timed.
+    expected_minutes: dict | None = None
+    expected_measured: str = ""
     # Seeds of the second simulation of the reference masks when the reference itself is simulated.
     resimulation_seed: int = 1_000_000
 
@@ -69,7 +73,7 @@ class DemoConfig:
         return json.loads(json.dumps(dataclasses.asdict(self)))
 
 
-DEMO = DemoConfig()
+DEMO = DemoConfig(expected_minutes={"real": 14, "simulated": 19}, expected_measured="2026-12-01")
 
 # The configuration of tests/compare/test_demo.py: every stage runs, on a handful of 64 px images
 # with networks that train in a second; its numbers mean nothing.

@@ -56,6 +56,11 @@ def run_demo(out_dir: Path = Path("runs/demo"), config: DemoConfig = DEMO, progr
     real_dir = importers.real_data_dir()
     record = {"created_utc": _now(), "config": config.as_dict(), "real_data": str(real_dir) if real_dir else None,
               "machine": machine(), "stages": {}, "organs": {}}
+    if config.expected_minutes:
+        minutes = config.expected_minutes["real" if real_dir else "simulated"]
+        print(f"Expected duration: about {minutes} minutes on a 2-core CPU without GPU ("
+              f"{'with' if real_dir else 'without'} real data; measured {config.expected_measured}); slower "
+              f"machines take longer (one took 5 times as long).", flush=True)
     timer = Stages(record["stages"])
 
     with timer(1, "image sets: " + (f"real images from {real_dir}" if real_dir else "no real images, simulating")):
