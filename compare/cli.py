@@ -108,7 +108,8 @@ def _add_run(commands) -> None:
                         help=f"smallest class region (pixels in one image) measured for speckle and gCNR "
                              f"(default {DEFAULTS.min_class_pixels})")
     metric.add_argument("--bootstrap", type=int, default=DEFAULTS.bootstrap_resamples, metavar="N",
-                        help=f"bootstrap resamples behind every 95 %% interval (default {DEFAULTS.bootstrap_resamples})")
+                        help=f"bootstrap resamples behind every 95 %% interval (default "
+                             f"{DEFAULTS.bootstrap_resamples})")
     metric.add_argument("--bootstrap-seed", type=int, default=DEFAULTS.bootstrap_seed, metavar="N",
                         help=f"seed of the resamples (default {DEFAULTS.bootstrap_seed})")
     metric.add_argument("--frd", choices=FRD_MODES, default=DEFAULTS.frd,

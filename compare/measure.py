@@ -44,7 +44,8 @@ def diversity_values(s: ImageSet, settings: Settings, progress: bool) -> np.ndar
     options = dict(weights=settings.ms_ssim_weights, sigma=settings.ssim_sigma, k1=settings.ssim_k1,
                    k2=settings.ssim_k2)
     return np.array([ssim.ms_ssim(images[i] / 255, images[j] / 255, **options)
-                     for i, j in tqdm(pairs, unit="pair", desc=f"diversity {s.name}", disable=None if progress else True)])
+                     for i, j in tqdm(pairs, unit="pair", desc=f"diversity {s.name}",
+                                      disable=None if progress else True)])
 
 
 def measure_pairs(reference: ImageSet, candidate: ImageSet, settings: Settings, notes,

@@ -22,8 +22,10 @@ ORGAN_MODELS = {"ovary": ("cgan", "sgan", "pgsgan"), "ivus": ("specklegan", "spe
 # ovaries and one on 16 simulated ones cost about the same time. Measured per iteration (batch 4, two
 # threads, idle 2-core EPYC): cgan 0.48 s, sgan 0.37 s, pgsgan 0.11-0.4 s, specklegan 0.31 s,
 # speckle-baseline 0.22 s; the whole training stage took 6 to 6.5 min (2026-11-22, with the
-# per-epoch sample grids and checkpoints).
-ITERATIONS = {"cgan": 200, "sgan": 200, "pgsgan": 300, "specklegan": 250, "speckle-baseline": 250}
+# per-epoch sample grids and checkpoints). DECISION: 80 % of the iterations of 2026-11-22, since
+# every model now trains with two seeds: with the former counts the stage took 10.5 min with real
+# data (2026-12-01) and the demo without real data would pass 20 minutes.
+ITERATIONS = {"cgan": 160, "sgan": 160, "pgsgan": 240, "specklegan": 200, "speckle-baseline": 200}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,11 +38,10 @@ class DemoConfig:
     # (measured: 16.3 min with 12 held-out and 24 training ovaries, 2026-11-22).
     held_out: dict = dataclasses.field(default_factory=lambda: {"ovary": 10, "ivus": 8})
     # Simulated training images per organ when there are no real ones (random anatomies).
-    # DECISION: 8 ovary and 16 IVUS anatomies (as many as the real pullback's 16 training frames):
-    # with every GAN trained with two seeds, 16 and 32 took the demo without real data past 20
-    # minutes (estimated from the 2026-12-01 run with real data: 14.1 min, of which 10.5 min GANs and
-    # 2 min metrics; simulating 16 + 10 ovary and 32 + 8 IVUS anatomies took 5.5 min on 2026-11-22).
-    simulated_train: dict = dataclasses.field(default_factory=lambda: {"ovary": 8, "ivus": 16})
+    # DECISION: 16 ovary and 16 IVUS anatomies (as many as the real pullback's 16 training frames).
+    # Fewer ovaries cost more than they save: with 8, a model runs 100 two-iteration epochs, each
+    # with its sample grid and checkpoint (cgan 84 s a seed against 61 s on the real set, 2026-12-01).
+    simulated_train: dict = dataclasses.field(default_factory=lambda: {"ovary": 16, "ivus": 16})
     # At most this many real training images per organ (None: all of them).
     real_train_limit: dict = dataclasses.field(default_factory=lambda: {"ovary": None, "ivus": None})
     # Random anatomies are drawn at this size (the real archives are 256 x 256 too).

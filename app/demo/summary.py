@@ -39,7 +39,8 @@ def markdown(out_dir: Path) -> str:
             row = [organ, methods.marked(ds, method) + (" (reference)" if method == ds.attrs["reference"] else ""),
                    methods.sees(ds, method), cell(ds, method, f"fid[{backbone}]", digits=3),
                    cell(ds, method, f"kid_mean[{backbone}]", digits=3), cell(ds, method, "frd", digits=3),
-                   cell(ds, method, "ssim", digits=3), per_class or "–", cell(ds, method, "seconds_per_image", digits=3),
+                   cell(ds, method, "ssim", digits=3), per_class or "–",
+                   cell(ds, method, "seconds_per_image", digits=3),
                    (f"{len(trained)} seeds x {trained[0]['iterations']} it, "
                     f"{fmt(np.mean([t['train_seconds'] for t in trained]), 3)} s each") if trained else "–"]
             lines.append("| " + " | ".join(row) + " |")

@@ -156,7 +156,8 @@ def render() -> None:
         st.markdown(f"- {line}")
     st.subheader("Cost")
     st.dataframe(timing_frame(ds), hide_index=True)
-    figures = (("js_heatmap", js_heatmap(ds)), ("timing_chart", charts.timing_figure(ds)), ("training_size_curves", curves))
+    figures = (("js_heatmap", js_heatmap(ds)), ("timing_chart", charts.timing_figure(ds)),
+               ("training_size_curves", curves))
     for key, figure in figures:
         if figure is not None:
             st.plotly_chart(figure, key=key)

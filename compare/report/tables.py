@@ -28,7 +28,7 @@ import math
 
 import xarray as xr
 
-from compare import methods as method_info
+from compare import methods
 from compare import results
 from compare.segmentation import intervals, store
 
@@ -109,8 +109,8 @@ def realism_table(ds: xr.Dataset) -> Table:
               "SSIM", "MS-SSIM", "diversity MS-SSIM", f"precision [{backbone}]", f"recall [{backbone}]",
               f"density [{backbone}]", f"coverage [{backbone}]"]
     rows = []
-    for method in method_info.ordered(ds):
-        rows.append([method_info.marked(ds, method), method_info.sees(ds, method), cell(ds, method, feature("fid")),
+    for method in methods.ordered(ds):
+        rows.append([methods.marked(ds, method), methods.sees(ds, method), cell(ds, method, feature("fid")),
                      cell(ds, method, feature("kid_mean")), *([cell(ds, method, "frd")] if with_frd else []),
                      cell(ds, method, "ssim"), cell(ds, method, "ms_ssim"), cell(ds, method, "diversity_ms_ssim"),
                      *(cell(ds, method, feature(m)) for m in ("precision", "recall", "density", "coverage"))])
@@ -121,7 +121,7 @@ def realism_table(ds: xr.Dataset) -> Table:
                + ("; FRD v1 on radiomic features of the whole image" if with_frd else "")
                + "; SSIM and MS-SSIM between images made from the same mask; diversity MS-SSIM over random pairs of "
                f"one set (lower = more diverse). KID is the mean over subsets (its subset spread, where subsets "
-               f"differ, is in the results file as kid_std). {INTERVAL_CAPTION} {method_info.MARK_CAPTION}")
+               f"differ, is in the results file as kid_std). {INTERVAL_CAPTION} {methods.MARK_CAPTION}")
     if not int(ds.attrs.get("backbone_is_inception", 0)):
         caption += (f" {backbone} is a weights-free backbone: its numbers are comparable only with other {backbone} "
                     f"numbers, never with published (Inception) FID or KID.")
@@ -130,11 +130,11 @@ def realism_table(ds: xr.Dataset) -> Table:
 
 def sets_table(ds: xr.Dataset) -> Table:
     rows = []
-    for method in method_info.ordered(ds):
+    for method in methods.ordered(ds):
         at = ds.sel({"method": method})
         files = ", ".join(json.loads(str(at["files"].values))) if "files" in ds.coords else str(at["file"].values)
-        detail = str(at["condition_detail"].values) if "condition_detail" in ds.coords else method_info.NOT_STATED
-        rows.append([method_info.marked(ds, method), str(at["role"].values), method_info.sees(ds, method), detail, files,
+        detail = str(at["condition_detail"].values) if "condition_detail" in ds.coords else methods.NOT_STATED
+        rows.append([methods.marked(ds, method), str(at["role"].values), methods.sees(ds, method), detail, files,
                      str(at["training_seeds"].values) if "training_seeds" in ds.coords else "–",
                      str(at["image_size"].values), fmt(_value(ds, method, "n_images")),
                      fmt(_value(ds, method, "n_pairs")),
@@ -142,17 +142,18 @@ def sets_table(ds: xr.Dataset) -> Table:
     return Table("Image sets and what each method saw", ["Method", "role", "sees", "what exactly", "file(s)",
                                                          "training seeds", "size (px)", "images per set",
                                                          "pairs with the reference", "envelope stored"], rows,
-                 method_info.MARK_CAPTION)
+                 methods.MARK_CAPTION)
 
 
 def timing_table(ds: xr.Dataset) -> Table:
     rows = []
-    for method in method_info.ordered(ds, candidates_only=True):
+    for method in methods.ordered(ds, candidates_only=True):
         at = ds.sel({"method": method})
-        rows.append([method_info.marked(ds, method), cell(ds, method, "seconds_per_image"), fmt(_value(ds, method, "n_timed")),
-                     *(str(at[key].values) if key in ds.coords else method_info.NOT_STATED for key, _ in method_info.TIMING_COLUMNS)])
+        stated = [str(at[key].values) if key in ds.coords else methods.NOT_STATED for key, _ in methods.TIMING_COLUMNS]
+        rows.append([methods.marked(ds, method), cell(ds, method, "seconds_per_image"),
+                     fmt(_value(ds, method, "n_timed")), *stated])
     return Table("Cost: seconds per image", ["Method", "seconds / image", "timed images",
-                                             *(title for _, title in method_info.TIMING_COLUMNS)], rows,
+                                             *(title for _, title in methods.TIMING_COLUMNS)], rows,
                  "Seconds per generated image as each producer measured it, on the device that ran (not the one "
                  "asked for), at the stated batch size and threads; 'warm-up excluded' means the producer's first "
                  "call (loading, compilation, tables) was run before timing and not counted. Only rows with the same "
@@ -161,8 +162,8 @@ def timing_table(ds: xr.Dataset) -> Table:
 
 def js_table(ds: xr.Dataset) -> Table:
     classes = ds["class"].values.tolist()
-    rows = [[method_info.marked(ds, method), method_info.sees(ds, method), *(cell(ds, method, "js", c, 3) for c in classes)]
-            for method in method_info.ordered(ds, candidates_only=True)]
+    rows = [[methods.marked(ds, method), methods.sees(ds, method), *(cell(ds, method, "js", c, 3) for c in classes)]
+            for method in methods.ordered(ds, candidates_only=True)]
     return Table("Per-class JS divergence (as the SpeckleGAN paper's Table 1)", ["Method", "sees", *classes], rows,
                  "Jensen–Shannon divergence (base 2, 0 = identical, 1 = disjoint) between the 256-bin gray-value "
                  f"histograms of each class, method against the reference. {INTERVAL_CAPTION}")
@@ -172,8 +173,8 @@ def class_frd_table(ds: xr.Dataset) -> Table | None:
     if not int(ds.attrs.get("frd_computed", 0)):
         return None
     classes = ds["class"].values.tolist()
-    rows = [[method_info.marked(ds, method), method_info.sees(ds, method), cell(ds, method, "frd"),
-             *(cell(ds, method, "frd", c) for c in classes)] for method in method_info.ordered(ds, candidates_only=True)]
+    rows = [[methods.marked(ds, method), methods.sees(ds, method), cell(ds, method, "frd"),
+             *(cell(ds, method, "frd", c) for c in classes)] for method in methods.ordered(ds, candidates_only=True)]
     return Table("FRD v1 per class region", ["Method", "sees", "whole image", *classes], rows,
                  "Fréchet Radiomics Distance (Konz, Osuala et al. 2026; frd-score) between radiomic features of each "
                  f"image's whole field and of each class region, method against the reference. {INTERVAL_CAPTION}")
@@ -181,9 +182,9 @@ def class_frd_table(ds: xr.Dataset) -> Table | None:
 
 def gray_table(ds: xr.Dataset) -> Table:
     rows = []
-    for method in method_info.ordered(ds):
+    for method in methods.ordered(ds):
         for c in ds["class"].values.tolist():
-            rows.append([method_info.marked(ds, method), c, fmt(ds["class_value"].sel(
+            rows.append([methods.marked(ds, method), c, fmt(ds["class_value"].sel(
                 {"method": method, "class_metric": "pixel_fraction", "class": c}), 3),
                 *(cell(ds, method, key, c, 3) for key in ("gray_mean", "gray_std", "gcnr"))])
     return Table("Display gray levels per class (every set)", ["Method", "class", "pixel fraction", "gray mean",
@@ -201,10 +202,10 @@ ENVELOPE_COLUMNS = (("envelope_mean_over_std", "mean / std"), ("envelope_nakagam
 def envelope_table(ds: xr.Dataset) -> Table | None:
     if "has_envelope" not in ds.coords:
         return None
-    with_envelope = [m for m in method_info.ordered(ds) if str(ds.sel({"method": m})["has_envelope"].values) == "1"]
+    with_envelope = [m for m in methods.ordered(ds) if str(ds.sel({"method": m})["has_envelope"].values) == "1"]
     if not with_envelope:
         return None
-    rows = [[method_info.marked(ds, m), c, *(cell(ds, m, key, c, 3) for key, _ in ENVELOPE_COLUMNS)]
+    rows = [[methods.marked(ds, m), c, *(cell(ds, m, key, c, 3) for key, _ in ENVELOPE_COLUMNS)]
             for m in with_envelope for c in ds["class"].values.tolist()]
     return Table("Envelope statistics per class (sets that store a linear envelope)",
                  ["Method", "class", *(title for _, title in ENVELOPE_COLUMNS)], rows,
