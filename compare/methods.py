@@ -146,6 +146,16 @@ def marked(ds: xr.Dataset, method: str) -> str:
         *condition_of(ds, method)) else "")
 
 
+def labelled(ds: xr.Dataset, method: str) -> str:
+    """Name, mark and condition in one short label, for chart axes and legends: `sgan † [mask+sketch,
+    reference]`, `cgan [mask]`."""
+    condition, source = condition_of(ds, method)
+    if condition == "reference":
+        return method
+    shown = condition if condition in ("mask", NOT_STATED) else f"{condition}, {source}"
+    return f"{marked(ds, method)} [{shown}]"
+
+
 def sees(ds: xr.Dataset, method: str) -> str:
     return condition_label(*condition_of(ds, method))
 

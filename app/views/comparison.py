@@ -36,7 +36,7 @@ def js_heatmap(ds) -> go.Figure | None:
         return None
     z = [[float(v) if np.isfinite(v) else None for v in values.sel({"method": m}).values] for m in rows]
     text = [[tables.cell(ds, m, "js", c, 3) for c in ds["class"].values.tolist()] for m in rows]
-    figure = go.Figure(go.Heatmap(z=z, x=ds["class"].values.tolist(), y=[methods.marked(ds, m) for m in rows],
+    figure = go.Figure(go.Heatmap(z=z, x=ds["class"].values.tolist(), y=[methods.labelled(ds, m) for m in rows],
                                   colorscale="Viridis", colorbar=dict(title="JS"), text=text, texttemplate="%{text}"))
     figure.update_layout(title="JS divergence of gray-value histograms per class (lower = closer to real; "
                                "value [95 % interval])")

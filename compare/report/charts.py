@@ -46,7 +46,8 @@ def timing_figure(ds: xr.Dataset) -> go.Figure | None:
         if np.isfinite(value) and value > 0:
             at = ds.sel({"method": method})
             how = ", ".join(f"{title} {at[key].values}" for key, title in methods.TIMING_COLUMNS if key in ds.coords)
-            rows.append((methods.marked(ds, method), value, *results.interval_of(ds, method, "seconds_per_image"), how))
+            bounds = results.interval_of(ds, method, "seconds_per_image")
+            rows.append((methods.labelled(ds, method), value, *bounds, how))
     if not rows:
         return None
     names, values, lows, highs, how = (list(column) for column in zip(*rows, strict=True))
@@ -66,7 +67,7 @@ def js(ds: xr.Dataset) -> str | None:
         if not np.isfinite(row).any():
             continue
         bounds = [results.interval_of(ds, method, "js", c) for c in classes]
-        figure.add_trace(go.Bar(name=methods.marked(ds, method), x=classes,
+        figure.add_trace(go.Bar(name=methods.labelled(ds, method), x=classes,
                                 y=[v if np.isfinite(v) else None for v in row],
                                 error_y=_error_bars(row, [lo for lo, _ in bounds], [hi for _, hi in bounds])))
     if not figure.data:
