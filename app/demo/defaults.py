@@ -74,7 +74,7 @@ class DemoConfig:
         return json.loads(json.dumps(dataclasses.asdict(self)))
 
 
-DEMO = DemoConfig(expected_minutes={"real": 14, "simulated": 19}, expected_measured="2026-12-01")
+DEMO = DemoConfig(expected_minutes={"real": 12, "simulated": 18}, expected_measured="2026-12-01")
 
 # The configuration of tests/compare/test_demo.py: every stage runs, on a handful of 64 px images
 # with networks that train in a second; its numbers mean nothing.
