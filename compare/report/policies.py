@@ -54,7 +54,9 @@ def comparison(ds: xr.Dataset) -> list[str]:
         f"replacement, SSIM/MS-SSIM by pairs (paired), set-level metrics (FID, KID, FRD, JS, precision/recall, "
         f"density/coverage) recomputed on every resample of both sets; a method with several training seeds is "
         f"resampled over seeds, then images (two-level). FID and KID replicates use the exact resampled-set "
-        f"formulas of compare.metrics (no subsets); counts carry no interval.",
+        f"formulas of compare.metrics (no subsets); counts carry no interval. Plug-in distances (FID, JS, FRD) "
+        f"sit higher in resamples (a resample holds about 63 % distinct images): their intervals are shifted down "
+        f"by that bootstrap bias (and clipped at 0 for FID and JS).",
         "Verdicts: a method is called better than another on a metric only when their intervals do not overlap; "
         "anything else is 'not resolved at this sample size'.",
         "Conditions: every method states what it saw of each reference sample (mask only, a sketch, the image) "
