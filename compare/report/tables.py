@@ -231,7 +231,7 @@ def segmentation_table(ds: xr.Dataset) -> Table:
     store.check_layout(ds)
     seg = ds["segmentation"]
     classes = ds["seg_class"].values.tolist()[1:]  # DECISION: class 0, the background, as the papers leave it out
-    header = ["Training", "real images", "synthetic images"]
+    header = ["Training", "synthetic set made from", "real images", "synthetic images"]
     for c in classes:
         header += [f"Dice {c}", f"HD95 {c} (px)", f"Dice {c} vs real-only", f"HD95 {c} vs real-only"]
     rows = []
@@ -240,7 +240,9 @@ def segmentation_table(ds: xr.Dataset) -> Table:
             if not store.protocol(method, n):
                 continue
             used = int(ds["seg_n_pretrain"].sel({"seg_method": method}))
-            row = [store.row_name(method, n), str(n), str(used)]
+            seen = (str(ds["seg_condition"].sel({"seg_method": method}).values) if "seg_condition" in ds.coords
+                    else methods.NOT_STATED)
+            row = [store.row_name(method, n), seen, str(n), str(used)]
             for c in classes:
                 at = seg.sel({"seg_method": method, "n_real": n, "seg_class": c})
                 row += [interval(at, "dice"), interval(at, "hd95")]

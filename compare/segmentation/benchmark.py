@@ -29,8 +29,10 @@ import numpy as np
 import torch
 import xarray as xr
 
+from compare import methods as stated
 from compare.segmentation import data, evaluate, intervals, leakage, presets, store, train, unet
 from compare.sets import check_name
+from ussim import imageset
 from ussim.errors import UsageError
 
 DEFAULT_TEST_FRACTION = 0.2
@@ -180,4 +182,14 @@ def _run(real, methods, n_real, preset, overrides, test, test_fraction, split_se
     return store.build(per_image, seconds, methods=rows, n_real=grid, seeds=seeds, test_ids=testing.ids,
                        classes=classes, synthetic_files=["", *(str(Path(p).absolute()) for _, p in methods)],
                        n_synthetic=[0, *n_synthetic.values()], n_pretrain=[0, *(len(s) for s in synthetic.values())],
+                       conditions=["real images", *(pretraining_condition(Path(p)) for _, p in methods)],
                        parameters=parameters, notes=notes)
+
+
+def pretraining_condition(path: Path) -> str:
+    """What the producer of a synthetic pretraining set saw (compare.methods' words), for the table."""
+    with imageset.read(path, validate_labels=False) as ds:
+        found = imageset.condition_of(ds)
+    if found is None:
+        return stated.NOT_STATED
+    return stated.condition_label(found["condition"], found["source"])

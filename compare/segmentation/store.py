@@ -12,7 +12,8 @@
     coordinates            seg_method (real-only first, then the methods); n_real (0 first: trained
                            on synthetic images only, so real-only has NaN there); seg_seed; seg_image
                            (test sample ids); seg_score (dice, hd95); per seg_method:
-                           seg_synthetic_file, seg_n_synthetic (in the file), seg_n_pretrain (used)
+                           seg_synthetic_file, seg_n_synthetic (in the file), seg_n_pretrain (used),
+                           seg_condition (what the synthetic set's producer saw, in words)
     attributes             segmentation_parameters (JSON of every parameter; each also on the
                            `segmentation` variable), segmentation_notes (JSON list),
                            segmentation_layout (2), ..._software_version, ..._created_utc
@@ -81,7 +82,7 @@ def summary(per_image: np.ndarray) -> np.ndarray:
 
 
 def build(per_image: np.ndarray, seconds: np.ndarray, *, methods, n_real, seeds, test_ids, classes,
-          synthetic_files, n_synthetic, n_pretrain, parameters: dict, notes: list[str]) -> xr.Dataset:
+          synthetic_files, n_synthetic, n_pretrain, conditions, parameters: dict, notes: list[str]) -> xr.Dataset:
     """The benchmark's results as a Dataset, laid out as above."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # a class no test image scored stays NaN
@@ -98,7 +99,8 @@ def build(per_image: np.ndarray, seconds: np.ndarray, *, methods, n_real, seeds,
                 "seg_score": list(evaluate.SCORES),
                 "seg_synthetic_file": ("seg_method", list(synthetic_files)),
                 "seg_n_synthetic": ("seg_method", list(n_synthetic)),
-                "seg_n_pretrain": ("seg_method", list(n_pretrain))},
+                "seg_n_pretrain": ("seg_method", list(n_pretrain)),
+                "seg_condition": ("seg_method", list(conditions))},
         attrs={"segmentation_parameters": json.dumps(parameters, sort_keys=True),
                "segmentation_notes": json.dumps(notes), "segmentation_layout": LAYOUT,
                "segmentation_software_version": compare.__version__,

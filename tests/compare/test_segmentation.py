@@ -203,6 +203,8 @@ def test_segment_adds_both_protocols_to_a_results_file_and_the_report_shows_them
     parameters = store.parameters_of(ds)
     assert parameters["train_steps"] == 1 and parameters["size"] == 32 and parameters["seeds"] == [0, 1, 2]
     assert seg.attrs["preset"] == "cpu" and ds["seg_n_synthetic"].values.tolist() == [0, 6]
+    # what each pretraining set's producer saw travels with it (the toy set states nothing)
+    assert ds["seg_condition"].values.tolist() == ["real images", "not stated"]
     capsys.readouterr()
 
     # A second run does not silently replace the first.
@@ -218,6 +220,7 @@ def test_segment_adds_both_protocols_to_a_results_file_and_the_report_shows_them
           f"[{low:.3g}, {high:.3g}]"
     for text in (page, twin):
         assert "Segmentation utility (both papers)" in text and "Dice inclusion vs real-only" in text
+        assert "synthetic set made from" in text
         assert "physics synthetic-only" in text and "physics pretrained+fine-tuned" in text and row in text
         verdicts = re.findall(r"Verdict: physics pretrained\+fine-tuned with [48] real images, (?:dice|hd95) inclusion: "
                               r"(not resolved at this sample size|better than real-only|worse than real-only)", text)
