@@ -23,8 +23,14 @@ UNRESOLVED = "not resolved at this sample size"
 
 
 def _direction(metric: str) -> int:
-    """-1 when lower is better, +1 when higher is better."""
-    return -1 if results.base_metric(metric) in results.LOWER_IS_BETTER else 1
+    """-1 when lower is better, +1 when higher is better (results' two tables; others are never ranked)."""
+    base = results.base_metric(metric)
+    if base in results.LOWER_IS_BETTER:
+        return -1
+    if base in results.HIGHER_IS_BETTER:
+        return 1
+    raise ValueError(f"metric {metric} has no direction: verdicts rank only {results.LOWER_IS_BETTER} and "
+                     f"{results.HIGHER_IS_BETTER}")
 
 
 def _better(a: tuple[float, float, float], b: tuple[float, float, float], direction: int) -> bool:
