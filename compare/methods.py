@@ -101,10 +101,10 @@ def method_columns(reference: ImageSet, methods: dict[str, list[ImageSet]], refe
 def describe(name: str, seeds: list[ImageSet]) -> list[str]:
     """Notes on a method's sets: refuses sets of one method that saw different things; says when
     their timing was measured differently."""
-    conditions = {json.dumps(_condition(s), sort_keys=True) for s in seeds}
-    if len({(c["condition"], c["source"]) for c in map(json.loads, conditions)}) > 1:
-        raise UsageError(f"method {name}: its image sets state different conditions "
-                         f"({'; '.join(sorted(conditions))}): give them as separate methods")
+    stated = sorted({f"{c['condition']} (source {c['source']})" for c in map(_condition, seeds)})
+    if len(stated) > 1:
+        raise UsageError(f"method {name}: its image sets state different conditions ({'; '.join(stated)}): "
+                         f"give them as separate methods")
     notes = []
     if len({json.dumps(_timing(s), sort_keys=True) for s in seeds}) > 1:
         notes.append(f"{name}: its image sets were timed on different devices, batch sizes or threads; the "

@@ -21,6 +21,7 @@ import streamlit as st
 from app import settings
 from compare import methods, results, verdicts
 from compare.report import charts, grids, tables
+from compare.segmentation import store
 from ussim.errors import UsageError
 
 
@@ -70,7 +71,8 @@ def training_size_curves(ds) -> go.Figure | None:
                     error = dict(type="data", symmetric=False, array=np.nan_to_num(np.subtract(high, dice)).tolist(),
                                  arrayminus=np.nan_to_num(np.subtract(dice, low)).tolist())
                 figure.add_trace(go.Scatter(x=sizes, y=[v if np.isfinite(v) else None for v in dice],
-                                            mode="lines+markers", name=f"{method}: {seg_class}", error_y=error))
+                                            mode="lines+markers", error_y=error,
+                                            name=f"{method}{store.condition_suffix(ds, method)}: {seg_class}"))
             alone = float(at.sel({"seg_metric": "dice", "n_real": 0})) if 0 in ds["n_real"].values else np.nan
             if np.isfinite(alone) and sizes:
                 figure.add_trace(go.Scatter(x=[sizes[0], sizes[-1]], y=[alone, alone], mode="lines",

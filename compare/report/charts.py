@@ -92,10 +92,9 @@ def segmentation(ds: xr.Dataset) -> str | None:
             mean, low, high = (at.sel({"seg_metric": f"dice{part}"}).values for part in ("", "_low", "_high"))
             if not np.isfinite(mean).any():
                 continue
-            figure.add_trace(go.Bar(
-                name=f"{method}: {c}", x=x, y=[v if np.isfinite(v) else None for v in mean],
-                error_y=dict(type="data", symmetric=False, array=np.nan_to_num(high - mean).tolist(),
-                             arrayminus=np.nan_to_num(mean - low).tolist())))
+            figure.add_trace(go.Bar(name=f"{method}{store.condition_suffix(ds, method)}: {c}", x=x,
+                                    y=[v if np.isfinite(v) else None for v in mean],
+                                    error_y=_error_bars(mean.tolist(), low.tolist(), high.tolist())))
     if not figure.data:
         return None
     figure.update_layout(title="Segmentation Dice on the real test images, mean and 95 % interval (higher is better)",

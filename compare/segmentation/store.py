@@ -107,6 +107,14 @@ def build(per_image: np.ndarray, seconds: np.ndarray, *, methods, n_real, seeds,
                "segmentation_created_utc": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")})
 
 
+def condition_suffix(ds: xr.Dataset, method: str) -> str:
+    """` [what its training images are]` for chart legends (`real images`, or what a synthetic set's
+    producer saw); empty for files written before that was recorded."""
+    if "seg_condition" not in ds.coords:
+        return ""
+    return f" [{ds['seg_condition'].sel({'seg_method': method}).values}]"
+
+
 def has_segmentation(ds: xr.Dataset) -> bool:
     return "segmentation" in ds
 

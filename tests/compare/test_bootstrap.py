@@ -13,6 +13,7 @@ from compare.estimates import weighted_nanmean
 from compare.metrics import fid, kid, prdc
 from tests.compare.conftest import resimulate
 from ussim import examples, imageset
+from ussim.errors import UsageError
 
 FAST = Settings(backbone="texture-v1", kid_subsets=5, diversity_pairs=10, precision_recall_k=2,
                 density_coverage_k=2, bootstrap_resamples=300, frd="off")
@@ -148,3 +149,13 @@ def test_verdicts_call_a_method_better_only_when_the_intervals_separate():
     assert "†" in mark_caption
     tight = _toy_results({"a": (0.50, 0.49, 0.51), "b": (0.50, 0.49, 0.51), "c": (0.50, np.nan, np.nan)})
     assert "no difference between methods is resolved" in verdicts.verdicts(tight)[0]
+
+
+def test_seed_sets_of_one_method_that_saw_different_things_are_refused_before_any_work(same_physics, tmp_path):
+    reference = imageset.read(same_physics["real"]).load()
+    sketched = imageset.write(resimulate(reference, seed=4, condition=dict(
+        condition="mask+sketch", source="reference", detail="the reference image's sketch")), tmp_path / "sk.h5")
+    masked = imageset.write(resimulate(reference, seed=5, condition=dict(
+        condition="mask", source="none", detail="the mask only")), tmp_path / "mask.h5")
+    with pytest.raises(UsageError, match="method mixed: its image sets state different conditions"):
+        runner.run(same_physics["real"], [("mixed", [masked, sketched])], FAST, progress=False)
