@@ -10,27 +10,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 import torch.nn.functional as F
-from skimage.feature import canny
 
-
-def edge_sketch(image: np.ndarray, *, sigma: float, low: float, high: float) -> np.ndarray:
-    """Canny edges of a uint8 image as a uint8 0/1 map (scikit-image, thresholds on 0..1 gray).
-
-    The edges cover the whole image; `condition` keeps only those outside the objects, so an
-    edited mask reuses the sketch of the image it came from.
-    """
-    gray = np.asarray(image, dtype=np.float64) / 255.0
-    return canny(gray, sigma=sigma, low_threshold=low, high_threshold=high).astype(np.uint8)
-
-
-def edge_sketches(images: np.ndarray, *, sigma: float, low: float, high: float, progress=None) -> np.ndarray:
-    """`edge_sketch` of every image of a (n, y, x) uint8 stack."""
-    out = np.empty(images.shape, np.uint8)
-    for i in range(images.shape[0]):
-        out[i] = edge_sketch(images[i], sigma=sigma, low=low, high=high)
-        if progress is not None:
-            progress.update(1)
-    return out
+from ussim.sketch import edge_sketch, edge_sketches  # noqa: F401  (one implementation, in ussim)
 
 
 def condition(label: torch.Tensor, n_classes: int, sketch: torch.Tensor | None = None) -> torch.Tensor:

@@ -19,6 +19,10 @@ EPILOG = """examples:
   ussim info ovary_train.h5
   ussim phantom --organ ivus --seed 3 --out ivus.h5 --png ivus.png
   ussim phantom --organ ovary --mask ovary_train.h5 --samples 4 --out ovary_sim.h5
+  ussim phantom --organ ovary --mask ovary_val.h5 --condition mask+sketch --out ovary_sim_sketch.h5
+  ussim phantom --organ ovary --mask ovary_val.h5 --condition mask+sketch --sketch-from training \
+      --side-set ovary_train.h5 --seed 1 --out ovary_sim_trainsketch.h5
+  ussim phantom --organ ivus --mask ivus_real.h5 --condition mask+image --probe ivus-40 --out ivus_at40.h5
   ussim dataset --organ ivus --n 200 --workers 2 --out ivus200.h5
 """
 
@@ -88,10 +92,12 @@ def build_parser() -> argparse.ArgumentParser:
     classes.add_argument("--drop-unused-classes", action="store_true",
                          help="archive import: drop classes no kept mask uses and renumber the rest")
     phantom = commands.add_parser(
-        "phantom", help="simulate a phantom image (random anatomy, or the masks of a file)",
+        "phantom", formatter_class=argparse.RawDescriptionHelpFormatter, epilog=PHANTOM_EPILOG,
+        help="simulate a phantom image (random anatomy, or the masks of a file)",
         description="Simulate B-mode images with the physical simulator: a random anatomy of the organ "
-                    "(seeded), or the label masks of an image-set file (--mask). Writes an image-set file "
-                    "with the label, envelope, seed and seconds of each image, and optionally a PNG.")
+                    "(seeded), or the label masks of an image-set file (--mask), at one of the comparison's "
+                    "three condition levels (--condition). Writes an image-set file with the label, envelope, "
+                    "seed and seconds of each image and what the simulator saw, and optionally a PNG.")
     phantom.add_argument("--organ", required=True, choices=sorted(phantom_module().GENERATORS),
                          help="organ: its anatomy generator, tissue table and default probe")
     phantom.add_argument("--seed", type=int, default=0, help="seed of the anatomy and the scatterers (default 0)")
@@ -101,6 +107,15 @@ def build_parser() -> argparse.ArgumentParser:
                          help="where the pulse-echo kernel runs (auto: CUDA when a GPU is present)")
     phantom.add_argument("--mask", type=Path, metavar="FILE", help="simulate the masks of this image-set file")
     phantom.add_argument("--samples", type=int, metavar="K", help="with --mask: only the first K samples")
+    side = phantom.add_argument_group("condition (with --mask; see the levels below)")
+    side.add_argument("--condition", default="mask", metavar="{mask,mask+sketch,mask+image}",
+                      help="what the simulator sees beside each mask (default mask; a random anatomy: mask only)")
+    side.add_argument("--sketch-from", default="reference", metavar="{reference,training}",
+                      help="whose sketch or image: the masks file's own image of each mask (reference, default) "
+                           "or a seeded choice of images of --side-set (training)")
+    side.add_argument("--side-set", type=Path, metavar="TRAIN.h5",
+                      help="with --sketch-from training: the image set to draw sketches or images from "
+                           "(one per mask, chosen with --seed as ganlab generate chooses)")
     phantom.add_argument("--out", type=Path, required=True, metavar="FILE", help="image-set file to write (.h5)")
     phantom.add_argument("--png", type=Path, metavar="FILE", help="also save the (first) image as PNG")
     phantom.add_argument("--scatterers-per-cell", type=float, default=10.0, metavar="D",
@@ -140,6 +155,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+PHANTOM_EPILOG = """condition levels (with --mask; the comparison's levels, recorded in the set):
+  mask         the label mask only; every class from the organ's tissue table
+  mask+sketch  plus the Canny edge sketch the GANs (sgan, pgsgan) get: the masks file's stored
+               `sketch`, else Canny of its images with the GANs' settings; edges outside the
+               objects become coherent reflector rows, bright where perpendicular to the beam
+  mask+image   plus the image itself: its gray map undone, smoothed at its speckle size, scales
+               the scatterer amplitudes (Field II's kidney phantom); the anatomy re-imaged by the
+               physics with --probe, its frequency and depth
+sources (--sketch-from):
+  reference    each mask's own image in the masks file: the held-out image the simulated one is
+               scored against. This feeds the reference's own information to the simulator (the
+               methods marked with a dagger in the comparison): not an equal footing with methods
+               that saw the mask only
+  training     images of --side-set TRAIN.h5 chosen by a seeded RNG (--seed), as
+               `ganlab generate --sketch-from training`; mask+image uses them outside the objects
+"""
+
+
 def phantom_module():
     from ussim import phantom  # imported on demand: it pulls in numba kernels
     return phantom
@@ -150,6 +183,8 @@ def cmd_phantom(args) -> int:
         if path is not None and path.exists() and not args.overwrite:
             raise UsageError(f"{path} exists; pass --overwrite to replace it")
     phantom = phantom_module()
+    from ussim import conditions
+    conditions.check_options(args.condition, args.sketch_from, args.side_set, masks_given=args.mask is not None)
     if args.mask is None:
         if args.samples is not None:
             raise UsageError("--samples applies to --mask only")
@@ -157,7 +192,8 @@ def cmd_phantom(args) -> int:
                                    device=args.device, per_cell=args.scatterers_per_cell)
     else:
         ds = phantom.simulate_set(args.mask, args.organ, seed=args.seed, samples=args.samples, probe_name=args.probe,
-                                  device=args.device, per_cell=args.scatterers_per_cell)
+                                  device=args.device, per_cell=args.scatterers_per_cell, condition=args.condition,
+                                  sketch_from=args.sketch_from, side_set=args.side_set)
     imageset.write(ds, args.out, overwrite=args.overwrite)
     if args.png is not None:
         from PIL import Image

@@ -1,9 +1,11 @@
 """Phantom images: a label mask (random or given) through the physics into an image set.
 
 `random_sample` draws an organ's anatomy on its display grid (ussim.phantoms) and simulates it;
-`mask_sample` simulates a given mask (a real set's, an edited one). Both return one image-set
-sample with its label, envelope, seed, seconds and every parameter that made it, and say what the
-simulator saw (`condition`: the mask only) and how `seconds` were measured (`timing`).
+`mask_sample` simulates a given mask (a real set's, an edited one), at one of the three condition
+levels of the comparison (ussim.conditions): the mask alone, plus an edge sketch whose edges
+become reflectors, or plus an image whose gray values become scatterer amplitudes. Both return
+one image-set sample with its label, envelope, seed, seconds and every parameter that made it,
+and say what the simulator saw (`condition`) and how `seconds` were measured (`timing`).
 
 Timing follows ARCHITECTURE.md: wall seconds per image at batch 1 on the device that ran,
 warm-up excluded. The one-off set-up of a process (loading the numba kernels, the aperture
@@ -13,12 +15,16 @@ tables, the reference level of ussim.simulate.reference_level, the first CUDA ca
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import time
 
 import numba
 import numpy as np
+from scipy import ndimage
 
-from ussim import anatomy, engine, imageset, scan, scatter, simulate, tissue
+from ussim import anatomy, conditions, engine, imageset, scan, scatter, side_scatterers, simulate, tissue
+from ussim import sketch as sketch_module
 from ussim import probe as probes
 from ussim.errors import UsageError
 from ussim.phantoms import ivus, ovary
@@ -44,13 +50,38 @@ def display_grid(table: tissue.TissueTable, shape: tuple[int, int]) -> scan.Disp
     return scan.DisplayGrid.covering(-width / 2, width / 2, 0.0, depth, shape)
 
 
+@dataclasses.dataclass(frozen=True)
+class Side:
+    """What a sample adds to its mask: reflectors from `sketch` (mask+sketch), or the echogenicity
+    map `power_db` (dB re reference tissue) on the pixels of `region` (mask+image)."""
+    condition: str
+    sketch: np.ndarray | None = None
+    power_db: np.ndarray | None = None
+    region: np.ndarray | None = None
+    level_db: float = 0.0
+
+
+def scatterers_for(label, grid: scan.DisplayGrid, class_names, table: tissue.TissueTable, probe, *, seed: int,
+                   per_cell: float, side: Side | None = None):
+    """The scatterers of the mask, with the sample's side information when it has any."""
+    names = list(class_names)
+    if side is None or side.condition == "mask":
+        return anatomy.scatterers_from_mask(label, grid.x, grid.z, names, table, probe, seed=seed, per_cell=per_cell)
+    if side.condition == "mask+sketch":
+        cloud = anatomy.scatterers_from_mask(label, grid.x, grid.z, names, table, probe, seed=seed, per_cell=per_cell)
+        return side_scatterers.with_reflectors(cloud, side.sketch, label, grid.x, grid.z, names, table, probe,
+                                               side.level_db)
+    flat = side_scatterers.flat_table(table, {names[i] for i in np.unique(label[side.region])})
+    cloud = anatomy.scatterers_from_mask(label, grid.x, grid.z, names, flat, probe, seed=seed, per_cell=per_cell)
+    return side_scatterers.image_amplitudes(cloud, side.power_db, side.region, grid.x, grid.z)
+
+
 def simulate_mask(label, grid: scan.DisplayGrid, class_names, table: tissue.TissueTable, probe, *, seed: int,
                   device: str = "auto", progress: bool = True,
-                  per_cell: float = scatter.SCATTERERS_PER_CELL) -> simulate.Simulation:
+                  per_cell: float = scatter.SCATTERERS_PER_CELL, side: Side | None = None) -> simulate.Simulation:
     """The B-mode of exactly this anatomy, on the mask's own pixels, with `per_cell` scatterers
-    per resolution cell."""
-    cloud = anatomy.scatterers_from_mask(label, grid.x, grid.z, list(class_names), table, probe, seed=seed,
-                                         per_cell=per_cell)
+    per resolution cell (and the reflectors or image amplitudes of `side`)."""
+    cloud = scatterers_for(label, grid, class_names, table, probe, seed=seed, per_cell=per_cell, side=side)
     overrides = dict(table.imaging)
     if table.organ == "ivus":  # image out to the grid's farthest corner from the catheter
         overrides["depth"] = float(np.hypot(np.abs(grid.x).max(), np.abs(grid.z).max())) - probe.catheter_radius
@@ -82,6 +113,9 @@ def condition(organ: str) -> dict:
     return {"condition": "mask", "source": "none",
             "detail": f"the simulator saw the label mask only, each class imaged with the properties of the "
                       f"{organ} tissue table; no image, sketch or other side information"}
+
+
+_mask_only = condition  # for functions whose parameter `condition` hides this one
 
 
 def timing(device: str, *, warmed: bool) -> dict:
@@ -126,39 +160,150 @@ def random_sample(organ: str, *, seed: int, size: int = 256, probe_name: str | N
 
 def mask_sample(label, grid: scan.DisplayGrid, class_names, organ: str, *, seed: int, sample_id: str,
                 probe_name: str | None = None, device: str = "auto", progress: bool = True,
-                per_cell: float = scatter.SCATTERERS_PER_CELL, warm: bool = True):
+                per_cell: float = scatter.SCATTERERS_PER_CELL, warm: bool = True, condition: str = "mask",
+                sketch: np.ndarray | None = None, image: np.ndarray | None = None, source: str = "reference"):
     """One given mask of `organ` simulated, as an image set of one sample.
 
-    Its `seconds` are the wall time of the simulation. With `warm` the one-off set-up runs first,
-    untimed (warm_up on this mask); `simulate_set` warms for its first mask only.
+    `condition` (ussim.conditions.LEVELS): "mask" uses the mask alone; "mask+sketch" adds the
+    reflectors of `sketch` (or of the GANs' Canny sketch of `image`, drawn here); "mask+image"
+    takes the scatterer amplitudes from `image` (gray values, on the mask's pixels). `source` says
+    whose they are: "reference" (the image this mask belongs to, everywhere) or "training"
+    (another image: used outside the objects only, where the mask says nothing).
+
+    Its `seconds` are the wall time of the simulation, drawing the sketch or the image's map
+    included. With `warm` the one-off set-up runs first, untimed (warm_up on this mask);
+    `simulate_set` warms for its first mask only.
     """
+    if condition not in conditions.LEVELS or source not in conditions.SOURCES:
+        raise UsageError(f"condition '{condition}' from '{source}' is not allowed: condition one of "
+                         f"{', '.join(conditions.LEVELS)}, source {' or '.join(conditions.SOURCES)}")
+    label = np.asarray(label)
+    if condition == "mask+sketch" and sketch is None and image is None:
+        raise UsageError("--condition mask+sketch needs a sketch, or an image to draw it from")
+    if condition == "mask+image" and image is None:
+        raise UsageError("--condition mask+image needs an image (the reference's gray values)")
+    for name, given in (("sketch", sketch), ("image", image)):
+        if given is not None and np.shape(given) != label.shape:
+            raise UsageError(f"{name} of shape {np.shape(given)} does not match the mask's {label.shape}")
     table = tissue.load(organ)
     probe = probes.load(probe_name or table.probe)
     if organ == "ivus":  # DECISION: an IVUS image is centred on its catheter, whatever its origin
         grid = scan.DisplayGrid(grid.x - grid.x.mean(), grid.z - grid.z.mean())
     if warm:
         warm_up(label, grid, class_names, table, probe, device=device, per_cell=per_cell)
+        if condition == "mask+image":
+            flat_field_db(table, probes.load(table.probe), grid, device)
     start = time.perf_counter()
+    side, facts = side_of(label, grid, class_names, table, condition=condition, sketch=sketch, image=image,
+                          source=source, device=device)
     sim = simulate_mask(label, grid, class_names, table, probe, seed=seed, device=device, progress=progress,
-                        per_cell=per_cell)
+                        per_cell=per_cell, side=side)
     seconds = time.perf_counter() - start
-    params = {"organ": organ, "seed": seed, "mask": sample_id, "simulation": sim.params}
+    params = {"organ": organ, "seed": seed, "mask": sample_id, "condition": condition, "side": facts,
+              "simulation": sim.params}
     return _sample(sim, label, class_names, organ, seed, seconds, params, f"sim-{sample_id}",
-                   timing(device, warmed=warm))
+                   timing(device, warmed=warm), statement=given_statement(organ, condition, source),
+                   sketch=None if side.sketch is None else (side.sketch > 0) & (label == 0))
+
+
+def side_of(label, grid: scan.DisplayGrid, class_names, table: tissue.TissueTable, *, condition: str, sketch,
+            image, source: str, device: str = "auto") -> tuple[Side, dict]:
+    """The sample's side information ready for the scatterers, and what was measured to make it."""
+    if condition == "mask":
+        return Side("mask"), {}
+    level = conditions.settings(table.organ)
+    if condition == "mask+sketch":
+        facts = {"sketch": "given"}
+        if sketch is None:
+            canny = sketch_module.canny_for_size(label.shape[0])
+            sketch = sketch_module.edge_sketch(image, **canny)
+            facts = {"sketch": "canny", "canny": canny}
+        return Side(condition, sketch=np.asarray(sketch), level_db=level.sketch_reflector_db), facts
+    # the reference stands for an image of the organ's own probe, whatever probe re-images it
+    scanner = probes.load(table.probe)
+    grain = side_scatterers.speckle_grain_px(image)
+    if grain is None:  # DECISION: an image without measurable speckle is smoothed at the resolution cell
+        axial, lateral = scatter.resolution_cell(scanner)[:2]  # of that probe
+        grain = (axial / float(np.diff(grid.z).mean()), lateral / float(np.diff(grid.x).mean()))
+    flat_db, flat_facts = flat_field_db(table, scanner, grid, device)
+    excess_db = side_scatterers.excess_attenuation_db(label, grid.x, grid.z, list(class_names), table, scanner)
+    power_db = side_scatterers.echogenicity_map_db(image, flat_db, excess_db, table, grain,
+                                                   level.image_smoothing_grains)
+    region = np.ones(label.shape, bool) if source == "reference" else label == 0
+    return Side(condition, power_db=power_db, region=region), {"speckle_grain_px": list(grain),
+                                                                 "scanner_probe": table.probe,
+                                                                 "flat_field": flat_facts}
+
+
+# DECISION: the flat field is one simulation of reference tissue at 2 scatterers per cell (its
+# mean intensity does not depend on the density), smoothed by a Gaussian of 1/32 of the image
+# side: it varies over millimetres (beam, spreading), and at 256 px this averages some 200
+# speckle grains, leaving about 0.3 dB of noise.
+FLAT_FIELD_PER_CELL = 2.0
+FLAT_FIELD_SIGMA_PER_SIDE = 1 / 32
+
+
+def flat_field_db(table: tissue.TissueTable, probe, grid: scan.DisplayGrid, device: str) -> tuple[np.ndarray, dict]:
+    """The level (dB re the display reference) at which this simulator shows reference tissue
+    (0 dB, nominal attenuation, no texture) at each pixel of `grid` with `probe` and the organ's
+    imaging settings; -inf outside what the probe images. Cached per organ, probe, grid and device:
+    a one-off set-up of a set, paid in its warm-up."""
+    key = (table.organ, probe, grid.x.tobytes(), grid.z.tobytes(), device)
+    if key not in _FLAT_FIELDS:
+        start = time.perf_counter()
+        nominal = table.imaging.get("attenuation_db_cm_mhz", simulate.Settings().attenuation_db_cm_mhz)
+        flat = tissue.TissueTable(table.organ, table.probe, {"reference": tissue.Tissue(0.0, 1.0, nominal)},
+                                  table.display, table.imaging)
+        shape = (grid.z.size, grid.x.size)
+        sim = simulate_mask(np.zeros(shape, np.uint8), grid, ["reference"], flat, probe, seed=0, device=device,
+                            progress=False, per_cell=FLAT_FIELD_PER_CELL)
+        intensity = sim.envelope_image.astype(np.float64) ** 2
+        imaged = (intensity > 0).astype(np.float64)
+        sigma = FLAT_FIELD_SIGMA_PER_SIDE * max(shape)
+        mean = ndimage.gaussian_filter(intensity, sigma) / np.maximum(ndimage.gaussian_filter(imaged, sigma), 1e-12)
+        with np.errstate(divide="ignore"):
+            level = np.where(imaged > 0, 10 * np.log10(mean / sim.params["settings"]["reference"] ** 2), np.inf)
+        _FLAT_FIELDS[key] = (level, {"per_cell": FLAT_FIELD_PER_CELL, "sigma_px": sigma, "probe": probe.name,
+                                     "seconds": time.perf_counter() - start})
+    return _FLAT_FIELDS[key]
+
+
+_FLAT_FIELDS: dict = {}
+
+
+def given_statement(organ: str, level: str, source: str) -> dict:
+    """The `condition` statement of one sample made by mask_sample (simulate_set states more: the file, the ids)."""
+    if level == "mask":
+        return condition(organ)
+    what = "an edge sketch, its edges as reflector rows" if level == "mask+sketch" else \
+        "an image, its gray values (gray map undone, smoothed at its speckle size) as scatterer amplitudes"
+    whose = "the reference image of this mask" if source == "reference" else "another image than the reference"
+    return {"condition": level, "source": "reference" if source == "reference" else "other",
+            "detail": f"the simulator saw the label mask and {what}, from {whose}; the {organ} tissue table for "
+                      f"the rest"}
 
 
 def simulate_set(masks_path, organ: str, *, seed: int = 0, samples: int | None = None, probe_name: str | None = None,
-                 device: str = "auto", per_cell: float = scatter.SCATTERERS_PER_CELL, progress: bool = True):
+                 device: str = "auto", per_cell: float = scatter.SCATTERERS_PER_CELL, progress: bool = True,
+                 condition: str = "mask", sketch_from: str = "reference", side_set=None):
     """The masks of an image-set file simulated one by one (sample i with seed `seed + i`), as one set;
-    the first mask warms up the simulator, untimed."""
+    the first mask warms up the simulator, untimed.
+
+    `condition` and `sketch_from` / `side_set` choose the side information of every mask: see
+    ussim.conditions (reference: the file's own images or stored sketches; training: images of
+    `side_set` chosen with `seed`, as ganlab chooses training sketches).
+    """
     from tqdm import tqdm
 
+    conditions.check_options(condition, sketch_from, side_set)
     with imageset.read(masks_path) as masks:
         count = masks.sizes["sample"] if samples is None else min(samples, masks.sizes["sample"])
         if count < 1:
             raise UsageError(f"--samples {samples}: need at least 1")
         names = imageset.class_names_of(masks)
         shape = (masks.sizes["y"], masks.sizes["x"])
+        side = conditions.plan(masks, masks_path, count, organ=organ, condition=condition, sketch_from=sketch_from,
+                               side_set=side_set, seed=seed, mask_statement=_mask_only(organ))
         if "x_mm" in masks.coords and "y_mm" in masks.coords:
             grid = scan.DisplayGrid(masks["x_mm"].values * 1e-3, masks["y_mm"].values * 1e-3)
         else:  # DECISION: masks without coordinates span the organ's default field of view
@@ -167,19 +312,27 @@ def simulate_set(masks_path, organ: str, *, seed: int = 0, samples: int | None =
         for index in tqdm(range(count), desc=f"simulate {organ}", unit="img", disable=None if progress else True):
             label = masks["label"][index].values  # one sample from disk, not the whole set
             sample_id = str(masks["sample_id"].values[index])
-            drawn.append(mask_sample(label, grid, names, organ, seed=seed + index, sample_id=sample_id,
-                                     probe_name=probe_name, device=device, progress=False, per_cell=per_cell,
-                                     warm=index == 0))
-    if len(drawn) == 1:
-        return drawn[0]
-    joined = imageset.concat(drawn)
+            sketch_map, image = side.for_sample(index)
+            sample = mask_sample(label, grid, names, organ, seed=seed + index, sample_id=sample_id,
+                                 probe_name=probe_name, device=device, progress=False, per_cell=per_cell,
+                                 warm=index == 0, condition=condition, sketch=sketch_map, image=image,
+                                 source=sketch_from)
+            params = imageset.params_of(sample)
+            params["side_information"] = side.record
+            if "sample_ids" in side.record:
+                params["side"]["from_sample_id"] = side.record["sample_ids"][index]
+            sample.attrs["params"] = json.dumps(params, sort_keys=True)
+            drawn.append(sample)
+    joined = drawn[0] if len(drawn) == 1 else imageset.concat(drawn)
     joined.attrs["timing"] = drawn[0].attrs["timing"]  # the first mask warmed up for all of them
+    joined.attrs.update(imageset.condition_attrs(**side.statement))
     return joined
 
 
-def _sample(sim, label, class_names, organ, seed, seconds, params, sample_id, timed):
+def _sample(sim, label, class_names, organ, seed, seconds, params, sample_id, timed, statement=None, sketch=None):
     return imageset.make(sim.bmode[None], np.asarray(label, np.uint8)[None],
                          envelope=sim.envelope_image[None].astype(np.float32), class_names=list(class_names),
                          organ=organ, method="ussim-field", params=params, seed=[seed], seconds=[seconds],
                          sample_id=[sample_id], y_mm=sim.grid.z_mm, x_mm=sim.grid.x_mm,
-                         condition=condition(organ), timing=timed)
+                         sketch=None if sketch is None else np.asarray(sketch, np.uint8)[None],
+                         condition=statement or condition(organ), timing=timed)

@@ -63,3 +63,61 @@ def test_masks_with_classes_missing_from_the_table(capsys, tmp_path):
                        "--out", tmp_path / "out.h5", "--overwrite")
     assert code == 2 and "class(es) liver of the mask are not in the ovary tissue table" in err
     assert len(err.strip().splitlines()) == 1
+
+
+def _reference_set(path, images):
+    """IVUS masks (lumen, wall, outside) with the given images, on a 10 mm grid."""
+    size = images.shape[-1]
+    centres = (np.arange(size) + 0.5) * 10.0 / size - 5.0
+    radius = np.hypot(*np.meshgrid(centres, centres))
+    label = np.where(radius < 1.5, 2, np.where(radius < 2.5, 1, 0)).astype(np.uint8)
+    ds = imageset.make(images, np.broadcast_to(label, images.shape).copy(), class_names=["outside_EEM", "wall", "lumen"],
+                       organ="ivus", method="real:test", params={}, y_mm=centres, x_mm=centres)
+    imageset.write(ds, path)
+    return path
+
+
+def test_mask_plus_sketch_from_the_reference_records_its_condition(capsys, tmp_path):
+    images = np.full((1, 48, 48), 60, np.uint8)
+    images[:, 6:12, :] = 200                                   # a bright band: edges for the sketch
+    masks = _reference_set(tmp_path / "ref.h5", images)
+    code, out, err = run(capsys, "phantom", "--organ", "ivus", "--mask", masks, "--condition", "mask+sketch",
+                         "--device", "cpu", "--scatterers-per-cell", "0.5", "--out", tmp_path / "sim.h5")
+    assert code == 0, err
+    assert "condition mask+sketch (source: reference)" in out
+    with imageset.read(tmp_path / "sim.h5") as ds:
+        assert ds.attrs["condition"] == "mask+sketch" and ds["sketch"].values[0][6:13].any()
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--condition", "mask+sketch"], "--condition mask+sketch needs --mask REF.h5"),
+    (["--condition", "mask+image", "--sketch-from", "training"], "needs --mask REF.h5"),
+    (["--condition", "image"], "--condition 'image' is not allowed: mask, mask+sketch, mask+image"),
+])
+def test_random_anatomy_takes_the_mask_level_only(capsys, tmp_path, extra, message):
+    code, _, err = run(capsys, "phantom", "--organ", "ivus", "--out", tmp_path / "x.h5", *extra)
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1
+
+
+def test_mask_plus_image_of_a_set_without_images_is_refused_in_one_line(capsys, tmp_path):
+    masks = _reference_set(tmp_path / "masks.h5", np.zeros((2, 40, 40), np.uint8))
+    code, _, err = run(capsys, "phantom", "--organ", "ivus", "--mask", masks, "--condition", "mask+image",
+                       "--out", tmp_path / "x.h5")
+    assert code == 2 and "images are blank (all 0): --condition mask+image needs images" in err
+    assert len(err.strip().splitlines()) == 1 and not (tmp_path / "x.h5").exists()
+
+
+def test_side_set_options_are_refused_where_they_cannot_apply(capsys, tmp_path):
+    masks = _reference_set(tmp_path / "masks.h5", np.full((1, 40, 40), 90, np.uint8))
+    for extra, message in ((["--side-set", masks], "--side-set applies to --sketch-from training only"),
+                           (["--sketch-from", "training"], "--sketch-from training needs --side-set TRAIN.h5")):
+        code, _, err = run(capsys, "phantom", "--organ", "ivus", "--mask", masks, "--condition", "mask+image",
+                           "--out", tmp_path / "x.h5", *extra)
+        assert code == 2 and message in err and len(err.strip().splitlines()) == 1
+
+
+def test_help_explains_the_levels_and_that_reference_feeds_the_held_out_image(capsys):
+    code, out, _ = run(capsys, "phantom", "--help")
+    assert code == 0
+    for words in ("mask+sketch", "mask+image", "Field II", "held-out image", "dagger", "--side-set"):
+        assert words in out

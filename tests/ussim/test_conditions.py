@@ -1,0 +1,208 @@
+"""The three condition levels: a sketch's edges become reflectors, an image's gray values become
+scatterer amplitudes, and every set says what the simulator saw and where it came from."""
+
+import re
+
+import numpy as np
+import pytest
+from scipy import ndimage
+from skimage.feature import canny
+
+from ussim import bmode, conditions, imageset, phantom, side_scatterers, sketch, tissue
+from ussim import probe as probes
+from ussim.errors import UsageError
+
+IVUS_CLASSES = ["outside_EEM", "wall", "lumen"]
+SIZE = 64
+
+
+def ivus_label(size=SIZE, width_mm=10.0):
+    """Lumen (radius 1.5 mm) inside a wall (to 2.5 mm) inside the outside_EEM, centred."""
+    centres = (np.arange(size) + 0.5) * width_mm / size - width_mm / 2
+    radius = np.hypot(*np.meshgrid(centres, centres))
+    return np.where(radius < 1.5, 2, np.where(radius < 2.5, 1, 0)).astype(np.uint8), centres
+
+
+def ivus_set(path, images, n=None, ids=None):
+    label, centres = ivus_label()
+    images = np.asarray(images, np.uint8)
+    n = images.shape[0]
+    ds = imageset.make(images, np.broadcast_to(label, images.shape).copy(), class_names=IVUS_CLASSES, organ="ivus",
+                       method="real:test", params={}, sample_id=ids or [f"f{i}" for i in range(n)],
+                       y_mm=centres, x_mm=centres)
+    imageset.write(ds, path)
+    return path
+
+
+def halves(low=50, high=170, n=1, seed=0):
+    """Images dark on the left and bright on the right, with a little speckle-like noise."""
+    rng = np.random.default_rng(seed)
+    image = np.full((n, SIZE, SIZE), low, np.float64)
+    image[:, :, SIZE // 2:] = high
+    return np.clip(image + rng.normal(0, 6, image.shape), 1, 254).astype(np.uint8)
+
+
+# --- the edge sketch lives in ussim, and the GANs' sketches did not change ---------------------
+
+def test_ganlab_sketches_are_ussims_and_byte_identical_to_the_former_implementation():
+    pytest.importorskip("torch")
+    from ganlab import data, presets
+    from ganlab import sketch as gan_sketch
+    assert gan_sketch.edge_sketch is sketch.edge_sketch and gan_sketch.edge_sketches is sketch.edge_sketches
+    images = halves(n=3)
+    images[:, 20:30, 10:40] = 230
+    for preset, size in ((presets.CANNY_256, 256), (presets.CANNY_512, 512)):
+        settings = data.canny_settings(preset)
+        assert settings == sketch.canny_for_size(size)      # one set of defaults
+        former = np.stack([canny(image / 255.0, sigma=settings["sigma"], low_threshold=settings["low"],
+                                 high_threshold=settings["high"]).astype(np.uint8) for image in images])
+        drawn = data.edge_sketches(images, settings)
+        assert drawn.dtype == np.uint8 and drawn.tobytes() == former.tobytes() and drawn.any()
+
+
+# --- undoing the gray map -----------------------------------------------------------------------
+
+@pytest.mark.parametrize("organ", ["ovary", "ivus"])
+def test_gray_to_level_db_inverts_the_display(organ):
+    table = tissue.load(organ)
+    rng = np.random.default_rng(1)
+    level = rng.uniform(-25, 5, 1000)                        # dB re the display reference
+    gray = bmode.log_compress(10 ** (level / 20), reference=1.0, dynamic_range_db=table.imaging["dynamic_range_db"],
+                              gain_db=table.imaging["gain_db"])
+    shown = (gray > 0) & (gray < 255)
+    step = table.imaging["dynamic_range_db"] / 255
+    assert shown.sum() > 500
+    assert np.abs(side_scatterers.gray_to_level_db(gray, table)[shown] - level[shown]).max() <= step / 2 + 1e-9
+
+
+def test_speckle_grain_is_measured_from_the_image_itself():
+    rng = np.random.default_rng(2)
+    fine = ndimage.gaussian_filter(rng.standard_normal((128, 128)), 1.0)
+    coarse = ndimage.gaussian_filter(rng.standard_normal((128, 128)), (3.0, 1.0))
+    gray = [np.clip(128 + 40 * f / f.std(), 1, 254).astype(np.uint8) for f in (fine, coarse)]
+    (fine_rows, fine_cols), (coarse_rows, coarse_cols) = map(side_scatterers.speckle_grain_px, gray)
+    assert coarse_rows > 2 * fine_rows and abs(coarse_cols - fine_cols) <= 1
+    assert side_scatterers.speckle_grain_px(np.full((64, 64), 100, np.uint8)) is None   # no speckle at all
+
+
+# --- mask+sketch: reflector rows ----------------------------------------------------------------
+
+def test_reflector_rows_follow_the_edges_densely_and_once():
+    x = z = (np.arange(32) + 0.5) * 0.2e-3
+    probe = probes.load("convex-tv-7.5")
+    edges = np.zeros((32, 32), np.uint8)
+    for i in range(5, 25):                                   # a staircase: 8-connected, with side neighbours
+        edges[i, i] = edges[i, i + 1] = 1
+    label = np.zeros((32, 32), np.uint8)
+    label[20:, :] = 1                                        # an object: its edges are not the sketch's
+    px, pz, amplitude = side_scatterers.reflector_rows(edges, label, x, z, probe, 0.0)
+    outside = (edges > 0) & (label == 0)
+    spacing = side_scatterers.reflector_spacing(probe)
+    path = outside.sum() * 0.2e-3                            # one side step and one down step per pixel pair
+    assert abs(px.size - path / spacing) < 0.1 * px.size    # one row, not a doubled one
+    assert pz.max() <= z[19] + 1e-12 and np.all(amplitude == amplitude[0]) and amplitude[0] > 0
+    assert spacing < probe.wavelength / 4
+
+
+def _sketch_image(level_db, sketch_map, seed=3):
+    """The ovary image of a plain background with the reflectors of `sketch_map` at `level_db`."""
+    table = tissue.load("ovary")
+    grid = phantom.display_grid(table, (SIZE, SIZE))
+    label = np.zeros((SIZE, SIZE), np.uint8)
+    original = conditions.settings
+    try:
+        conditions.settings = lambda organ: conditions.Settings(level_db, 1.0)
+        ds = phantom.mask_sample(label, grid, ["background"], "ovary", seed=seed, sample_id="s", device="cpu",
+                                 progress=False, per_cell=1.0, condition="mask+sketch", sketch=sketch_map,
+                                 warm=False)
+    finally:
+        conditions.settings = original
+    return ds["envelope"].values[0].astype(np.float64)
+
+
+def test_a_sketch_edge_brightens_its_pixels_most_when_perpendicular_to_the_beam():
+    across, along = np.zeros((SIZE, SIZE), np.uint8), np.zeros((SIZE, SIZE), np.uint8)
+    across[SIZE // 2, SIZE // 4:3 * SIZE // 4] = 1           # across the central beams of the convex probe
+    along[SIZE // 4:3 * SIZE // 4, SIZE // 2] = 1            # along them (as the sector's side edges)
+
+    def contrast_db(edges, envelope):
+        beside = ndimage.binary_dilation(edges, iterations=6) & ~ndimage.binary_dilation(edges, iterations=2)
+        return 10 * np.log10(np.mean(envelope[edges > 0] ** 2) / np.mean(envelope[beside] ** 2))
+
+    perpendicular = contrast_db(across, _sketch_image(25.0, across))
+    parallel = contrast_db(along, _sketch_image(25.0, along))
+    assert perpendicular > 6.0                               # a bright line where the sketch has an edge
+    assert perpendicular > parallel + 6.0                    # specular: the angle to the beam decides
+
+
+# --- mask+image: amplitudes from the reference's gray values ----------------------------------
+
+@pytest.mark.parametrize("probe_name", [None, "ivus-40"])
+def test_an_image_with_a_bright_half_gives_a_brighter_half(tmp_path, probe_name):
+    path = ivus_set(tmp_path / "ref.h5", halves())
+    ds = phantom.simulate_set(path, "ivus", condition="mask+image", probe_name=probe_name, device="cpu",
+                              per_cell=2.0, progress=False)
+    image, label = ds["image"].values[0].astype(float), ds["label"].values[0]
+    ring = (label == 0) & (ds["image"].values[0] > 0)
+    left, right = image[:, :SIZE // 2][ring[:, :SIZE // 2]].mean(), image[:, SIZE // 2:][ring[:, SIZE // 2:]].mean()
+    assert right > left + 40
+    if probe_name is None:                                    # the organ's own probe gives back the reference
+        assert abs(left - 50) < 12 and abs(right - 170) < 12
+    assert imageset.params_of(ds)["simulation"]["probe"]["name"] == (probe_name or "ivus-20")
+
+
+# --- what each set records, and reproducibility ------------------------------------------------
+
+def test_each_level_records_its_condition_source_and_what_to_regenerate_it(tmp_path):
+    reference = ivus_set(tmp_path / "ref.h5", halves(n=2), ids=["r0", "r1"])
+    training = ivus_set(tmp_path / "train.h5", halves(low=90, high=120, n=5, seed=4), ids=[f"t{i}" for i in range(5)])
+    mask = phantom.simulate_set(reference, "ivus", device="cpu", per_cell=0.5, progress=False)
+    assert (mask.attrs["condition"], mask.attrs["condition_source"]) == ("mask", "none")
+    own = phantom.simulate_set(reference, "ivus", condition="mask+sketch", device="cpu", per_cell=0.5,
+                               progress=False, samples=1)
+    assert (own.attrs["condition"], own.attrs["condition_source"]) == ("mask+sketch", "reference")
+    assert "ref.h5" in own.attrs["condition_detail"] and imageset.file_sha256(reference) in own.attrs["condition_detail"]
+    assert imageset.params_of(own)["side"]["canny"] == sketch.canny_for_size(SIZE) and "sketch" in own
+    other = phantom.simulate_set(reference, "ivus", condition="mask+image", sketch_from="training",
+                                 side_set=training, seed=5, device="cpu", per_cell=0.5, progress=False)
+    assert (other.attrs["condition"], other.attrs["condition_source"]) == ("mask+image", "other")
+    sha = imageset.file_sha256(training)
+    assert "train.h5" in other.attrs["condition_detail"] and sha in other.attrs["condition_detail"]
+    record = imageset.params_of(other)["concat_of"][0]["params"]["side_information"]
+    chosen = np.random.default_rng(5).choice(5, size=2, replace=False)   # ganlab's rule
+    assert record["sample_ids"] == [f"t{i}" for i in chosen] and record["sha256"] == sha and record["seed"] == 5
+
+
+def test_the_same_seed_gives_the_same_images(tmp_path):
+    reference = ivus_set(tmp_path / "ref.h5", halves())
+    runs = [phantom.simulate_set(reference, "ivus", condition="mask+image", seed=seed, device="cpu", per_cell=0.5,
+                                 progress=False)["image"].values for seed in (7, 7, 8)]
+    assert np.array_equal(runs[0], runs[1]) and not np.array_equal(runs[0], runs[2])
+
+
+@pytest.mark.parametrize("options, message", [
+    (dict(condition="mask+speckle"), "--condition 'mask+speckle' is not allowed: mask, mask+sketch, mask+image"),
+    (dict(condition="mask+sketch", sketch_from="validation"), "--sketch-from 'validation' is not allowed"),
+    (dict(condition="mask", sketch_from="training"), "apply to --condition mask+sketch or mask+image only"),
+    (dict(condition="mask+image", side_set="t.h5"), "--side-set applies to --sketch-from training only"),
+    (dict(condition="mask+image", sketch_from="training"), "--sketch-from training needs --side-set"),
+    (dict(condition="mask+sketch", masks_given=False), "needs --mask REF.h5"),
+])
+def test_options_that_cannot_apply_are_refused_in_one_line(options, message):
+    with pytest.raises(UsageError, match=re.escape(message)) as error:
+        conditions.check_options(**options)
+    assert "\n" not in str(error.value)
+
+
+def test_side_sets_that_cannot_serve_are_refused(tmp_path):
+    reference = ivus_set(tmp_path / "ref.h5", halves())
+    for side_set, message in ((reference, "is the masks file itself"), (tmp_path / "none.h5", "no such image-set")):
+        with pytest.raises(UsageError, match=message):
+            phantom.simulate_set(reference, "ivus", condition="mask+sketch", sketch_from="training",
+                                 side_set=side_set, device="cpu", progress=False)
+
+
+@pytest.mark.parametrize("organ", ["ovary", "ivus"])
+def test_every_organ_table_states_its_condition_levels(organ):
+    values = conditions.settings(organ)
+    assert np.isfinite(values.sketch_reflector_db) and values.image_smoothing_grains > 0

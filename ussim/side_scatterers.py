@@ -1,0 +1,226 @@
+"""Side information made into scatterers: a sketch's edges as reflectors, an image's gray as amplitudes.
+
+`mask+sketch`: every edge of the sketch (outside the objects, as the GANs see it) becomes a row
+of point scatterers of one amplitude and sign, spaced far below the wavelength: a coherent
+reflector. Its brightness depends on its angle to the beam by physics alone: along a row
+perpendicular to the beam the echoes arrive in phase and add up, along a tilted row their
+phases turn and cancel (a specular reflector), so nothing here paints an angle law.
+
+`mask+image`: as in Field II's kidney phantom, the scatterers keep their Gaussian random
+amplitudes, scaled pixel by pixel by the echogenicity that the reference image shows: its gray
+map undone (`gray_to_level_db`), smoothed at its own speckle size, and its depth attenuation put
+back, and the simulator's own rendering of reference tissue divided out (its flat field), so
+that imaging it again with the organ's own probe gives the reference's brightness, and another
+probe, frequency or depth images the same anatomy with its own physics.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+from scipy import ndimage, signal
+
+from ussim import anatomy, pulse, scatter, simulate
+from ussim.engine import Scatterers, face_distance
+from ussim.probe import SPEED_OF_SOUND, Probe
+from ussim.tissue import TissueTable
+
+# Integral of a Gaussian profile over its full width at half maximum: a coherent row across a
+# beam of lateral -6 dB width w sums to 1.064 w / spacing times one scatterer's peak echo.
+GAUSSIAN_INTEGRAL_PER_FWHM = float(np.sqrt(np.pi / (4 * np.log(2))))
+
+
+def reflector_rows(sketch: np.ndarray, label: np.ndarray, x: np.ndarray, z: np.ndarray, probe: Probe,
+                   level_db: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(x, z, amplitude) of coherent scatterer rows along the sketch's edges on background pixels.
+
+    Edge pixels are joined to their 8-neighbours (a diagonal only where no shared side neighbour
+    is an edge, so a staircase gives one row, not a doubled one) and each joint is filled with
+    scatterers `reflector_spacing` apart. DECISION: the rows lie in the scan plane (y = 0): their
+    angle dependence is in-plane coherence, and a sheet across the elevation slab would only
+    scale their brightness, which `level_db` sets, at tens of times the scatterers.
+    """
+    edges = (np.asarray(sketch) > 0) & (np.asarray(label) == 0)
+    dx, dz = float(x[1] - x[0]), float(z[1] - z[0])
+    spacing = reflector_spacing(probe)
+    rows, columns = np.nonzero(edges)
+    px, pz = [x[columns]], [z[rows]]
+    padded = np.pad(edges, 1)
+    for dr, dc in ((0, 1), (1, 0), (1, 1), (1, -1)):
+        joined = edges & _shifted(padded, dr, dc)
+        if dr and dc:  # a diagonal joint only where no side neighbour already links the two
+            joined &= ~_shifted(padded, dr, 0) & ~_shifted(padded, 0, dc)
+        r, c = np.nonzero(joined)
+        steps = int(np.ceil(np.hypot(dr * dz, dc * dx) / spacing))
+        t = np.arange(1, steps) / steps
+        px.append((x[c][:, None] + t * dc * dx).ravel())
+        pz.append((z[r][:, None] + t * dr * dz).ravel())
+    px, pz = np.concatenate(px), np.concatenate(pz)
+    return px, pz, np.full(px.size, row_amplitude(probe, level_db, spacing))
+
+
+def reflector_spacing(probe: Probe) -> float:
+    """Distance between a row's scatterers: a quarter of the band's shortest wavelength.
+
+    DECISION: a row of spacing d has no grating echo at any angle while 2 d < lambda (two-way
+    path); half that limit keeps the row a smooth surface at the top of the band too.
+    """
+    shortest = SPEED_OF_SOUND / (probe.center_frequency * (1 + probe.bandwidth / 2))
+    return shortest / 4
+
+
+def row_amplitude(probe: Probe, level_db: float, spacing: float) -> float:
+    """Amplitude of each scatterer of a row that, perpendicular to the beam, shows `level_db`
+    above the speckle RMS of reference tissue (echogenicity 0 dB).
+
+    Reference tissue has unit-variance amplitudes at the default density, so its speckle RMS is
+    a point's peak echo x sqrt(PSF_VOLUME_FACTOR x scatterers per cell) (ussim.simulate); the
+    row's echo is a point's peak x 1.064 x lateral width / spacing. DECISION: the lateral width
+    is the probe's nominal resolution cell (scatter.resolution_cell); where the beam is wider or
+    narrower the row is brighter or darker, as a real reflector is.
+    """
+    lateral = scatter.resolution_cell(probe)[1]
+    speckle_rms = np.sqrt(simulate.PSF_VOLUME_FACTOR * scatter.SCATTERERS_PER_CELL)
+    return float(10 ** (level_db / 20) * speckle_rms * spacing / (GAUSSIAN_INTEGRAL_PER_FWHM * lateral))
+
+
+def with_reflectors(cloud: Scatterers, sketch, label, x, z, class_names, table: TissueTable, probe: Probe,
+                    level_db: float) -> Scatterers:
+    """The tissue scatterers of `cloud` plus the sketch's reflector rows, attenuated along their
+    paths through the same tissue map."""
+    rx, rz, amplitude = reflector_rows(sketch, label, x, z, probe, level_db)
+    if rx.size == 0:
+        return cloud
+    path = _path_map(label, x, z, class_names, table, probe)
+    dx, dz = float(x[1] - x[0]), float(z[1] - z[0])
+    attenuation = ndimage.map_coordinates(path, [(rz - z[0]) / dz, (rx - x[0]) / dx], order=1, mode="nearest")
+    own = cloud.path_attenuation if cloud.path_attenuation is not None else np.zeros(len(cloud))
+    return Scatterers(np.r_[cloud.x, rx], np.r_[cloud.y, np.zeros(rx.size)], np.r_[cloud.z, rz],
+                      np.r_[cloud.amplitude, amplitude], path_attenuation=np.r_[own, np.maximum(attenuation, 0.0)])
+
+
+def gray_to_level_db(gray: np.ndarray, table: TissueTable) -> np.ndarray:
+    """Display gray (0..255) back to the echo level 20 log10(envelope / reference) in dB: the
+    inverse of ussim.bmode.log_compress with the organ's [imaging] dynamic range and gain.
+
+    Gray 0 and 255 are clipped levels: they stand for "at most" and "at least" their level.
+    RE-POINT: after the display chain's merge this becomes ussim.display.gray_to_level_db(gray,
+    chain), which also undoes the gray map's curve.
+    """
+    defaults = simulate.Settings()
+    dynamic_range = float(table.imaging.get("dynamic_range_db", defaults.dynamic_range_db))
+    gain = float(table.imaging.get("gain_db", defaults.gain_db))
+    return np.asarray(gray, np.float64) * (dynamic_range / 255.0) - dynamic_range - gain
+
+
+def speckle_grain_px(image: np.ndarray) -> tuple[float, float] | None:
+    """Speckle size of an image, (rows, columns) in px: the full width at half height of the
+    autocorrelation of its gray values, less their smooth texture (Gaussian of 4 px, as
+    bench/realism.py), over its displayed (not clipped) pixels; None where it has no speckle."""
+    gray = np.asarray(image, np.float64)
+    shown = ((gray > 0) & (gray < 255)).astype(np.float64)
+    if shown.sum() < 200:
+        return None
+    detail = (gray - ndimage.gaussian_filter(gray, 4.0)) * shown
+    detail[shown > 0] -= detail[shown > 0].mean()
+    correlation = signal.fftconvolve(detail, detail[::-1, ::-1])
+    overlap = np.maximum(signal.fftconvolve(shown, shown[::-1, ::-1]), 1.0)
+    correlation /= overlap
+    centre = (gray.shape[0] - 1, gray.shape[1] - 1)
+    if not correlation[centre] > 1e-9:
+        return None
+    correlation /= correlation[centre]
+    widths = []
+    for profile in (correlation[centre[0]:, centre[1]], correlation[centre[0], centre[1]:]):
+        below = np.flatnonzero(profile < 0.5)
+        if below.size == 0:
+            return None
+        widths.append(float(2 * below[0] - 1))
+    return widths[0], widths[1]
+
+
+# DECISION: gray 0 stands for "at most the display's floor"; a region that stays black shows no
+# speckle above the floor, which a mean level 10 dB below it keeps (a Rayleigh intensity exceeds
+# ten times its mean in exp(-10), 5e-5, of its pixels); at the floor itself 37 % would show.
+BLACK_BELOW_FLOOR_DB = 10.0
+
+
+def echogenicity_map_db(image: np.ndarray, flat_db: np.ndarray, excess_db: np.ndarray, table: TissueTable,
+                        grain_px, smoothing: float) -> np.ndarray:
+    """Backscattered power (dB, re reference tissue) per pixel as the reference image shows it.
+
+    The gray map is undone to echo levels, which are averaged as intensities (power, what
+    echogenicity means) over a Gaussian of `smoothing` speckle grains per axis: the reference's
+    own speckle lies in its gray values, and kept in the map it would add to the simulation's
+    own speckle (a second, multiplicative speckle). A Gaussian of sigma = one grain (its
+    autocorrelation's full width) averages about 4 pi = 12.6 grains: the intensity's residual
+    spread falls from 100 % to 28 % (about 1.2 dB, below the tissues' own texture of 2-3 dB)
+    while structures over about two grains stay.
+
+    `flat_db` is the level at which the simulator shows reference tissue at each pixel with the
+    probe the reference stands for (its beam, spreading and TGC; see phantom.flat_field_db), and
+    `excess_db` the two-way attenuation that the mask's tissues add beyond the nominal medium
+    (excess_attenuation_db), which the simulator applies again and the reference already shows.
+    """
+    level = gray_to_level_db(image, table)
+    floor = gray_to_level_db(0, table)
+    level = np.where(np.asarray(image) == 0, floor - BLACK_BELOW_FLOOR_DB, level)
+    sigma = (smoothing * grain_px[0], smoothing * grain_px[1])
+    mean = ndimage.gaussian_filter(10 ** (level / 10), sigma, mode="nearest")
+    return 10 * np.log10(np.maximum(mean, 1e-30)) - flat_db + excess_db
+
+
+def excess_attenuation_db(label, x, z, class_names, table: TissueTable, probe: Probe) -> np.ndarray:
+    """Two-way attenuation (dB) of the mask's tissues at each pixel beyond the nominal medium
+    that the TGC compensates, at the probe's centre frequency."""
+    path = _path_map(label, x, z, class_names, table, probe)
+    nominal_db_cm_mhz = float(table.imaging.get("attenuation_db_cm_mhz", simulate.Settings().attenuation_db_cm_mhz))
+    px, pz = np.meshgrid(x, z)
+    nominal = pulse.db_per_cm_mhz_to_np_per_m_hz(nominal_db_cm_mhz) * face_distance(px, pz, probe)
+    return 2 * (path - nominal) * probe.center_frequency / pulse.NEPER_PER_DB
+
+
+def image_amplitudes(cloud: Scatterers, power_db: np.ndarray, region: np.ndarray, x, z) -> Scatterers:
+    """`cloud` (drawn with echogenicity 0 dB and no texture where `region`) with each scatterer
+    in `region` scaled by 10^(power_db / 20) of its pixel: Gaussian amplitude x the image's map."""
+    dx, dz = float(x[1] - x[0]), float(z[1] - z[0])
+    column = np.clip(np.rint((cloud.x - x[0]) / dx).astype(np.int64), 0, x.size - 1)
+    row = np.clip(np.rint((cloud.z - z[0]) / dz).astype(np.int64), 0, z.size - 1)
+    scale = np.where(region[row, column], 10 ** (power_db[row, column] / 20), 1.0)
+    return dataclasses.replace(cloud, amplitude=cloud.amplitude * scale)
+
+
+def flat_table(table: TissueTable, names) -> TissueTable:
+    """`table` with the classes `names` at echogenicity 0 dB and without texture: the image gives both."""
+    classes = {name: dataclasses.replace(tissue, echogenicity_db=0.0, heterogeneity_db=0.0) if name in names
+               else tissue for name, tissue in table.classes.items()}
+    return dataclasses.replace(table, classes=classes)
+
+
+def _path_map(label, x, z, class_names, table: TissueTable, probe: Probe) -> np.ndarray:
+    tissues = table.for_classes(list(class_names))
+    alpha = np.array([pulse.db_per_cm_mhz_to_np_per_m_hz(t.attenuation_db_cm_mhz) for t in tissues])[label]
+    return anatomy.path_integral_map(alpha, x, z, probe)
+
+
+def _shifted(padded: np.ndarray, dr: int, dc: int) -> np.ndarray:
+    """The (unpadded) map whose pixel (r, c) holds the padded map's value at (r + dr, c + dc)."""
+    rows, columns = padded.shape[0] - 2, padded.shape[1] - 2
+    return padded[1 + dr:1 + dr + rows, 1 + dc:1 + dc + columns]
+
+
+def edge_contrast_gray(image: np.ndarray, sketch: np.ndarray, label: np.ndarray) -> float:
+    """Mean gray on the sketch's displayed background edges less the mean gray of the displayed
+    background 2-6 px beside them: how bright the edges are, the statistic [conditions]
+    sketch_reflector_db is fitted to (simulated against real, same sketches, on the tuning
+    frames). Black pixels count on neither side: outside a field of view there is nothing to
+    compare, and a real field of view's border is not where the simulator's is."""
+    image, label = np.asarray(image), np.asarray(label)
+    edges = (np.asarray(sketch) > 0) & (label == 0)
+    beside = (ndimage.binary_dilation(edges, iterations=6) & ~ndimage.binary_dilation(edges, iterations=2)
+              & (label == 0) & (image > 0))
+    edges &= image > 0
+    if not edges.any() or not beside.any():
+        return float("nan")
+    return float(image[edges].mean() - image[beside].mean())
