@@ -15,7 +15,6 @@ tables, the reference level of ussim.simulate.reference_level, the first CUDA ca
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import time
 
@@ -50,38 +49,14 @@ def display_grid(table: tissue.TissueTable, shape: tuple[int, int]) -> scan.Disp
     return scan.DisplayGrid.covering(-width / 2, width / 2, 0.0, depth, shape)
 
 
-@dataclasses.dataclass(frozen=True)
-class Side:
-    """What a sample adds to its mask: reflectors from `sketch` (mask+sketch), or the echogenicity
-    map `power_db` (dB re reference tissue) on the pixels of `region` (mask+image)."""
-    condition: str
-    sketch: np.ndarray | None = None
-    power_db: np.ndarray | None = None
-    region: np.ndarray | None = None
-    level_db: float = 0.0
-
-
-def scatterers_for(label, grid: scan.DisplayGrid, class_names, table: tissue.TissueTable, probe, *, seed: int,
-                   per_cell: float, side: Side | None = None):
-    """The scatterers of the mask, with the sample's side information when it has any."""
-    names = list(class_names)
-    if side is None or side.condition == "mask":
-        return anatomy.scatterers_from_mask(label, grid.x, grid.z, names, table, probe, seed=seed, per_cell=per_cell)
-    if side.condition == "mask+sketch":
-        cloud = anatomy.scatterers_from_mask(label, grid.x, grid.z, names, table, probe, seed=seed, per_cell=per_cell)
-        return side_scatterers.with_reflectors(cloud, side.sketch, label, grid.x, grid.z, names, table, probe,
-                                               side.level_db)
-    flat = side_scatterers.flat_table(table, {names[i] for i in np.unique(label[side.region])})
-    cloud = anatomy.scatterers_from_mask(label, grid.x, grid.z, names, flat, probe, seed=seed, per_cell=per_cell)
-    return side_scatterers.image_amplitudes(cloud, side.power_db, side.region, grid.x, grid.z)
-
-
 def simulate_mask(label, grid: scan.DisplayGrid, class_names, table: tissue.TissueTable, probe, *, seed: int,
                   device: str = "auto", progress: bool = True,
-                  per_cell: float = scatter.SCATTERERS_PER_CELL, side: Side | None = None) -> simulate.Simulation:
+                  per_cell: float = scatter.SCATTERERS_PER_CELL,
+                  side: side_scatterers.Side | None = None) -> simulate.Simulation:
     """The B-mode of exactly this anatomy, on the mask's own pixels, with `per_cell` scatterers
     per resolution cell (and the reflectors or image amplitudes of `side`)."""
-    cloud = scatterers_for(label, grid, class_names, table, probe, seed=seed, per_cell=per_cell, side=side)
+    cloud = side_scatterers.scatterers_for(label, grid.x, grid.z, class_names, table, probe, seed=seed,
+                                           per_cell=per_cell, side=side)
     overrides = dict(table.imaging)
     if table.organ == "ivus":  # image out to the grid's farthest corner from the catheter
         overrides["depth"] = float(np.hypot(np.abs(grid.x).max(), np.abs(grid.z).max())) - probe.catheter_radius
@@ -192,10 +167,10 @@ def mask_sample(label, grid: scan.DisplayGrid, class_names, organ: str, *, seed:
     if warm:
         warm_up(label, grid, class_names, table, probe, device=device, per_cell=per_cell)
         if condition == "mask+image":
-            flat_field_db(table, probes.load(table.probe), grid, device)
+            flat_field_db(table, probes.load(table.probe), grid, device, per_cell)
     start = time.perf_counter()
     side, facts = side_of(label, grid, class_names, table, condition=condition, sketch=sketch, image=image,
-                          source=source, device=device)
+                          source=source, device=device, per_cell=per_cell)
     sim = simulate_mask(label, grid, class_names, table, probe, seed=seed, device=device, progress=progress,
                         per_cell=per_cell, side=side)
     seconds = time.perf_counter() - start
@@ -207,10 +182,11 @@ def mask_sample(label, grid: scan.DisplayGrid, class_names, organ: str, *, seed:
 
 
 def side_of(label, grid: scan.DisplayGrid, class_names, table: tissue.TissueTable, *, condition: str, sketch,
-            image, source: str, device: str = "auto") -> tuple[Side, dict]:
+            image, source: str, device: str = "auto",
+            per_cell: float = scatter.SCATTERERS_PER_CELL) -> tuple[side_scatterers.Side, dict]:
     """The sample's side information ready for the scatterers, and what was measured to make it."""
     if condition == "mask":
-        return Side("mask"), {}
+        return side_scatterers.Side("mask"), {}
     level = conditions.settings(table.organ)
     if condition == "mask+sketch":
         facts = {"sketch": "given"}
@@ -218,37 +194,36 @@ def side_of(label, grid: scan.DisplayGrid, class_names, table: tissue.TissueTabl
             canny = sketch_module.canny_for_size(label.shape[0])
             sketch = sketch_module.edge_sketch(image, **canny)
             facts = {"sketch": "canny", "canny": canny}
-        return Side(condition, sketch=np.asarray(sketch), level_db=level.sketch_reflector_db), facts
+        return side_scatterers.Side(condition, sketch=np.asarray(sketch), level_db=level.sketch_reflector_db), facts
     # the reference stands for an image of the organ's own probe, whatever probe re-images it
     scanner = probes.load(table.probe)
     grain = side_scatterers.speckle_grain_px(image)
     if grain is None:  # DECISION: an image without measurable speckle is smoothed at the resolution cell
         axial, lateral = scatter.resolution_cell(scanner)[:2]  # of that probe
         grain = (axial / float(np.diff(grid.z).mean()), lateral / float(np.diff(grid.x).mean()))
-    flat_db, flat_facts = flat_field_db(table, scanner, grid, device)
+    flat_db, flat_facts = flat_field_db(table, scanner, grid, device, per_cell)
     excess_db = side_scatterers.excess_attenuation_db(label, grid.x, grid.z, list(class_names), table, scanner)
-    power_db = side_scatterers.echogenicity_map_db(image, flat_db, excess_db, table, grain,
+    power_db = side_scatterers.echogenicity_map_db(image, label, flat_db, excess_db, table, grain,
                                                    level.image_smoothing_grains)
     region = np.ones(label.shape, bool) if source == "reference" else label == 0
-    return Side(condition, power_db=power_db, region=region), {"speckle_grain_px": list(grain),
-                                                                 "scanner_probe": table.probe,
-                                                                 "flat_field": flat_facts}
+    facts = {"speckle_grain_px": list(grain), "scanner_probe": table.probe, "flat_field": flat_facts}
+    return side_scatterers.Side(condition, power_db=power_db, region=region), facts
 
 
-# DECISION: the flat field is one simulation of reference tissue at 2 scatterers per cell (its
-# mean intensity does not depend on the density), smoothed by a Gaussian of 1/32 of the image
-# side: it varies over millimetres (beam, spreading), and at 256 px this averages some 200
-# speckle grains, leaving about 0.3 dB of noise.
-FLAT_FIELD_PER_CELL = 2.0
+# DECISION: the flat field is one simulation of reference tissue at the set's own density (the
+# log level of speckle depends a little on it), its log level smoothed by a Gaussian of 1/32 of
+# the image side: it varies over millimetres (beam, spreading), and at 256 px this averages some
+# 200 speckle grains, leaving about 0.4 dB of noise.
 FLAT_FIELD_SIGMA_PER_SIDE = 1 / 32
 
 
-def flat_field_db(table: tissue.TissueTable, probe, grid: scan.DisplayGrid, device: str) -> tuple[np.ndarray, dict]:
-    """The level (dB re the display reference) at which this simulator shows reference tissue
-    (0 dB, nominal attenuation, no texture) at each pixel of `grid` with `probe` and the organ's
-    imaging settings; -inf outside what the probe images. Cached per organ, probe, grid and device:
-    a one-off set-up of a set, paid in its warm-up."""
-    key = (table.organ, probe, grid.x.tobytes(), grid.z.tobytes(), device)
+def flat_field_db(table: tissue.TissueTable, probe, grid: scan.DisplayGrid, device: str,
+                  per_cell: float) -> tuple[np.ndarray, dict]:
+    """The mean log level (dB re the display reference) at which this simulator shows reference
+    tissue (0 dB, nominal attenuation, no texture) at each pixel of `grid` with `probe` and the
+    organ's imaging settings; +inf outside what the probe images. Cached per organ, probe, grid,
+    device and density: a one-off set-up of a set, paid in its warm-up."""
+    key = (table.organ, probe, grid.x.tobytes(), grid.z.tobytes(), device, per_cell)
     if key not in _FLAT_FIELDS:
         start = time.perf_counter()
         nominal = table.imaging.get("attenuation_db_cm_mhz", simulate.Settings().attenuation_db_cm_mhz)
@@ -256,15 +231,16 @@ def flat_field_db(table: tissue.TissueTable, probe, grid: scan.DisplayGrid, devi
                                   table.display, table.imaging)
         shape = (grid.z.size, grid.x.size)
         sim = simulate_mask(np.zeros(shape, np.uint8), grid, ["reference"], flat, probe, seed=0, device=device,
-                            progress=False, per_cell=FLAT_FIELD_PER_CELL)
-        intensity = sim.envelope_image.astype(np.float64) ** 2
-        imaged = (intensity > 0).astype(np.float64)
-        sigma = FLAT_FIELD_SIGMA_PER_SIDE * max(shape)
-        mean = ndimage.gaussian_filter(intensity, sigma) / np.maximum(ndimage.gaussian_filter(imaged, sigma), 1e-12)
+                            progress=False, per_cell=per_cell)
+        envelope = sim.envelope_image.astype(np.float64)
+        imaged = (envelope > 0).astype(np.float64)
         with np.errstate(divide="ignore"):
-            level = np.where(imaged > 0, 10 * np.log10(mean / sim.params["settings"]["reference"] ** 2), np.inf)
-        _FLAT_FIELDS[key] = (level, {"per_cell": FLAT_FIELD_PER_CELL, "sigma_px": sigma, "probe": probe.name,
-                                     "seconds": time.perf_counter() - start})
+            level = np.where(envelope > 0, 20 * np.log10(envelope / sim.params["settings"]["reference"]), 0.0)
+        sigma = FLAT_FIELD_SIGMA_PER_SIDE * max(shape)
+        mean = ndimage.gaussian_filter(level, sigma) / np.maximum(ndimage.gaussian_filter(imaged, sigma), 1e-12)
+        _FLAT_FIELDS[key] = (np.where(imaged > 0, mean, np.inf),
+                             {"per_cell": per_cell, "sigma_px": sigma, "probe": probe.name,
+                              "seconds": time.perf_counter() - start})
     return _FLAT_FIELDS[key]
 
 

@@ -31,6 +31,31 @@ from ussim.tissue import TissueTable
 GAUSSIAN_INTEGRAL_PER_FWHM = float(np.sqrt(np.pi / (4 * np.log(2))))
 
 
+@dataclasses.dataclass(frozen=True)
+class Side:
+    """What a sample adds to its mask: reflectors from `sketch` (mask+sketch), or the echogenicity
+    map `power_db` (dB re reference tissue) on the pixels of `region` (mask+image)."""
+    condition: str
+    sketch: np.ndarray | None = None
+    power_db: np.ndarray | None = None
+    region: np.ndarray | None = None
+    level_db: float = 0.0
+
+
+def scatterers_for(label, x, z, class_names, table: TissueTable, probe: Probe, *, seed: int, per_cell: float,
+                   side: Side | None = None) -> Scatterers:
+    """The scatterers of the mask, with the sample's side information when it has any."""
+    names = list(class_names)
+    if side is None or side.condition == "mask":
+        return anatomy.scatterers_from_mask(label, x, z, names, table, probe, seed=seed, per_cell=per_cell)
+    if side.condition == "mask+sketch":
+        cloud = anatomy.scatterers_from_mask(label, x, z, names, table, probe, seed=seed, per_cell=per_cell)
+        return with_reflectors(cloud, side.sketch, label, x, z, names, table, probe, side.level_db)
+    flat = flat_table(table, {names[i] for i in np.unique(label[side.region])})
+    cloud = anatomy.scatterers_from_mask(label, x, z, names, flat, probe, seed=seed, per_cell=per_cell)
+    return image_amplitudes(cloud, side.power_db, side.region, x, z)
+
+
 def reflector_rows(sketch: np.ndarray, label: np.ndarray, x: np.ndarray, z: np.ndarray, probe: Probe,
                    level_db: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(x, z, amplitude) of coherent scatterer rows along the sketch's edges on background pixels.
@@ -146,20 +171,28 @@ def speckle_grain_px(image: np.ndarray) -> tuple[float, float] | None:
 BLACK_BELOW_FLOOR_DB = 10.0
 
 
-def echogenicity_map_db(image: np.ndarray, flat_db: np.ndarray, excess_db: np.ndarray, table: TissueTable,
-                        grain_px, smoothing: float) -> np.ndarray:
+def echogenicity_map_db(image: np.ndarray, label: np.ndarray, flat_db: np.ndarray, excess_db: np.ndarray,
+                        table: TissueTable, grain_px, smoothing: float) -> np.ndarray:
     """Backscattered power (dB, re reference tissue) per pixel as the reference image shows it.
 
-    The gray map is undone to echo levels, which are averaged as intensities (power, what
-    echogenicity means) over a Gaussian of `smoothing` speckle grains per axis: the reference's
-    own speckle lies in its gray values, and kept in the map it would add to the simulation's
-    own speckle (a second, multiplicative speckle). A Gaussian of sigma = one grain (its
-    autocorrelation's full width) averages about 4 pi = 12.6 grains: the intensity's residual
-    spread falls from 100 % to 28 % (about 1.2 dB, below the tissues' own texture of 2-3 dB)
-    while structures over about two grains stay.
+    The gray map is undone to echo levels (dB), which are averaged over a Gaussian of
+    `smoothing` speckle grains per axis: the reference's own speckle lies in its gray values,
+    and kept in the map it would add to the simulation's own speckle (a second, multiplicative
+    speckle). A Gaussian of sigma = one grain (its autocorrelation's full width) averages about
+    4 pi = 12.6 grains: the 5.6 dB spread of log speckle falls to about 1.6 dB (below the
+    tissues' own texture of 2-3 dB) while structures over about two grains stay. DECISION:
+    levels, not intensities, are averaged, and compared with the level at which the simulator
+    shows reference tissue (its mean log level, `flat_db`): the re-imaged mean gray is then the
+    reference's whatever either speckle's distribution; real tissue is heavier-tailed than
+    Rayleigh speckle, and its mean intensity re-imaged as the simulator's speckle showed too
+    bright (IVUS held-out wall +13 gray).
+    DECISION: each class is averaged over its own pixels only (normalised convolution): the
+    mask's borders are the anatomy's, and a bright adventitia must not bleed into a thin dark
+    media or lumen.
 
-    `flat_db` is the level at which the simulator shows reference tissue at each pixel with the
-    probe the reference stands for (its beam, spreading and TGC; see phantom.flat_field_db), and
+    `flat_db` is the mean log level at which the simulator shows reference tissue at each pixel
+    with the probe the reference stands for (its beam, spreading, TGC and speckle; see
+    phantom.flat_field_db), and
     `excess_db` the two-way attenuation that the mask's tissues add beyond the nominal medium
     (excess_attenuation_db), which the simulator applies again and the reference already shows.
     """
@@ -167,8 +200,14 @@ def echogenicity_map_db(image: np.ndarray, flat_db: np.ndarray, excess_db: np.nd
     floor = gray_to_level_db(0, table)
     level = np.where(np.asarray(image) == 0, floor - BLACK_BELOW_FLOOR_DB, level)
     sigma = (smoothing * grain_px[0], smoothing * grain_px[1])
-    mean = ndimage.gaussian_filter(10 ** (level / 10), sigma, mode="nearest")
-    return 10 * np.log10(np.maximum(mean, 1e-30)) - flat_db + excess_db
+    label = np.asarray(label)
+    mean = np.zeros(label.shape)
+    for index in np.unique(label):
+        inside = (label == index).astype(np.float64)
+        weight = ndimage.gaussian_filter(inside, sigma, mode="nearest")
+        own = ndimage.gaussian_filter(level * inside, sigma, mode="nearest") / np.maximum(weight, 1e-12)
+        mean[label == index] = own[label == index]
+    return mean - flat_db + excess_db
 
 
 def excess_attenuation_db(label, x, z, class_names, table: TissueTable, probe: Probe) -> np.ndarray:
