@@ -94,9 +94,9 @@ def build_parser() -> argparse.ArgumentParser:
     phantom = commands.add_parser(
         "phantom", formatter_class=argparse.RawDescriptionHelpFormatter, epilog=PHANTOM_EPILOG,
         help="simulate a phantom image (random anatomy, or the masks of a file)",
-        description="Simulate B-mode images with the physical simulator: a random anatomy of the organ "
-                    "(seeded), or the label masks of an image-set file (--mask), at one of the comparison's "
-                    "three condition levels (--condition). Writes an image-set file with the label, envelope, "
+        description="Simulate B-mode images with the physical simulator: a random anatomy of the organ\n"
+                    "(seeded), or the label masks of an image-set file (--mask), at one of the comparison's\n"
+                    "three condition levels (--condition). Writes an image-set file with the label, envelope,\n"
                     "seed and seconds of each image and what the simulator saw, and optionally a PNG.")
     phantom.add_argument("--organ", required=True, choices=sorted(phantom_module().GENERATORS),
                          help="organ: its anatomy generator, tissue table and default probe")
@@ -166,8 +166,8 @@ PHANTOM_EPILOG = """condition levels (with --mask; the comparison's levels, reco
 sources (--sketch-from):
   reference    each mask's own image in the masks file: the held-out image the simulated one is
                scored against. This feeds the reference's own information to the simulator (the
-               methods marked with a dagger in the comparison): not an equal footing with methods
-               that saw the mask only
+               methods marked †, dagger, in the comparison): not an equal footing with
+               methods that saw the mask only
   training     images of --side-set TRAIN.h5 chosen by a seeded RNG (--seed), as
                `ganlab generate --sketch-from training`; mask+image uses them outside the objects
 """

@@ -101,7 +101,8 @@ def plan(masks, masks_path, count: int, *, organ: str, condition: str, sketch_fr
     shape = (masks.sizes["y"], masks.sizes["x"])
     canny = sketch.canny_for_size(shape[0])
     masks_sha = imageset.file_sha256(masks_path)
-    record = {"condition": condition, "from": sketch_from, "masks_sha256": masks_sha, **level.__dict__}
+    record = {"condition": condition, "from": sketch_from, "masks": str(Path(masks_path).resolve()),
+              "masks_sha256": masks_sha, **level.__dict__}
     sees = (f"as reflector rows ({level.sketch_reflector_db:g} dB above reference tissue when perpendicular to the "
             f"beam)" if condition == "mask+sketch" else
             f"as scatterer amplitudes (gray map undone, smoothed at {level.image_smoothing_grains:g} speckle "

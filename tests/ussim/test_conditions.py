@@ -23,7 +23,7 @@ def ivus_label(size=SIZE, width_mm=10.0):
     return np.where(radius < 1.5, 2, np.where(radius < 2.5, 1, 0)).astype(np.uint8), centres
 
 
-def ivus_set(path, images, n=None, ids=None):
+def ivus_set(path, images, ids=None):
     label, centres = ivus_label()
     images = np.asarray(images, np.uint8)
     n = images.shape[0]
@@ -161,7 +161,8 @@ def test_each_level_records_its_condition_source_and_what_to_regenerate_it(tmp_p
     own = phantom.simulate_set(reference, "ivus", condition="mask+sketch", device="cpu", per_cell=0.5,
                                progress=False, samples=1)
     assert (own.attrs["condition"], own.attrs["condition_source"]) == ("mask+sketch", "reference")
-    assert "ref.h5" in own.attrs["condition_detail"] and imageset.file_sha256(reference) in own.attrs["condition_detail"]
+    detail = own.attrs["condition_detail"]
+    assert "ref.h5" in detail and imageset.file_sha256(reference) in detail
     assert imageset.params_of(own)["side"]["canny"] == sketch.canny_for_size(SIZE) and "sketch" in own
     other = phantom.simulate_set(reference, "ivus", condition="mask+image", sketch_from="training",
                                  side_set=training, seed=5, device="cpu", per_cell=0.5, progress=False)
@@ -171,6 +172,21 @@ def test_each_level_records_its_condition_source_and_what_to_regenerate_it(tmp_p
     record = imageset.params_of(other)["concat_of"][0]["params"]["side_information"]
     chosen = np.random.default_rng(5).choice(5, size=2, replace=False)   # ganlab's rule
     assert record["sample_ids"] == [f"t{i}" for i in chosen] and record["sha256"] == sha and record["seed"] == 5
+
+
+def test_a_stored_sketch_is_the_reference_sketch_as_for_the_gans(tmp_path):
+    path = ivus_set(tmp_path / "ref.h5", halves())
+    with imageset.read(path) as ds:
+        ds = ds.load()
+    stored = np.zeros(ds["label"].shape, np.uint8)
+    stored[:, 5, 10:50] = 1                                  # an edge the image does not have
+    ds["sketch"] = (("sample", "y", "x"), stored)
+    imageset.write(ds, tmp_path / "sketched.h5")
+    out = phantom.simulate_set(tmp_path / "sketched.h5", "ivus", condition="mask+sketch", device="cpu",
+                               per_cell=0.5, progress=False)
+    assert imageset.params_of(out)["side_information"]["sketch"] == "stored"
+    assert "its `sketch` variable" in out.attrs["condition_detail"]
+    assert np.array_equal(out["sketch"].values, stored)      # outside the objects: all of it here
 
 
 def test_the_same_seed_gives_the_same_images(tmp_path):

@@ -71,8 +71,8 @@ def _reference_set(path, images):
     centres = (np.arange(size) + 0.5) * 10.0 / size - 5.0
     radius = np.hypot(*np.meshgrid(centres, centres))
     label = np.where(radius < 1.5, 2, np.where(radius < 2.5, 1, 0)).astype(np.uint8)
-    ds = imageset.make(images, np.broadcast_to(label, images.shape).copy(), class_names=["outside_EEM", "wall", "lumen"],
-                       organ="ivus", method="real:test", params={}, y_mm=centres, x_mm=centres)
+    ds = imageset.make(images, np.broadcast_to(label, images.shape).copy(), organ="ivus", method="real:test",
+                       class_names=["outside_EEM", "wall", "lumen"], params={}, y_mm=centres, x_mm=centres)
     imageset.write(ds, path)
     return path
 
