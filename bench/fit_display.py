@@ -68,27 +68,39 @@ def sector_grid(params, shape):
     return scan.DisplayGrid.covering(-n_x * dx / 2e3, n_x * dx / 2e3, top * 1e-3, (top + n_z * dz) * 1e-3, shape)
 
 
+def face_rows(images: np.ndarray) -> np.ndarray:
+    """Per frame, the row of the probe face on the centre line: the brightest row of the central
+    16 columns within the top third (the face arc is the brightest echo under the apex)."""
+    centre = images[:, : images.shape[1] // 3, images.shape[2] // 2 - 8: images.shape[2] // 2 + 8].mean(axis=2)
+    return np.argmax(centre, axis=1)
+
+
 def fit_sector(images: np.ndarray, probe) -> dict:
     """mm per pixel in x and z, top offset and outer radius that put the probe's sector on the real
-    one; the half angle is the probe's (its field of view) unless it has to be narrower."""
+    one; the half angle is the probe's (its field of view) unless it has to be narrower. The face
+    (z = 0 on the centre line) is put on the frames' median face row; the rest is fitted by IoU."""
     target = content_mask(images)
+    face_row = float(np.median(face_rows(images)))
     radius_mm = probe.radius * 1e3
     full_half_angle = float(np.rad2deg(np.abs(probe.element_positions()[2]).max()))
 
-    def chain(p):
-        return display.DisplayChain(fov="sector", knots_db=(0, 1), knots_gray=(0, 1), apex_z_mm=-radius_mm,
-                                    inner_radius_mm=radius_mm, outer_radius_mm=radius_mm + p[3],
-                                    half_angle_deg=p[4])
+    def geometry(p):
+        dx, dz, depth, half_angle = p
+        chain = display.DisplayChain(fov="sector", knots_db=(0, 1), knots_gray=(0, 1), apex_z_mm=-radius_mm,
+                                     inner_radius_mm=radius_mm, outer_radius_mm=radius_mm + depth,
+                                     half_angle_deg=half_angle)
+        return (dx, dz, -(face_row + 0.5) * dz), chain
 
     def loss(p):
-        mask = display.field_of_view(sector_grid(p[:3], target.shape), chain(p))
+        params, chain = geometry(p)
+        mask = display.field_of_view(sector_grid(params, target.shape), chain)
         return 1 - (mask & target).sum() / (mask | target).sum()
 
-    bounds = [(0.1, 1.0), (0.1, 1.0), (-radius_mm, 10.0), (20.0, 120.0), (30.0, full_half_angle)]
+    bounds = [(0.1, 1.0), (0.05, 1.0), (20.0, 120.0), (30.0, full_half_angle)]
     result = optimize.differential_evolution(loss, bounds, seed=0, tol=1e-6, maxiter=200, polish=False)
-    p = result.x
-    return {"mm_per_px_x": float(p[0]), "mm_per_px_z": float(p[1]), "top_mm": float(p[2]),
-            "outer_radius_mm": float(radius_mm + p[3]), "half_angle_deg": float(p[4]),
+    (dx, dz, top), chain = geometry(result.x)
+    return {"mm_per_px_x": float(dx), "mm_per_px_z": float(dz), "top_mm": float(top), "face_row": face_row,
+            "outer_radius_mm": chain.outer_radius_mm, "half_angle_deg": chain.half_angle_deg,
             "probe_half_angle_deg": full_half_angle, "apex_z_mm": -radius_mm, "inner_radius_mm": radius_mm,
             "iou": float(1 - result.fun)}
 
@@ -105,31 +117,31 @@ def radial_profile(images, grid, chain, step_mm, reach_mm, angle_deg=None):
     return edges[:-1] + step_mm / 2, np.median(np.stack(profiles), axis=0)
 
 
-def fit_face(images, grid, chain) -> dict:
-    """The face arc (gray, radius, FWHM) and the reverberation bands below it, from the median
-    radial profile within 30 degrees of the centre line."""
-    r, gray = radial_profile(images, grid, chain, 0.05, chain.inner_radius_mm + 12.0, angle_deg=30.0)
-    near = (r > chain.inner_radius_mm - 2) & (r < chain.inner_radius_mm + 2)
-    peak = np.flatnonzero(near)[np.argmax(gray[near])]
-    half = (gray[peak] + np.median(gray[r < chain.inner_radius_mm - 2])) / 2
-    above = np.flatnonzero(gray > half)
-    run = above[(above >= peak - 40) & (above <= peak + 40)]
-    run = run[np.abs(run - peak) <= np.argmax(np.diff(np.r_[run, 10**9] - peak) != 1) + 1] if run.size else run
-    width = float((run.max() - run.min() + 1) * 0.05) if run.size else 0.1
-    below = r > r[peak] + width
-    deep = float(np.median(gray[r > r[peak] + 8]))
+def fit_face(images, dz_mm: float, deep_mm: float = 8.0) -> dict:
+    """The face arc (peak gray, FWHM) and the reverberation bands below it, from the central
+    columns of each frame aligned at its own face row (the face moves a few pixels between frames;
+    a profile over fixed radii would blur the thin arc away)."""
+    rows = face_rows(images)
+    reach = int(round(2 * deep_mm / dz_mm))
+    centre = images[:, :, images.shape[2] // 2 - 8: images.shape[2] // 2 + 8].mean(axis=2)
+    aligned = np.stack([centre[i, row - 5: row + reach] for i, row in enumerate(rows) if row >= 5])
+    profile = np.median(aligned, axis=0)
+    peak = 5
+    half = (profile[peak] + profile[:3].mean()) / 2
+    runs, _ = ndimage.label(profile > half)
+    width = float((runs == runs[peak]).sum() * dz_mm)
+    d = (np.arange(profile.size) - peak) * dz_mm
+    below = d > width
+    deep = float(np.median(profile[d > deep_mm]))
 
     def bands(d, amplitude, spacing, decay):
         return deep + amplitude * 0.5 * (1 + np.cos(2 * np.pi * d / spacing)) * np.exp(-d / decay)
 
-    d = r[below] - chain.inner_radius_mm
-    try:
-        (amplitude, spacing, decay), _ = optimize.curve_fit(bands, d, gray[below], p0=(20, 1.5, 2.0),
-                                                            bounds=([0, 0.3, 0.2], [200, 8, 20]))
-    except RuntimeError:
-        amplitude, spacing, decay = 0.0, 1.0, 1.0
-    return {"face_gray": float(gray[peak]), "face_radius_mm": float(r[peak]), "face_width_mm": width,
-            "reverb_gray": float(amplitude), "reverb_spacing_mm": float(spacing), "reverb_decay_mm": float(decay)}
+    (amplitude, spacing, decay), _ = optimize.curve_fit(bands, d[below], profile[below], p0=(40, 1.3, 2.0),
+                                                        bounds=([0, 0.3, 0.2], [200, 8, 20]))
+    return {"face_gray": float(profile[peak]), "face_width_mm": width, "reverb_gray": float(amplitude),
+            "reverb_spacing_mm": float(spacing), "reverb_decay_mm": float(decay), "tissue_gray_below": deep,
+            "face_profile": [round(float(v), 1) for v in profile[: peak + int(6 / dz_mm)]]}
 
 
 def fit_ivus(images, grid) -> dict:
@@ -156,7 +168,8 @@ def fit_ivus(images, grid) -> dict:
     return {"outside_gray": float(fill), "outer_radius_mm": fov, "inner_radius_mm": catheter,
             "catheter_gray": float(fill), "face_gray": ring_gray if ring_gray > fill else 0.0,
             "face_radius_mm": float(r[ring][np.argmax(gray[ring])]) if ring.any() else catheter,
-            "face_width_mm": 2 * step if ring_gray > fill else 0.0, "fill_share_outside": float(counts.max() / counts.sum())}
+            "face_width_mm": 2 * step if ring_gray > fill else 0.0,
+            "fill_share_outside": float(counts.max() / counts.sum())}
 
 
 def real_grid(organ: str, real, table, shape):
@@ -228,7 +241,9 @@ def fit_gray_map(envelopes, references, real_images, labels, background, grid, c
 
     def knots(p):  # strictly increasing from max(p0, 0), squeezed under 255 when it overshoots
         grays = np.cumsum(np.r_[max(p[0], 0.0), np.exp(p[1:])])
-        return grays if grays[-1] <= 255 else grays[0] + (grays - grays[0]) * (255 - grays[0]) / (grays[-1] - grays[0])
+        if grays[-1] > 255:
+            grays = grays[0] + (grays - grays[0]) * (255 - grays[0]) / (grays[-1] - grays[0])
+        return np.minimum(grays, 255.0)  # the rescaled last knot may overshoot by a rounding error
 
     start = np.r_[chain.knots_gray[0], np.log(np.maximum(np.diff(chain.knots_gray), 0.5))]
     stage2 = optimize.minimize(lambda p: loss(gray(gain, tgc, knots(p))),
@@ -252,11 +267,9 @@ def fitted_chain(organ, real, splits, grid) -> tuple[display.DisplayChain, dict]
     else:
         found = fit_sector(images, probes.load(tissue.load(organ).probe))
         values = {k: found[k] for k in ("apex_z_mm", "inner_radius_mm", "outer_radius_mm", "half_angle_deg")}
-        sector = display.DisplayChain(**{**chain.as_dict(), **values})
-        found.update(fit_face(images, sector_grid((found["mm_per_px_x"], found["mm_per_px_z"], found["top_mm"]),
-                                                  images.shape[1:]), sector))
-        values.update({k: found[k] for k in ("face_gray", "face_radius_mm", "face_width_mm", "reverb_gray",
-                                             "reverb_spacing_mm", "reverb_decay_mm")})
+        found.update(fit_face(images, found["mm_per_px_z"]))
+        values.update({k: found[k] for k in ("face_gray", "face_width_mm", "reverb_gray", "reverb_spacing_mm",
+                                             "reverb_decay_mm")}, face_radius_mm=found["inner_radius_mm"])
     return display.validate(display.DisplayChain(**{**chain.as_dict(), **values}), "measured geometry"), found
 
 
@@ -278,7 +291,8 @@ def scheme_comparison(organ, real, splits, grid, chain, schemes, frames) -> list
         grain = grain_px(images, background)
         rows.append({"settings": settings, "seconds_per_image": float(seconds.mean()),
                      "grain_px_rows_cols": [round(g, 2) for g in grain], "real_grain_px_rows_cols": real_grain,
-                     "streakiness": round(grain[1] / grain[0], 2), "real_streakiness": round(real_grain[1] / real_grain[0], 2),
+                     "streakiness": round(grain[1] / grain[0], 2),
+                     "real_streakiness": round(real_grain[1] / real_grain[0], 2),
                      "js": js_per_class(real_images, images, labels, names)})
         print(json.dumps(rows[-1]), file=sys.stderr)
     return rows
@@ -296,6 +310,7 @@ def main():
     parser.add_argument("--frames", type=int, default=12, help="tuning frames; as many again are held out")
     parser.add_argument("--compare-schemes", type=int, default=0, metavar="N",
                         help="compare the ovary transmit schemes on N tuning frames, then stop")
+    parser.add_argument("--skip-schemes", type=int, default=0, help="leave out the first schemes of the comparison")
     parser.add_argument("--out", type=Path, default=Path("bench/out"))
     args = parser.parse_args()
     if importers.real_data_dir() is None:
@@ -309,8 +324,10 @@ def main():
     report = {"organ": organ, "frames": {k: [int(v[0]), int(v[-1])] for k, v in splits.items()},
               "measured": found}
     if args.compare_schemes:
-        schemes = [dict(n_waves=1, n_lines=256), dict(n_waves=1, n_lines=512), dict(n_waves=3, n_lines=512)]
-        report["schemes"] = scheme_comparison(organ, real, splits, grid, chain, schemes, args.compare_schemes)
+        schemes = [dict(n_waves=1, n_lines=256, rx_f_number=1.5), dict(n_waves=3, n_lines=256, rx_f_number=1.5),
+                   dict(n_waves=1, n_lines=256, rx_f_number=3.5), dict(n_waves=3, n_lines=256, rx_f_number=3.5)]
+        report["schemes"] = scheme_comparison(organ, real, splits, grid, chain, schemes[args.skip_schemes:],
+                                              args.compare_schemes)
         print(json.dumps(report, indent=2))
         return
     names = imageset.class_names_of(real)
@@ -330,8 +347,8 @@ def main():
     old_imaging, old_grid = {**table.imaging, "display_chain": None}, grid
     if organ == "ovary":
         old_imaging.update(n_waves=1, n_lines=256)
-        old_grid = phantom.display_grid(tissue.TissueTable(organ, table.probe, table.classes,
-                                                           {"width_mm": 60.0, "depth_mm": 60.0}), grid.z.shape + grid.x.shape)
+        square = tissue.TissueTable(organ, table.probe, table.classes, {"width_mm": 60.0, "depth_mm": 60.0})
+        old_grid = phantom.display_grid(square, grid.z.shape + grid.x.shape)
     old_table = tissue.TissueTable(organ, table.probe, table.classes, table.display, old_imaging)
     old = [phantom.simulate_mask(labels[i], old_grid, names, old_table, probes.load(table.probe), seed=int(every[i]),
                                  device="cpu", progress=False).bmode for i in shown]

@@ -101,7 +101,8 @@ def validate(chain: DisplayChain, source: str = "display chain") -> DisplayChain
     bad = [f"{k} = {numbers[k]:g}" for k in lengths if numbers[k] < 0]
     bad += [f"{k} = {numbers[k]:g}" for k in ("reverb_spacing_mm", "reverb_decay_mm") if numbers[k] <= 0]
     if not chain.outer_radius_mm > chain.inner_radius_mm:
-        bad.append(f"outer_radius_mm = {chain.outer_radius_mm:g} (must exceed inner_radius_mm {chain.inner_radius_mm:g})")
+        bad.append(f"outer_radius_mm = {chain.outer_radius_mm:g} "
+                   f"(must exceed inner_radius_mm {chain.inner_radius_mm:g})")
     if not 0 < chain.half_angle_deg <= 180:
         bad.append(f"half_angle_deg = {chain.half_angle_deg:g} (allowed: 0 < angle <= 180)")
     if bad:

@@ -1,8 +1,10 @@
 """`simulate(scatterers, probe, ...)`: scatterers in, RF, envelope and B-mode image out.
 
 The chain: transmit sequence -> pulse-echo channel data (ussim.engine) -> delay-and-sum
-(ussim.beamform) -> envelope -> TGC -> log compression against a fixed reference -> scan
-conversion to a display grid in mm (ussim.bmode, ussim.scan).
+(ussim.beamform) -> envelope -> TGC -> scan conversion to a display grid in mm (ussim.scan) ->
+the display: the organ's scanner display chain (ussim.display: gray map, gain, TGC points, field
+of view and what the scanner draws) when `display_chain` names an organ table, else a linear log
+compression against the fixed reference (ussim.bmode). The envelope stays physical either way.
 """
 
 from __future__ import annotations
