@@ -33,7 +33,7 @@ import numpy as np
 from scipy import ndimage, optimize
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from realism import IMPORTS, grain_px, js_divergence  # noqa: E402
+from realism import IMPORTS, js_divergence  # noqa: E402
 
 from ussim import display, imageset, importers, phantom, scan, tissue  # noqa: E402
 from ussim import probe as probes  # noqa: E402
@@ -41,7 +41,9 @@ from ussim import probe as probes  # noqa: E402
 # DECISION: a pixel shows echoes when its 7x7 mean exceeds gray 6: speckle has dark pixels but
 # no dark 7x7 patches inside tissue, while the scanners' outside is 0 (ovary) with text on it.
 CONTENT_WINDOW_PX, CONTENT_GRAY = 7, 6
-NEAR_FIELD_MM = 3.0        # DECISION: the gray map fit skips the face arc and first reverberations
+# DECISION: the gray-map fit skips the convex probe's face arc and first reverberations (3 mm);
+# IVUS has neither (its catheter lies outside the field of view)
+NEAR_FIELD_MM = {"ovary": 3.0, "ivus": 0.0}
 PROFILE_BIN_MM = 2.0
 PROFILE_WEIGHT = 10.0      # DECISION: (gray / 255)^2 of the depth profile weighed 10x: about as JS
 TGC_DEPTHS = 4             # TGC control points, evenly from the face to the deepest imaged pixel
@@ -209,11 +211,12 @@ def with_map(chain, gain, tgc, knots_gray):
                                    "knots_gray": tuple(map(float, knots_gray))})
 
 
-def fit_gray_map(envelopes, references, real_images, labels, background, grid, chain) -> display.DisplayChain:
+def fit_gray_map(envelopes, references, real_images, labels, background, grid, chain,
+                 near_field_mm: float) -> display.DisplayChain:
     """Gain, TGC points and gray-map knots matching the background class's gray histogram and
     mean gray versus depth inside the field of view (minus the near field), on these frames."""
     depth = display.depth_mm(grid, chain)
-    used = display.field_of_view(grid, chain) & (depth > NEAR_FIELD_MM)
+    used = display.field_of_view(grid, chain) & (depth > near_field_mm)
     pick = (labels == background) & used[None]
     real_values = real_images[pick]
     bins = (depth[None].repeat(len(labels), 0)[pick] // PROFILE_BIN_MM).astype(int)
@@ -273,29 +276,73 @@ def fitted_chain(organ, real, splits, grid) -> tuple[display.DisplayChain, dict]
     return display.validate(display.DisplayChain(**{**chain.as_dict(), **values}), "measured geometry"), found
 
 
+def grain_subpixel(images, inside, sigma_px: float = 4.0) -> tuple[float, float]:
+    """Speckle grain (rows, columns) in px, as bench/realism.grain_px (width at half height of the
+    autocorrelation of the gray values less their Gaussian-smoothed texture, over the class's
+    pixels) but with the half-height crossing interpolated between lags: realism's whole-pixel
+    widths (1, 3, 5 ...) cannot tell transmit schemes apart."""
+    widths = []
+    for image, mask in zip(images, inside, strict=True):
+        gray = image.astype(np.float64)
+        detail = (gray - ndimage.gaussian_filter(gray, sigma_px)) * mask
+        detail[mask] -= detail[mask].mean()
+        size = [2 * n for n in detail.shape]
+        correlation = np.fft.ifft2(np.abs(np.fft.fft2(detail, s=size)) ** 2).real
+        correlation /= np.maximum(np.fft.ifft2(np.abs(np.fft.fft2(mask.astype(np.float64), s=size)) ** 2).real, 1.0)
+        correlation /= correlation[0, 0]
+        row = []
+        for profile in (correlation[:32, 0], correlation[0, :32]):
+            k = int(np.argmax(profile < 0.5))
+            row.append(2 * (k - 1 + (profile[k - 1] - 0.5) / (profile[k - 1] - profile[k])))
+        widths.append(row)
+    return tuple(round(float(v), 2) for v in np.mean(widths, axis=0))
+
+
 def scheme_comparison(organ, real, splits, grid, chain, schemes, frames) -> list[dict]:
     """Per transmit scheme on the first `frames` tuning frames: seconds per image, background grain
-    and its streakiness (columns / rows) against the real ones, and per-class JS after a gray-map
-    fit on those frames (each scheme gets its own fit: the comparison is of texture, not level)."""
+    near the centre line and its streakiness (columns / rows) against the real ones, and per-class
+    JS after a gray-map fit on those frames (each scheme gets its own fit: texture, not level)."""
     index = splits["tuning"][:frames]
     names = imageset.class_names_of(real)
     real_images, labels = real["image"].values[index], real["label"].values[index]
-    fov = display.field_of_view(grid, chain)
-    background = (labels == 0) & fov[None] & (display.depth_mm(grid, chain) > NEAR_FIELD_MM)[None]
-    real_grain = grain_px(real_images, background)
+    x, z = np.meshgrid(grid.x * 1e3, grid.z * 1e3)
+    # the grain where columns run across the beam and rows along it: within 20 degrees of the centre line
+    axial = np.abs(np.degrees(np.arctan2(x, z - chain.apex_z_mm))) < 20
+    used = display.field_of_view(grid, chain) & (display.depth_mm(grid, chain) > NEAR_FIELD_MM[organ]) & axial
+    background = (labels == 0) & used[None]
+    real_grain = grain_subpixel(real_images, background)
     rows = []
     for settings in schemes:
         envelopes, references, seconds = simulate_frames(real, index, organ, grid, **settings)
-        fitted = fit_gray_map(envelopes, references, real_images, labels, 0, grid, chain)
+        fitted = fit_gray_map(envelopes, references, real_images, labels, 0, grid, chain, NEAR_FIELD_MM[organ])
         images = rendered(envelopes, references, grid, fitted)
-        grain = grain_px(images, background)
+        grain = grain_subpixel(images, background)
         rows.append({"settings": settings, "seconds_per_image": float(seconds.mean()),
-                     "grain_px_rows_cols": [round(g, 2) for g in grain], "real_grain_px_rows_cols": real_grain,
+                     "grain_px_rows_cols": grain, "real_grain_px_rows_cols": real_grain,
                      "streakiness": round(grain[1] / grain[0], 2),
                      "real_streakiness": round(real_grain[1] / real_grain[0], 2),
                      "js": js_per_class(real_images, images, labels, names)})
         print(json.dumps(rows[-1]), file=sys.stderr)
     return rows
+
+
+def homogeneous_correlation(n_waves: int) -> dict:
+    """Envelope correlation of homogeneous speckle (convex-tv-7.5, 12-24 mm deep, on the beam axis)
+    at 1-3 px of 0.25 mm across the beam and 0.125 mm along it: the speckle's shape without anatomy."""
+    from ussim import scatter, simulate
+    probe = probes.load("convex-tv-7.5")
+    cloud = scatter.homogeneous_box(probe, (-6e-3, 6e-3), (12e-3, 24e-3), per_cell=3, seed=1)
+    grid = scan.DisplayGrid.covering(-6e-3, 6e-3, 12e-3, 24e-3, (96, 48))
+    sim = simulate.simulate(cloud, probe, scheme="diverging", n_waves=n_waves, n_lines=512, depth=26e-3,
+                            device="cpu", progress=False, grid=grid)
+    e = sim.envelope_image[8:-8, 8:-8].astype(np.float64)
+    e -= e.mean()
+
+    def corr(a, b):
+        return round(float((a * b).mean() / np.sqrt((a * a).mean() * (b * b).mean())), 2)
+
+    return {"n_waves": n_waves, "across_beam": [corr(e[:, :-k], e[:, k:]) for k in (1, 2, 3)],
+            "along_beam": [corr(e[:-k], e[k:]) for k in (1, 2, 3)]}
 
 
 def montage(real_images, before, after, path: Path):
@@ -312,6 +359,7 @@ def main():
                         help="compare the ovary transmit schemes on N tuning frames, then stop")
     parser.add_argument("--skip-schemes", type=int, default=0, help="leave out the first schemes of the comparison")
     parser.add_argument("--out", type=Path, default=Path("bench/out"))
+    parser.add_argument("--cache", type=Path, help="keep the simulated envelopes here (.npz) and reuse them")
     args = parser.parse_args()
     if importers.real_data_dir() is None:
         raise SystemExit("real archives absent: ../shared/data/real (or $USSIM_REAL_DATA) not found")
@@ -324,18 +372,25 @@ def main():
     report = {"organ": organ, "frames": {k: [int(v[0]), int(v[-1])] for k, v in splits.items()},
               "measured": found}
     if args.compare_schemes:
-        schemes = [dict(n_waves=1, n_lines=256, rx_f_number=1.5), dict(n_waves=3, n_lines=256, rx_f_number=1.5),
-                   dict(n_waves=1, n_lines=256, rx_f_number=3.5), dict(n_waves=3, n_lines=256, rx_f_number=3.5)]
+        schemes = [dict(n_waves=1), dict(n_waves=3), dict(n_waves=1, rx_f_number=3.5)]
+        report["homogeneous_speckle"] = [homogeneous_correlation(n) for n in (1, 3)]
         report["schemes"] = scheme_comparison(organ, real, splits, grid, chain, schemes[args.skip_schemes:],
                                               args.compare_schemes)
         print(json.dumps(report, indent=2))
         return
     names = imageset.class_names_of(real)
     every = np.r_[splits["tuning"], splits["held_out"]]
-    envelopes, references, seconds = simulate_frames(real, every, organ, grid)
+    if args.cache and args.cache.is_file():  # the envelopes of an earlier run: refit without simulating
+        cached = np.load(args.cache)
+        envelopes, references, seconds = cached["envelopes"], cached["references"], cached["seconds"]
+    else:
+        envelopes, references, seconds = simulate_frames(real, every, organ, grid)
+        if args.cache:
+            np.savez_compressed(args.cache, envelopes=envelopes, references=references, seconds=seconds)
     tuning = np.arange(len(splits["tuning"]))
     real_images, labels = real["image"].values[every], real["label"].values[every]
-    fitted = fit_gray_map(envelopes[tuning], references[tuning], real_images[tuning], labels[tuning], 0, grid, chain)
+    fitted = fit_gray_map(envelopes[tuning], references[tuning], real_images[tuning], labels[tuning], 0, grid, chain,
+                          NEAR_FIELD_MM[organ])
     images = rendered(envelopes, references, grid, fitted)
     report["seconds_per_image"] = float(seconds.mean())
     report["chain"] = fitted.as_dict()

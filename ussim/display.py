@@ -55,8 +55,9 @@ class DisplayChain:
 
 
 def load(table_or_name) -> DisplayChain:
-    """The display chain of an organ: a tissue table (ussim.tissue.TissueTable), an organ
-    preset name, or a path to an organ TOML. One UsageError line for any bad value."""
+    """The display chain of an organ: an organ preset name, a path to an organ TOML, or a tissue
+    table (ussim.tissue.TissueTable, which keeps no [display_chain]: its organ's preset is read).
+    One UsageError line for any bad value."""
     source = getattr(table_or_name, "organ", table_or_name)
     toml = presets.read("organs", source, "organ")
     display, chain = dict(toml.get("display", {})), dict(toml.get("display_chain", {}))
