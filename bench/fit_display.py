@@ -238,8 +238,12 @@ def fit_gray_map(envelopes, references, real_images, labels, background, grid, c
     n_tgc = len(tgc_points)
     # stage 1: gain and TGC with the current knots; stage 2: the knots (as positive increments:
     # monotone by construction) with gain and TGC kept
+    # DECISION: TGC within +-20 dB (a console's slider range) and the gain within 40 dB of its start:
+    # a TGC point where the background class is sparse must not run off to absurd gains
+    bounds = [(chain.gain_db - 40, chain.gain_db + 40)] + [(-20.0, 20.0)] * n_tgc
     stage1 = optimize.minimize(lambda p: loss(gray(p[0], p[1:], chain.knots_gray)),
-                               np.r_[chain.gain_db, chain.tgc_db], method="Powell", options={"xtol": 0.05})
+                               np.r_[chain.gain_db, chain.tgc_db], method="Powell", bounds=bounds,
+                               options={"xtol": 0.05})
     gain, tgc = stage1.x[0], stage1.x[1:1 + n_tgc]
 
     def knots(p):  # strictly increasing from max(p0, 0), squeezed under 255 when it overshoots
