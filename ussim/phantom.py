@@ -38,15 +38,18 @@ WARMUP_PER_CELL = 0.01
 
 
 def display_grid(table: tissue.TissueTable, shape: tuple[int, int]) -> scan.DisplayGrid:
-    """The organ's field of view on `shape` (rows, columns) pixels: ovary from the probe face
-    down, IVUS centred on the catheter."""
+    """The organ's field of view on `shape` (rows, columns) pixels, as the scanner's display
+    frames it (`[display]` of the organ table, fitted by bench/fit_display.py): ovary x centred on
+    the probe, z from `top_mm` (the probe face is z = 0) over `depth_mm`; IVUS centred on the
+    catheter. Pixels need not be square: x and z each tile their own extent."""
     if min(shape) < MIN_SIZE:
         raise UsageError(f"size {shape[0]}x{shape[1]} px is too small to image (at least {MIN_SIZE} per side)")
     width = table.display["width_mm"] * 1e-3
     if table.organ == "ivus":
         return scan.DisplayGrid.covering(-width / 2, width / 2, -width / 2, width / 2, shape)
     depth = table.display.get("depth_mm", table.display["width_mm"]) * 1e-3
-    return scan.DisplayGrid.covering(-width / 2, width / 2, 0.0, depth, shape)
+    top = table.display.get("top_mm", 0.0) * 1e-3
+    return scan.DisplayGrid.covering(-width / 2, width / 2, top, top + depth, shape)
 
 
 def simulate_mask(label, grid: scan.DisplayGrid, class_names, table: tissue.TissueTable, probe, *, seed: int,

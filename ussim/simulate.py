@@ -1,8 +1,10 @@
 """`simulate(scatterers, probe, ...)`: scatterers in, RF, envelope and B-mode image out.
 
 The chain: transmit sequence -> pulse-echo channel data (ussim.engine) -> delay-and-sum
-(ussim.beamform) -> envelope -> TGC -> log compression against a fixed reference -> scan
-conversion to a display grid in mm (ussim.bmode, ussim.scan).
+(ussim.beamform) -> envelope -> TGC -> scan conversion to a display grid in mm (ussim.scan) ->
+the display: the organ's scanner display chain (ussim.display: gray map, gain, TGC points, field
+of view and what the scanner draws) when `display_chain` names an organ table, else a linear log
+compression against the fixed reference (ussim.bmode). The envelope stays physical either way.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 from scipy import ndimage
 
-from ussim import beamform, bmode, scan, scatter, transmit
+from ussim import beamform, bmode, display, scan, scatter, transmit
 from ussim import probe as probes
 from ussim.engine import ChannelData, Scatterers, face_distance, simulate_channels
 from ussim.errors import UsageError
@@ -32,6 +34,7 @@ class Settings:
     line_positions: tuple[float, ...] | None = None  # explicit line x (linear) or angles (sector)
     focus: float | None = None           # m, transmit focus along each line
     angles: tuple[float, ...] = (0.0,)   # rad, plane-wave compounding angles
+    n_waves: int = 1                     # diverging waves compounded coherently (convex; ussim.transmit)
     depth: float | None = None           # m, imaging depth from the probe face
     tx_f_number: float = 2.0
     rx_f_number: float = 1.5
@@ -43,6 +46,8 @@ class Settings:
     dynamic_range_db: float = 60.0
     gain_db: float = 0.0
     reference: float | None = None       # envelope shown at 0 dB (None: see reference_level)
+    display_chain: str | None = None     # organ table (preset or .toml) whose display chain shows the
+                                         # image (ussim.display); None: linear dynamic range and gain
     shape: tuple[int, int] = (256, 256)
     excitation_cycles: float = 1.0
 
@@ -89,7 +94,7 @@ def events_for(settings: Settings, probe: Probe):
     if settings.scheme == "plane":
         return transmit.plane_waves(probe, np.asarray(settings.angles), apodization=settings.tx_apodization)
     if settings.scheme == "diverging":
-        return transmit.diverging_wave(probe, apodization=settings.tx_apodization)
+        return transmit.diverging_waves(probe, settings.n_waves, apodization=settings.tx_apodization)
     return transmit.focused_lines(probe, settings.n_lines, settings.focus, f_number=settings.tx_f_number,
                                   apodization=settings.tx_apodization, positions=settings.line_positions,
                                   rx_half_aperture=settings.depth / (2 * settings.rx_f_number))
@@ -134,11 +139,18 @@ def simulate(scatterers: Scatterers, probe: Probe | str, settings: Settings | No
     reference = settings.reference or reference_level(probe, settings, device)
     grid = grid or scan.default_grid(beamformed.geometry, settings.shape)
     envelope_image = scan.scan_convert(antialiased(envelope, radii, grid), beamformed.geometry, grid)
-    image = bmode.log_compress(envelope_image, reference=reference, dynamic_range_db=settings.dynamic_range_db,
-                               gain_db=settings.gain_db)
-    image[~scan.imaged_mask(beamformed.geometry, grid)] = 0
+    imaged = scan.imaged_mask(beamformed.geometry, grid)
+    if settings.display_chain is None:
+        image = bmode.log_compress(envelope_image, reference=reference, dynamic_range_db=settings.dynamic_range_db,
+                                   gain_db=settings.gain_db)
+        image[~imaged] = 0
+    else:  # the scanner's own chain; pixels it shows but no line reached stay as dark as no echo
+        chain = display.load(settings.display_chain)
+        image = display.render(np.where(imaged, envelope_image, 0.0), reference, grid, chain)
     params = {"probe": probe.as_dict(), "settings": {**settings.__dict__, "reference": reference},
               "scatterers": len(scatterers), "device": device}
+    if settings.display_chain is not None:
+        params["display_chain"] = chain.as_dict()
     return Simulation(probe, settings, channels, beamformed, envelope.astype(np.float32), grid,
                       envelope_image, image, time.perf_counter() - start, params)
 
@@ -172,14 +184,15 @@ def reference_level(probe: Probe, settings: Settings, device: str = "auto") -> f
     2 mm beyond the catheter), without attenuation; see REFERENCE_HEADROOM_DB.
     """
     key = (probe, settings.scheme, settings.focus, settings.tx_f_number, settings.rx_f_number,
-           settings.tx_apodization, settings.rx_apodization, settings.excitation_cycles, settings.angles)
+           settings.tx_apodization, settings.rx_apodization, settings.excitation_cycles, settings.angles,
+           settings.n_waves)
     speckle_rms = _point_peak(key, device) * np.sqrt(PSF_VOLUME_FACTOR * scatter.SCATTERERS_PER_CELL)
     return float(speckle_rms * 10 ** (REFERENCE_HEADROOM_DB / 20))
 
 
 @functools.lru_cache(maxsize=32)
 def _point_peak(key, device):
-    probe, scheme, focus, tx_f, rx_f, tx_apod, rx_apod, cycles, angles = key
+    probe, scheme, focus, tx_f, rx_f, tx_apod, rx_apod, cycles, angles, n_waves = key
     depth = 2e-3 if probe.kind == "ivus" else focus
     z = probe.catheter_radius + depth if probe.kind == "ivus" else focus
     point = Scatterers([0.0], [0.0], [z], [1.0])
@@ -187,8 +200,10 @@ def _point_peak(key, device):
     # scheme (e.g. a focused line for a diverging-wave image) would misplace the brightness
     settings = Settings(scheme=scheme, n_lines=16 if probe.kind == "ivus" else 1, line_positions=(0.0,),
                         focus=focus, angles=angles, depth=depth * 1.2, tx_f_number=tx_f, rx_f_number=rx_f,
-                        tx_apodization=tx_apod, rx_apodization=rx_apod)
-    events = events_for(settings, probe)[:1]
+                        tx_apodization=tx_apod, rx_apodization=rx_apod, n_waves=n_waves)
+    # a compounded diverging-wave image sums all its waves at every point: keep them all
+    events = events_for(settings, probe)
+    events = events if scheme == "diverging" else events[:1]
     channels = simulate_channels(point, probe, events, attenuation_db_cm_mhz=0.0, device=device,
                                  excitation_cycles=cycles, progress=False)
     lines = beamform.beamform(channels, events, probe, radii_for(settings, probe), f_number=rx_f,

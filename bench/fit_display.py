@@ -1,0 +1,419 @@
+"""Fit each organ's display chain (ussim.display) to the real images, on the tuning frames only.
+
+Convention of bench/realism.py: frames 0..K-1 of each archive tune, frames K..2K-1 are held out
+(ovary: normal ovaries of the OTU_2D train split without Doppler, app.demo.sets.OVARY_IMPORT;
+IVUS: the dmolony pullback). Steps:
+
+1. geometry from the real frames alone. Ovary: the sector of the `convex-tv-7.5` probe (apex at
+   its centre of curvature, face at its radius) mapped to pixels by mm-per-pixel in x and in z and
+   the grid's top offset, fitted (scipy.optimize.differential_evolution) so that the sector's mask
+   overlaps the tuning frames' median content mask best (IoU); then the face arc (radius, gray,
+   thickness) and the reverberation bands from the median radial profile under the face. IVUS: the
+   outside fill (the mode beyond r = 128 px), the field-of-view radius, the catheter disk and ring.
+2. the tuning masks simulated on that grid (envelope kept physical), then the gain, TGC points and
+   the gray-map knots that match the gray-level histogram and the mean-gray-versus-depth profile of
+   the background class (ovary `background`, IVUS `outside_EEM`) inside the field of view
+   (scipy.optimize.minimize, Powell).
+3. per-class JS (base 2, 256 bins) of the fitted chain on the tuning AND held-out frames.
+
+    python bench/fit_display.py --organ ovary|ivus [--frames 12] [--out bench/out]
+
+It prints JSON; put the values into data/organs/<organ>.toml ([display], [display_chain]).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from scipy import ndimage, optimize
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from realism import IMPORTS, js_divergence  # noqa: E402
+
+from ussim import display, imageset, importers, phantom, scan, tissue  # noqa: E402
+from ussim import probe as probes  # noqa: E402
+
+# DECISION: a pixel shows echoes when its 7x7 mean exceeds gray 6: speckle has dark pixels but
+# no dark 7x7 patches inside tissue, while the scanners' outside is 0 (ovary) with text on it.
+CONTENT_WINDOW_PX, CONTENT_GRAY = 7, 6
+# DECISION: the gray-map fit skips the convex probe's face arc and first reverberations (3 mm);
+# IVUS has neither (its catheter lies outside the field of view)
+NEAR_FIELD_MM = {"ovary": 3.0, "ivus": 0.0}
+PROFILE_BIN_MM = 2.0
+PROFILE_WEIGHT = 10.0      # DECISION: (gray / 255)^2 of the depth profile weighed 10x: about as JS
+TGC_DEPTHS = 4             # TGC control points, evenly from the face to the deepest imaged pixel
+KNOTS = 8                  # gray-map knots
+
+
+def load_real(organ: str, frames: int):
+    archive, options = IMPORTS[organ]
+    real = importers.import_npz(importers.real_data_dir() / archive, progress=False, **options)
+    count = min(2 * frames, real.sizes["sample"])
+    return real, {"tuning": np.arange(0, count // 2), "held_out": np.arange(count // 2, count)}
+
+
+def content_mask(images: np.ndarray) -> np.ndarray:
+    """Pixels that show echoes in at least half of the frames."""
+    shown = [ndimage.uniform_filter(i.astype(float), CONTENT_WINDOW_PX) > CONTENT_GRAY for i in images]
+    return np.median(np.stack([ndimage.binary_fill_holes(s) for s in shown]), axis=0) > 0.5
+
+
+def sector_grid(params, shape):
+    """The grid of (mm per px x, mm per px z, top offset mm) on `shape` pixels, x centred on the apex."""
+    dx, dz, top = params
+    n_z, n_x = shape
+    return scan.DisplayGrid.covering(-n_x * dx / 2e3, n_x * dx / 2e3, top * 1e-3, (top + n_z * dz) * 1e-3, shape)
+
+
+def face_rows(images: np.ndarray) -> np.ndarray:
+    """Per frame, the row of the probe face on the centre line: the brightest row of the central
+    16 columns within the top third (the face arc is the brightest echo under the apex)."""
+    centre = images[:, : images.shape[1] // 3, images.shape[2] // 2 - 8: images.shape[2] // 2 + 8].mean(axis=2)
+    return np.argmax(centre, axis=1)
+
+
+def fit_sector(images: np.ndarray, probe) -> dict:
+    """mm per pixel in x and z, top offset and outer radius that put the probe's sector on the real
+    one; the half angle is the probe's (its field of view) unless it has to be narrower. The face
+    (z = 0 on the centre line) is put on the frames' median face row; the rest is fitted by IoU."""
+    target = content_mask(images)
+    face_row = float(np.median(face_rows(images)))
+    radius_mm = probe.radius * 1e3
+    full_half_angle = float(np.rad2deg(np.abs(probe.element_positions()[2]).max()))
+
+    def geometry(p):
+        dx, dz, depth, half_angle = p
+        chain = display.DisplayChain(fov="sector", knots_db=(0, 1), knots_gray=(0, 1), apex_z_mm=-radius_mm,
+                                     inner_radius_mm=radius_mm, outer_radius_mm=radius_mm + depth,
+                                     half_angle_deg=half_angle)
+        return (dx, dz, -(face_row + 0.5) * dz), chain
+
+    def loss(p):
+        params, chain = geometry(p)
+        mask = display.field_of_view(sector_grid(params, target.shape), chain)
+        return 1 - (mask & target).sum() / (mask | target).sum()
+
+    bounds = [(0.1, 1.0), (0.05, 1.0), (20.0, 120.0), (30.0, full_half_angle)]
+    result = optimize.differential_evolution(loss, bounds, seed=0, tol=1e-6, maxiter=200, polish=False)
+    (dx, dz, top), chain = geometry(result.x)
+    return {"mm_per_px_x": float(dx), "mm_per_px_z": float(dz), "top_mm": float(top), "face_row": face_row,
+            "outer_radius_mm": chain.outer_radius_mm, "half_angle_deg": chain.half_angle_deg,
+            "probe_half_angle_deg": full_half_angle, "apex_z_mm": -radius_mm, "inner_radius_mm": radius_mm,
+            "iou": float(1 - result.fun)}
+
+
+def radial_profile(images, grid, chain, step_mm, reach_mm, angle_deg=None):
+    """Median over frames of the mean gray per radius bin (mm from apex / catheter centre)."""
+    x, z = np.meshgrid(grid.x * 1e3, grid.z * 1e3)
+    centre = chain.apex_z_mm if chain.fov == "sector" else 0.0
+    radius, angle = np.hypot(x, z - centre), np.rad2deg(np.arctan2(x, z - centre))
+    edges = np.arange(0, reach_mm + step_mm, step_mm)
+    keep = np.ones_like(radius, bool) if angle_deg is None else np.abs(angle) <= angle_deg
+    index = np.digitize(radius, edges)
+    profiles = [ndimage.mean(i, labels=np.where(keep, index, 0), index=np.arange(1, len(edges))) for i in images]
+    return edges[:-1] + step_mm / 2, np.median(np.stack(profiles), axis=0)
+
+
+def fit_face(images, dz_mm: float, deep_mm: float = 8.0) -> dict:
+    """The face arc (peak gray, FWHM) and the reverberation bands below it, from the central
+    columns of each frame aligned at its own face row (the face moves a few pixels between frames;
+    a profile over fixed radii would blur the thin arc away)."""
+    rows = face_rows(images)
+    reach = int(round(2 * deep_mm / dz_mm))
+    centre = images[:, :, images.shape[2] // 2 - 8: images.shape[2] // 2 + 8].mean(axis=2)
+    aligned = np.stack([centre[i, row - 5: row + reach] for i, row in enumerate(rows) if row >= 5])
+    profile = np.median(aligned, axis=0)
+    peak = 5
+    half = (profile[peak] + profile[:3].mean()) / 2
+    runs, _ = ndimage.label(profile > half)
+    width = float((runs == runs[peak]).sum() * dz_mm)
+    d = (np.arange(profile.size) - peak) * dz_mm
+    below = d > width
+    deep = float(np.median(profile[d > deep_mm]))
+
+    def bands(d, amplitude, spacing, decay):
+        return deep + amplitude * 0.5 * (1 + np.cos(2 * np.pi * d / spacing)) * np.exp(-d / decay)
+
+    (amplitude, spacing, decay), _ = optimize.curve_fit(bands, d[below], profile[below], p0=(40, 1.3, 2.0),
+                                                        bounds=([0, 0.3, 0.2], [200, 8, 20]))
+    return {"face_gray": float(profile[peak]), "face_width_mm": width, "reverb_gray": float(amplitude),
+            "reverb_spacing_mm": float(spacing), "reverb_decay_mm": float(decay), "tissue_gray_below": deep,
+            "face_profile": [round(float(v), 1) for v in profile[: peak + int(6 / dz_mm)]]}
+
+
+def fit_ivus(images, grid) -> dict:
+    """Outside fill, field-of-view radius, catheter disk (gray, radius) and any ring beyond it."""
+    x, z = np.meshgrid(grid.x * 1e3, grid.z * 1e3)
+    radius = np.hypot(x, z)
+    half = float(grid.x[-1] * 1e3)
+    values, counts = np.unique(images[:, radius > half], return_counts=True)
+    fill = int(values[np.argmax(counts)])
+    step = float(np.diff(grid.x[:2])[0] * 1e3) / 2
+    edges = np.arange(0, radius.max() + step, step)
+    index = np.digitize(radius, edges)
+    share = np.array([(images[:, index == i] == fill).mean() if (index == i).any() else 1.0
+                      for i in range(1, len(edges))])
+    centres = edges[:-1] + step / 2
+    middle = (centres > 1.0) & (centres < half - 0.2)
+    # the field of view ends, and the catheter disk begins, where half the pixels take the fill value
+    fov = float(centres[np.flatnonzero(middle)[-1] + np.argmax(share[np.flatnonzero(middle)[-1]:] > 0.5)])
+    catheter = float(centres[np.argmax(share < 0.5)])
+    r, gray = radial_profile(images, grid, display.DisplayChain("circle", (0, 1), (0, 1)), step, catheter + 0.5)
+    ring = (r > catheter) & (r < catheter + 0.3)
+    ring_gray = float(gray[ring].max()) if ring.any() else 0.0
+    # DECISION: a ring is drawn only where the profile beyond the catheter rises above its fill
+    return {"outside_gray": float(fill), "outer_radius_mm": fov, "inner_radius_mm": catheter,
+            "catheter_gray": float(fill), "face_gray": ring_gray if ring_gray > fill else 0.0,
+            "face_radius_mm": float(r[ring][np.argmax(gray[ring])]) if ring.any() else catheter,
+            "face_width_mm": 2 * step if ring_gray > fill else 0.0,
+            "fill_share_outside": float(counts.max() / counts.sum())}
+
+
+def real_grid(organ: str, real, table, shape):
+    """The grid the real masks are simulated on: the archive's own mm (IVUS, centred on the
+    catheter) or display_grid's (ovary: the archive has no mm)."""
+    if "x_mm" in real.coords:
+        x, z = real["x_mm"].values * 1e-3, real["y_mm"].values * 1e-3
+        return scan.DisplayGrid(x - x.mean(), z - z.mean())
+    return phantom.display_grid(table, shape)
+
+
+def simulate_frames(real, index, organ, grid, **imaging):
+    """Envelope images, references and seconds of the real masks `index`, simulated on `grid`
+    with the organ table's imaging settings (`imaging` overrides some)."""
+    table = tissue.load(organ)
+    probe = probes.load(table.probe)
+    names = imageset.class_names_of(real)
+    table = tissue.TissueTable(table.organ, table.probe, table.classes, table.display, {**table.imaging, **imaging})
+    envelopes, references, seconds = [], [], []
+    phantom.warm_up(real["label"].values[index[0]], grid, names, table, probe, device="cpu", per_cell=1.0)
+    for i in index:
+        start = time.perf_counter()
+        sim = phantom.simulate_mask(real["label"].values[i], grid, names, table, probe, seed=int(i), device="cpu",
+                                    progress=False)
+        seconds.append(time.perf_counter() - start)
+        envelopes.append(sim.envelope_image)
+        references.append(sim.params["settings"]["reference"])
+    return np.stack(envelopes), np.array(references), np.array(seconds)
+
+
+def rendered(envelopes, references, grid, chain):
+    return np.stack([display.render(e, r, grid, chain) for e, r in zip(envelopes, references, strict=True)])
+
+
+def with_map(chain, gain, tgc, knots_gray):
+    return display.DisplayChain(**{**chain.as_dict(), "gain_db": float(gain), "tgc_db": tuple(map(float, tgc)),
+                                   "knots_gray": tuple(map(float, knots_gray))})
+
+
+def fit_gray_map(envelopes, references, real_images, labels, background, grid, chain,
+                 near_field_mm: float) -> display.DisplayChain:
+    """Gain, TGC points and gray-map knots matching the background class's gray histogram and
+    mean gray versus depth inside the field of view (minus the near field), on these frames."""
+    depth = display.depth_mm(grid, chain)
+    used = display.field_of_view(grid, chain) & (depth > near_field_mm)
+    pick = (labels == background) & used[None]
+    real_values = real_images[pick]
+    bins = (depth[None].repeat(len(labels), 0)[pick] // PROFILE_BIN_MM).astype(int)
+    counts = np.bincount(bins)
+    real_profile = np.bincount(bins, real_values) / np.maximum(counts, 1)
+    levels = np.stack([20 * np.log10(np.maximum(e, 1e-30) / r) for e, r in zip(envelopes, references, strict=True)])
+    level = levels[pick]
+    tgc_points = np.asarray(chain.tgc_mm)
+
+    def gray(gain, tgc, knots_gray):
+        offset = np.interp(depth, tgc_points, tgc)[None].repeat(len(labels), 0)[pick] if len(tgc_points) else 0.0
+        return np.interp(level + gain + offset, chain.knots_db, knots_gray)
+
+    def loss(values):
+        simulated = np.clip(np.rint(values), 0, 255).astype(np.uint8)
+        profile = np.bincount(bins, values, minlength=counts.size) / np.maximum(counts, 1)
+        return js_divergence(real_values, simulated) + PROFILE_WEIGHT * np.mean(((profile - real_profile) / 255) ** 2)
+
+    n_tgc = len(tgc_points)
+    # stage 1: gain and TGC with the current knots; stage 2: the knots (as positive increments:
+    # monotone by construction) with gain and TGC kept
+    # DECISION: TGC within +-20 dB (a console's slider range) and the gain within 40 dB of its start:
+    # a TGC point where the background class is sparse must not run off to absurd gains
+    bounds = [(chain.gain_db - 40, chain.gain_db + 40)] + [(-20.0, 20.0)] * n_tgc
+    stage1 = optimize.minimize(lambda p: loss(gray(p[0], p[1:], chain.knots_gray)),
+                               np.r_[chain.gain_db, chain.tgc_db], method="Powell", bounds=bounds,
+                               options={"xtol": 0.05})
+    gain, tgc = stage1.x[0], stage1.x[1:1 + n_tgc]
+
+    def knots(p):  # strictly increasing from max(p0, 0), squeezed under 255 when it overshoots
+        grays = np.cumsum(np.r_[max(p[0], 0.0), np.exp(p[1:])])
+        if grays[-1] > 255:
+            grays = grays[0] + (grays - grays[0]) * (255 - grays[0]) / (grays[-1] - grays[0])
+        return np.minimum(grays, 255.0)  # the rescaled last knot may overshoot by a rounding error
+
+    start = np.r_[chain.knots_gray[0], np.log(np.maximum(np.diff(chain.knots_gray), 0.5))]
+    stage2 = optimize.minimize(lambda p: loss(gray(gain, tgc, knots(p))),
+                               start, method="Powell", options={"xtol": 0.01})
+    result = with_map(chain, gain, tgc, knots(stage2.x))
+    return display.validate(result, "fitted chain")
+
+
+def js_per_class(real_images, simulated, labels, names) -> dict:
+    return {name: round(js_divergence(real_images[labels == k], simulated[labels == k]), 4)
+            for k, name in enumerate(names) if (labels == k).any()}
+
+
+def fitted_chain(organ, real, splits, grid) -> tuple[display.DisplayChain, dict]:
+    """The organ's chain with the geometry, fills and drawn lines measured on the tuning frames."""
+    chain = display.load(organ)
+    images = real["image"].values[splits["tuning"]]
+    if organ == "ivus":
+        found = fit_ivus(images, grid)
+        values = {k: v for k, v in found.items() if k in chain.as_dict()}
+    else:
+        found = fit_sector(images, probes.load(tissue.load(organ).probe))
+        values = {k: found[k] for k in ("apex_z_mm", "inner_radius_mm", "outer_radius_mm", "half_angle_deg")}
+        found.update(fit_face(images, found["mm_per_px_z"]))
+        values.update({k: found[k] for k in ("face_gray", "face_width_mm", "reverb_gray", "reverb_spacing_mm",
+                                             "reverb_decay_mm")}, face_radius_mm=found["inner_radius_mm"])
+    return display.validate(display.DisplayChain(**{**chain.as_dict(), **values}), "measured geometry"), found
+
+
+def grain_subpixel(images, inside, sigma_px: float = 4.0) -> tuple[float, float]:
+    """Speckle grain (rows, columns) in px, as bench/realism.grain_px (width at half height of the
+    autocorrelation of the gray values less their Gaussian-smoothed texture, over the class's
+    pixels) but with the half-height crossing interpolated between lags: realism's whole-pixel
+    widths (1, 3, 5 ...) cannot tell transmit schemes apart."""
+    widths = []
+    for image, mask in zip(images, inside, strict=True):
+        gray = image.astype(np.float64)
+        detail = (gray - ndimage.gaussian_filter(gray, sigma_px)) * mask
+        detail[mask] -= detail[mask].mean()
+        size = [2 * n for n in detail.shape]
+        correlation = np.fft.ifft2(np.abs(np.fft.fft2(detail, s=size)) ** 2).real
+        correlation /= np.maximum(np.fft.ifft2(np.abs(np.fft.fft2(mask.astype(np.float64), s=size)) ** 2).real, 1.0)
+        correlation /= correlation[0, 0]
+        row = []
+        for profile in (correlation[:32, 0], correlation[0, :32]):
+            k = int(np.argmax(profile < 0.5))
+            row.append(2 * (k - 1 + (profile[k - 1] - 0.5) / (profile[k - 1] - profile[k])))
+        widths.append(row)
+    return tuple(round(float(v), 2) for v in np.mean(widths, axis=0))
+
+
+def scheme_comparison(organ, real, splits, grid, chain, schemes, frames) -> list[dict]:
+    """Per transmit scheme on the first `frames` tuning frames: seconds per image, background grain
+    near the centre line and its streakiness (columns / rows) against the real ones, and per-class
+    JS after a gray-map fit on those frames (each scheme gets its own fit: texture, not level)."""
+    index = splits["tuning"][:frames]
+    names = imageset.class_names_of(real)
+    real_images, labels = real["image"].values[index], real["label"].values[index]
+    x, z = np.meshgrid(grid.x * 1e3, grid.z * 1e3)
+    # the grain where columns run across the beam and rows along it: within 20 degrees of the centre line
+    axial = np.abs(np.degrees(np.arctan2(x, z - chain.apex_z_mm))) < 20
+    used = display.field_of_view(grid, chain) & (display.depth_mm(grid, chain) > NEAR_FIELD_MM[organ]) & axial
+    background = (labels == 0) & used[None]
+    real_grain = grain_subpixel(real_images, background)
+    rows = []
+    for settings in schemes:
+        envelopes, references, seconds = simulate_frames(real, index, organ, grid, **settings)
+        fitted = fit_gray_map(envelopes, references, real_images, labels, 0, grid, chain, NEAR_FIELD_MM[organ])
+        images = rendered(envelopes, references, grid, fitted)
+        grain = grain_subpixel(images, background)
+        rows.append({"settings": settings, "seconds_per_image": float(seconds.mean()),
+                     "grain_px_rows_cols": grain, "real_grain_px_rows_cols": real_grain,
+                     "streakiness": round(grain[1] / grain[0], 2),
+                     "real_streakiness": round(real_grain[1] / real_grain[0], 2),
+                     "js": js_per_class(real_images, images, labels, names)})
+        print(json.dumps(rows[-1]), file=sys.stderr)
+    return rows
+
+
+def homogeneous_correlation(n_waves: int) -> dict:
+    """Envelope correlation of homogeneous speckle (convex-tv-7.5, 12-24 mm deep, on the beam axis)
+    at 1-3 px of 0.25 mm across the beam and 0.125 mm along it: the speckle's shape without anatomy."""
+    from ussim import scatter, simulate
+    probe = probes.load("convex-tv-7.5")
+    cloud = scatter.homogeneous_box(probe, (-6e-3, 6e-3), (12e-3, 24e-3), per_cell=3, seed=1)
+    grid = scan.DisplayGrid.covering(-6e-3, 6e-3, 12e-3, 24e-3, (96, 48))
+    sim = simulate.simulate(cloud, probe, scheme="diverging", n_waves=n_waves, n_lines=512, depth=26e-3,
+                            device="cpu", progress=False, grid=grid)
+    e = sim.envelope_image[8:-8, 8:-8].astype(np.float64)
+    e -= e.mean()
+
+    def corr(a, b):
+        return round(float((a * b).mean() / np.sqrt((a * a).mean() * (b * b).mean())), 2)
+
+    return {"n_waves": n_waves, "across_beam": [corr(e[:, :-k], e[:, k:]) for k in (1, 2, 3)],
+            "along_beam": [corr(e[:-k], e[k:]) for k in (1, 2, 3)]}
+
+
+def montage(real_images, before, after, path: Path):
+    rows = [np.concatenate([r, b, a], axis=1) for r, b, a in zip(real_images, before, after, strict=True)]
+    from PIL import Image
+    Image.fromarray(np.concatenate(rows, axis=0)).save(path)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--organ", choices=("ivus", "ovary"), required=True)
+    parser.add_argument("--frames", type=int, default=12, help="tuning frames; as many again are held out")
+    parser.add_argument("--compare-schemes", type=int, default=0, metavar="N",
+                        help="compare the ovary transmit schemes on N tuning frames, then stop")
+    parser.add_argument("--skip-schemes", type=int, default=0, help="leave out the first schemes of the comparison")
+    parser.add_argument("--out", type=Path, default=Path("bench/out"))
+    parser.add_argument("--cache", type=Path, help="keep the simulated envelopes here (.npz) and reuse them")
+    args = parser.parse_args()
+    if importers.real_data_dir() is None:
+        raise SystemExit("real archives absent: ../shared/data/real (or $USSIM_REAL_DATA) not found")
+    args.out.mkdir(parents=True, exist_ok=True)
+    organ = args.organ
+    real, splits = load_real(organ, args.frames)
+    table = tissue.load(organ)
+    grid = real_grid(organ, real, table, (real.sizes["y"], real.sizes["x"]))
+    chain, found = fitted_chain(organ, real, splits, grid)
+    report = {"organ": organ, "frames": {k: [int(v[0]), int(v[-1])] for k, v in splits.items()},
+              "measured": found}
+    if args.compare_schemes:
+        schemes = [dict(n_waves=1), dict(n_waves=3), dict(n_waves=1, rx_f_number=3.5)]
+        report["homogeneous_speckle"] = [homogeneous_correlation(n) for n in (1, 3)]
+        report["schemes"] = scheme_comparison(organ, real, splits, grid, chain, schemes[args.skip_schemes:],
+                                              args.compare_schemes)
+        print(json.dumps(report, indent=2))
+        return
+    names = imageset.class_names_of(real)
+    every = np.r_[splits["tuning"], splits["held_out"]]
+    if args.cache and args.cache.is_file():  # the envelopes of an earlier run: refit without simulating
+        cached = np.load(args.cache)
+        envelopes, references, seconds = cached["envelopes"], cached["references"], cached["seconds"]
+    else:
+        envelopes, references, seconds = simulate_frames(real, every, organ, grid)
+        if args.cache:
+            np.savez_compressed(args.cache, envelopes=envelopes, references=references, seconds=seconds)
+    tuning = np.arange(len(splits["tuning"]))
+    real_images, labels = real["image"].values[every], real["label"].values[every]
+    fitted = fit_gray_map(envelopes[tuning], references[tuning], real_images[tuning], labels[tuning], 0, grid, chain,
+                          NEAR_FIELD_MM[organ])
+    images = rendered(envelopes, references, grid, fitted)
+    report["seconds_per_image"] = float(seconds.mean())
+    report["chain"] = fitted.as_dict()
+    for split, index in (("tuning", tuning), ("held_out", np.arange(len(tuning), len(every)))):
+        report[f"js_{split}"] = js_per_class(real_images[index], images[index], labels[index], names)
+    # before: the former display (linear range and gain, no fill; ovary: one diverging wave of 256
+    # lines on the square 60 mm grid) on the first 4 held-out frames
+    shown = np.arange(len(tuning), len(tuning) + 4)
+    old_imaging, old_grid = {**table.imaging, "display_chain": None}, grid
+    if organ == "ovary":
+        old_imaging.update(n_waves=1, n_lines=256)
+        square = tissue.TissueTable(organ, table.probe, table.classes, {"width_mm": 60.0, "depth_mm": 60.0})
+        old_grid = phantom.display_grid(square, grid.z.shape + grid.x.shape)
+    old_table = tissue.TissueTable(organ, table.probe, table.classes, table.display, old_imaging)
+    old = [phantom.simulate_mask(labels[i], old_grid, names, old_table, probes.load(table.probe), seed=int(every[i]),
+                                 device="cpu", progress=False).bmode for i in shown]
+    montage(real_images[shown], np.stack(old), images[shown], args.out / f"display_chain_{organ}.png")
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,137 @@
+import dataclasses
+
+import numpy as np
+import pytest
+
+from ussim import display, phantom, scan, scatter, simulate, tissue, transmit
+from ussim import probe as probes
+from ussim.errors import UsageError
+
+
+@pytest.fixture(params=["ovary", "ivus"])
+def organ(request):
+    return request.param
+
+
+def grid_of(organ, size=64):
+    return phantom.display_grid(tissue.load(organ), (size, size))
+
+
+def test_gray_map_is_monotone_and_its_inverse_round_trips(organ):
+    chain = display.load(organ)
+    levels = np.linspace(chain.knots_db[0] - 10, chain.knots_db[-1] + 10, 2001)
+    gray = display.gray_map(levels, chain)
+    assert np.all(np.diff(gray) >= 0) and gray[0] == chain.knots_gray[0] and gray[-1] == chain.knots_gray[-1]
+    inside = (levels > chain.knots_db[0]) & (levels < chain.knots_db[-1])
+    # gray_to_level_db undoes the gain as well: the displayed level minus the gain
+    back = display.gray_to_level_db(gray[inside], chain)
+    np.testing.assert_allclose(back, levels[inside] - chain.gain_db, atol=1e-9)
+    # saturated and black pixels give the end knots' levels: bounds, not values
+    ends = display.gray_to_level_db([0, 255], chain)
+    assert ends[0] == chain.knots_db[0] - chain.gain_db and ends[1] == chain.knots_db[-1] - chain.gain_db
+
+
+def test_inverse_with_a_grid_undoes_tgc_and_marks_drawn_pixels(organ):
+    chain = dataclasses.replace(display.load(organ), tgc_db=(0.0, 3.0, 6.0, 9.0))
+    grid = grid_of(organ)
+    envelope = np.full((64, 64), 0.1)
+    level = display.level_db(envelope, 1.0, grid, chain)
+    gray = display.gray_map(level, chain)
+    back = display.gray_to_level_db(gray, chain, grid)
+    fov = display.field_of_view(grid, chain)
+    assert np.all(np.isnan(back[~fov]))
+    usable = ~np.isnan(back) & (gray > chain.knots_gray[0]) & (gray < chain.knots_gray[-1])
+    assert usable.sum() > 100
+    np.testing.assert_allclose(back[usable], -20.0, atol=1e-6)  # 20 log10(0.1), whatever the depth
+
+
+def test_field_of_view_and_outside_fill_of_the_ovary_sector():
+    table = tissue.load("ovary")
+    chain = display.load(table)
+    grid = phantom.display_grid(table, (128, 128))
+    fov = display.field_of_view(grid, table)
+    x, z = np.meshgrid(grid.x * 1e3, grid.z * 1e3)
+    radius, angle = np.hypot(x, z - chain.apex_z_mm), np.degrees(np.arctan2(x, z - chain.apex_z_mm))
+    assert fov[(np.abs(x) < 2) & (z > 5) & (z < 30)].all()                       # the centre line
+    assert not fov[radius < chain.inner_radius_mm].any()                         # the probe itself
+    assert not fov[radius > chain.outer_radius_mm].any()                         # below the sector
+    assert not fov[np.abs(angle) > chain.half_angle_deg].any()
+    image = display.render(np.ones((128, 128)), 1.0, grid, chain)
+    outside = ~fov & (np.abs(radius - chain.face_radius_mm) > 2 * chain.face_width_mm)
+    assert np.all(image[outside] == chain.outside_gray) and chain.outside_gray == 0
+    face = (np.abs(radius - chain.face_radius_mm) < chain.face_width_mm / 4) & (np.abs(angle) < 60)
+    assert face.any() and np.all(image[face] >= 0.8 * chain.face_gray) and chain.face_gray > 100  # bright arc
+
+
+def test_field_of_view_and_outside_fill_of_ivus():
+    table = tissue.load("ivus")
+    chain = display.load(table)
+    grid = phantom.display_grid(table, (128, 128))
+    fov = display.field_of_view(grid, chain)
+    x, z = np.meshgrid(grid.x * 1e3, grid.z * 1e3)
+    radius = np.hypot(x, z)
+    assert np.array_equal(fov, (radius >= chain.inner_radius_mm) & (radius <= chain.outer_radius_mm))
+    image = display.render(np.zeros((128, 128)), 1.0, grid, chain)
+    assert np.all(image[radius > chain.outer_radius_mm] == chain.outside_gray) and chain.outside_gray > 0
+    assert np.all(image[radius < chain.inner_radius_mm - 0.1] == chain.catheter_gray)
+    assert np.all(image[fov & (radius > 1.0)] == 0)  # no echo is black inside the field of view
+
+
+def test_the_chain_changes_the_image_but_not_the_envelope():
+    p = probes.load("convex-tv-7.5")
+    cloud = scatter.homogeneous_box(p, (-3e-3, 3e-3), (6e-3, 12e-3), per_cell=1, seed=2)
+    grid = scan.DisplayGrid.covering(-8e-3, 8e-3, -2e-3, 14e-3, (40, 40))
+    common = dict(scheme="diverging", n_lines=32, depth=14e-3, device="cpu", progress=False, grid=grid)
+    plain = simulate.simulate(cloud, p, **common)
+    chained = simulate.simulate(cloud, p, display_chain="ovary", **common)
+    np.testing.assert_array_equal(plain.envelope_image, chained.envelope_image)
+    np.testing.assert_array_equal(plain.envelope, chained.envelope)
+    assert not np.array_equal(plain.bmode, chained.bmode)
+    assert chained.params["display_chain"]["fov"] == "sector"
+    reference = chained.params["settings"]["reference"]
+    expected = display.render(np.where(scan.imaged_mask(chained.beamformed.geometry, grid), chained.envelope_image, 0),
+                              reference, grid, display.load("ovary"))
+    np.testing.assert_array_equal(chained.bmode, expected)
+
+
+@pytest.mark.parametrize("change, message", [
+    (dict(knots_gray=(0.0, 50.0, 40.0)), "knots_gray"),
+    (dict(knots_db=(0.0, -1.0, 2.0)), "knots_db"),
+    (dict(knots_db=(0.0, 1.0)), "2 dB knots and 3 gray knots"),
+    (dict(reverb_spacing_mm=-1.0), "reverb_spacing_mm = -1"),
+    (dict(outside_gray=300.0), "outside_gray = 300"),
+    (dict(outer_radius_mm=0.5, inner_radius_mm=1.0), "outer_radius_mm = 0.5"),
+    (dict(fov="square"), "field of view 'square'"),
+    (dict(tgc_mm=(0.0, 5.0), tgc_db=(1.0,)), "2 TGC depths for 1 gains"),
+    (dict(tgc_mm=(5.0, 1.0), tgc_db=(1.0, 2.0)), "must strictly increase"),
+])
+def test_bad_chain_values_give_one_clear_line(change, message):
+    good = display.DisplayChain(fov="sector", knots_db=(-30.0, -10.0, 0.0), knots_gray=(0.0, 100.0, 255.0))
+    display.validate(good)
+    with pytest.raises(UsageError, match=message) as error:
+        display.validate(dataclasses.replace(good, **change))
+    assert "\n" not in str(error.value)
+
+
+def test_a_table_without_a_chain_or_with_an_unknown_key_is_refused(tmp_path):
+    path = tmp_path / "organ.toml"
+    path.write_text('organ = "x"\nprobe = "convex-tv-7.5"\n[classes.a]\n')
+    with pytest.raises(UsageError, match="no \\[display_chain\\]"):
+        display.load(path)
+    path.write_text(path.read_text() + '[display_chain]\nknots_db = [0, 1]\nknots_gray = [0, 1]\ncolour = 3\n')
+    with pytest.raises(UsageError, match="colour"):
+        display.load(path)
+
+
+def test_compounded_diverging_waves_start_from_the_centre_with_non_negative_delays():
+    p = probes.load("convex-tv-7.5")
+    waves = transmit.diverging_waves(p, 3)
+    assert [w.origin[0] for w in waves][0] == 0.0 and waves[1].origin[0] == -waves[2].origin[0] != 0
+    for wave in waves:
+        ex, ez, _ = wave.elements
+        distance = np.hypot(ex - wave.origin[0], ez - wave.origin[1])
+        assert distance[0] == pytest.approx(distance.min())   # timed from its first listed element
+        assert np.all(wave.delays >= 0)
+    np.testing.assert_allclose(waves[0].delays, 0.0, atol=1e-15)
+    with pytest.raises(UsageError, match="odd number"):
+        transmit.diverging_waves(p, 2)

@@ -1,0 +1,209 @@
+"""The scanner's display chain: what a console does between the detected envelope and the screen.
+
+`render` turns an envelope image (linear, on the display grid, against the simulator's FIXED
+reference) into the uint8 image a scanner would show: level in dB + gain + TGC from depth control
+points -> a fitted monotone gray map (knots dB -> gray) -> the field of view with the scanner's
+outside fill -> what the scanner draws over the image (a convex probe's bright face arc and the
+decaying reverberation bands under it; an IVUS catheter, dark, inside its bright ring).
+
+Everything comes from the organ table (data/organs/<organ>.toml): the geometry from `[display]`,
+the rest from `[display_chain]`; `bench/fit_display.py` fits them to the real images. The chain
+changes only the uint8 image: the simulator's envelope stays physical.
+
+`gray_to_level_db` inverts the gray map (a reference image's gray back to dB against the fixed
+reference); `field_of_view` gives the field-of-view mask on any grid.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from ussim import bmode, presets
+from ussim.errors import UsageError
+
+FIELDS_OF_VIEW = ("sector", "circle")
+
+
+@dataclass(frozen=True)
+class DisplayChain:
+    """One organ's display chain; lengths in mm, angles in degrees, gray levels 0-255."""
+    fov: str                              # "sector" (convex probe) or "circle" (IVUS)
+    knots_db: tuple[float, ...]           # gray map: level (dB vs the fixed reference, after gain and TGC) ...
+    knots_gray: tuple[float, ...]         # ... -> gray, both strictly increasing; flat beyond the ends
+    gain_db: float = 0.0
+    tgc_mm: tuple[float, ...] = ()        # TGC control points: depth from the probe face or catheter ...
+    tgc_db: tuple[float, ...] = ()        # ... and gain there (linear between, flat beyond)
+    outside_gray: float = 0.0             # fill outside the field of view
+    # sector: apex (the convex probe's centre of curvature) on x = 0
+    apex_z_mm: float = 0.0
+    inner_radius_mm: float = 0.0          # the probe face (sector) or catheter surface (circle)
+    outer_radius_mm: float = math.inf
+    half_angle_deg: float = 180.0
+    face_gray: float = 0.0                # probe face arc (sector) or catheter ring (circle): peak gray ...
+    face_radius_mm: float = 0.0           # ... its radius (from the apex / catheter centre) ...
+    face_width_mm: float = 0.0            # ... and its thickness (Gaussian FWHM)
+    reverb_gray: float = 0.0              # near-field reverberation: first band's gray added ...
+    reverb_spacing_mm: float = 1.0        # ... band period (the face-to-tissue round trip) ...
+    reverb_decay_mm: float = 1.0          # ... and the depth over which the bands fade by 1/e
+    catheter_gray: float = 0.0            # inside the catheter (circle)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def load(table_or_name) -> DisplayChain:
+    """The display chain of an organ: an organ preset name, a path to an organ TOML, or a tissue
+    table (ussim.tissue.TissueTable, which keeps no [display_chain]: its organ's preset is read).
+    One UsageError line for any bad value."""
+    source = getattr(table_or_name, "organ", table_or_name)
+    toml = presets.read("organs", source, "organ")
+    display, chain = dict(toml.get("display", {})), dict(toml.get("display_chain", {}))
+    if not chain:
+        raise UsageError(f"organ table {source} has no [display_chain] section (needed for the display chain)")
+    geometry = {key: display[key] for key in ("fov", "apex_z_mm", "inner_radius_mm", "outer_radius_mm",
+                                               "half_angle_deg") if key in display}
+    try:
+        result = DisplayChain(**geometry, **{k: tuple(v) if isinstance(v, list) else v for k, v in chain.items()})
+    except TypeError as error:
+        raise UsageError(f"organ table {source}, [display_chain]: {error}") from None
+    return validate(result, str(source))
+
+
+def validate(chain: DisplayChain, source: str = "display chain") -> DisplayChain:
+    """The chain itself, or one UsageError line naming the first bad value and what is allowed."""
+    where = f"{source}:"
+    if chain.fov not in FIELDS_OF_VIEW:
+        raise UsageError(f"{where} field of view '{chain.fov}' (allowed: {', '.join(FIELDS_OF_VIEW)})")
+    knots_db, knots_gray = np.asarray(chain.knots_db, float), np.asarray(chain.knots_gray, float)
+    if knots_db.ndim != 1 or knots_db.size < 2 or knots_db.shape != knots_gray.shape:
+        raise UsageError(f"{where} gray map of {knots_db.size} dB knots and {knots_gray.size} gray knots "
+                         f"(need two equally long lists of at least 2)")
+    if not (np.all(np.isfinite(knots_db)) and np.all(np.diff(knots_db) > 0)):
+        raise UsageError(f"{where} gray-map knots_db {knots_db.tolist()} (must be finite and strictly increase)")
+    if not (np.all(np.diff(knots_gray) > 0) and knots_gray[0] >= 0 and knots_gray[-1] <= 255):
+        raise UsageError(f"{where} gray-map knots_gray {knots_gray.tolist()} (must strictly increase within 0..255, "
+                         f"so that the map can be inverted)")
+    if len(chain.tgc_mm) != len(chain.tgc_db):
+        raise UsageError(f"{where} {len(chain.tgc_mm)} TGC depths for {len(chain.tgc_db)} gains (need as many)")
+    if chain.tgc_mm:
+        bmode.tgc_from_points(0.0, list(zip(chain.tgc_mm, chain.tgc_db, strict=True)))  # its own checks
+    numbers = {k: v for k, v in chain.as_dict().items() if isinstance(v, (int, float)) and k != "outer_radius_mm"}
+    bad = [k for k, v in numbers.items() if not math.isfinite(v)]
+    if bad:
+        raise UsageError(f"{where} {', '.join(bad)} must be finite")
+    grays = ("outside_gray", "face_gray", "reverb_gray", "catheter_gray")
+    bad = [f"{k} = {numbers[k]:g}" for k in grays if not 0 <= numbers[k] <= 255]
+    if bad:
+        raise UsageError(f"{where} {', '.join(bad)} (gray levels must lie within 0..255)")
+    lengths = ("inner_radius_mm", "face_radius_mm", "face_width_mm")
+    bad = [f"{k} = {numbers[k]:g}" for k in lengths if numbers[k] < 0]
+    bad += [f"{k} = {numbers[k]:g}" for k in ("reverb_spacing_mm", "reverb_decay_mm") if numbers[k] <= 0]
+    if not chain.outer_radius_mm > chain.inner_radius_mm:
+        bad.append(f"outer_radius_mm = {chain.outer_radius_mm:g} "
+                   f"(must exceed inner_radius_mm {chain.inner_radius_mm:g})")
+    if not 0 < chain.half_angle_deg <= 180:
+        bad.append(f"half_angle_deg = {chain.half_angle_deg:g} (allowed: 0 < angle <= 180)")
+    if bad:
+        raise UsageError(f"{where} {', '.join(bad)} (lengths must be >= 0, spacing and decay > 0)")
+    return chain
+
+
+def _chain(table_or_chain) -> DisplayChain:
+    return table_or_chain if isinstance(table_or_chain, DisplayChain) else load(table_or_chain)
+
+
+def _radius_angle(grid, chain: DisplayChain) -> tuple[np.ndarray, np.ndarray]:
+    """Each pixel's distance (mm) from the apex (sector) or catheter centre (circle), and its
+    angle (deg) from +z."""
+    x, z = np.meshgrid(np.asarray(grid.x) * 1e3, np.asarray(grid.z) * 1e3)
+    centre_z = chain.apex_z_mm if chain.fov == "sector" else 0.0
+    return np.hypot(x, z - centre_z), np.rad2deg(np.arctan2(x, z - centre_z))
+
+
+def field_of_view(grid, table_or_chain) -> np.ndarray:
+    """Boolean (len(grid.z), len(grid.x)): True where the scanner shows echoes. Sector: within
+    the half angle, between the probe face and the outer radius; circle: between the catheter
+    surface and the outer radius."""
+    chain = _chain(table_or_chain)
+    radius, angle = _radius_angle(grid, chain)
+    inside = (radius >= chain.inner_radius_mm) & (radius <= chain.outer_radius_mm)
+    return inside & (np.abs(angle) <= chain.half_angle_deg) if chain.fov == "sector" else inside
+
+
+def depth_mm(grid, chain: DisplayChain) -> np.ndarray:
+    """Each pixel's depth (mm) from the probe face or catheter surface, as the TGC sees it."""
+    return np.maximum(_radius_angle(grid, chain)[0] - chain.inner_radius_mm, 0.0)
+
+
+def gray_map(level_db, chain: DisplayChain) -> np.ndarray:
+    """Gray (float, 0-255) of levels in dB (after gain and TGC): linear between the knots, the
+    end knots' grays beyond them."""
+    return np.interp(np.asarray(level_db, np.float64), chain.knots_db, chain.knots_gray)
+
+
+def level_db(envelope_image, reference: float, grid, chain: DisplayChain) -> np.ndarray:
+    """The displayed level (dB): 20 log10(envelope / reference) + gain + TGC at each pixel's depth."""
+    if not (reference > 0 and math.isfinite(reference)):
+        raise UsageError(f"display reference {reference:g} (must be a finite, positive envelope value)")
+    floored = np.maximum(np.asarray(envelope_image, np.float64), bmode.ENVELOPE_FLOOR)
+    level = 20.0 * np.log10(floored / reference) + chain.gain_db
+    if chain.tgc_mm:
+        level = level + bmode.tgc_from_points(depth_mm(grid, chain) * 1e-3,
+                                              list(zip(chain.tgc_mm, chain.tgc_db, strict=True)))
+    return level
+
+
+def overlays(grid, chain: DisplayChain) -> tuple[np.ndarray, np.ndarray]:
+    """What the scanner draws over the echoes: (gray added, gray floor) per pixel. The face arc
+    or catheter ring is a floor (the bright line is at least that gray); the reverberation bands
+    add to the echoes beneath them, fading with depth."""
+    radius, _ = _radius_angle(grid, chain)
+    sigma = chain.face_width_mm / (2 * math.sqrt(2 * math.log(2))) if chain.face_width_mm > 0 else 0.0
+    floor = chain.face_gray * np.exp(-0.5 * ((radius - chain.face_radius_mm) / sigma) ** 2) if sigma else \
+        np.zeros_like(radius)
+    depth = np.maximum(radius - chain.inner_radius_mm, 0.0)
+    # DECISION: reverberations as raised-cosine bands one face-to-tissue round trip apart, fading
+    # exponentially: the repeated echoes between probe face and skin each lose a fixed fraction.
+    bands = 0.5 * (1 + np.cos(2 * np.pi * depth / chain.reverb_spacing_mm))
+    added = chain.reverb_gray * bands * np.exp(-depth / chain.reverb_decay_mm)
+    return added, floor
+
+
+def render(envelope_image, reference: float, grid, chain: DisplayChain) -> np.ndarray:
+    """uint8 display image of an envelope image on `grid` against the fixed `reference`."""
+    gray = gray_map(level_db(envelope_image, reference, grid, chain), chain)
+    added, floor = overlays(grid, chain)
+    gray = np.maximum(gray + added, floor)
+    inside = field_of_view(grid, chain)
+    radius, _ = _radius_angle(grid, chain)
+    outside = np.full(gray.shape, chain.outside_gray)
+    if chain.fov == "circle":  # the catheter itself: dark, its bright ring around it
+        outside = np.where(radius < chain.inner_radius_mm, np.maximum(chain.catheter_gray, floor), outside)
+    else:  # above the face (the probe itself) black but for the face arc
+        outside = np.where(radius < chain.inner_radius_mm, np.maximum(chain.outside_gray, floor), outside)
+    gray = np.where(inside, gray, outside)
+    return np.clip(np.rint(np.nan_to_num(gray, nan=0.0)), 0, 255).astype(np.uint8)
+
+
+def gray_to_level_db(gray, chain: DisplayChain, grid=None) -> np.ndarray:
+    """The inverse of the gray map: dB relative to the fixed reference for each gray level.
+
+    Without `grid`, the gain is undone but not the TGC (its depths are unknown). With `grid` (the
+    image's pixels) the TGC is undone too, and pixels outside the field of view or on the face arc /
+    catheter ring give NaN: the scanner drew them, no echo did. Saturated pixels (at or above the
+    last knot's gray) give the last knot's level and black ones (at or below the first knot's gray)
+    the first knot's level: the true echo was at least, respectively at most, that strong.
+    """
+    chain = _chain(chain)
+    level = np.interp(np.asarray(gray, np.float64), chain.knots_gray, chain.knots_db) - chain.gain_db
+    if grid is None:
+        return level
+    if chain.tgc_mm:
+        level = level - bmode.tgc_from_points(depth_mm(grid, chain) * 1e-3,
+                                              list(zip(chain.tgc_mm, chain.tgc_db, strict=True)))
+    radius, _ = _radius_angle(grid, chain)
+    drawn = np.abs(radius - chain.face_radius_mm) <= chain.face_width_mm
+    return np.where(field_of_view(grid, chain) & ~drawn, level, np.nan)
