@@ -22,7 +22,7 @@ import numba
 import numpy as np
 from scipy import ndimage
 
-from ussim import anatomy, conditions, engine, imageset, scan, scatter, side_scatterers, simulate, tissue
+from ussim import anatomy, conditions, display, engine, imageset, scan, scatter, side_scatterers, simulate, tissue
 from ussim import sketch as sketch_module
 from ussim import probe as probes
 from ussim.errors import UsageError
@@ -200,13 +200,15 @@ def side_of(label, grid: scan.DisplayGrid, class_names, table: tissue.TissueTabl
         return side_scatterers.Side(condition, sketch=np.asarray(sketch), level_db=level.sketch_reflector_db), facts
     # the reference stands for an image of the organ's own probe, whatever probe re-images it
     scanner = probes.load(table.probe)
-    grain = side_scatterers.speckle_grain_px(image)
+    # the chain the reference was shown with: the organ's own (the table's [imaging] names it)
+    chain = display.load(table.imaging.get("display_chain", table.organ))
+    grain = side_scatterers.speckle_grain_px(image, display.field_of_view(grid, chain))
     if grain is None:  # DECISION: an image without measurable speckle is smoothed at the resolution cell
         axial, lateral = scatter.resolution_cell(scanner)[:2]  # of that probe
         grain = (axial / float(np.diff(grid.z).mean()), lateral / float(np.diff(grid.x).mean()))
     flat_db, flat_facts = flat_field_db(table, scanner, grid, device, per_cell)
     excess_db = side_scatterers.excess_attenuation_db(label, grid.x, grid.z, list(class_names), table, scanner)
-    power_db = side_scatterers.echogenicity_map_db(image, label, flat_db, excess_db, table, grain,
+    power_db = side_scatterers.echogenicity_map_db(image, label, flat_db, excess_db, chain, grid, grain,
                                                    level.image_smoothing_grains)
     region = np.ones(label.shape, bool) if source == "reference" else label == 0
     facts = {"speckle_grain_px": list(grain), "scanner_probe": table.probe, "flat_field": flat_facts}

@@ -8,7 +8,7 @@ phases turn and cancel (a specular reflector), so nothing here paints an angle l
 
 `mask+image`: as in Field II's kidney phantom, the scatterers keep their Gaussian random
 amplitudes, scaled pixel by pixel by the echogenicity that the reference image shows: its gray
-map undone (`gray_to_level_db`), smoothed at its own speckle size, and its depth attenuation put
+map undone (`ussim.display.gray_to_level_db`), smoothed at its own speckle size, and its depth attenuation put
 back, and the simulator's own rendering of reference tissue divided out (its flat field), so
 that imaging it again with the organ's own probe gives the reference's brightness, and another
 probe, frequency or depth images the same anatomy with its own physics.
@@ -21,7 +21,7 @@ import dataclasses
 import numpy as np
 from scipy import ndimage, signal
 
-from ussim import anatomy, pulse, scatter, simulate
+from ussim import anatomy, display, pulse, scatter, simulate
 from ussim.engine import Scatterers, face_distance
 from ussim.probe import SPEED_OF_SOUND, Probe
 from ussim.tissue import TissueTable
@@ -125,26 +125,16 @@ def with_reflectors(cloud: Scatterers, sketch, label, x, z, class_names, table: 
                       np.r_[cloud.amplitude, amplitude], path_attenuation=np.r_[own, np.maximum(attenuation, 0.0)])
 
 
-def gray_to_level_db(gray: np.ndarray, table: TissueTable) -> np.ndarray:
-    """Display gray (0..255) back to the echo level 20 log10(envelope / reference) in dB: the
-    inverse of ussim.bmode.log_compress with the organ's [imaging] dynamic range and gain.
-
-    Gray 0 and 255 are clipped levels: they stand for "at most" and "at least" their level.
-    RE-POINT: after the display chain's merge this becomes ussim.display.gray_to_level_db(gray,
-    chain), which also undoes the gray map's curve.
-    """
-    defaults = simulate.Settings()
-    dynamic_range = float(table.imaging.get("dynamic_range_db", defaults.dynamic_range_db))
-    gain = float(table.imaging.get("gain_db", defaults.gain_db))
-    return np.asarray(gray, np.float64) * (dynamic_range / 255.0) - dynamic_range - gain
-
-
-def speckle_grain_px(image: np.ndarray) -> tuple[float, float] | None:
+def speckle_grain_px(image: np.ndarray, field_of_view: np.ndarray | None = None) -> tuple[float, float] | None:
     """Speckle size of an image, (rows, columns) in px: the full width at half height of the
     autocorrelation of its gray values, less their smooth texture (Gaussian of 4 px, as
-    bench/realism.py), over its displayed (not clipped) pixels; None where it has no speckle."""
+    bench/realism.py), over its displayed (not clipped) pixels inside `field_of_view` (the
+    scanner's constant fill outside it holds no speckle); None where it has no speckle."""
     gray = np.asarray(image, np.float64)
-    shown = ((gray > 0) & (gray < 255)).astype(np.float64)
+    shown = (gray > 0) & (gray < 255)
+    if field_of_view is not None:
+        shown &= np.asarray(field_of_view, bool)
+    shown = shown.astype(np.float64)
     if shown.sum() < 200:
         return None
     detail = (gray - ndimage.gaussian_filter(gray, 4.0)) * shown
@@ -165,49 +155,71 @@ def speckle_grain_px(image: np.ndarray) -> tuple[float, float] | None:
     return widths[0], widths[1]
 
 
-# DECISION: gray 0 stands for "at most the display's floor"; a region that stays black shows no
-# speckle above the floor, which a mean level 10 dB below it keeps (a Rayleigh intensity exceeds
-# ten times its mean in exp(-10), 5e-5, of its pixels); at the floor itself 37 % would show.
-BLACK_BELOW_FLOOR_DB = 10.0
+# The spread of fully developed speckle's log level about its mean: 20 log10 of a Rayleigh
+# envelope, i.e. 10 log10 of an exponential intensity, taken at this many quantiles.
+LOG_SPECKLE_QUANTILES = 64
+
+
+def expected_gray_curve(chain: display.DisplayChain) -> tuple[np.ndarray, np.ndarray]:
+    """(displayed mean log level in dB, mean gray): what the gray map shows on average for fully
+    developed speckle whose log level has that mean. Strictly increasing where the map is not flat.
+
+    DECISION: the reference's brightness is matched in gray, as a reader sees it, not in level: a
+    steep or saturating gray map shows the mean gray of speckle far from the gray of its mean
+    level (IVUS: a reference at gray 170 came back at 205 when levels were matched).
+    """
+    quantile = (np.arange(LOG_SPECKLE_QUANTILES) + 0.5) / LOG_SPECKLE_QUANTILES
+    spread = 10 * np.log10(-np.log1p(-quantile))
+    spread -= spread.mean()
+    levels = np.arange(chain.knots_db[0] - 40.0, chain.knots_db[-1] + 20.0, 0.05)
+    gray = display.gray_map(levels[:, None] + spread[None, :], chain).mean(axis=1)
+    rising = np.r_[True, np.diff(gray) > 1e-9]
+    return levels[rising], gray[rising]
 
 
 def echogenicity_map_db(image: np.ndarray, label: np.ndarray, flat_db: np.ndarray, excess_db: np.ndarray,
-                        table: TissueTable, grain_px, smoothing: float) -> np.ndarray:
+                        chain: display.DisplayChain, grid, grain_px, smoothing: float) -> np.ndarray:
     """Backscattered power (dB, re reference tissue) per pixel as the reference image shows it.
 
-    The gray map is undone to echo levels (dB), which are averaged over a Gaussian of
-    `smoothing` speckle grains per axis: the reference's own speckle lies in its gray values,
-    and kept in the map it would add to the simulation's own speckle (a second, multiplicative
-    speckle). A Gaussian of sigma = one grain (its autocorrelation's full width) averages about
-    4 pi = 12.6 grains: the 5.6 dB spread of log speckle falls to about 1.6 dB (below the
-    tissues' own texture of 2-3 dB) while structures over about two grains stay. DECISION:
-    levels, not intensities, are averaged, and compared with the level at which the simulator
-    shows reference tissue (its mean log level, `flat_db`): the re-imaged mean gray is then the
-    reference's whatever either speckle's distribution; real tissue is heavier-tailed than
-    Rayleigh speckle, and its mean intensity re-imaged as the simulator's speckle showed too
-    bright (IVUS held-out wall +13 gray).
+    The reference's gray values are averaged over a Gaussian of `smoothing` speckle grains per
+    axis: its own speckle lies in them, and kept in the map it would add to the simulation's own
+    speckle (a second, multiplicative speckle). A Gaussian of sigma = one grain (its
+    autocorrelation's full width) averages about 4 pi = 12.6 grains, while structures over about
+    two grains stay. The mean gray is turned into the mean log level at which the simulator's
+    speckle shows that mean gray through the display chain (`expected_gray_curve`; then gain and
+    TGC undone), and compared with the level at which the simulator shows reference tissue
+    (`flat_db`, its mean log level). Re-imaged with the organ's own probe, each region then shows
+    the reference's mean gray whatever either speckle's distribution. Gray 0 averages to "at most
+    the gray map's floor", saturated gray to "at least its top".
     DECISION: each class is averaged over its own pixels only (normalised convolution): the
     mask's borders are the anatomy's, and a bright adventitia must not bleed into a thin dark
-    media or lumen.
+    media or lumen. Pixels the scanner drew (outside the field of view, the face arc or catheter
+    ring) carry no echo: they are left out of every average, and a pixel with no echo-bearing
+    pixel near it keeps the level of reference tissue (0 dB).
 
     `flat_db` is the mean log level at which the simulator shows reference tissue at each pixel
     with the probe the reference stands for (its beam, spreading, TGC and speckle; see
-    phantom.flat_field_db), and
-    `excess_db` the two-way attenuation that the mask's tissues add beyond the nominal medium
-    (excess_attenuation_db), which the simulator applies again and the reference already shows.
+    phantom.flat_field_db), and `excess_db` the two-way attenuation that the mask's tissues add
+    beyond the nominal medium (excess_attenuation_db), which the simulator applies again and the
+    reference already shows.
     """
-    level = gray_to_level_db(image, table)
-    floor = gray_to_level_db(0, table)
-    level = np.where(np.asarray(image) == 0, floor - BLACK_BELOW_FLOOR_DB, level)
+    gray = np.asarray(image, np.float64)
+    echo = np.isfinite(display.gray_to_level_db(gray, chain, grid))
     sigma = (smoothing * grain_px[0], smoothing * grain_px[1])
     label = np.asarray(label)
-    mean = np.zeros(label.shape)
+    mean_gray = np.full(label.shape, np.nan)
     for index in np.unique(label):
-        inside = (label == index).astype(np.float64)
+        inside = ((label == index) & echo).astype(np.float64)
         weight = ndimage.gaussian_filter(inside, sigma, mode="nearest")
-        own = ndimage.gaussian_filter(level * inside, sigma, mode="nearest") / np.maximum(weight, 1e-12)
-        mean[label == index] = own[label == index]
-    return mean - flat_db + excess_db
+        own = ndimage.gaussian_filter(gray * inside, sigma, mode="nearest") / np.maximum(weight, 1e-12)
+        seen = (label == index) & (weight > 1e-6)
+        mean_gray[seen] = own[seen]
+    levels, curve = expected_gray_curve(chain)
+    shown_db = np.interp(np.nan_to_num(mean_gray), curve, levels)
+    gain_and_tgc = display.level_db(np.ones(label.shape), 1.0, grid, chain)  # displayed dB of a level of 0 dB
+    flat = np.where(np.isfinite(flat_db), flat_db, 0.0)
+    level = np.where(np.isfinite(mean_gray), shown_db - gain_and_tgc, flat)
+    return level - flat_db + excess_db
 
 
 def excess_attenuation_db(label, x, z, class_names, table: TissueTable, probe: Probe) -> np.ndarray:
