@@ -20,7 +20,8 @@ interval over images; speckle size per class (autocorrelation widths along x acr
 the classifier two-sample test (compare.metrics.c2st) on 32 x 32 patches inside the field of view.
 
 Simulated sets are kept as bench/out/realism_<organ>_<condition>_<label>.h5; `--reuse LABEL`
-measures such kept sets again instead of simulating (e.g. today's "before" after a merge). Output:
+measures such kept sets again instead of simulating (e.g. today's "before" after a merge; a set
+not kept is simulated and kept under that label). Output:
 bench/out/realism_<label>.json and .md, montages bench/realism_montage_<organ>_<label>.png.
 
     python bench/realism.py [--organ ivus|ovary|both] [--frames K] [--label before] [--demo runs/demo]
@@ -56,7 +57,7 @@ CONDITIONS = ("mask", "mask+sketch", "mask+image")
 TEXTURE_SIGMA_PX = measures.TEXTURE_SIGMA_PX
 # DECISION: expected seconds on 2 free cores, from bench/RESULTS.md (ussim per 256 px image, FRD
 # radiomics per image) and this script's C2ST (per comparison); printed before the run starts.
-EXPECTED_SECONDS = {"ivus": 3.0, "ovary": 12.0, "frd_image": 0.6, "c2st": 8.0}
+EXPECTED_SECONDS = {"ivus": 3.0, "ovary": 12.0, "frd_image": 0.6, "c2st": 12.0}
 
 
 # --- kept for bench/fit_display.py and bench/fit_tissue.py, which import them ------------------
@@ -221,7 +222,7 @@ def run(organ: str, args, with_frd: bool) -> dict:
     for condition in conditions:
         path = args.out / f"realism_{organ}_{condition}_{args.reuse or args.label}.h5"
         try:
-            if args.reuse:
+            if args.reuse and path.is_file():
                 with imageset.read(path) as kept:
                     simulated = kept.load()
             else:
@@ -303,7 +304,8 @@ def main():
     parser.add_argument("--organ", choices=("ivus", "ovary", "both"), default="both")
     parser.add_argument("--frames", type=int, default=12, help="tuning frames K; frames K..2K-1 are held out")
     parser.add_argument("--label", default="current", help="names the outputs (e.g. before, after)")
-    parser.add_argument("--reuse", metavar="LABEL", help="measure the sets kept under LABEL instead of simulating")
+    parser.add_argument("--reuse", metavar="LABEL", help="measure the sets kept under LABEL instead of simulating "
+                                                         "(a set not kept is simulated and kept under LABEL)")
     parser.add_argument("--demo", type=Path, help="a `make demo` run folder (e.g. runs/demo): its sets too")
     parser.add_argument("--per-cell", type=float, default=scatter.SCATTERERS_PER_CELL,
                         help="scatterers per resolution cell (lower only for quick trials)")
