@@ -164,7 +164,8 @@ class Reference:
         resampled = fid.ResampledFID(self.texture, texture)
         n_ref, n_other = len(self.texture), len(texture)
         row = {"set": label, "reference": self.name, "images": int(len(images)),
-               "js": {name: {k: float(js[k][c]) for k in ("value", "low", "high")} for c, name in enumerate(self.names)},
+               "js": {name: {k: float(js[k][c]) for k in ("value", "low", "high")}
+                      for c, name in enumerate(self.names)},
                "fid_texture_v1": measures.set_distance(
                    lambda a, b: resampled(np.bincount(a, minlength=n_ref), np.bincount(b, minlength=n_other)),
                    self.texture, texture, self.seed, nonnegative=True),
@@ -289,7 +290,8 @@ def markdown(report: dict) -> str:
         for row in result["rows"]:
             c2st = row["c2st"]
             lines.append(f"| {row['set']} | {row['reference'].split(' (')[0]} | {row['images']} | "
-                         + " | ".join(interval(row["js"][n]) for n in names) + f" | {interval(row['fid_texture_v1'], 4)}"
+                         + " | ".join(interval(row["js"][n]) for n in names)
+                         + f" | {interval(row['fid_texture_v1'], 4)}"
                          f" | {interval(row.get('frd_v1', {}), 2)} | "
                          + " | ".join("{:.1f} × {:.1f}".format(*row["speckle_px"][n]) for n in names)
                          + f" | {c2st['accuracy']:.3f} [{c2st['low']:.3f}, {c2st['high']:.3f}] |")
@@ -313,7 +315,8 @@ def main():
     parser.add_argument("--out", type=Path, default=Path("bench/out"))
     args = parser.parse_args()
     if importers.real_data_dir() is None:
-        raise SystemExit("real archives absent: ../shared/data/real (or $USSIM_REAL_DATA) not found; nothing to measure")
+        raise SystemExit("real archives absent: ../shared/data/real (or $USSIM_REAL_DATA) not found; "
+                         "nothing to measure")
     from compare.metrics import frd
 
     with_frd = frd.available()

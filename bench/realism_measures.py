@@ -173,5 +173,6 @@ def montage(columns: list[np.ndarray], rows: np.ndarray) -> np.ndarray:
     out = np.full((len(rows) * (height + gap) - gap, len(columns) * (width + gap) - gap), 255, np.uint8)
     for i, row in enumerate(rows):
         for j, images in enumerate(columns):
-            out[i * (height + gap):i * (height + gap) + height, j * (width + gap):j * (width + gap) + width] = images[row]
+            top, left = i * (height + gap), j * (width + gap)
+            out[top:top + height, left:left + width] = images[row]
     return out
