@@ -323,12 +323,14 @@ def main():
     args.out.mkdir(parents=True, exist_ok=True)
     organs = ["ivus", "ovary"] if args.organ == "both" else [args.organ]
     command = "python bench/realism.py " + " ".join(sys.argv[1:])
-    expected = sum(args.frames * (0 if args.reuse else EXPECTED_SECONDS[o] * len(available_conditions()))
-                   + 6 * args.frames * EXPECTED_SECONDS["frd_image"] * with_frd
-                   + (1 + len(available_conditions())) * EXPECTED_SECONDS["c2st"] for o in organs)
+    conditions = len(available_conditions())
+    demo_sets = {o: len(list((args.demo / "sets").glob(f"{o}_*.h5"))) if args.demo else 0 for o in organs}
+    per_row = EXPECTED_SECONDS["c2st"] + args.frames * EXPECTED_SECONDS["frd_image"] * with_frd
+    expected = sum(args.frames * (0 if args.reuse else EXPECTED_SECONDS[o] * conditions)
+                   + (2 + conditions + demo_sets[o]) * per_row for o in organs)
     started = datetime.datetime.now(datetime.timezone.utc)
     print(f"{describe()}\n{started:%Y-%m-%d %H:%M} UTC: {command}\nexpected about {expected / 60:.0f} min on 2 free "
-          f"cores (more with --demo: ~20 s per set){'' if with_frd else '; FRD left out (pyradiomics absent)'}",
+          f"cores (5-6 x that when other jobs load them){'' if with_frd else '; FRD left out (pyradiomics absent)'}",
           flush=True)
     report = {"label": args.label, "machine": describe(), "date": f"{started:%Y-%m-%d %H:%M} UTC", "command": command,
               "results": [run(organ, args, with_frd) for organ in organs]}
