@@ -1,26 +1,40 @@
-"""Realism of simulated images against real ones, on the real sets' own masks.
+"""Realism benchmark: simulated images against held-out real ones, beside the real-versus-real floor
+and the GANs of a `make demo` run.
 
-Each real mask (../shared/data/real) is simulated with the physical simulator. The frames are
-split in two: the first K are the tuning frames, the next K are held out. Per label class the
-gray-value histograms (256 bins) of real and simulated images, pooled over the frames, are
-compared by the Jensen-Shannon divergence, base 2 (ARCHITECTURE: metric definitions); their
-means and standard deviations, and the speckle grain (autocorrelation width) are reported for
-both splits. A montage shows real beside simulated.
+Real images with expert masks (../shared/data/real, or $USSIM_REAL_DATA): frames 0..K-1 of each
+archive are the tuning frames (what bench/fit_display.py and bench/fit_tissue.py may fit on),
+frames K..2K-1 are held out (IVUS: the dmolony pullback; ovary: the normal ovaries of the OTU_2D
+train split without Doppler, app.demo.sets.OVARY_IMPORT). ussim images the held-out masks at
+every condition its phantom API offers (`mask`; `mask+sketch` with the held-out image's own edge
+sketch; `mask+image` with the held-out image itself: both the reference's own side information).
 
---fit searches, on the tuning frames only, the display dynamic range and a per-class
-echogenicity offset that minimise the divergence; it re-maps the stored envelope (scaled per
-class, log-compressed again) instead of simulating again, so it is a proxy that ignores the
-blur across class borders. Put the values it suggests into data/organs/<organ>.toml and run
-again without --fit to measure them, on the held-out frames above all.
+Rows of the table, each against a real set it was not made or tuned from:
+  real floor     the tuning frames against the held-out frames (two disjoint real halves of equal size)
+  ussim:<cond>   the held-out masks simulated, against the held-out frames
+  demo:<set>     every set of a demo run (--demo runs/demo: GANs and the demo's own ussim set),
+                 against that run's held-out reference (runs/demo/data/<organ>_reference.h5);
+                 skipped when the folder is absent
+Columns (bench/realism_measures.py): per-class JS (base 2, 256 bins), texture-FID (fid[texture-v1],
+weights-free: never beside Inception FIDs) and FRD v1 of whole images, each with a 95 % bootstrap
+interval over images; speckle size per class (autocorrelation widths along x across the beam, px);
+the classifier two-sample test (compare.metrics.c2st) on 32 x 32 patches inside the field of view.
 
-    python bench/realism.py [--organ ivus|ovary|both] [--frames K] [--fit] [--out bench/out]
+Simulated sets are kept as bench/out/realism_<organ>_<condition>_<label>.h5; `--reuse LABEL`
+measures such kept sets again instead of simulating (e.g. today's "before" after a merge; a set
+not kept is simulated and kept under that label). Output:
+bench/out/realism_<label>.json and .md, montages bench/realism_montage_<organ>_<label>.png.
+
+    python bench/realism.py [--organ ivus|ovary|both] [--frames K] [--label before] [--demo runs/demo]
+                            [--reuse LABEL] [--per-cell N] [--out bench/out]
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
+import inspect
 import json
-import platform
+import sys
 import time
 from pathlib import Path
 
@@ -29,16 +43,24 @@ from PIL import Image
 from scipy import ndimage
 from scipy.spatial.distance import jensenshannon
 
+import realism_measures as measures
+from machine import describe
+
 from app.demo.sets import OVARY_IMPORT
-from ussim import bmode, imageset, importers, phantom, scan, tissue
+from ussim import imageset, importers, phantom, scan, scatter, tissue
+from ussim import probe as probes
 
 # The demo's selection of the ovary archive: normal ovaries of the train split, no Doppler.
 IMPORTS = {"ivus": ("ivus_dmolony_256.npz", dict(organ="ivus")),
            "ovary": ("otu2d_ovary_256.npz", dict(OVARY_IMPORT, split="train"))}
-DYNAMIC_RANGES_DB = np.arange(30.0, 62.5, 2.5)
-OFFSETS_DB = np.arange(-24.0, 24.5, 1.0)
-TEXTURE_SIGMA_PX = 4.0  # removed before measuring the grain: texture coarser than speckle
+CONDITIONS = ("mask", "mask+sketch", "mask+image")
+TEXTURE_SIGMA_PX = measures.TEXTURE_SIGMA_PX
+# DECISION: expected seconds on 2 free cores, from bench/RESULTS.md (ussim per 256 px image, FRD
+# radiomics per image) and this script's C2ST (per comparison); printed before the run starts.
+EXPECTED_SECONDS = {"ivus": 3.0, "ovary": 12.0, "frd_image": 0.6, "c2st": 12.0}
 
+
+# --- kept for bench/fit_display.py and bench/fit_tissue.py, which import them ------------------
 
 def js_divergence(real: np.ndarray, simulated: np.ndarray) -> float:
     histograms = [np.bincount(values, minlength=256) / values.size for values in (real, simulated)]
@@ -46,9 +68,8 @@ def js_divergence(real: np.ndarray, simulated: np.ndarray) -> float:
 
 
 def grain_px(images: np.ndarray, inside: np.ndarray) -> tuple[float, float]:
-    """Mean speckle grain of a class, (rows, columns) in px: the width at half height of the
-    autocorrelation of the gray values (less their smooth texture) over the class's pixels,
-    normalised by the autocorrelation of the class mask itself."""
+    """Mean speckle grain of a class, (rows, columns) in px, on the image axes (the first
+    benchmark's measure; speckle_size_px in realism_measures measures along and across the beam)."""
     widths = []
     for image, mask in zip(images, inside, strict=True):
         if mask.sum() < 200:
@@ -69,101 +90,255 @@ def grain_px(images: np.ndarray, inside: np.ndarray) -> tuple[float, float]:
     return tuple(float(v) for v in np.mean(widths, axis=0)) if widths else (float("nan"), float("nan"))
 
 
-def class_statistics(real: np.ndarray, simulated: np.ndarray, labels: np.ndarray, names: list[str]) -> dict:
-    result = {}
-    for index, name in enumerate(names):
-        inside = labels == index
-        if not inside.any():
-            continue
-        result[name] = {"js_divergence": js_divergence(real[inside], simulated[inside]),
-                        "real_mean": float(real[inside].mean()), "simulated_mean": float(simulated[inside].mean()),
-                        "real_std": float(real[inside].std()), "simulated_std": float(simulated[inside].std()),
-                        "real_grain_px": grain_px(real, inside), "simulated_grain_px": grain_px(simulated, inside),
-                        "pixels": int(inside.sum())}
-    return result
+# --- the sets ----------------------------------------------------------------------------------
+
+def available_conditions() -> list[str]:
+    """The condition levels the installed ussim.phantom.mask_sample accepts."""
+    if "condition" not in inspect.signature(phantom.mask_sample).parameters:
+        return ["mask"]
+    return list(CONDITIONS)
 
 
-def fit_display(envelopes, references, real, labels, names, table) -> dict:
-    """On the tuning frames: the dynamic range and per-class echogenicity offsets (dB) that
-    minimise the mean per-class divergence, with the organ's gain kept."""
-    gain = float(table.imaging.get("gain_db", 0.0))
-    level_db = np.stack([20 * np.log10(np.maximum(e, bmode.ENVELOPE_FLOOR) / r) + gain
-                         for e, r in zip(envelopes, references, strict=True)])
-    best = None
-    for dynamic_range in DYNAMIC_RANGES_DB:
-        offsets, divergences = {}, {}
-        for index, name in enumerate(names):
-            inside = labels == index
-            if not inside.any():
-                continue
-            scores = [js_divergence(real[inside], _gray(level_db[inside] + offset, dynamic_range))
-                      for offset in OFFSETS_DB]
-            offsets[name], divergences[name] = float(OFFSETS_DB[np.argmin(scores)]), float(min(scores))
-        mean = float(np.mean(list(divergences.values())))
-        if best is None or mean < best["mean_js"]:
-            best = {"dynamic_range_db": float(dynamic_range), "offsets_db": offsets, "js": divergences,
-                    "mean_js": mean}
-    best["suggested_echogenicity_db"] = {name: table.classes[name].echogenicity_db + offset
-                                         for name, offset in best["offsets_db"].items()}
-    return best
+def simulate_held_out(real, index: np.ndarray, grid, organ: str, condition: str, per_cell: float):
+    """The held-out masks through ussim at one condition, seeds = frame numbers, as one image set."""
+    names = imageset.class_names_of(real)
+    samples = []
+    for n, i in enumerate(index):
+        extra = {}
+        if condition != "mask":  # the held-out image's own side information (source "reference")
+            image = real["image"].values[i]
+            extra = {"condition": condition, "image": image} if condition == "mask+image" else \
+                {"condition": condition, "sketch": edge_sketch(image)}
+        samples.append(phantom.mask_sample(real["label"].values[i], grid, names, organ, seed=int(i),
+                                           sample_id=str(real["sample_id"].values[i]), device="cpu", progress=False,
+                                           per_cell=per_cell, warm=n == 0, **extra))
+    joined = imageset.concat(samples) if len(samples) > 1 else samples[0]
+    joined.attrs["timing"] = samples[0].attrs["timing"]
+    return joined
 
 
-def _gray(level_db: np.ndarray, dynamic_range: float) -> np.ndarray:
-    return np.clip(np.rint((level_db + dynamic_range) / dynamic_range * 255), 0, 255).astype(np.uint8)
+def edge_sketch(image: np.ndarray) -> np.ndarray:
+    """The GANs' edge sketch of an image, from ussim (where the conditions work moves it)."""
+    from ussim import sketch  # absent before the mask+sketch condition exists
+
+    return sketch.edge_sketch(image)
 
 
-def run(organ: str, frames: int, out: Path, fit: bool) -> dict:
+def grid_of(real, table) -> scan.DisplayGrid:
+    if "x_mm" in real.coords:
+        return scan.DisplayGrid(real["x_mm"].values * 1e-3, real["y_mm"].values * 1e-3)
+    return phantom.display_grid(table, (real.sizes["y"], real.sizes["x"]))
+
+
+def field_of_view(real_images: np.ndarray, grid, table) -> tuple[np.ndarray, str]:
+    """The FOV mask for patches: ussim.display.field_of_view where it exists (within the real
+    images' footprint too), else the real images' footprint alone; and which it was."""
+    real = measures.footprint(real_images)
+    try:
+        from ussim import display
+    except ImportError:
+        return real, "footprint of the real images (ussim.display absent)"
+    return real & np.asarray(display.field_of_view(grid, table), bool), \
+        "ussim.display.field_of_view within the footprint of the real images"
+
+
+# --- measuring ---------------------------------------------------------------------------------
+
+class Reference:
+    """A real set and everything measured against it, computed once."""
+
+    def __init__(self, name, images, labels, names, fov, origin, seed, with_frd):
+        self.name, self.images, self.labels, self.names = name, images, labels, names
+        self.fov, self.origin, self.seed, self.with_frd = fov, origin, seed, with_frd
+        self.histograms = measures.class_histograms(images, labels, len(names))
+        self.texture = texture_features(images)
+        self.radiomics = radiomic_features(images) if with_frd else None
+        self.speckle = speckle_sizes(images, labels, names, origin)
+
+    def against(self, label: str, images: np.ndarray, labels: np.ndarray, seconds=None) -> dict:
+        from compare.metrics import fid, frd
+
+        start = time.perf_counter()
+        js = measures.class_js(self.histograms, measures.class_histograms(images, labels, len(self.names)), self.seed)
+        texture = texture_features(images)
+        resampled = fid.ResampledFID(self.texture, texture)
+        n_ref, n_other = len(self.texture), len(texture)
+        row = {"set": label, "reference": self.name, "images": int(len(images)),
+               "js": {name: {k: float(js[k][c]) for k in ("value", "low", "high")}
+                      for c, name in enumerate(self.names)},
+               "fid_texture_v1": measures.set_distance(
+                   lambda a, b: resampled(np.bincount(a, minlength=n_ref), np.bincount(b, minlength=n_other)),
+                   self.texture, texture, self.seed, nonnegative=True),
+               "speckle_px": speckle_sizes(images, labels, self.names, self.origin),
+               "c2st": measures.classifier_test(self.images, images, self.fov, self.seed)}
+        if self.with_frd:
+            other = radiomic_features(images)
+            row["frd_v1"] = measures.set_distance(lambda a, b: frd.frd_from_features(self.radiomics[a], other[b]),
+                                                  self.radiomics, other, self.seed, nonnegative=False)
+        if seconds is not None and np.isfinite(seconds).any():
+            row["seconds_per_image"] = float(np.nanmean(seconds))
+        row["reference_speckle_px"] = self.speckle
+        row["measure_seconds"] = round(time.perf_counter() - start, 1)
+        print(f"  {label}: C2ST {row['c2st']['accuracy']:.3f}, JS " +
+              ", ".join(f"{n} {v['value']:.3f}" for n, v in row["js"].items()), flush=True)
+        return row
+
+
+def texture_features(images: np.ndarray) -> np.ndarray:
+    from compare.backbones.texture import TextureBackbone
+
+    return TextureBackbone().features(images).astype(np.float64)
+
+
+def radiomic_features(images: np.ndarray) -> np.ndarray:
+    from compare.metrics import frd
+
+    return frd.radiomic_features(images, progress=False)
+
+
+def speckle_sizes(images, labels, names, origin) -> dict:
+    return {name: list(measures.speckle_size_px(images, labels == c, origin)) for c, name in enumerate(names)}
+
+
+def run(organ: str, args, with_frd: bool) -> dict:
     folder = importers.real_data_dir()
-    if folder is None:
-        raise SystemExit("real archives absent: ../shared/data/real (or $USSIM_REAL_DATA) not found")
     archive, options = IMPORTS[organ]
     real = importers.import_npz(folder / archive, progress=False, **options)
-    count = min(2 * frames, real.sizes["sample"])
-    splits = {"tuning": np.arange(0, count // 2), "held_out": np.arange(count // 2, count)}
+    splits = measures.split_frames(real.sizes["sample"], args.frames)
     names = imageset.class_names_of(real)
     table = tissue.load(organ)
-    if "x_mm" in real.coords:
-        grid = scan.DisplayGrid(real["x_mm"].values * 1e-3, real["y_mm"].values * 1e-3)
-    else:
-        grid = phantom.display_grid(table, (real.sizes["y"], real.sizes["x"]))
-    start = time.perf_counter()
-    simulated = [phantom.mask_sample(real["label"].values[i], grid, names, organ, seed=i,
-                                     sample_id=str(real["sample_id"].values[i]), device="cpu", progress=False,
-                                     warm=i == 0)
-                 for i in range(count)]
-    seconds = time.perf_counter() - start
-    sim_images = np.stack([s["image"].values[0] for s in simulated])
-    real_images, labels = real["image"].values[:count], real["label"].values[:count]
-    shown = splits["held_out"][:3]
-    montage = np.concatenate([np.concatenate([real_images[i], sim_images[i]], axis=1) for i in shown])
-    Image.fromarray(montage).save(out / f"realism_{organ}.png")
-    result = {"organ": organ, "frames": {k: [int(v[0]), int(v[-1])] for k, v in splits.items()},
-              "montage_frames": [int(i) for i in shown], "seconds_per_image": seconds / count,
-              "display": {k: table.imaging.get(k) for k in ("dynamic_range_db", "gain_db")},
-              "echogenicity_db": {name: table.classes[name].echogenicity_db for name in names}}
-    for split, index in splits.items():
-        result[split] = class_statistics(real_images[index], sim_images[index], labels[index], names)
-    if fit:
-        tuning = splits["tuning"]
-        envelopes = [simulated[i]["envelope"].values[0] for i in tuning]
-        references = [imageset.params_of(simulated[i])["simulation"]["settings"]["reference"] for i in tuning]
-        result["fit_on_tuning_frames"] = fit_display(envelopes, references, real_images[tuning], labels[tuning],
-                                                     names, table)
-    return result
+    grid = grid_of(real, table)
+    images, labels = real["image"].values, real["label"].values
+    fov, fov_source = field_of_view(images[np.r_[splits["tuning"], splits["held_out"]]], grid, table)
+    origin = measures.beam_origin_px(organ, grid, probes.load(table.probe))
+    held = splits["held_out"]
+    print(f"{organ}: tuning frames {splits['tuning'][0]}..{splits['tuning'][-1]}, held out {held[0]}..{held[-1]}; "
+          f"FOV: {fov_source}", flush=True)
+    reference = Reference(f"real held-out frames {held[0]}-{held[-1]}", images[held], labels[held], names, fov, origin,
+                          args.seed, with_frd)
+    rows = [reference.against("real floor (tuning frames)", images[splits["tuning"]], labels[splits["tuning"]])]
+    montage_columns, conditions = [images[held]], available_conditions()
+    if conditions == ["mask"]:
+        print("  ussim.phantom.mask_sample has no `condition` here: measuring the mask condition only", flush=True)
+    for condition in conditions:
+        path = args.out / f"realism_{organ}_{condition}_{args.reuse or args.label}.h5"
+        try:
+            if args.reuse and path.is_file():
+                with imageset.read(path) as kept:
+                    simulated = kept.load()
+            else:
+                simulated = simulate_held_out(real, held, grid, organ, condition, args.per_cell)
+                imageset.write(simulated, path, overwrite=True)
+        except (ImportError, TypeError, OSError, ValueError) as error:
+            print(f"  ussim:{condition} not measured: {type(error).__name__}: {error}", flush=True)
+            continue
+        rows.append(reference.against(f"ussim:{condition}", simulated["image"].values, simulated["label"].values,
+                                      simulated["seconds"].values))
+        rows[-1]["set_file"] = str(path)
+        montage_columns.append(simulated["image"].values)
+    shown = np.arange(min(3, len(held)))
+    Image.fromarray(measures.montage(montage_columns, shown)).save(
+        Path(__file__).resolve().parent / f"realism_montage_{organ}_{args.label}.png")
+    rows += demo_rows(organ, args, names, fov, origin, with_frd)
+    return {"organ": organ, "frames": {k: [int(v[0]), int(v[-1])] for k, v in splits.items()},
+            "fov": fov_source, "fov_pixels": int(fov.sum()), "beam_origin_px": list(origin), "classes": names,
+            "conditions": conditions, "rows": rows}
+
+
+def demo_rows(organ: str, args, names, fov, origin, with_frd) -> list[dict]:
+    """Every set of a demo run against that run's own held-out real reference."""
+    if args.demo is None:
+        return []
+    reference_path = args.demo / "data" / f"{organ}_reference.h5"
+    sets = sorted((args.demo / "sets").glob(f"{organ}_*.h5"))
+    if not reference_path.is_file() or not sets:
+        print(f"  demo sets skipped: no {reference_path} or no {args.demo / 'sets'}/{organ}_*.h5", flush=True)
+        return []
+    with imageset.read(reference_path) as ds:
+        ref = ds.load()
+    if imageset.class_names_of(ref) != names:
+        print(f"  demo sets skipped: classes {imageset.class_names_of(ref)} differ from {names}", flush=True)
+        return []
+    reference = Reference(f"demo reference ({reference_path})", ref["image"].values, ref["label"].values, names, fov,
+                          origin, args.seed, with_frd)
+    rows = []
+    for path in sets:
+        with imageset.read(path) as ds:
+            other = ds.load()
+        rows.append(reference.against(f"demo:{path.stem.removeprefix(organ + '_')}", other["image"].values,
+                                      other["label"].values, other["seconds"].values))
+    return rows
+
+
+# --- report ------------------------------------------------------------------------------------
+
+def interval(entry: dict, digits: int = 3) -> str:
+    if not np.isfinite(entry.get("value", np.nan)):
+        return "–"
+    return f"{entry['value']:.{digits}f} [{entry['low']:.{digits}f}, {entry['high']:.{digits}f}]"
+
+
+def markdown(report: dict) -> str:
+    lines = [f"Realism benchmark ({report['label']}), {report['date']}, `{report['command']}`", "",
+             f"Machine: {report['machine']}", ""]
+    for result in report["results"]:
+        names = result["classes"]
+        lines += [f"### {result['organ']} (FOV: {result['fov']})", "",
+                  "| set | vs | n | " + " | ".join(f"JS {n}" for n in names) + " | FID[texture-v1] | FRD v1 | "
+                  + " | ".join(f"speckle {n} (px)" for n in names) + " | C2ST accuracy |",
+                  "|" + " --- |" * (6 + 2 * len(names))]
+        for row in result["rows"]:
+            c2st = row["c2st"]
+            lines.append(f"| {row['set']} | {row['reference'].split(' (')[0]} | {row['images']} | "
+                         + " | ".join(interval(row["js"][n]) for n in names)
+                         + f" | {interval(row['fid_texture_v1'], 4)}"
+                         f" | {interval(row.get('frd_v1', {}), 2)} | "
+                         + " | ".join("{:.1f} × {:.1f}".format(*row["speckle_px"][n]) for n in names)
+                         + f" | {c2st['accuracy']:.3f} [{c2st['low']:.3f}, {c2st['high']:.3f}] |")
+        real = next(r for r in result["rows"] if r["set"].startswith("real floor"))
+        lines += ["", "Speckle size of the held-out real frames (along × across the beam, px): "
+                  + ", ".join("{} {:.1f} × {:.1f}".format(n, *v) for n, v in real["reference_speckle_px"].items()), ""]
+    return "\n".join(lines)
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--organ", choices=("ivus", "ovary", "both"), default="both")
-    parser.add_argument("--frames", type=int, default=12, help="tuning frames; as many again are held out")
-    parser.add_argument("--fit", action="store_true", help="suggest display range and echogenicities")
+    parser.add_argument("--frames", type=int, default=12, help="tuning frames K; frames K..2K-1 are held out")
+    parser.add_argument("--label", default="current", help="names the outputs (e.g. before, after)")
+    parser.add_argument("--reuse", metavar="LABEL", help="measure the sets kept under LABEL instead of simulating "
+                                                         "(a set not kept is simulated and kept under LABEL)")
+    parser.add_argument("--demo", type=Path, help="a `make demo` run folder (e.g. runs/demo): its sets too")
+    parser.add_argument("--per-cell", type=float, default=scatter.SCATTERERS_PER_CELL,
+                        help="scatterers per resolution cell (lower only for quick trials)")
+    parser.add_argument("--seed", type=int, default=0, help="seeds bootstraps, patch positions and the C2ST")
     parser.add_argument("--out", type=Path, default=Path("bench/out"))
     args = parser.parse_args()
+    if importers.real_data_dir() is None:
+        raise SystemExit("real archives absent: ../shared/data/real (or $USSIM_REAL_DATA) not found; "
+                         "nothing to measure")
+    from compare.metrics import frd
+
+    with_frd = frd.available()
     args.out.mkdir(parents=True, exist_ok=True)
     organs = ["ivus", "ovary"] if args.organ == "both" else [args.organ]
-    report = {"machine": f"{platform.node()} {platform.machine()}", "date": time.strftime("%Y-%m-%d"),
-              "results": [run(organ, args.frames, args.out, args.fit) for organ in organs]}
-    print(json.dumps(report, indent=2))
+    command = "python bench/realism.py " + " ".join(sys.argv[1:])
+    conditions = len(available_conditions())
+    demo_sets = {o: len(list((args.demo / "sets").glob(f"{o}_*.h5"))) if args.demo else 0 for o in organs}
+    per_row = EXPECTED_SECONDS["c2st"] + args.frames * EXPECTED_SECONDS["frd_image"] * with_frd
+    expected = sum(args.frames * (0 if args.reuse else EXPECTED_SECONDS[o] * conditions)
+                   + (2 + conditions + demo_sets[o]) * per_row for o in organs)
+    started = datetime.datetime.now(datetime.timezone.utc)
+    print(f"{describe()}\n{started:%Y-%m-%d %H:%M} UTC: {command}\nexpected about {expected / 60:.0f} min on 2 free "
+          f"cores (5-6 x that when other jobs load them){'' if with_frd else '; FRD left out (pyradiomics absent)'}",
+          flush=True)
+    report = {"label": args.label, "machine": describe(), "date": f"{started:%Y-%m-%d %H:%M} UTC", "command": command,
+              "results": [run(organ, args, with_frd) for organ in organs]}
+    report["minutes"] = round((datetime.datetime.now(datetime.timezone.utc) - started).total_seconds() / 60, 1)
+    (args.out / f"realism_{args.label}.json").write_text(json.dumps(report, indent=1, default=float))
+    (args.out / f"realism_{args.label}.md").write_text(markdown(report))
+    print(markdown(report))
+    print(f"done in {report['minutes']} min: {args.out}/realism_{args.label}.json and .md")
 
 
 if __name__ == "__main__":

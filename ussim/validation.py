@@ -2,7 +2,12 @@
 
 Each check simulates a small scene with the real engine and returns what it measured beside
 the theory; the test suite asserts the tolerances, and `python -m ussim.validation` prints
-them (about half a minute on 2 cores).
+them (about a minute on 2 cores).
+
+Two families: scenes on the linear reference probe (speckle, point target, attenuation,
+downshift, cyst), and the same speckle and point-target checks for the configurations the organ
+tables actually use (`CONFIGURATIONS`: each table's probe and [imaging] settings, and the other
+presets of that probe kind an organ is imaged with), so the checks follow a change of scheme.
 """
 
 from __future__ import annotations
@@ -12,7 +17,8 @@ from dataclasses import replace
 
 import numpy as np
 
-from ussim import beamform, engine, measure, probe, scatter, simulate, transmit
+from ussim import beamform, engine, measure, probe, scatter, simulate, tissue, transmit
+from ussim.errors import UsageError
 from ussim.probe import SPEED_OF_SOUND
 
 LINEAR = probe.load("linear-7.6")
@@ -111,11 +117,211 @@ def cyst_contrast(device: str = "cpu") -> dict:
     return {"contrast_db": float(20 * np.log10(np.mean(inside) / np.mean(ring))), "theory": {"below_db": -20.0}}
 
 
+# --- the configurations the organ tables use ---------------------------------------------------
+
+# (organ table, probe preset): each table's own probe, and the IVUS table with the 40 MHz catheter,
+# which `ussim phantom --organ ivus --probe ivus-40` uses. tests/ussim/test_physics.py checks that
+# every organ table's probe is listed, so a table moved to another probe cannot go unchecked.
+CONFIGURATIONS = (("ovary", "convex-tv-7.5"), ("ivus", "ivus-20"), ("ivus", "ivus-40"))
+# DECISION: the checks image without attenuation and without TGC, as the linear scenes above: the
+# theory they compare with is for a lossless medium, and the tables' display settings (dynamic
+# range, gain) do not touch the envelope.
+PHYSICS_ONLY = {"attenuation_db_cm_mhz": 0.0, "tgc": False}
+
+
+def configuration(organ: str, probe_name: str) -> tuple[probe.Probe, dict, tissue.TissueTable]:
+    """The probe, the simulation settings of the table's [imaging] section, and the table."""
+    table = tissue.load(organ)
+    return probe.load(probe_name), {**table.imaging, **PHYSICS_ONLY}, table
+
+
+def configured_speckle(organ: str, probe_name: str, device: str = "cpu", seed: int = 1) -> dict:
+    """Speckle statistics of homogeneous tissue imaged with the table's scheme and settings.
+
+    Convex: a 30 x 24 mm box 20-44 mm below the face; the region measured is the sector's lines and
+    radii at least 3 mm inside the box (26-38 mm), about 900 independent cells with a single
+    diverging wave. IVUS: a disc of scatterers round the catheter out to 55 wavelengths beyond the
+    element, measured over the full turn from 20 to 45 wavelengths (1.5-3.5 mm at 20 MHz,
+    0.8-1.7 mm at 40 MHz; about 1000 cells), so that the cost does not grow with the frequency.
+    DECISION: regions large enough that seeds 1-3 stay inside the tolerances of the linear
+    check (printed by `python -m ussim.validation`); smaller ones scatter the estimates more.
+    """
+    probe_, settings, _ = configuration(organ, probe_name)
+    if probe_.kind == "ivus":
+        lam = probe_.wavelength
+        outer = probe_.catheter_radius + 55 * lam
+        box = scatter.homogeneous_box(probe_, (-outer, outer), (-outer, outer), seed=seed)
+        radius = np.hypot(box.x, box.z)
+        keep = (radius > probe_.catheter_radius + 0.2e-3) & (radius < outer)  # a disc, none in the catheter
+        tissue_ = engine.Scatterers(box.x[keep], box.y[keep], box.z[keep], box.amplitude[keep])
+        sim = simulate.simulate(tissue_, probe_, device=device, progress=False,
+                                **{**settings, "depth": outer - probe_.catheter_radius})
+        radii = simulate.radii_for(sim.settings, probe_)
+        region = sim.envelope[:, (radii > 20 * lam) & (radii < 45 * lam)]
+    else:
+        box_x, box_z, margin = (-15e-3, 15e-3), (20e-3, 44e-3), 3e-3
+        tissue_ = scatter.homogeneous_box(probe_, box_x, box_z, seed=seed)
+        sim = simulate.simulate(tissue_, probe_, device=device, progress=False,
+                                **{**settings, "depth": box_z[1] + 1e-3})
+        radii = simulate.radii_for(sim.settings, probe_)
+        rows = (radii > box_z[0] + margin) & (radii < box_z[1] - margin)
+        lines = _lines_inside(sim.beamformed.geometry, probe_.radius if probe_.kind == "convex" else 0.0, radii[rows],
+                              box_x[1] - margin)
+        region = sim.envelope[lines][:, rows]
+    stats = measure.speckle_statistics(region)
+    return {**stats, "organ": organ, "probe": probe_name, "scheme": sim.settings.scheme,
+            "theory": {"mean_over_std": 1.913, "nakagami_m": 1.0, "log_std_db": 5.57}}
+
+
+def _lines_inside(geometry, face_radius: float, radii: np.ndarray, half_width: float) -> np.ndarray:
+    """Lines all of whose samples at `radii` (m from the face) lie within |x| <= half_width:
+    sector lines from the centre of curvature (`face_radius` behind the face), or vertical lines."""
+    if hasattr(geometry, "angles"):
+        return np.flatnonzero(np.abs(np.sin(geometry.angles)) * (face_radius + radii.max()) <= half_width)
+    return np.flatnonzero(np.abs(geometry.x) <= half_width)
+
+
+def configured_point_target(organ: str, probe_name: str, device: str = "cpu") -> dict:
+    """-6 dB widths of a point target imaged with the table's scheme, beside diffraction theory.
+
+    Axial: 0.883 c / (2 B) for the two-way pulse of -6 dB bandwidth B (Gaussian spectrum), as the
+    linear check. Lateral: the -6 dB width of the two-way focal-plane amplitude pattern of the
+    apertures actually used (`lateral_theory`).
+
+    Convex: the point lies on the central line at the [imaging] focus, else at half the table's
+    display depth (where a scheme without its own focus puts it: `ussim.simulate.resolve`). IVUS:
+    the point lies at the start of the element's far field, the Fraunhofer distance 2 w^2 / lambda
+    from the element (the quadratic phase over the aperture then stays below pi / 8; IEEE Std
+    145, and Kino, Acoustic Waves, 1987, sec. 3.3): 6.5 mm for ivus-20 (w = 0.5 mm), 8.3 mm for
+    ivus-40 (w = 0.4 mm). There the two-way pattern of an unfocused rectangular element of width w
+    is sinc^2(w x / (lambda r)) at lateral offset x and range r, whose -6 dB width is
+    0.886 lambda r / w (half-power of one sinc: Kino sec. 3.2; Szabo, Diagnostic Ultrasound
+    Imaging, 2nd ed. 2014, sec. 6.6). The lateral width is measured along the arc through the
+    point (A-line angle times the point's radius from the catheter centre).
+    """
+    probe_, settings, table = configuration(organ, probe_name)
+    if probe_.kind == "ivus":
+        return _ivus_point_target(probe_, settings, device) | {"organ": organ, "probe": probe_name}
+    focus = float(settings.get("focus") or table.display.get("depth_mm", table.display["width_mm"]) * 1e-3 / 2)
+    point = engine.Scatterers([0.0], [0.0], [focus], [1.0])
+    resolved = simulate.resolve(simulate.Settings(**{**settings, "depth": focus + 3e-3, "focus": focus,
+                                                     "line_positions": (0.0,)}), probe_, point)
+    # DECISION: 241 lines over +-0.1 rad (about 4 mm either side at the focus of a 10 mm convex
+    # array): the -6 dB width of a diverging wave with dynamic receive spans ~60 of them.
+    angles = np.linspace(-0.1, 0.1, 241)
+    radii = np.arange(focus - 2e-3, focus + 2e-3, 5e-6)
+    if resolved.scheme == "diverging":
+        events = simulate.events_for(resolved, probe_)
+        channels = engine.simulate_channels(point, probe_, events, attenuation_db_cm_mhz=0.0, device=device,
+                                            progress=False)
+        lines = beamform.beamform(channels, events, probe_, radii, f_number=resolved.rx_f_number,
+                                  apodization=resolved.rx_apodization, line_angles=angles).lines
+    elif resolved.scheme == "focused":
+        events = simulate.events_for(simulate.replace(resolved, line_positions=tuple(angles)), probe_)
+        channels = engine.simulate_channels(point, probe_, events, attenuation_db_cm_mhz=0.0, device=device,
+                                            progress=False)
+        lines = beamform.beamform(channels, events, probe_, radii, f_number=resolved.rx_f_number,
+                                  apodization=resolved.rx_apodization).lines
+    else:
+        raise UsageError(f"no point-target theory for scheme '{resolved.scheme}' of the {organ} table "
+                         f"(known: diverging, focused); add it to ussim.validation")
+    envelope = np.abs(lines)
+    line, sample = np.unravel_index(envelope.argmax(), envelope.shape)
+    arc = probe_.radius + focus  # lateral distance per radian at the point, from the sector's apex
+    central = simulate.events_for(simulate.replace(resolved, line_positions=(0.0,)), probe_)[0]
+    return {"organ": organ, "probe": probe_name, "scheme": resolved.scheme, "depth_m": focus,
+            "axial_m": measure.fwhm(envelope[line], radii[1] - radii[0]),
+            "lateral_m": measure.fwhm(envelope[:, sample], (angles[1] - angles[0]) * arc),
+            "peak_angle_rad": float(angles[line]), "peak_z_m": float(radii[sample]),
+            "theory": {"axial_m": _axial_theory(probe_),
+                       "lateral_m": lateral_theory(probe_, resolved, central, focus), "peak_z_m": focus}}
+
+
+def _ivus_point_target(probe_: probe.Probe, settings: dict, device: str) -> dict:
+    far_field = 2 * probe_.width ** 2 / probe_.wavelength
+    centre = probe_.catheter_radius + far_field  # the point's radius from the catheter centre
+    point = engine.Scatterers([0.0], [0.0], [centre], [1.0])
+    resolved = simulate.resolve(simulate.Settings(**{**settings, "depth": far_field + 1e-3}), probe_, point)
+    # DECISION: 8192 A-lines per turn (0.77 mrad, ~5 um at the point) of which those within 0.25 rad
+    # of the point (the -6 dB width spans ~0.13 rad at 20 MHz); each is beamformed on its own,
+    # because a partial turn is no RadialLines geometry.
+    fine = 8192
+    events = simulate.events_for(simulate.replace(resolved, n_lines=fine), probe_)
+    angle = np.angle(np.exp(1j * np.array([event.direction for event in events])))
+    near = np.flatnonzero(np.abs(angle) < 0.25)
+    near = near[np.argsort(angle[near])]
+    events = [events[i] for i in near]
+    channels = engine.simulate_channels(point, probe_, events, attenuation_db_cm_mhz=0.0, device=device,
+                                        progress=False)
+    radii = np.arange(far_field - 0.4e-3, far_field + 0.4e-3, 1e-6)
+    envelope = np.stack([np.abs(beamform.beamform(engine.ChannelData(channels.rf[i:i + 1], channels.sampling_frequency,
+                                                                     channels.t0), [event], probe_, radii).lines[0])
+                         for i, event in enumerate(events)])
+    line, sample = np.unravel_index(envelope.argmax(), envelope.shape)
+    step = float(angle[near][1] - angle[near][0])
+    return {"scheme": resolved.scheme, "depth_m": far_field,
+            "axial_m": measure.fwhm(envelope[line], radii[1] - radii[0]),
+            "lateral_m": measure.fwhm(envelope[:, sample], step * centre),
+            "peak_angle_rad": float(angle[near][line]), "peak_z_m": float(radii[sample]),
+            "theory": {"axial_m": _axial_theory(probe_),
+                       "lateral_m": 0.886 * probe_.wavelength * far_field / probe_.width, "peak_z_m": far_field}}
+
+
+def _axial_theory(probe_: probe.Probe) -> float:
+    return 0.883 * SPEED_OF_SOUND / (2 * probe_.bandwidth * probe_.center_frequency)
+
+
+def lateral_theory(probe_: probe.Probe, settings: simulate.Settings, central: engine.Transmit, depth: float) -> float:
+    """-6 dB width (m) of the two-way lateral pattern at a point on the central line, `depth` below the face.
+
+    Fraunhofer (focal-plane) diffraction: at its focus an aperture's amplitude pattern is the
+    Fourier transform of its apodization over the sines of the angles at which its elements are
+    seen from the point (Goodman, Introduction to Fourier Optics, 3rd ed., sec. 5.2); the two-way
+    pattern is the product of the transmit and receive patterns (Szabo 2014, sec. 7.4). Receive:
+    the dynamic aperture of ussim.beamform, the elements with |u| <= 1, u = 2 F# x tan(angle
+    between the element normal and the point), weighted by the receive window of u. Transmit:
+    a focused line's active elements and apodization; a diverging wave from the centre of
+    curvature reaches every point at one radius alike (rotational symmetry), so it contributes
+    no lateral pattern and the two-way width is the receive one. Checks (tests/ussim/
+    test_physics.py): equal rect apertures give 0.886 lambda F#, a rect one-way aperture
+    1.21 lambda F# and a Hann one 2.00 lambda F# (Harris, Proc. IEEE 66, 1978, table 1).
+    """
+    ex, ez, normal = probe_.element_positions()
+    apex = (0.0, -probe_.radius) if probe_.kind == "convex" else (0.0, 0.0)
+    px, pz = apex[0], apex[1] + (probe_.radius if probe_.kind == "convex" else 0.0) + depth
+    dx, dz = px - ex, pz - ez
+    along = dx * np.sin(normal) + dz * np.cos(normal)
+    u = (dx * np.cos(normal) - dz * np.sin(normal)) * 2 * settings.rx_f_number / np.where(along > 0, along, np.inf)
+    sines = -dx / np.hypot(dx, dz)  # the beam axis is the central line (+z)
+    patterns = [(sines, transmit.window(settings.rx_apodization, u))]
+    if central.kind == "focused":
+        weights = np.zeros(probe_.n_elements)
+        weights[central.tx] = central.apodization
+        patterns.append((sines, weights))
+    elif central.kind != "diverging":
+        raise UsageError(f"no lateral theory for transmit kind '{central.kind}' (known: focused, diverging)")
+    return fraunhofer_width(patterns, probe_.wavelength)
+
+
+def fraunhofer_width(apertures: list[tuple[np.ndarray, np.ndarray]], wavelength: float) -> float:
+    """-6 dB full width (m) of the product of the focal-plane amplitude patterns of `apertures`,
+    each given as (sines of the angles at which its elements are seen from the focus, weights)."""
+    extent = max(np.ptp(sines[weights > 0]) for sines, weights in apertures)
+    x = np.linspace(-4, 4, 8001) * wavelength / max(extent, 1e-6)
+    product = np.ones_like(x)
+    for sines, weights in apertures:
+        product *= np.abs(np.exp(-2j * np.pi * np.outer(x, sines) / wavelength) @ weights)
+    return measure.fwhm(product, x[1] - x[0])
+
+
 def run_all(device: str = "cpu") -> dict:
+    configured = {f"{organ}/{name}": {"speckle": configured_speckle(organ, name, device),
+                                      "point_target": configured_point_target(organ, name, device)}
+                  for organ, name in CONFIGURATIONS}
     return {"speckle": speckle(device), "point_target": point_target(device),
             "attenuation_narrowband": attenuation_slope(0.4, device=device),
             "attenuation_preset": attenuation_slope(device=device), "downshift": downshift(device),
-            "cyst": cyst_contrast(device)}
+            "cyst": cyst_contrast(device), "configured": configured}
 
 
 if __name__ == "__main__":

@@ -1,0 +1,178 @@
+"""What bench/realism.py measures between a real image set and another one, with 95 % intervals.
+
+    split_frames      the tuning / held-out convention (frames 0..K-1 / K..2K-1)
+    footprint         the field of view of real images: where they vary, not their constant fill
+    beam_origin_px    where the beams come from, in pixels (speckle is anisotropic along them)
+    speckle_size_px   autocorrelation widths along and across the beam, per class
+    class_js          per-class Jensen-Shannon divergence of gray histograms, bootstrap interval
+    set_distance      FID / FRD of feature sets, bootstrap interval
+    classifier_test   C2ST accuracy on patches inside the field of view (compare.metrics.c2st)
+
+Intervals: percentile bootstrap over images, each set resampled on its own, 1000 replicates;
+plug-in distances (JS, FID, FRD) shifted by the bootstrap bias as compare.bootstrap explains.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+from scipy import ndimage
+
+from compare import bootstrap, estimates
+from compare.metrics import MetricUndefined, c2st
+from compare.metrics import js as js_metric
+from ussim.errors import UsageError
+
+REPLICATES = 1000
+# DECISION: texture coarser than speckle is removed before the autocorrelation (gray minus its
+# Gaussian blur of sigma 4 px), as the first realism benchmark did, so that the widths measure
+# the grain, not the anatomy; a class with fewer than 200 pixels in an image is skipped there.
+TEXTURE_SIGMA_PX = 4.0
+MIN_CLASS_PIXELS = 200
+# DECISION: a pixel belongs to the real field of view when it differs from its image's outside
+# fill in at least 90 % of the real images: a sector or circle shared by nearly all frames, without
+# the corners, the constant fill (IVUS) and the black outside (ovary), nor a rare odd frame.
+FOOTPRINT_SHARE = 0.9
+
+
+def split_frames(available: int, frames: int) -> dict[str, np.ndarray]:
+    """Tuning frames 0..K-1 and held-out frames K..2K-1 (K shrinks to half of what is available)."""
+    if frames < 2:
+        raise UsageError(f"--frames {frames}: need at least 2 tuning frames (as many again are held out)")
+    k = min(frames, available // 2)
+    return {"tuning": np.arange(k), "held_out": np.arange(k, 2 * k)}
+
+
+def footprint(images: np.ndarray, share: float = FOOTPRINT_SHARE) -> np.ndarray:
+    """Boolean (rows, columns): pixels that differ from their image's outside fill in `share` of the
+    images, opened, holes filled, largest component. The fill of an image is the most common gray
+    value of its four 8 x 8 corners (black for the ovary sector, a constant gray for IVUS)."""
+    images = np.asarray(images)
+    corners = np.concatenate([images[:, :8, :8], images[:, :8, -8:], images[:, -8:, :8], images[:, -8:, -8:]],
+                             axis=1).reshape(len(images), -1)
+    fill = np.array([np.bincount(c, minlength=256).argmax() for c in corners], np.uint8)
+    inside = (images != fill[:, None, None]).mean(axis=0) >= share
+    inside = ndimage.binary_fill_holes(ndimage.binary_opening(inside, iterations=2))
+    labels, count = ndimage.label(inside)
+    if count == 0:
+        raise UsageError("the real images show no field of view (no pixel differs from the outside fill)")
+    return labels == np.argmax(np.bincount(labels.ravel())[1:]) + 1
+
+
+def beam_origin_px(organ: str, grid, probe) -> tuple[float, float]:
+    """(row, column) in pixels from which the beams radiate: the catheter (IVUS, at x = z = 0) or a
+    convex array's centre of curvature, `probe.radius` above its face at z = 0."""
+    x0, dx = grid.x[0], grid.x[1] - grid.x[0]
+    z0, dz = grid.z[0], grid.z[1] - grid.z[0]
+    z = 0.0 if organ == "ivus" or probe.kind == "ivus" else -probe.radius
+    return (z - z0) / dz, (0.0 - x0) / dx
+
+
+def half_height_width(correlation: np.ndarray) -> float:
+    """Full width (samples) at half height of a one-sided autocorrelation starting at lag 0 (= 1)."""
+    below = np.flatnonzero(correlation < 0.5)
+    if len(below) == 0 or below[0] == 0:
+        return float("nan")
+    k = below[0]
+    return float(2 * (k - 1 + (correlation[k - 1] - 0.5) / (correlation[k - 1] - correlation[k])))
+
+
+def speckle_size_px(images: np.ndarray, inside: np.ndarray, origin: tuple[float, float]) -> tuple[float, float]:
+    """Mean speckle size of one class, (along, across) the beam in px.
+
+    Each image's detail (gray less its smooth texture) is resampled on a polar grid about the beam
+    origin (1 px in radius; in angle 1 px of arc at the class's median radius), and the
+    autocorrelation of the class's pixels there, normalised by that of the class mask, gives the
+    widths at half height along the radius and across it (Wagner et al., IEEE Trans. Sonics
+    Ultrason. 30, 1983: the speckle cell is the width of the autocorrelation). NaN without a class
+    region of MIN_CLASS_PIXELS in any image.
+    """
+    widths = []
+    for image, mask in zip(images, inside, strict=True):
+        if mask.sum() < MIN_CLASS_PIXELS:
+            continue
+        gray = image.astype(np.float64)
+        detail = gray - ndimage.gaussian_filter(gray, TEXTURE_SIGMA_PX)
+        rows, cols = np.nonzero(mask)
+        radius = np.hypot(rows - origin[0], cols - origin[1])
+        angle = np.arctan2(cols - origin[1], rows - origin[0])
+        r = np.arange(radius.min(), radius.max() + 1)
+        theta = np.arange(angle.min(), angle.max() + 1e-9, 1 / max(np.median(radius), 1.0))
+        pr = origin[0] + r[:, None] * np.cos(theta)[None, :]
+        pc = origin[1] + r[:, None] * np.sin(theta)[None, :]
+        polar_mask = ndimage.map_coordinates(mask.astype(np.float64), [pr, pc], order=0, cval=0.0) > 0.5
+        polar = ndimage.map_coordinates(detail, [pr, pc], order=1, cval=0.0) * polar_mask
+        if polar_mask.sum() < MIN_CLASS_PIXELS:
+            continue
+        polar[polar_mask] -= polar[polar_mask].mean()
+        size = [2 * n for n in polar.shape]
+        correlation = np.fft.ifft2(np.abs(np.fft.fft2(polar, s=size)) ** 2).real
+        overlap = np.fft.ifft2(np.abs(np.fft.fft2(polar_mask.astype(np.float64), s=size)) ** 2).real
+        correlation = correlation / np.maximum(overlap, 1.0)
+        if correlation[0, 0] <= 0:
+            continue
+        correlation /= correlation[0, 0]
+        widths.append([half_height_width(correlation[:, 0]), half_height_width(correlation[0, :])])
+    if not widths:
+        return float("nan"), float("nan")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        along, across = np.nanmean(widths, axis=0)
+    return float(along), float(across)
+
+
+def class_histograms(images: np.ndarray, labels: np.ndarray, n_classes: int) -> np.ndarray:
+    """(n, classes, 256) gray-value counts per image and class."""
+    return np.stack([js_metric.class_histograms(i[None], l[None], n_classes) for i, l in zip(images, labels,
+                                                                                            strict=True)])
+
+
+def class_js(reference: np.ndarray, other: np.ndarray, seed: int, replicates: int = REPLICATES) -> dict:
+    """Per-class JS of pooled histograms (n, classes, 256): estimates and bias-shifted intervals."""
+    estimate = estimates.class_js(reference, other, np.ones(len(reference)), np.ones(len(other)))
+    rng = np.random.default_rng(seed)
+    samples = np.stack([estimates.class_js(reference, other, bootstrap.resample_counts(rng, len(reference)),
+                                           bootstrap.resample_counts(rng, len(other))) for _ in range(replicates)])
+    low, high, _ = bootstrap.percentile_interval(samples, estimate, np.ones(len(estimate), bool),
+                                                 np.ones(len(estimate), bool))
+    return {"value": estimate, "low": low, "high": high}
+
+
+def set_distance(distance, reference: np.ndarray, other: np.ndarray, seed: int, *, nonnegative: bool,
+                 replicates: int = REPLICATES) -> dict:
+    """`distance(reference_rows, other_rows)` on all images and on bootstrap resamples of both sets."""
+    try:
+        estimate = distance(np.arange(len(reference)), np.arange(len(other)))
+    except MetricUndefined as error:
+        return {"value": float("nan"), "low": float("nan"), "high": float("nan"), "note": str(error)}
+    rng = np.random.default_rng(seed)
+    samples = []
+    for _ in range(replicates):
+        rows = [bootstrap.rows(bootstrap.resample_counts(rng, n)) for n in (len(reference), len(other))]
+        try:
+            samples.append(distance(*rows))
+        except MetricUndefined:
+            samples.append(np.nan)
+    low, high, _ = bootstrap.percentile_interval(np.array(samples)[:, None], np.array([estimate]), np.array([True]),
+                                                 np.array([nonnegative]))
+    return {"value": float(estimate), "low": float(low[0]), "high": float(high[0])}
+
+
+def classifier_test(real: np.ndarray, other: np.ndarray, fov: np.ndarray, seed: int) -> dict:
+    """C2ST of real against other images on patches inside `fov` (compare.metrics.c2st)."""
+    rng = np.random.default_rng(seed)
+    patches = [c2st.extract_patches(images, fov, rng) for images in (real, other)]
+    return c2st.c2st(*patches, seed=seed).as_dict()
+
+
+def montage(columns: list[np.ndarray], rows: np.ndarray) -> np.ndarray:
+    """uint8 image: one row per index in `rows`, one column per image set (same index), 4 px apart."""
+    gap = 4
+    height, width = columns[0].shape[1:]
+    out = np.full((len(rows) * (height + gap) - gap, len(columns) * (width + gap) - gap), 255, np.uint8)
+    for i, row in enumerate(rows):
+        for j, images in enumerate(columns):
+            top, left = i * (height + gap), j * (width + gap)
+            out[top:top + height, left:left + width] = images[row]
+    return out

@@ -1,0 +1,93 @@
+"""The realism benchmark's measurements (bench/realism_measures.py) on scenes with known answers."""
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy import ndimage
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+import realism_measures as measures  # noqa: E402
+
+from ussim import phantom, tissue  # noqa: E402
+from ussim import probe as probes  # noqa: E402
+from ussim.errors import UsageError  # noqa: E402
+
+
+def test_split_keeps_tuning_and_held_out_frames_apart():
+    splits = measures.split_frames(30, 12)
+    np.testing.assert_array_equal(splits["tuning"], np.arange(12))
+    np.testing.assert_array_equal(splits["held_out"], np.arange(12, 24))
+    small = measures.split_frames(9, 12)  # K shrinks to what the archive holds
+    assert len(small["tuning"]) == len(small["held_out"]) == 4
+    assert not set(small["tuning"]) & set(small["held_out"])
+    with pytest.raises(UsageError, match="--frames 1"):
+        measures.split_frames(30, 1)
+
+
+def test_footprint_is_the_varying_disc_not_the_constant_fill():
+    rng = np.random.default_rng(0)
+    y, x = np.mgrid[:96, :96]
+    disc = np.hypot(y - 48, x - 48) < 40
+    images = np.where(disc, rng.integers(40, 255, (20, 96, 96)), 30).astype(np.uint8)  # IVUS-like gray fill
+    fov = measures.footprint(images)
+    assert (fov & ~disc).sum() == 0
+    assert (disc & ~fov).sum() < 0.03 * disc.sum()
+
+
+def speckle(n, sigma_rows, sigma_cols, seed=0, size=128):
+    noise = np.random.default_rng(seed).standard_normal((n, size, size))
+    smooth = ndimage.gaussian_filter(noise, (0, sigma_rows, sigma_cols))
+    return np.clip(128 + 40 * smooth / smooth.std(), 0, 255).astype(np.uint8)
+
+
+def test_speckle_size_follows_the_beam():
+    """Grain elongated along the rows reads as long along a beam from far above, across one from the side."""
+    images = speckle(4, 2.5, 1.0)
+    inside = np.ones(images.shape, bool)
+    along, across = measures.speckle_size_px(images, inside, origin=(-1e5, 64.0))
+    assert along > 1.8 * across
+    side_along, side_across = measures.speckle_size_px(images, inside, origin=(64.0, -1e5))
+    assert side_across > 1.8 * side_along
+    iso_along, iso_across = measures.speckle_size_px(speckle(4, 1.5, 1.5), inside, origin=(-1e5, 64.0))
+    assert iso_along == pytest.approx(iso_across, rel=0.15)
+
+
+def test_speckle_size_of_too_small_a_class_is_nan():
+    images = speckle(2, 1.0, 1.0)
+    inside = np.zeros(images.shape, bool)
+    inside[:, :10, :10] = True
+    assert np.isnan(measures.speckle_size_px(images, inside, (0.0, 0.0))).all()
+
+
+def test_class_js_interval_is_near_zero_for_one_population_and_far_from_it_for_two():
+    rng = np.random.default_rng(1)
+    labels = np.zeros((10, 32, 32), np.uint8)
+    labels[:, 16:] = 1
+    same = [rng.normal(100, 20, (10, 32, 32)).clip(0, 255).astype(np.uint8) for _ in range(2)]
+    brighter = rng.normal(140, 20, (10, 32, 32)).clip(0, 255).astype(np.uint8)
+    histograms = [measures.class_histograms(images, labels, 2) for images in (*same, brighter)]
+    alike = measures.class_js(histograms[0], histograms[1], seed=0, replicates=200)
+    assert np.all(alike["high"] < 0.02)  # the plug-in divergence of finite histograms is never exactly 0
+    assert np.all((alike["low"] <= alike["value"]) & (alike["value"] <= alike["high"]))
+    apart = measures.class_js(histograms[0], histograms[2], seed=0, replicates=200)
+    assert np.all(apart["low"] > 0.2)
+
+
+def test_beam_origin_is_the_convex_centre_above_the_image():
+    table = tissue.load("ovary")
+    grid = phantom.display_grid(table, (256, 256))
+    probe = probes.load(table.probe)
+    row, col = measures.beam_origin_px("ovary", grid, probe)
+    assert col == pytest.approx(127.5)
+    assert row == pytest.approx(-probe.radius / (grid.z[1] - grid.z[0]) - 0.5)
+    ivus_grid = phantom.display_grid(tissue.load("ivus"), (256, 256))
+    assert measures.beam_origin_px("ivus", ivus_grid, probes.load("ivus-20")) == pytest.approx((127.5, 127.5))
+
+
+def test_montage_places_each_set_in_its_column():
+    a, b = np.zeros((3, 8, 8), np.uint8), np.full((3, 8, 8), 200, np.uint8)
+    picture = measures.montage([a, b], np.arange(2))
+    assert picture.shape == (2 * 8 + 4, 2 * 8 + 4)
+    assert picture[:8, :8].max() == 0 and picture[:8, 12:].min() == 200
