@@ -291,7 +291,9 @@ def lateral_theory(probe_: probe.Probe, settings: simulate.Settings, central: en
     px, pz = apex[0], apex[1] + (probe_.radius if probe_.kind == "convex" else 0.0) + depth
     dx, dz = px - ex, pz - ez
     along = dx * np.sin(normal) + dz * np.cos(normal)
-    u = (dx * np.cos(normal) - dz * np.sin(normal)) * 2 * settings.rx_f_number / np.where(along > 0, along, np.inf)
+    # elements facing away from the point (along <= 0) lie outside the aperture (u = 2), as ussim.beamform skips them
+    with np.errstate(divide="ignore", invalid="ignore"):
+        u = np.where(along > 0, (dx * np.cos(normal) - dz * np.sin(normal)) * 2 * settings.rx_f_number / along, 2.0)
     sines = -dx / np.hypot(dx, dz)  # the beam axis is the central line (+z)
     patterns = [(sines, transmit.window(settings.rx_apodization, u))]
     if central.kind == "focused":
