@@ -193,3 +193,14 @@ def ndimage_fraction(inside, rows, cols):
     from scipy import ndimage
     core = ndimage.binary_erosion(inside, iterations=1)
     return core[rows, cols].mean() / max(core.mean(), 1e-9)
+
+
+def test_a_mask_that_marks_its_sub_structures_gets_none_drawn():
+    x, z = grid(64)
+    label = np.zeros((64, 64), np.uint8)
+    label[:4, :4] = 1  # the mask has its own follicle
+    tables = table(ovary={"inclusion_class": "follicle", "inclusions_per_cm2": 400.0},
+                   follicle={"density": 0.0, "echogenicity_db": -60.0})
+    made = anatomy.anatomy_from_mask(label, x, z, ["ovary", "follicle"], tables, LINEAR, seed=1)
+    assert made.inclusions == []
+    np.testing.assert_array_equal(made.label, label)

@@ -35,7 +35,9 @@ SPECKLE_RMS_POINTS = np.sqrt(1.5 * scatter.SCATTERERS_PER_CELL)
 def draw_inclusions(label: np.ndarray, names: list[str], table, dx: float, dz: float,
                     rng: np.random.Generator) -> tuple[np.ndarray, list[str], list[dict]]:
     """`label` with the sub-structures of each class drawn in, the class names extended by the
-    inclusion classes, and what was drawn (centre and diameter in mm, class)."""
+    inclusion classes, and what was drawn (centre pixel, diameter in mm, class). A mask that
+    already holds pixels of the inclusion class (ussim.phantoms.ovary draws its own follicles)
+    is left as it is."""
     label, names, drawn = label.copy(), list(names), []
     rows_mm, cols_mm = np.arange(label.shape[0]) * dz * 1e3, np.arange(label.shape[1]) * dx * 1e3
     for index, name in enumerate(list(names)):
@@ -43,6 +45,8 @@ def draw_inclusions(label: np.ndarray, names: list[str], table, dx: float, dz: f
         inside = label == index
         if tissue.inclusions_per_cm2 <= 0 or not inside.any():
             continue
+        if tissue.inclusion_class in names and (label == names.index(tissue.inclusion_class)).any():
+            continue  # DECISION: a mask that marks the sub-structures itself (a drawn phantom) gets no more
         count = rng.poisson(tissue.inclusions_per_cm2 * inside.sum() * dx * dz * 1e4)
         if count == 0:
             continue
