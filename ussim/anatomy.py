@@ -152,9 +152,14 @@ def _beyond_gaussian(amplitude: np.ndarray, klass: np.ndarray, tissues, rng: np.
 
 def _groups(names, klass, strong, layer, layer_pairs):
     """Group index per scatterer and the group names (see Anatomy)."""
-    kinds, code = np.unique(np.stack([klass, strong.astype(int), layer]), axis=1, return_inverse=True)
-    keys = [names[c] + (":strong" if s else "") + (f":layer:{layer_pairs[w][1]}" if w >= 0 else "")
-            for c, s, w in kinds.T]
+    stride = len(layer_pairs) + 1
+    kinds, code = np.unique((klass * 2 + strong) * stride + layer + 1, return_inverse=True)
+    keys = []
+    for kind in kinds:
+        rest, which = divmod(int(kind), stride)
+        index, is_strong = divmod(rest, 2)
+        keys.append(names[index] + (":strong" if is_strong else "") +
+                    (f":layer:{layer_pairs[which - 1][1]}" if which else ""))
     return keys, code.ravel()
 
 
