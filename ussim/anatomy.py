@@ -10,12 +10,15 @@ behind strong attenuators come from the physics, not from painting.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from scipy import ndimage
 
 from ussim import pulse, scatter
 from ussim.engine import Scatterers
 from ussim.errors import UsageError
+from ussim.phantoms import structures
 from ussim.probe import Probe
 from ussim.tissue import TissueTable
 
@@ -24,10 +27,39 @@ class NoScatterers(UsageError):
     """A mask that places no scatterer at the density asked for."""
 
 
+@dataclass
+class Anatomy:
+    """The scatterers of a mask's anatomy and what each belongs to.
+
+    `group` names, per scatterer, the part of the tissue model it comes from: a class's ordinary
+    scatterers (`wall`), its strong ones (`wall:strong`), either of them inside a boundary layer
+    (`wall:layer:lumen`, `wall:strong:layer:lumen`), or a specular interface (`wall|lumen`). The
+    echo is linear in the amplitudes, so images of the groups can be simulated once and
+    recombined with gains (bench/fit_tissue.py). `label` and `names` include the drawn
+    sub-structures; `texture_db` is the smooth texture field (dB) per pixel.
+    """
+    scatterers: Scatterers
+    group: np.ndarray
+    group_names: list[str]
+    label: np.ndarray
+    names: list[str]
+    texture_db: np.ndarray
+    inclusions: list[dict]
+
+
 def scatterers_from_mask(label: np.ndarray, x: np.ndarray, z: np.ndarray, class_names: list[str],
                          table: TissueTable, probe: Probe, *, seed: int = 0,
                          per_cell: float = scatter.SCATTERERS_PER_CELL, thickness: float | None = None) -> Scatterers:
-    """Scatterers for the anatomy of `label` (nz, nx), whose pixel centres are `x`, `z` (m).
+    """Scatterers for the anatomy of `label` (nz, nx), whose pixel centres are `x`, `z` (m);
+    see `anatomy_from_mask`."""
+    return anatomy_from_mask(label, x, z, class_names, table, probe, seed=seed, per_cell=per_cell,
+                             thickness=thickness).scatterers
+
+
+def anatomy_from_mask(label: np.ndarray, x: np.ndarray, z: np.ndarray, class_names: list[str],
+                      table: TissueTable, probe: Probe, *, seed: int = 0,
+                      per_cell: float = scatter.SCATTERERS_PER_CELL, thickness: float | None = None) -> Anatomy:
+    """The anatomy of `label` (nz, nx), whose pixel centres are `x`, `z` (m), made of scatterers.
 
     DECISION: the slab is one elevation resolution cell thick unless told otherwise: the
     thinnest slab in which every 3-D cell holds `per_cell` scatterers, a third of the cost of
@@ -35,7 +67,10 @@ def scatterers_from_mask(label: np.ndarray, x: np.ndarray, z: np.ndarray, class_
     DECISION: echogenicity is backscattered power, density x amplitude^2, so a class denser
     than the reference gets proportionally weaker scatterers at the same echogenicity; likewise
     `per_cell` (fewer scatterers for a quick draft, more for smoother statistics) changes the
-    speckle's statistics, never the tissue's brightness.
+    speckle's statistics, never the tissue's brightness. Strong scatterers and the K-distributed
+    power keep the class's mean power too.
+    The draws of the tissue model beyond Gaussian speckle come from their own seeded streams,
+    so a table without those keys gives exactly the scatterers it gave before them.
     """
     if not per_cell > 0:
         raise UsageError(f"scatterers per resolution cell {per_cell:g} must be positive (default "
@@ -46,10 +81,13 @@ def scatterers_from_mask(label: np.ndarray, x: np.ndarray, z: np.ndarray, class_
         raise UsageError(f"mask of shape {label.shape} does not match its grid ({z.size} rows x {x.size} columns)")
     if label.size and int(label.max()) >= len(class_names):
         raise UsageError(f"mask value {int(label.max())} is outside its {len(class_names)} class names")
-    tissues = table.for_classes(list(class_names))
+    table.for_classes(list(class_names))
     dx, dz = _step(x, "x"), _step(z, "z")
     thickness = thickness or scatter.resolution_cell(probe)[2]
     rng = np.random.default_rng(seed)
+    label, names, drawn = structures.draw_inclusions(label, list(class_names), table, dx, dz,
+                                                     np.random.default_rng([seed, 1]))
+    tissues = table.for_classes(names)
 
     density = np.array([t.density for t in tissues])[label]
     expected = scatter.density(probe, per_cell) * density * dx * dz * thickness
@@ -57,23 +95,72 @@ def scatterers_from_mask(label: np.ndarray, x: np.ndarray, z: np.ndarray, class_
     pixel = np.repeat(np.arange(label.size), counts)
     row, column = np.divmod(pixel, x.size)
     n = pixel.size
-    if n == 0:
-        raise NoScatterers(f"the mask places no scatterers at {per_cell:g} per resolution cell (its classes have "
-                           f"density 0, or too few of its pixels have any)")
     sx = x[column] + rng.uniform(-dx / 2, dx / 2, n)
     sz = z[row] + rng.uniform(-dz / 2, dz / 2, n)
     sy = rng.uniform(-thickness / 2, thickness / 2, n)
 
-    power_db = np.array([t.echogenicity_db for t in tissues])[label] + texture(label, tissues, dx, dz, rng)
+    texture_db = texture(label, tissues, dx, dz, rng)
+    layer_db, layer, layer_pairs = structures.boundary_layers(label, names, tissues, dx, dz)
+    power_db = np.array([t.echogenicity_db for t in tissues])[label] + texture_db + layer_db
     with np.errstate(divide="ignore"):
         relative_count = np.where(density > 0, density, np.inf) * per_cell / scatter.SCATTERERS_PER_CELL
         amplitude_map = np.sqrt(10 ** (power_db / 10) / relative_count)
     amplitude = rng.standard_normal(n) * amplitude_map.ravel()[pixel]
+    klass = label.ravel()[pixel]
+    strong = _beyond_gaussian(amplitude, klass, tissues, np.random.default_rng([seed, 2]))
 
+    group_names, group = _groups(names, klass, strong, layer.ravel()[pixel], layer_pairs)
+    ix, iz, iamplitude, pair, pairs = structures.interface_points(label, names, tissues, x, z, probe)
+    if pairs:
+        sx, sz, sy = np.r_[sx, ix], np.r_[sz, iz], np.r_[sy, np.zeros(ix.size)]
+        amplitude = np.r_[amplitude, iamplitude]
+        group = np.r_[group, pair + len(group_names)]
+        group_names = group_names + [f"{a}|{b}" for a, b in pairs]
+
+    if sx.size == 0:
+        raise NoScatterers(f"the mask places no scatterers at {per_cell:g} per resolution cell (its classes have "
+                           f"density 0, or too few of its pixels have any)")
     alpha = np.array([pulse.db_per_cm_mhz_to_np_per_m_hz(t.attenuation_db_cm_mhz) for t in tissues])[label]
     path = path_integral_map(alpha, x, z, probe)
     attenuation = ndimage.map_coordinates(path, [(sz - z[0]) / dz, (sx - x[0]) / dx], order=1, mode="nearest")
-    return Scatterers(sx, sy, sz, amplitude, path_attenuation=np.maximum(attenuation, 0.0))
+    cloud = Scatterers(sx, sy, sz, amplitude, path_attenuation=np.maximum(attenuation, 0.0))
+    return Anatomy(cloud, group, group_names, label, names, texture_db, drawn)
+
+
+def _beyond_gaussian(amplitude: np.ndarray, klass: np.ndarray, tissues, rng: np.random.Generator) -> np.ndarray:
+    """Turn the Gaussian amplitudes of each class (in place) into K-distributed ones and mark a
+    fraction as strong scatterers, keeping the class's mean power; returns the strong mark.
+
+    K: amplitude x sqrt(power), power ~ Gamma(shape, 1 / shape) (mean 1): fewer effective
+    scatterers per cell, so a pre-Rayleigh envelope (Nakagami m below 1) for small shapes.
+    """
+    strong = np.zeros(amplitude.size, bool)
+    for index, tissue in enumerate(tissues):
+        mine = np.flatnonzero(klass == index)
+        if not mine.size:
+            continue
+        if np.isfinite(tissue.amplitude_shape):
+            amplitude[mine] *= np.sqrt(rng.gamma(tissue.amplitude_shape, 1 / tissue.amplitude_shape, mine.size))
+        if tissue.strong_fraction > 0:
+            ratio = 10 ** (tissue.strong_db / 10)
+            chosen = rng.random(mine.size) < tissue.strong_fraction
+            strong[mine[chosen]] = True
+            amplitude[mine] /= np.sqrt(1 - tissue.strong_fraction + tissue.strong_fraction * ratio)
+            amplitude[mine[chosen]] *= np.sqrt(ratio)
+    return strong
+
+
+def _groups(names, klass, strong, layer, layer_pairs):
+    """Group index per scatterer and the group names (see Anatomy)."""
+    stride = len(layer_pairs) + 1
+    kinds, code = np.unique((klass * 2 + strong) * stride + layer + 1, return_inverse=True)
+    keys = []
+    for kind in kinds:
+        rest, which = divmod(int(kind), stride)
+        index, is_strong = divmod(rest, 2)
+        keys.append(names[index] + (":strong" if is_strong else "") +
+                    (f":layer:{layer_pairs[which - 1][1]}" if which else ""))
+    return keys, code.ravel()
 
 
 def texture(label: np.ndarray, tissues, dx: float, dz: float, rng: np.random.Generator) -> np.ndarray:

@@ -2,14 +2,26 @@
 
 A table maps class names to echogenicity (dB of backscattered power relative to reference
 tissue), scatterer density (relative to the default 10 per resolution cell), attenuation
-(dB/cm/MHz) and an optional smooth texture (heterogeneity). A label mask plus a table is all
+(dB/cm/MHz) and an optional smooth texture (heterogeneity). Beyond these, a class may have
+- an amplitude distribution beyond Gaussian: a K-distributed amplitude (`amplitude_shape`, the
+  shape of a gamma-distributed scatterer power; infinite = Gaussian, fully developed speckle) and
+  a fraction of strong point scatterers with their own level (`strong_fraction`, `strong_db`);
+- boundary layers: within `layer_mm[other]` of its border with class `other` the echogenicity
+  changes by `layer_db[other]` (IVUS: bright adventitia, dark media, bright intimal border);
+- specular interfaces: a coherent row of scatterers along its border with class `other`, of
+  reflectivity `interface_db[other]` (dB relative to the speckle of reference tissue when the
+  beam meets it at right angles; along the beam it cancels by physics);
+- sub-structures drawn inside it (`inclusion_class`, e.g. follicles inside an ovary): a Poisson
+  number per cm2, lognormal diameters (median `inclusion_mm`, log-sigma `inclusion_spread`), each
+  imaged with the properties of another class of the table.
+Tables without these keys load and behave as before. A label mask plus a table is all
 `ussim.anatomy` needs to place scatterers for that exact anatomy.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from ussim import presets
@@ -23,6 +35,16 @@ class Tissue:
     attenuation_db_cm_mhz: float = 0.5
     heterogeneity_db: float = 0.0        # std of the smooth echogenicity texture
     heterogeneity_mm: float = 1.0        # its correlation length
+    amplitude_shape: float = math.inf    # K shape of the scatterer power (inf: Gaussian amplitudes)
+    strong_fraction: float = 0.0         # fraction of scatterers that are strong point reflectors
+    strong_db: float = 0.0               # their power above the class's ordinary scatterers
+    layer_db: dict = field(default_factory=dict)      # neighbour class -> dB within layer_mm of it
+    layer_mm: dict = field(default_factory=dict)      # neighbour class -> layer thickness (mm)
+    interface_db: dict = field(default_factory=dict)  # neighbour class -> specular reflectivity (dB)
+    inclusion_class: str = ""            # table class of the sub-structures drawn inside this one
+    inclusions_per_cm2: float = 0.0
+    inclusion_mm: float = 3.0            # median diameter
+    inclusion_spread: float = 0.5        # log-sigma of the diameter
 
 
 @dataclass(frozen=True)
@@ -46,23 +68,63 @@ def organ_names() -> list[str]:
     return presets.names("organs")
 
 
+# (key, test, what is allowed) for every number of a class; every failure names key and value
+_RULES = (("echogenicity_db", lambda v: True, "finite"),
+          ("density", lambda v: v >= 0, ">= 0"),
+          ("attenuation_db_cm_mhz", lambda v: v >= 0, ">= 0"),
+          ("heterogeneity_db", lambda v: v >= 0, ">= 0"),
+          ("heterogeneity_mm", lambda v: v > 0, "> 0"),
+          ("strong_fraction", lambda v: 0 <= v < 1, "in [0, 1)"),
+          ("strong_db", lambda v: True, "finite"),
+          ("inclusions_per_cm2", lambda v: v >= 0, ">= 0"),
+          ("inclusion_mm", lambda v: v > 0, "> 0"),
+          ("inclusion_spread", lambda v: v >= 0, ">= 0"))
+
+
+def validate(tissue: Tissue, where: str, class_names) -> Tissue:
+    """`tissue` if all its values are allowed, else one UsageError line naming the bad value."""
+    for key, test, allowed in _RULES:
+        value = getattr(tissue, key)
+        if not isinstance(value, (int, float)) or not math.isfinite(value) or not test(value):
+            raise UsageError(f"{where}: {key} = {value!r} is not allowed (must be {allowed})")
+    shape = tissue.amplitude_shape
+    if not isinstance(shape, (int, float)) or math.isnan(shape) or not shape > 0:
+        raise UsageError(f"{where}: amplitude_shape = {shape!r} is not allowed (must be > 0; inf = Gaussian)")
+    for key, positive in (("layer_db", False), ("layer_mm", True), ("interface_db", False)):
+        values = getattr(tissue, key)
+        if not isinstance(values, dict):
+            raise UsageError(f"{where}: {key} = {values!r} must be a table of neighbour class = number")
+        for other, value in values.items():
+            if other not in class_names:
+                raise UsageError(f"{where}: {key} names class '{other}', which is not in the table "
+                                 f"(it has: {', '.join(class_names)})")
+            if not isinstance(value, (int, float)) or not math.isfinite(value) or (positive and value <= 0):
+                raise UsageError(f"{where}: {key}.{other} = {value!r} is not allowed "
+                                 f"(must be {'> 0' if positive else 'finite'})")
+    if set(tissue.layer_db) != set(tissue.layer_mm):
+        raise UsageError(f"{where}: layer_db and layer_mm must name the same neighbour classes "
+                         f"(got {sorted(tissue.layer_db)} and {sorted(tissue.layer_mm)})")
+    if tissue.inclusion_class and tissue.inclusion_class not in class_names:
+        raise UsageError(f"{where}: inclusion_class '{tissue.inclusion_class}' is not a class of the table "
+                         f"(it has: {', '.join(class_names)})")
+    if tissue.inclusions_per_cm2 > 0 and not tissue.inclusion_class:
+        raise UsageError(f"{where}: inclusions_per_cm2 = {tissue.inclusions_per_cm2:g} needs an inclusion_class")
+    return tissue
+
+
 def load(name_or_path: str | Path) -> TissueTable:
     """An organ's table by name (see `organ_names()`) or a TOML file by path."""
     text = str(name_or_path)
     table = presets.read("organs", name_or_path, "organ")
+    known = {f.name for f in fields(Tissue)}
+    sections = table.get("classes", {})
     classes = {}
-    for name, values in table.get("classes", {}).items():
-        try:
-            tissue = Tissue(**values)
-        except TypeError as error:
-            raise UsageError(f"tissue table {text}, class {name}: {error}") from None
-        numbers = (tissue.echogenicity_db, tissue.density, tissue.attenuation_db_cm_mhz, tissue.heterogeneity_db,
-                   tissue.heterogeneity_mm)
-        if not all(math.isfinite(v) for v in numbers) or tissue.density < 0 or tissue.attenuation_db_cm_mhz < 0 \
-                or tissue.heterogeneity_db < 0 or tissue.heterogeneity_mm <= 0:
-            raise UsageError(f"tissue table {text}, class {name}: values must be finite, density, attenuation and "
-                             f"heterogeneity >= 0, heterogeneity_mm > 0")
-        classes[name] = tissue
+    for name, values in sections.items():
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise UsageError(f"tissue table {text}, class {name}: unknown key(s) {', '.join(unknown)} "
+                             f"(allowed: {', '.join(sorted(known))})")
+        classes[name] = validate(Tissue(**values), f"tissue table {text}, class {name}", list(sections))
     if not classes or "organ" not in table or "probe" not in table:
         raise UsageError(f"tissue table {text}: needs organ, probe and at least one [classes.NAME]")
     return TissueTable(organ=table["organ"], probe=table["probe"], classes=classes,

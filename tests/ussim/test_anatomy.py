@@ -30,7 +30,7 @@ def test_table_errors_name_the_problem(tmp_path):
         tissue.load("liver")
     bad = tmp_path / "bad.toml"
     bad.write_text('organ = "x"\nprobe = "linear-7.6"\n[classes.a]\ndensity = -1.0\n')
-    with pytest.raises(UsageError, match="class a: values must be finite"):
+    with pytest.raises(UsageError, match="class a: density = -1.0 is not allowed \\(must be >= 0\\)"):
         tissue.load(bad)
 
 
