@@ -45,7 +45,7 @@ from skimage import measure
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import realism  # noqa: E402  (bench/realism.py: the split, JS and grain of the realism report)
 
-from ussim import anatomy, bmode, importers, imageset, phantom, scan, simulate, tissue  # noqa: E402
+from ussim import anatomy, importers, imageset, phantom, scan, simulate, tissue  # noqa: E402
 from ussim import probe as probes  # noqa: E402
 
 # DECISION: weights of speckle grain and coarse texture beside JS. The grain is the point spread
@@ -152,23 +152,14 @@ class Frame:
 
     def image(self, gains: dict, texture_factor: np.ndarray | None = None) -> np.ndarray:
         """The display image of the groups recombined with amplitude `gains`: simulate.simulate's
-        chain after beamforming (envelope, TGC, anti-aliasing, scan conversion, log compression)."""
+        own chain after beamforming (simulate.detect, then simulate.display_image)."""
         lines = sum(gains[name] * lines for name, lines in self.lines.items())
-        sim, settings = self.sim, self.sim.settings
-        radii = simulate.radii_for(settings, self.probe)
-        envelope = bmode.envelope(lines)
-        if settings.tgc:
-            envelope = bmode.apply_tgc(envelope, bmode.tgc_gain_db(
-                radii, attenuation_db_cm_mhz=settings.attenuation_db_cm_mhz,
-                center_frequency=self.probe.center_frequency))
-        image_envelope = scan.scan_convert(simulate.antialiased(envelope, radii, self.grid), sim.beamformed.geometry,
-                                           self.grid)
+        sim = self.sim
+        _, image_envelope = simulate.detect(lines, sim.beamformed.geometry, sim.settings, self.probe, self.grid)
         if texture_factor is not None:
             image_envelope = image_envelope * texture_factor
-        image = bmode.log_compress(image_envelope, reference=sim.params["settings"]["reference"],
-                                   dynamic_range_db=settings.dynamic_range_db, gain_db=settings.gain_db)
-        image[~scan.imaged_mask(sim.beamformed.geometry, self.grid)] = 0
-        return image
+        return simulate.display_image(image_envelope, sim.beamformed.geometry, sim.settings, self.grid,
+                                      sim.params["settings"]["reference"])
 
 
 def parameters(table, names):

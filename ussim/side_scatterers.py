@@ -24,7 +24,7 @@ from scipy import ndimage, signal
 from ussim import anatomy, display, pulse, scatter, simulate
 from ussim.engine import Scatterers, face_distance
 from ussim.probe import SPEED_OF_SOUND, Probe
-from ussim.tissue import TissueTable
+from ussim.tissue import Tissue, TissueTable
 
 # Integral of a Gaussian profile over its full width at half maximum: a coherent row across a
 # beam of lateral -6 dB width w sums to 1.064 w / spacing times one scatterer's peak echo.
@@ -243,8 +243,13 @@ def image_amplitudes(cloud: Scatterers, power_db: np.ndarray, region: np.ndarray
 
 
 def flat_table(table: TissueTable, names) -> TissueTable:
-    """`table` with the classes `names` at echogenicity 0 dB and without texture: the image gives both."""
-    classes = {name: dataclasses.replace(tissue, echogenicity_db=0.0, heterogeneity_db=0.0) if name in names
+    """`table` with the classes `names` as plain reference tissue (0 dB, Gaussian amplitudes, no
+    texture, layers, interfaces, strong scatterers or sub-structures), keeping their density and
+    attenuation: the image gives their structure. DECISION: plain, because the image's levels are
+    matched to the mean gray of fully developed (Rayleigh) speckle (`expected_gray_curve`), which a
+    K-distributed or strong-scatterer class would not show."""
+    classes = {name: Tissue(echogenicity_db=0.0, density=tissue.density,
+                            attenuation_db_cm_mhz=tissue.attenuation_db_cm_mhz) if name in names
                else tissue for name, tissue in table.classes.items()}
     return dataclasses.replace(table, classes=classes)
 

@@ -131,28 +131,44 @@ def simulate(scatterers: Scatterers, probe: Probe | str, settings: Settings | No
         line_angles = np.linspace(-fov, fov, settings.n_lines)
     beamformed = beamform.beamform(channels, events, probe, radii, f_number=settings.rx_f_number,
                                    apodization=settings.rx_apodization, line_angles=line_angles)
-    envelope = bmode.envelope(beamformed.lines)
+    reference = settings.reference or reference_level(probe, settings, device)
+    grid = grid or scan.default_grid(beamformed.geometry, settings.shape)
+    envelope, envelope_image = detect(beamformed.lines, beamformed.geometry, settings, probe, grid)
+    image = display_image(envelope_image, beamformed.geometry, settings, grid, reference)
+    params = {"probe": probe.as_dict(), "settings": {**settings.__dict__, "reference": reference},
+              "scatterers": len(scatterers), "device": device}
+    if settings.display_chain is not None:
+        params["display_chain"] = display.load(settings.display_chain).as_dict()
+    return Simulation(probe, settings, channels, beamformed, envelope.astype(np.float32), grid,
+                      envelope_image, image, time.perf_counter() - start, params)
+
+
+def detect(lines: np.ndarray, geometry: scan.Geometry, settings: Settings, probe: Probe,
+           grid: scan.DisplayGrid) -> tuple[np.ndarray, np.ndarray]:
+    """Beamformed lines to (envelope after TGC per line, envelope image on `grid`): envelope,
+    nominal TGC, anti-aliasing along the lines, scan conversion. Linear in |lines|, so scatterer
+    groups beamformed apart can be recombined before it (bench/fit_tissue.py)."""
+    radii = radii_for(settings, probe)
+    envelope = bmode.envelope(lines)
     if settings.tgc:
         gain = bmode.tgc_gain_db(radii, attenuation_db_cm_mhz=settings.attenuation_db_cm_mhz,
                                  center_frequency=probe.center_frequency)
         envelope = bmode.apply_tgc(envelope, gain)
-    reference = settings.reference or reference_level(probe, settings, device)
-    grid = grid or scan.default_grid(beamformed.geometry, settings.shape)
-    envelope_image = scan.scan_convert(antialiased(envelope, radii, grid), beamformed.geometry, grid)
-    imaged = scan.imaged_mask(beamformed.geometry, grid)
+    return envelope, scan.scan_convert(antialiased(envelope, radii, grid), geometry, grid)
+
+
+def display_image(envelope_image: np.ndarray, geometry: scan.Geometry, settings: Settings, grid: scan.DisplayGrid,
+                  reference: float) -> np.ndarray:
+    """The uint8 image shown: the organ's display chain (ussim.display) when the settings name
+    one, else a linear log compression with the settings' range and gain, black where no line reached."""
+    imaged = scan.imaged_mask(geometry, grid)
     if settings.display_chain is None:
         image = bmode.log_compress(envelope_image, reference=reference, dynamic_range_db=settings.dynamic_range_db,
                                    gain_db=settings.gain_db)
         image[~imaged] = 0
-    else:  # the scanner's own chain; pixels it shows but no line reached stay as dark as no echo
-        chain = display.load(settings.display_chain)
-        image = display.render(np.where(imaged, envelope_image, 0.0), reference, grid, chain)
-    params = {"probe": probe.as_dict(), "settings": {**settings.__dict__, "reference": reference},
-              "scatterers": len(scatterers), "device": device}
-    if settings.display_chain is not None:
-        params["display_chain"] = chain.as_dict()
-    return Simulation(probe, settings, channels, beamformed, envelope.astype(np.float32), grid,
-                      envelope_image, image, time.perf_counter() - start, params)
+        return image
+    # the scanner's own chain; pixels it shows but no line reached stay as dark as no echo
+    return display.render(np.where(imaged, envelope_image, 0.0), reference, grid, display.load(settings.display_chain))
 
 
 def antialiased(envelope: np.ndarray, radii: np.ndarray, grid: scan.DisplayGrid) -> np.ndarray:

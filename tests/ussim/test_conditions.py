@@ -1,6 +1,7 @@
 """The three condition levels: a sketch's edges become reflectors, an image's gray values become
 scatterer amplitudes, and every set says what the simulator saw and where it came from."""
 
+import dataclasses
 import re
 
 import numpy as np
@@ -8,7 +9,7 @@ import pytest
 from scipy import ndimage
 from skimage.feature import canny
 
-from ussim import bmode, conditions, display, imageset, phantom, scan, side_scatterers, sketch, tissue
+from ussim import conditions, display, imageset, phantom, scan, side_scatterers, sketch, tissue
 from ussim import probe as probes
 from ussim.errors import UsageError
 
@@ -92,18 +93,22 @@ def test_reflector_rows_follow_the_edges_densely_and_once():
 
 
 def _sketch_image(level_db, sketch_map, seed=3):
-    """The ovary image of a plain background with the reflectors of `sketch_map` at `level_db`."""
+    """The ovary image of a plain background (reference tissue: no texture, no strong scatterers,
+    whose patches would decide a single edge's contrast) with the reflectors of `sketch_map` at
+    `level_db`."""
     table = tissue.load("ovary")
+    plain = dataclasses.replace(table, classes={**table.classes, "background": tissue.Tissue()})
     grid = phantom.display_grid(table, (SIZE, SIZE))
     label = np.zeros((SIZE, SIZE), np.uint8)
-    original = conditions.settings
+    original_settings, original_load = conditions.settings, tissue.load
     try:
         conditions.settings = lambda organ: conditions.Settings(level_db, 1.0)
+        tissue.load = lambda organ: plain
         ds = phantom.mask_sample(label, grid, ["background"], "ovary", seed=seed, sample_id="s", device="cpu",
                                  progress=False, per_cell=1.0, condition="mask+sketch", sketch=sketch_map,
                                  warm=False)
     finally:
-        conditions.settings = original
+        conditions.settings, tissue.load = original_settings, original_load
     return ds["envelope"].values[0].astype(np.float64)
 
 
