@@ -16,7 +16,8 @@ def test_ovary_masks_hold_separate_follicles_inside_the_ovary(seed):
     assert label.dtype == np.uint8 and label.max() < len(ovary.CLASS_NAMES)
     assert (label == ovary.OVARY).any()
     diameters = drawn["follicle_diameters_mm"]
-    assert len(diameters) <= 15 and all(2.0 <= d <= 25.0 * 1.1 for d in diameters)  # wobble may add a little
+    low, high = ovary.OvaryParams().follicle_diameter_mm
+    assert len(diameters) <= 15 and all(low <= d <= high * 1.1 for d in diameters)  # wobble may add a little
     follicles = label == ovary.FOLLICLE
     _, components = ndimage.label(follicles, structure=np.ones((3, 3)))
     assert components == len(diameters)  # non-overlapping: one connected region each

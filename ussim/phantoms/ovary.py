@@ -22,15 +22,21 @@ BACKGROUND, OVARY, FOLLICLE, FREE_FLUID, VESSEL, BOWEL = range(len(CLASS_NAMES))
 class OvaryParams:
     """Ranges the generator draws from; lengths in mm, depths from the probe face.
 
-    DECISION: adult ovaries are about 25-50 mm long (larger when stimulated) at 20-45 mm from
-    a transvaginal probe; follicles 2-25 mm, up to 15 (the issue's range), at least `gap_mm`
-    of stroma between them.
+    DECISION: sizes and depths as the real ovary masks show them in the organ table's field of
+    view (bench/fit_display.py's geometry: 28 mm of tissue below the face): on the tuning frames
+    (0-11 of the normal ovaries, OTU_2D train split) the masks' centres lie 5.5-13.3 mm deep and
+    they span 6-22 mm across. The literature's adult ovary (25-50 mm long at 20-45 mm from the
+    probe) is about twice that: the OTU frames carry no pixel size, and the fitted scale rests on
+    the probe's 10 mm face radius (see the organ table), so the random anatomies follow the real
+    masks rather than the literature until the scale is calibrated, and follicles shrink alike
+    (1-11 mm for the literature's 2-25 mm), up to 15 (the issue's range; a follicle fits across
+    the ovary's short axis), at least `gap_mm` of stroma between them.
     """
     follicles: tuple[int, int] = (0, 15)
-    follicle_diameter_mm: tuple[float, float] = (2.0, 25.0)
-    ovary_length_mm: tuple[float, float] = (25.0, 50.0)
+    follicle_diameter_mm: tuple[float, float] = (1.0, 11.0)
+    ovary_length_mm: tuple[float, float] = (8.0, 22.0)
     ovary_aspect: tuple[float, float] = (0.55, 0.85)      # short / long axis
-    ovary_depth_mm: tuple[float, float] = (22.0, 40.0)    # centre
+    ovary_depth_mm: tuple[float, float] = (5.0, 14.0)     # centre
     ovary_tilt_deg: float = 25.0                           # +- from horizontal
     gap_mm: float = 0.4
     free_fluid_probability: float = 0.3
