@@ -216,29 +216,6 @@ def coarse_texture(images, inside):
                                         for i, m in zip(images, inside, strict=True)])))
 
 
-def grain_px(images, inside, supports: dict) -> tuple[float, float]:
-    """realism.grain_px with each class mask's own autocorrelation kept in `supports` between
-    calls (the masks do not change during a fit): the same widths at half the FFTs."""
-    widths = []
-    for frame, (image, mask) in enumerate(zip(images, inside, strict=True)):
-        if mask.sum() < 200:
-            continue
-        shape = [2 * n for n in mask.shape]
-        if frame not in supports:
-            support = np.fft.rfft2(mask.astype(np.float64), s=shape)
-            supports[frame] = np.maximum(np.fft.irfft2(np.abs(support) ** 2, s=shape), 1.0)
-        gray = image.astype(np.float64)
-        detail = (gray - ndimage.gaussian_filter(gray, realism.TEXTURE_SIGMA_PX)) * mask
-        detail[mask] -= detail[mask].mean()
-        correlation = np.fft.irfft2(np.abs(np.fft.rfft2(detail, s=shape)) ** 2, s=shape) / supports[frame]
-        if correlation[0, 0] <= 0:
-            continue
-        correlation /= correlation[0, 0]
-        widths.append([2 * np.argmax(np.r_[correlation[:, 0], -1] < 0.5) - 1,
-                       2 * np.argmax(np.r_[correlation[0, :], -1] < 0.5) - 1])
-    return tuple(float(v) for v in np.mean(widths, axis=0)) if widths else (float("nan"), float("nan"))
-
-
 def objective_parts(real, simulated, labels, names, cache=None):
     """Per class: JS, relative grain and coarse-texture errors, and the weighted cost. `cache`
     (a dict) keeps the real images' statistics between calls on the same frames."""
@@ -252,7 +229,7 @@ def objective_parts(real, simulated, labels, names, cache=None):
             cache[name] = (np.array(realism.grain_px(real, inside)), coarse_texture(real, inside))
         real_grain, real_texture = cache[name]
         js = realism.js_divergence(real[inside], simulated[inside])
-        grain = np.array(grain_px(simulated, inside, cache.setdefault(("support", name), {}))) / real_grain - 1
+        grain = np.array(realism.grain_px(simulated, inside, cache.setdefault(("support", name), {}))) / real_grain - 1
         texture = coarse_texture(simulated, inside) / real_texture - 1
         parts[name] = {"js": js, "grain_error": [float(g) for g in grain], "texture_error": float(texture),
                        "cost": js + GRAIN_WEIGHT * float(np.mean(grain ** 2)) + TEXTURE_WEIGHT * texture ** 2}

@@ -67,21 +67,24 @@ def js_divergence(real: np.ndarray, simulated: np.ndarray) -> float:
     return float(jensenshannon(*histograms, base=2) ** 2)
 
 
-def grain_px(images: np.ndarray, inside: np.ndarray) -> tuple[float, float]:
+def grain_px(images: np.ndarray, inside: np.ndarray, supports: dict | None = None) -> tuple[float, float]:
     """Mean speckle grain of a class, (rows, columns) in px, on the image axes (the first
-    benchmark's measure; speckle_size_px in realism_measures measures along and across the beam)."""
+    benchmark's measure; speckle_size_px in realism_measures measures along and across the beam).
+    `supports` (a dict) keeps each frame's class-mask autocorrelation between calls on the same
+    masks (bench/fit_tissue.py: the same widths at half the FFTs)."""
+    supports = {} if supports is None else supports
     widths = []
-    for image, mask in zip(images, inside, strict=True):
+    for frame, (image, mask) in enumerate(zip(images, inside, strict=True)):
         if mask.sum() < 200:
             continue
+        shape = [2 * n for n in mask.shape]
+        if frame not in supports:
+            support = np.fft.rfft2(mask.astype(np.float64), s=shape)
+            supports[frame] = np.maximum(np.fft.irfft2(np.abs(support) ** 2, s=shape), 1.0)
         gray = image.astype(np.float64)
         detail = (gray - ndimage.gaussian_filter(gray, TEXTURE_SIGMA_PX)) * mask
         detail[mask] -= detail[mask].mean()
-        spectrum = np.fft.fft2(detail, s=[2 * n for n in detail.shape])
-        support = np.fft.fft2(mask.astype(np.float64), s=[2 * n for n in detail.shape])
-        correlation = np.fft.ifft2(np.abs(spectrum) ** 2).real
-        overlap = np.maximum(np.fft.ifft2(np.abs(support) ** 2).real, 1.0)
-        correlation = correlation / overlap
+        correlation = np.fft.irfft2(np.abs(np.fft.rfft2(detail, s=shape)) ** 2, s=shape) / supports[frame]
         if correlation[0, 0] <= 0:
             continue
         correlation /= correlation[0, 0]

@@ -81,7 +81,7 @@ def test_beam_origin_is_the_convex_centre_above_the_image():
     probe = probes.load(table.probe)
     row, col = measures.beam_origin_px("ovary", grid, probe)
     assert col == pytest.approx(127.5)
-    assert row == pytest.approx(-probe.radius / (grid.z[1] - grid.z[0]) - 0.5)
+    assert row == pytest.approx((-probe.radius - grid.z[0]) / (grid.z[1] - grid.z[0]))  # pixel centres from row 0
     ivus_grid = phantom.display_grid(tissue.load("ivus"), (256, 256))
     assert measures.beam_origin_px("ivus", ivus_grid, probes.load("ivus-20")) == pytest.approx((127.5, 127.5))
 
