@@ -20,8 +20,8 @@ locally). The script checks on one frame that the recombined image equals a full
 and finally simulates tuning and held-out frames in full with the fitted table.
 
 Objective, per class of the real masks, pooled over the fit frames: Jensen-Shannon divergence
-(base 2, 256-bin gray histograms) + 0.5 x squared relative error of the speckle grain
-(autocorrelation widths, rows and columns) + 0.5 x squared relative error of the coarse texture
+(base 2, 256-bin gray histograms) + GRAIN_WEIGHT (0.02) x squared relative error of the speckle grain
+(autocorrelation widths, rows and columns) + TEXTURE_WEIGHT (0.2) x squared relative error of the coarse texture
 (std of the gray image smoothed by 4 px), averaged over classes; minimised by Powell's method
 (scipy.optimize) within bounds and an evaluation budget.
 
@@ -295,6 +295,7 @@ def fit(organ: str, frames: int, fit_frames: int, budget: int, per_cell: float, 
     result.update({"start": {f"{c}.{k}" + (f".{o}" if o else ""): float(v) for (c, k, o), v in zip(keys, start, strict=True)},
                    "fitted": fitted, "evaluations": len(history), "fit_seconds": time.perf_counter() - start_time,
                    "proxy_fit_frames_before": before, "proxy_fit_frames_after": after})
+    print(f"  {organ}: fitted {json.dumps(fitted)}", file=sys.stderr)  # kept in the log should the check fail
     fitted_table = apply(table, keys, answer.x)
     result["verified"] = verify(fitted_table, real, labels, names, grid, probe, tuning, fit_frames, per_cell,
                                 out / f"fit_tissue_{organ}.png")

@@ -93,6 +93,23 @@ def grain_px(images: np.ndarray, inside: np.ndarray, supports: dict | None = Non
     return tuple(float(v) for v in np.mean(widths, axis=0)) if widths else (float("nan"), float("nan"))
 
 
+def class_statistics(real: np.ndarray, simulated: np.ndarray, labels: np.ndarray, names: list[str]) -> dict:
+    """Per class of `names`, pooled over the frames: JS of the gray histograms, gray mean and std,
+    speckle grain (grain_px) of real and simulated images, and the class's pixel count
+    (bench/fit_tissue.py reports its fits with it)."""
+    result = {}
+    for index, name in enumerate(names):
+        inside = labels == index
+        if not inside.any():
+            continue
+        result[name] = {"js_divergence": js_divergence(real[inside], simulated[inside]),
+                        "real_mean": float(real[inside].mean()), "simulated_mean": float(simulated[inside].mean()),
+                        "real_std": float(real[inside].std()), "simulated_std": float(simulated[inside].std()),
+                        "real_grain_px": grain_px(real, inside), "simulated_grain_px": grain_px(simulated, inside),
+                        "pixels": int(inside.sum())}
+    return result
+
+
 # --- the sets ----------------------------------------------------------------------------------
 
 def available_conditions() -> list[str]:
