@@ -33,6 +33,7 @@ import numpy as np
 from scipy import ndimage, optimize
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import realism  # noqa: E402
 from realism import IMPORTS, js_divergence  # noqa: E402
 
 from ussim import display, imageset, importers, phantom, scan, tissue  # noqa: E402
@@ -349,6 +350,34 @@ def homogeneous_correlation(n_waves: int) -> dict:
             "along_beam": [corr(e[:-k], e[k:]) for k in (1, 2, 3)]}
 
 
+# Candidate blurs of the gray image (sigma in px of the real grid per axis): the speckle size is an
+# integer number of px (bench/realism.grain_px), so a gradient-free line search would stall on its
+# steps; every pair on this grid is rendered instead.
+SMOOTHING_SIGMAS_PX = np.arange(0.0, 3.01, 0.25)
+
+
+def fit_smoothing(envelopes, references, real_images, labels, names, grid, chain) -> tuple[display.DisplayChain, list]:
+    """The display chain's smoothing_mm that brings the simulated speckle size (rows along depth,
+    columns across; bench/realism.grain_px per class) closest to the real one on these frames:
+    the least mean squared relative error over the classes with a measurable grain."""
+    dz_mm, dx_mm = float(np.mean(np.diff(grid.z))) * 1e3, float(np.mean(np.diff(grid.x))) * 1e3
+    classes = [i for i in range(len(names)) if (labels == i).sum() > 200 * len(labels) // 4]
+    real = {i: np.array(realism.grain_px(real_images, labels == i)) for i in classes}
+    tried = []
+    for sz in SMOOTHING_SIGMAS_PX:
+        for sx in SMOOTHING_SIGMAS_PX:
+            candidate = display.DisplayChain(**{**chain.as_dict(), "smoothing_mm": (sz * dz_mm, sx * dx_mm)})
+            images = rendered(envelopes, references, grid, candidate)
+            grains = {i: np.array(realism.grain_px(images, labels == i)) for i in classes}
+            error = float(np.mean([np.mean((grains[i] / real[i] - 1) ** 2) for i in classes]))
+            tried.append({"sigma_px": [float(sz), float(sx)], "error": error,
+                          "grain_px": {names[i]: grains[i].tolist() for i in classes}})
+    best = min(tried, key=lambda t: t["error"])
+    smoothing = (round(best["sigma_px"][0] * dz_mm, 4), round(best["sigma_px"][1] * dx_mm, 4))
+    return display.DisplayChain(**{**chain.as_dict(), "smoothing_mm": smoothing}), \
+        [{"real_grain_px": {names[i]: real[i].tolist() for i in classes}}, best, tried[0]]
+
+
 def montage(real_images, before, after, path: Path):
     rows = [np.concatenate([r, b, a], axis=1) for r, b, a in zip(real_images, before, after, strict=True)]
     from PIL import Image
@@ -364,6 +393,9 @@ def main():
     parser.add_argument("--skip-schemes", type=int, default=0, help="leave out the first schemes of the comparison")
     parser.add_argument("--out", type=Path, default=Path("bench/out"))
     parser.add_argument("--cache", type=Path, help="keep the simulated envelopes here (.npz) and reuse them")
+    parser.add_argument("--fit-smoothing", action="store_true",
+                        help="fit only the chain's smoothing_mm to the real speckle size on the tuning frames "
+                             "(the table's chain otherwise as it is)")
     args = parser.parse_args()
     if importers.real_data_dir() is None:
         raise SystemExit("real archives absent: ../shared/data/real (or $USSIM_REAL_DATA) not found")
@@ -383,6 +415,15 @@ def main():
         print(json.dumps(report, indent=2))
         return
     names = imageset.class_names_of(real)
+    if args.fit_smoothing:
+        tuning_frames = splits["tuning"]
+        envelopes, references, seconds = simulate_frames(real, tuning_frames, organ, grid)
+        current = display.load(organ)
+        smoothed_chain, found = fit_smoothing(envelopes, references, real["image"].values[tuning_frames],
+                                              real["label"].values[tuning_frames], names, grid, current)
+        report.update(smoothing_mm=list(smoothed_chain.smoothing_mm), smoothing_fit=found)
+        print(json.dumps(report, indent=2))
+        return
     every = np.r_[splits["tuning"], splits["held_out"]]
     if args.cache and args.cache.is_file():  # the envelopes of an earlier run: refit without simulating
         cached = np.load(args.cache)

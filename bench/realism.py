@@ -138,10 +138,10 @@ def simulate_held_out(real, index: np.ndarray, grid, organ: str, condition: str,
 
 
 def edge_sketch(image: np.ndarray) -> np.ndarray:
-    """The GANs' edge sketch of an image, from ussim (where the conditions work moves it)."""
-    from ussim import sketch  # absent before the mask+sketch condition exists
+    """The GANs' edge sketch of an image (ussim.sketch, with the GANs' Canny settings for its size)."""
+    from ussim import sketch
 
-    return sketch.edge_sketch(image)
+    return sketch.edge_sketch(image, **sketch.canny_for_size(image.shape[0]))
 
 
 def grid_of(real, table) -> scan.DisplayGrid:

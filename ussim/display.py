@@ -20,6 +20,7 @@ import math
 from dataclasses import asdict, dataclass
 
 import numpy as np
+from scipy import ndimage
 
 from ussim import bmode, presets
 from ussim.errors import UsageError
@@ -49,6 +50,8 @@ class DisplayChain:
     reverb_spacing_mm: float = 1.0        # ... band period (the face-to-tissue round trip) ...
     reverb_decay_mm: float = 1.0          # ... and the depth over which the bands fade by 1/e
     catheter_gray: float = 0.0            # inside the catheter (circle)
+    smoothing_mm: tuple[float, ...] = (0.0, 0.0)  # Gaussian sigma (depth z, lateral x) of the gray image's
+                                          # post-detection smoothing and resampling (0: none)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -98,6 +101,10 @@ def validate(chain: DisplayChain, source: str = "display chain") -> DisplayChain
     bad = [f"{k} = {numbers[k]:g}" for k in grays if not 0 <= numbers[k] <= 255]
     if bad:
         raise UsageError(f"{where} {', '.join(bad)} (gray levels must lie within 0..255)")
+    smoothing = np.asarray(chain.smoothing_mm, float)
+    if smoothing.shape != (2,) or not (np.all(np.isfinite(smoothing)) and np.all(smoothing >= 0)):
+        raise UsageError(f"{where} smoothing_mm {list(chain.smoothing_mm)} (need two finite values >= 0: "
+                         f"sigma along depth z and across x)")
     lengths = ("inner_radius_mm", "face_radius_mm", "face_width_mm")
     bad = [f"{k} = {numbers[k]:g}" for k in lengths if numbers[k] < 0]
     bad += [f"{k} = {numbers[k]:g}" for k in ("reverb_spacing_mm", "reverb_decay_mm") if numbers[k] <= 0]
@@ -172,12 +179,32 @@ def overlays(grid, chain: DisplayChain) -> tuple[np.ndarray, np.ndarray]:
     return added, floor
 
 
+def smoothed(gray: np.ndarray, inside: np.ndarray, grid, chain: DisplayChain) -> np.ndarray:
+    """The gray image blurred by a Gaussian of `smoothing_mm` within the field of view only
+    (normalised convolution: the outside fill does not bleed in).
+
+    DECISION: the real sets' gray images are smoother than detected speckle: consoles smooth after
+    detection, and the archives were resized from larger frames (ovary about 530 x 960 px, IVUS
+    500 x 500, both to 256 x 256, bilinear). What the two did is not documented, so the blur is
+    one fitted Gaussian per axis (bench/fit_display.py --fit-smoothing: the real speckle size on
+    the tuning frames), applied to the gray image as the resize was.
+    """
+    sigma_px = (chain.smoothing_mm[0] / float(np.mean(np.diff(grid.z))) / 1e3,
+                chain.smoothing_mm[1] / float(np.mean(np.diff(grid.x))) / 1e3)
+    if max(sigma_px) <= 0:
+        return gray
+    weight = ndimage.gaussian_filter(inside.astype(np.float64), sigma_px, mode="nearest")
+    blurred = ndimage.gaussian_filter(np.where(inside, gray, 0.0), sigma_px, mode="nearest")
+    return np.where(inside, blurred / np.maximum(weight, 1e-12), gray)
+
+
 def render(envelope_image, reference: float, grid, chain: DisplayChain) -> np.ndarray:
     """uint8 display image of an envelope image on `grid` against the fixed `reference`."""
     gray = gray_map(level_db(envelope_image, reference, grid, chain), chain)
+    inside = field_of_view(grid, chain)
+    gray = smoothed(gray, inside, grid, chain)
     added, floor = overlays(grid, chain)
     gray = np.maximum(gray + added, floor)
-    inside = field_of_view(grid, chain)
     radius, _ = _radius_angle(grid, chain)
     outside = np.full(gray.shape, chain.outside_gray)
     if chain.fov == "circle":  # the catheter itself: dark, its bright ring around it

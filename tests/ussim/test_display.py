@@ -135,3 +135,30 @@ def test_compounded_diverging_waves_start_from_the_centre_with_non_negative_dela
     np.testing.assert_allclose(waves[0].delays, 0.0, atol=1e-15)
     with pytest.raises(UsageError, match="odd number"):
         transmit.diverging_waves(p, 2)
+
+
+def test_smoothing_coarsens_the_grain_inside_the_field_of_view_only(organ):
+    grid = grid_of(organ, 128)
+    chain = dataclasses.replace(display.load(organ), smoothing_mm=(0.0, 0.0), reverb_gray=0.0)
+    rng = np.random.default_rng(4)
+    envelope = np.abs(rng.standard_normal((128, 128)) + 1j * rng.standard_normal((128, 128))) * 0.1
+    sharp = display.render(envelope, 1.0, grid, chain).astype(float)
+    pitch_mm = float(np.diff(grid.x).mean()) * 1e3, float(np.diff(grid.z).mean()) * 1e3
+    blurred = display.render(envelope, 1.0, grid, dataclasses.replace(
+        chain, smoothing_mm=(2 * pitch_mm[1], 2 * pitch_mm[0]))).astype(float)
+    fov = display.field_of_view(grid, chain)
+    inner = fov & ~np.roll(~fov, 6, 0) & ~np.roll(~fov, -6, 0) & ~np.roll(~fov, 6, 1) & ~np.roll(~fov, -6, 1)
+
+    def neighbour_correlation(image):
+        a, b = image[:, :-1][inner[:, :-1] & inner[:, 1:]], image[:, 1:][inner[:, :-1] & inner[:, 1:]]
+        return np.corrcoef(a, b)[0, 1]
+
+    assert neighbour_correlation(blurred) > neighbour_correlation(sharp) + 0.3  # white speckle grows a grain
+    assert np.array_equal(sharp[~fov], blurred[~fov])           # the outside fill stays as it was
+    assert abs(sharp[inner].mean() - blurred[inner].mean()) < 3  # a blur keeps the mean gray
+
+
+@pytest.mark.parametrize("smoothing", [(-0.1, 0.0), (0.1,), (float("nan"), 0.1)])
+def test_bad_smoothing_is_one_line(smoothing):
+    with pytest.raises(UsageError, match="smoothing_mm"):
+        display.validate(dataclasses.replace(display.load("ivus"), smoothing_mm=smoothing))
