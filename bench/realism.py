@@ -20,8 +20,9 @@ interval over images; speckle size per class (autocorrelation widths along x acr
 the classifier two-sample test (compare.metrics.c2st) on 32 x 32 patches inside the field of view.
 
 Simulated sets are kept as bench/out/realism_<organ>_<condition>_<label>.h5; `--reuse LABEL`
-measures such kept sets again instead of simulating (e.g. today's "before" after a merge; a set
-not kept is simulated and kept under that label). Output:
+measures such kept sets again instead of simulating (e.g. today's "before" after a merge); a
+condition with no set kept under that label is left out with one line (simulating it now would
+label today's simulator as the kept one). Output:
 bench/out/realism_<label>.json and .md, montages bench/realism_montage_<organ>_<label>.png.
 
     python bench/realism.py [--organ ivus|ovary|both] [--frames K] [--label before] [--demo runs/demo]
@@ -242,8 +243,11 @@ def run(organ: str, args, with_frd: bool) -> dict:
         print("  ussim.phantom.mask_sample has no `condition` here: measuring the mask condition only", flush=True)
     for condition in conditions:
         path = args.out / f"realism_{organ}_{condition}_{args.reuse or args.label}.h5"
+        if args.reuse and not path.is_file():
+            print(f"  ussim:{condition} not measured: no set kept under '{args.reuse}' ({path.name})", flush=True)
+            continue
         try:
-            if args.reuse and path.is_file():
+            if args.reuse:
                 with imageset.read(path) as kept:
                     simulated = kept.load()
             else:
@@ -327,7 +331,7 @@ def main():
     parser.add_argument("--frames", type=int, default=12, help="tuning frames K; frames K..2K-1 are held out")
     parser.add_argument("--label", default="current", help="names the outputs (e.g. before, after)")
     parser.add_argument("--reuse", metavar="LABEL", help="measure the sets kept under LABEL instead of simulating "
-                                                         "(a set not kept is simulated and kept under LABEL)")
+                                                         "(conditions with no set kept under LABEL are left out)")
     parser.add_argument("--demo", type=Path, help="a `make demo` run folder (e.g. runs/demo): its sets too")
     parser.add_argument("--per-cell", type=float, default=scatter.SCATTERERS_PER_CELL,
                         help="scatterers per resolution cell (lower only for quick trials)")
