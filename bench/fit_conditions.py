@@ -1,0 +1,85 @@
+"""Fit [conditions] sketch_reflector_db of an organ table: how bright the mask+sketch reflectors are.
+
+The statistic is ussim.side_scatterers.edge_contrast_gray: the mean gray on the Canny sketch's
+background edges less the mean gray 2-6 px beside them, pooled (mean) over the tuning frames
+0..K-1 (bench/realism.py's split; the held-out frames K..2K-1 are only reported). The real frames
+and mask+sketch simulations of their own masks with their own sketches are compared at a few
+reflector levels; the level where the simulated contrast meets the real one is interpolated
+linearly between the two levels that bracket it (the contrast rises monotonically with the level,
+and each level costs a simulation of every tuning frame, so a few levels and an interpolation
+replace an optimiser's many evaluations).
+
+    python bench/fit_conditions.py --organ ivus|ovary [--frames K] [--levels 5 10 15 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import fit_display  # noqa: E402  (the split and the real grid, as the display fit uses them)
+
+from ussim import conditions, imageset, phantom, side_scatterers, sketch, tissue  # noqa: E402
+
+
+def contrast(images, sketches, labels) -> float:
+    values = [side_scatterers.edge_contrast_gray(i, s, m) for i, s, m in zip(images, sketches, labels, strict=True)]
+    return float(np.nanmean(values))
+
+
+def simulated_contrast(organ, real, index, grid, sketches, level_db) -> float:
+    names = imageset.class_names_of(real)
+    original = conditions.settings
+    current = original(organ)
+    conditions.settings = lambda name: conditions.Settings(level_db, current.image_smoothing_grains)
+    try:
+        images = [phantom.mask_sample(real["label"].values[i], grid, names, organ, seed=int(i), sample_id=str(i),
+                                      device="cpu", progress=False, condition="mask+sketch", sketch=sketches[k],
+                                      warm=k == 0)["image"].values[0] for k, i in enumerate(index)]
+    finally:
+        conditions.settings = original
+    return contrast(images, sketches, real["label"].values[index])
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--organ", choices=("ivus", "ovary"), required=True)
+    parser.add_argument("--frames", type=int, default=12, help="tuning frames; as many again are held out")
+    parser.add_argument("--levels", type=float, nargs="+", default=[5.0, 10.0, 15.0, 20.0])
+    args = parser.parse_args()
+    start = time.perf_counter()
+    real, splits = fit_display.load_real(args.organ, args.frames)
+    grid = fit_display.real_grid(args.organ, real, tissue.load(args.organ), (real.sizes["y"], real.sizes["x"]))
+    images = real["image"].values
+    canny = sketch.canny_for_size(images.shape[1])
+    report = {"organ": args.organ, "date": time.strftime("%Y-%m-%d"), "command": " ".join(sys.argv)}
+    for split, index in splits.items():
+        sketches = [sketch.edge_sketch(images[i], **canny) for i in index]
+        report[f"real_{split}"] = contrast(images[index], sketches, real["label"].values[index])
+    tuning = splits["tuning"]
+    sketches = [sketch.edge_sketch(images[i], **canny) for i in tuning]
+    levels = sorted(args.levels)
+    simulated = [simulated_contrast(args.organ, real, tuning, grid, sketches, level) for level in levels]
+    report["simulated_tuning"] = dict(zip(map(str, levels), simulated, strict=True))
+    target = report["real_tuning"]
+    if not min(simulated) <= target <= max(simulated):
+        report["fitted_db"] = None
+        report["note"] = "the real contrast lies outside the simulated range: widen --levels"
+    else:
+        report["fitted_db"] = round(float(np.interp(target, simulated, levels)), 1)
+        held = splits["held_out"]
+        held_sketches = [sketch.edge_sketch(images[i], **canny) for i in held]
+        report["simulated_held_out_at_fit"] = simulated_contrast(args.organ, real, held, grid, held_sketches,
+                                                                 report["fitted_db"])
+    report["seconds"] = time.perf_counter() - start
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()
