@@ -33,10 +33,9 @@ import numpy as np
 from scipy import ndimage, optimize
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import realism  # noqa: E402
 from realism import IMPORTS, js_divergence  # noqa: E402
 
-from ussim import display, imageset, importers, phantom, scan, tissue  # noqa: E402
+from ussim import bmode, display, imageset, importers, measure, phantom, scan, tissue  # noqa: E402
 from ussim import probe as probes  # noqa: E402
 
 # DECISION: a pixel shows echoes when its 7x7 mean exceeds gray 6: speckle has dark pixels but
@@ -223,13 +222,20 @@ def fit_gray_map(envelopes, references, real_images, labels, background, grid, c
     bins = (depth[None].repeat(len(labels), 0)[pick] // PROFILE_BIN_MM).astype(int)
     counts = np.bincount(bins)
     real_profile = np.bincount(bins, real_values) / np.maximum(counts, 1)
-    levels = np.stack([20 * np.log10(np.maximum(e, 1e-30) / r) for e, r in zip(envelopes, references, strict=True)])
-    level = levels[pick]
+    levels = np.stack([20 * np.log10(np.maximum(e, bmode.ENVELOPE_FLOOR) / r)
+                       for e, r in zip(envelopes, references, strict=True)])
     tgc_points = np.asarray(chain.tgc_mm)
+    inside = display.field_of_view(grid, chain)
+    smoothing = max(chain.smoothing_mm) > 0
 
     def gray(gain, tgc, knots_gray):
-        offset = np.interp(depth, tgc_points, tgc)[None].repeat(len(labels), 0)[pick] if len(tgc_points) else 0.0
-        return np.interp(level + gain + offset, chain.knots_db, knots_gray)
+        # the gray images as display.render makes them (gray map, then the chain's smoothing
+        # within the field of view): the smoothing narrows the histogram the knots must match
+        offset = np.interp(depth, tgc_points, tgc)[None] if len(tgc_points) else 0.0
+        images = np.interp(levels + gain + offset, chain.knots_db, knots_gray)
+        if smoothing:
+            images = np.stack([display.smoothed(image, inside, grid, chain) for image in images])
+        return images[pick]
 
     def loss(values):
         simulated = np.clip(np.rint(values), 0, 255).astype(np.uint8)
@@ -281,28 +287,6 @@ def fitted_chain(organ, real, splits, grid) -> tuple[display.DisplayChain, dict]
     return display.validate(display.DisplayChain(**{**chain.as_dict(), **values}), "measured geometry"), found
 
 
-def grain_subpixel(images, inside, sigma_px: float = 4.0) -> tuple[float, float]:
-    """Speckle grain (rows, columns) in px, as bench/realism.grain_px (width at half height of the
-    autocorrelation of the gray values less their Gaussian-smoothed texture, over the class's
-    pixels) but with the half-height crossing interpolated between lags: realism's whole-pixel
-    widths (1, 3, 5 ...) cannot tell transmit schemes apart."""
-    widths = []
-    for image, mask in zip(images, inside, strict=True):
-        gray = image.astype(np.float64)
-        detail = (gray - ndimage.gaussian_filter(gray, sigma_px)) * mask
-        detail[mask] -= detail[mask].mean()
-        size = [2 * n for n in detail.shape]
-        correlation = np.fft.ifft2(np.abs(np.fft.fft2(detail, s=size)) ** 2).real
-        correlation /= np.maximum(np.fft.ifft2(np.abs(np.fft.fft2(mask.astype(np.float64), s=size)) ** 2).real, 1.0)
-        correlation /= correlation[0, 0]
-        row = []
-        for profile in (correlation[:32, 0], correlation[0, :32]):
-            k = int(np.argmax(profile < 0.5))
-            row.append(2 * (k - 1 + (profile[k - 1] - 0.5) / (profile[k - 1] - profile[k])))
-        widths.append(row)
-    return tuple(round(float(v), 2) for v in np.mean(widths, axis=0))
-
-
 def scheme_comparison(organ, real, splits, grid, chain, schemes, frames) -> list[dict]:
     """Per transmit scheme on the first `frames` tuning frames: seconds per image, background grain
     near the centre line and its streakiness (columns / rows) against the real ones, and per-class
@@ -315,13 +299,13 @@ def scheme_comparison(organ, real, splits, grid, chain, schemes, frames) -> list
     axial = np.abs(np.degrees(np.arctan2(x, z - chain.apex_z_mm))) < 20
     used = display.field_of_view(grid, chain) & (display.depth_mm(grid, chain) > NEAR_FIELD_MM[organ]) & axial
     background = (labels == 0) & used[None]
-    real_grain = grain_subpixel(real_images, background)
+    real_grain = measure.speckle_grain_px(real_images, background)
     rows = []
     for settings in schemes:
         envelopes, references, seconds = simulate_frames(real, index, organ, grid, **settings)
         fitted = fit_gray_map(envelopes, references, real_images, labels, 0, grid, chain, NEAR_FIELD_MM[organ])
         images = rendered(envelopes, references, grid, fitted)
-        grain = grain_subpixel(images, background)
+        grain = measure.speckle_grain_px(images, background)
         rows.append({"settings": settings, "seconds_per_image": float(seconds.mean()),
                      "grain_px_rows_cols": grain, "real_grain_px_rows_cols": real_grain,
                      "streakiness": round(grain[1] / grain[0], 2),
@@ -350,25 +334,25 @@ def homogeneous_correlation(n_waves: int) -> dict:
             "along_beam": [corr(e[:-k], e[k:]) for k in (1, 2, 3)]}
 
 
-# Candidate blurs of the gray image (sigma in px of the real grid per axis): the speckle size is an
-# integer number of px (bench/realism.grain_px), so a gradient-free line search would stall on its
-# steps; every pair on this grid is rendered instead.
+# Candidate blurs of the gray image (sigma in px of the real grid per axis). DECISION: every pair on
+# this grid is rendered rather than searched: the measured speckle size is noisy in the blur (a
+# line search stalls on its wiggles), and 169 renders of the tuning frames take under a minute.
 SMOOTHING_SIGMAS_PX = np.arange(0.0, 3.01, 0.25)
 
 
 def fit_smoothing(envelopes, references, real_images, labels, names, grid, chain) -> tuple[display.DisplayChain, list]:
     """The display chain's smoothing_mm that brings the simulated speckle size (rows along depth,
-    columns across; bench/realism.grain_px per class) closest to the real one on these frames:
+    columns across; ussim.measure.speckle_grain_px per class) closest to the real one on these frames:
     the least mean squared relative error over the classes with a measurable grain."""
     dz_mm, dx_mm = float(np.mean(np.diff(grid.z))) * 1e3, float(np.mean(np.diff(grid.x))) * 1e3
     classes = [i for i in range(len(names)) if (labels == i).sum() > 200 * len(labels) // 4]
-    real = {i: np.array(realism.grain_px(real_images, labels == i)) for i in classes}
+    real = {i: np.array(measure.speckle_grain_px(real_images, labels == i)) for i in classes}
     tried = []
     for sz in SMOOTHING_SIGMAS_PX:
         for sx in SMOOTHING_SIGMAS_PX:
             candidate = display.DisplayChain(**{**chain.as_dict(), "smoothing_mm": (sz * dz_mm, sx * dx_mm)})
             images = rendered(envelopes, references, grid, candidate)
-            grains = {i: np.array(realism.grain_px(images, labels == i)) for i in classes}
+            grains = {i: np.array(measure.speckle_grain_px(images, labels == i)) for i in classes}
             error = float(np.mean([np.mean((grains[i] / real[i] - 1) ** 2) for i in classes]))
             tried.append({"sigma_px": [float(sz), float(sx)], "error": error,
                           "grain_px": {names[i]: grains[i].tolist() for i in classes}})
@@ -415,15 +399,6 @@ def main():
         print(json.dumps(report, indent=2))
         return
     names = imageset.class_names_of(real)
-    if args.fit_smoothing:
-        tuning_frames = splits["tuning"]
-        envelopes, references, seconds = simulate_frames(real, tuning_frames, organ, grid)
-        current = display.load(organ)
-        smoothed_chain, found = fit_smoothing(envelopes, references, real["image"].values[tuning_frames],
-                                              real["label"].values[tuning_frames], names, grid, current)
-        report.update(smoothing_mm=list(smoothed_chain.smoothing_mm), smoothing_fit=found)
-        print(json.dumps(report, indent=2))
-        return
     every = np.r_[splits["tuning"], splits["held_out"]]
     if args.cache and args.cache.is_file():  # the envelopes of an earlier run: refit without simulating
         cached = np.load(args.cache)
@@ -432,6 +407,15 @@ def main():
         envelopes, references, seconds = simulate_frames(real, every, organ, grid)
         if args.cache:
             np.savez_compressed(args.cache, envelopes=envelopes, references=references, seconds=seconds)
+    if args.fit_smoothing:
+        tuning = np.arange(len(splits["tuning"]))
+        current = display.load(organ)
+        smoothed_chain, found = fit_smoothing(envelopes[tuning], references[tuning],
+                                              real["image"].values[splits["tuning"]],
+                                              real["label"].values[splits["tuning"]], names, grid, current)
+        report.update(smoothing_mm=list(smoothed_chain.smoothing_mm), smoothing_fit=found)
+        print(json.dumps(report, indent=2))
+        return
     tuning = np.arange(len(splits["tuning"]))
     real_images, labels = real["image"].values[every], real["label"].values[every]
     fitted = fit_gray_map(envelopes[tuning], references[tuning], real_images[tuning], labels[tuning], 0, grid, chain,

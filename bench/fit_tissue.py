@@ -43,10 +43,11 @@ from scipy import ndimage, optimize
 from skimage import measure
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import realism  # noqa: E402  (bench/realism.py: the split, JS and grain of the realism report)
+import realism  # noqa: E402  (bench/realism.py: the split and JS of the realism report)
 
 from ussim import anatomy, importers, imageset, phantom, scan, simulate, tissue  # noqa: E402
 from ussim import probe as probes  # noqa: E402
+from ussim.measure import TEXTURE_SIGMA_PX, speckle_grain_px  # noqa: E402
 
 # DECISION: weights of speckle grain and coarse texture beside JS. The grain is the point spread
 # function's and the display chain's more than the tissue's, so it only breaks ties (a 20 %
@@ -212,7 +213,7 @@ def gains_for(keys, values, start, table):
 
 
 def coarse_texture(images, inside):
-    return float(np.std(np.concatenate([ndimage.gaussian_filter(i.astype(float), realism.TEXTURE_SIGMA_PX)[m]
+    return float(np.std(np.concatenate([ndimage.gaussian_filter(i.astype(float), TEXTURE_SIGMA_PX)[m]
                                         for i, m in zip(images, inside, strict=True)])))
 
 
@@ -226,10 +227,10 @@ def objective_parts(real, simulated, labels, names, cache=None):
         if not inside.any():
             continue
         if name not in cache:
-            cache[name] = (np.array(realism.grain_px(real, inside)), coarse_texture(real, inside))
+            cache[name] = (np.array(speckle_grain_px(real, inside)), coarse_texture(real, inside))
         real_grain, real_texture = cache[name]
         js = realism.js_divergence(real[inside], simulated[inside])
-        grain = np.array(realism.grain_px(simulated, inside, cache.setdefault(("support", name), {}))) / real_grain - 1
+        grain = np.array(speckle_grain_px(simulated, inside, cache.setdefault(("support", name), {}))) / real_grain - 1
         texture = coarse_texture(simulated, inside) / real_texture - 1
         parts[name] = {"js": js, "grain_error": [float(g) for g in grain], "texture_error": float(texture),
                        "cost": js + GRAIN_WEIGHT * float(np.mean(grain ** 2)) + TEXTURE_WEIGHT * texture ** 2}

@@ -41,21 +41,19 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
-from scipy import ndimage
 from scipy.spatial.distance import jensenshannon
 
 import realism_measures as measures
 from machine import describe
 
 from app.demo.sets import OVARY_IMPORT
-from ussim import imageset, importers, phantom, scan, scatter, tissue
+from ussim import imageset, importers, measure, phantom, scan, scatter, tissue
 from ussim import probe as probes
 
 # The demo's selection of the ovary archive: normal ovaries of the train split, no Doppler.
 IMPORTS = {"ivus": ("ivus_dmolony_256.npz", dict(organ="ivus")),
            "ovary": ("otu2d_ovary_256.npz", dict(OVARY_IMPORT, split="train"))}
 CONDITIONS = ("mask", "mask+sketch", "mask+image")
-TEXTURE_SIGMA_PX = measures.TEXTURE_SIGMA_PX
 # DECISION: expected seconds on 2 free cores, from bench/RESULTS.md (ussim per 256 px image, FRD
 # radiomics per image) and this script's C2ST (per comparison); printed before the run starts.
 EXPECTED_SECONDS = {"ivus": 3.0, "ovary": 12.0, "frd_image": 0.6, "c2st": 12.0}
@@ -68,35 +66,9 @@ def js_divergence(real: np.ndarray, simulated: np.ndarray) -> float:
     return float(jensenshannon(*histograms, base=2) ** 2)
 
 
-def grain_px(images: np.ndarray, inside: np.ndarray, supports: dict | None = None) -> tuple[float, float]:
-    """Mean speckle grain of a class, (rows, columns) in px, on the image axes (the first
-    benchmark's measure; speckle_size_px in realism_measures measures along and across the beam).
-    `supports` (a dict) keeps each frame's class-mask autocorrelation between calls on the same
-    masks (bench/fit_tissue.py: the same widths at half the FFTs)."""
-    supports = {} if supports is None else supports
-    widths = []
-    for frame, (image, mask) in enumerate(zip(images, inside, strict=True)):
-        if mask.sum() < 200:
-            continue
-        shape = [2 * n for n in mask.shape]
-        if frame not in supports:
-            support = np.fft.rfft2(mask.astype(np.float64), s=shape)
-            supports[frame] = np.maximum(np.fft.irfft2(np.abs(support) ** 2, s=shape), 1.0)
-        gray = image.astype(np.float64)
-        detail = (gray - ndimage.gaussian_filter(gray, TEXTURE_SIGMA_PX)) * mask
-        detail[mask] -= detail[mask].mean()
-        correlation = np.fft.irfft2(np.abs(np.fft.rfft2(detail, s=shape)) ** 2, s=shape) / supports[frame]
-        if correlation[0, 0] <= 0:
-            continue
-        correlation /= correlation[0, 0]
-        widths.append([2 * np.argmax(np.r_[correlation[:, 0], -1] < 0.5) - 1,
-                       2 * np.argmax(np.r_[correlation[0, :], -1] < 0.5) - 1])
-    return tuple(float(v) for v in np.mean(widths, axis=0)) if widths else (float("nan"), float("nan"))
-
-
 def class_statistics(real: np.ndarray, simulated: np.ndarray, labels: np.ndarray, names: list[str]) -> dict:
     """Per class of `names`, pooled over the frames: JS of the gray histograms, gray mean and std,
-    speckle grain (grain_px) of real and simulated images, and the class's pixel count
+    speckle grain (ussim.measure.speckle_grain_px) of real and simulated images, and the class's pixel count
     (bench/fit_tissue.py reports its fits with it)."""
     result = {}
     for index, name in enumerate(names):
@@ -106,7 +78,8 @@ def class_statistics(real: np.ndarray, simulated: np.ndarray, labels: np.ndarray
         result[name] = {"js_divergence": js_divergence(real[inside], simulated[inside]),
                         "real_mean": float(real[inside].mean()), "simulated_mean": float(simulated[inside].mean()),
                         "real_std": float(real[inside].std()), "simulated_std": float(simulated[inside].std()),
-                        "real_grain_px": grain_px(real, inside), "simulated_grain_px": grain_px(simulated, inside),
+                        "real_grain_px": measure.speckle_grain_px(real, inside),
+                        "simulated_grain_px": measure.speckle_grain_px(simulated, inside),
                         "pixels": int(inside.sum())}
     return result
 

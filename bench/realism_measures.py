@@ -22,14 +22,13 @@ from scipy import ndimage
 from compare import bootstrap, estimates
 from compare.metrics import MetricUndefined, c2st
 from compare.metrics import js as js_metric
+from ussim import measure
 from ussim.errors import UsageError
 
 REPLICATES = 1000
-# DECISION: texture coarser than speckle is removed before the autocorrelation (gray minus its
-# Gaussian blur of sigma 4 px), as the first realism benchmark did, so that the widths measure
-# the grain, not the anatomy; a class with fewer than 200 pixels in an image is skipped there.
-TEXTURE_SIGMA_PX = 4.0
-MIN_CLASS_PIXELS = 200
+# the speckle measure's texture removal and smallest region (their DECISION in ussim.measure)
+TEXTURE_SIGMA_PX = measure.TEXTURE_SIGMA_PX
+MIN_CLASS_PIXELS = measure.MIN_REGION_PIXELS
 # DECISION: a pixel belongs to the real field of view when it differs from its image's outside
 # fill in at least 90 % of the real images: a sector or circle shared by nearly all frames, without
 # the corners, the constant fill (IVUS) and the black outside (ovary), nor a rare odd frame.
@@ -69,15 +68,6 @@ def beam_origin_px(organ: str, grid, probe) -> tuple[float, float]:
     return (z - z0) / dz, (0.0 - x0) / dx
 
 
-def half_height_width(correlation: np.ndarray) -> float:
-    """Full width (samples) at half height of a one-sided autocorrelation starting at lag 0 (= 1)."""
-    below = np.flatnonzero(correlation < 0.5)
-    if len(below) == 0 or below[0] == 0:
-        return float("nan")
-    k = below[0]
-    return float(2 * (k - 1 + (correlation[k - 1] - 0.5) / (correlation[k - 1] - correlation[k])))
-
-
 def speckle_size_px(images: np.ndarray, inside: np.ndarray, origin: tuple[float, float]) -> tuple[float, float]:
     """Mean speckle size of one class, (along, across) the beam in px.
 
@@ -105,15 +95,11 @@ def speckle_size_px(images: np.ndarray, inside: np.ndarray, origin: tuple[float,
         polar = ndimage.map_coordinates(detail, [pr, pc], order=1, cval=0.0) * polar_mask
         if polar_mask.sum() < MIN_CLASS_PIXELS:
             continue
-        polar[polar_mask] -= polar[polar_mask].mean()
-        size = [2 * n for n in polar.shape]
-        correlation = np.fft.ifft2(np.abs(np.fft.fft2(polar, s=size)) ** 2).real
-        overlap = np.fft.ifft2(np.abs(np.fft.fft2(polar_mask.astype(np.float64), s=size)) ** 2).real
-        correlation = correlation / np.maximum(overlap, 1.0)
-        if correlation[0, 0] <= 0:
+        correlation, _ = measure.region_autocorrelation(polar, polar_mask)
+        if correlation is None:
             continue
-        correlation /= correlation[0, 0]
-        widths.append([half_height_width(correlation[:, 0]), half_height_width(correlation[0, :])])
+        widths.append([measure.half_height_width(correlation[:, 0]),
+                       measure.half_height_width(correlation[0, :])])
     if not widths:
         return float("nan"), float("nan")
     with warnings.catch_warnings():

@@ -19,9 +19,9 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
-from scipy import ndimage, signal
+from scipy import ndimage
 
-from ussim import anatomy, display, pulse, scatter, simulate
+from ussim import anatomy, display, measure, pulse, scatter, simulate
 from ussim.engine import Scatterers, face_distance
 from ussim.probe import SPEED_OF_SOUND, Probe
 from ussim.tissue import Tissue, TissueTable
@@ -126,33 +126,15 @@ def with_reflectors(cloud: Scatterers, sketch, label, x, z, class_names, table: 
 
 
 def speckle_grain_px(image: np.ndarray, field_of_view: np.ndarray | None = None) -> tuple[float, float] | None:
-    """Speckle size of an image, (rows, columns) in px: the full width at half height of the
-    autocorrelation of its gray values, less their smooth texture (Gaussian of 4 px, as
-    bench/realism.py), over its displayed (not clipped) pixels inside `field_of_view` (the
-    scanner's constant fill outside it holds no speckle); None where it has no speckle."""
+    """Speckle size of one display image, (rows, columns) in px (ussim.measure.speckle_grain_px),
+    over its displayed (not clipped) pixels inside `field_of_view` (the scanner's constant fill
+    outside it holds no speckle); None where it has no measurable speckle."""
     gray = np.asarray(image, np.float64)
     shown = (gray > 0) & (gray < 255)
     if field_of_view is not None:
         shown &= np.asarray(field_of_view, bool)
-    shown = shown.astype(np.float64)
-    if shown.sum() < 200:
-        return None
-    detail = (gray - ndimage.gaussian_filter(gray, 4.0)) * shown
-    detail[shown > 0] -= detail[shown > 0].mean()
-    correlation = signal.fftconvolve(detail, detail[::-1, ::-1])
-    overlap = np.maximum(signal.fftconvolve(shown, shown[::-1, ::-1]), 1.0)
-    correlation /= overlap
-    centre = (gray.shape[0] - 1, gray.shape[1] - 1)
-    if not correlation[centre] > 1e-9:
-        return None
-    correlation /= correlation[centre]
-    widths = []
-    for profile in (correlation[centre[0]:, centre[1]], correlation[centre[0], centre[1]:]):
-        below = np.flatnonzero(profile < 0.5)
-        if below.size == 0:
-            return None
-        widths.append(float(2 * below[0] - 1))
-    return widths[0], widths[1]
+    rows, columns = measure.speckle_grain_px([gray], [shown])
+    return None if not (np.isfinite(rows) and np.isfinite(columns)) else (rows, columns)
 
 
 # The spread of fully developed speckle's log level about its mean: 20 log10 of a Rayleigh
