@@ -1,0 +1,75 @@
+"""The one canvas every study image is shown on: the organ's field of view, one outside fill.
+
+Real frames carry what no synthetic image has outside the scanner's field of view (scanner text,
+calipers, a black or constant-fill surround, a catheter ring), and synthetic images fill corners
+that a scanner leaves empty. A reader could decide from the corners alone. So every case, real or
+synthetic, is cut to the same mask (the organ's sector or circle, fitted from the real set by
+bench/fit_display.py and kept in data/organs/<organ>.toml) and everything outside it is set to one
+gray level. The rules: ../shared/ARCHITECTURE.md, "Reader study rules".
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+from scipy import ndimage
+
+from ussim import display, phantom, presets, tissue
+from ussim.errors import UsageError
+
+FIELDS_OF_VIEW = ("organ", "full")
+# DECISION: the field of view is shrunk by 2 % of the image's shorter side (5 px at 256 px): the
+# fitted sector matches the real frames' median content with IoU 0.95 only, so a real frame's own
+# edge (a dark wedge, the scan-conversion seam) or the IVUS catheter's ring can lie just inside the
+# fitted mask; a margin keeps these edges, which differ between real and synthetic images, out.
+MARGIN_FRACTION = 0.02
+
+
+@dataclasses.dataclass(frozen=True)
+class Canvas:
+    """Where a study image shows echoes (`inside`) and the single gray everything else takes."""
+    field_of_view: str      # "organ" (the organ's sector or circle) or "full" (the whole square)
+    organ: str | None
+    shape: tuple[int, int]
+    fill: int
+    margin_px: int
+    inside: np.ndarray       # bool (rows, columns)
+
+    def apply(self, image) -> np.ndarray:
+        """The image on this canvas: its pixels inside the field of view, `fill` outside."""
+        pixels = np.asarray(image)
+        if pixels.shape != self.shape:
+            raise UsageError(f"image is {pixels.shape[0]}x{pixels.shape[1]}, the study's canvas "
+                             f"{self.shape[0]}x{self.shape[1]}")
+        return np.where(self.inside, pixels, np.uint8(self.fill)).astype(np.uint8)
+
+    def as_dict(self) -> dict:
+        """The display settings of the study's design record (the mask is rebuilt from them)."""
+        return {"field_of_view": self.field_of_view, "organ": self.organ, "shape": list(self.shape),
+                "fill": self.fill, "margin_px": self.margin_px, "margin_fraction": MARGIN_FRACTION,
+                "inside_pixels": int(self.inside.sum())}
+
+
+def canvas_for(field_of_view: str, organ: str | None, shape: tuple[int, int]) -> Canvas:
+    """The canvas of a study: `organ` takes the organ's fitted field of view (ussim.display) and
+    outside fill; `full` shows the whole square (only for sets with no scanner field of view,
+    such as toy phantoms). One UsageError line for anything else."""
+    shape = (int(shape[0]), int(shape[1]))
+    if field_of_view == "full":
+        return Canvas("full", organ, shape, 0, 0, np.ones(shape, bool))
+    if field_of_view != "organ":
+        raise UsageError(f"field of view {field_of_view!r} not allowed; use one of {', '.join(FIELDS_OF_VIEW)}")
+    known = presets.names("organs")
+    if organ not in known:
+        raise UsageError(f"the real set's organ {organ!r} has no fitted field of view (organ tables: "
+                         f"{', '.join(known)}); use field of view 'full' for sets without a scanner's field of view")
+    grid = phantom.display_grid(tissue.load(organ), shape)
+    chain = display.load(organ)
+    margin = max(1, round(MARGIN_FRACTION * min(shape)))
+    inside = ndimage.binary_erosion(display.field_of_view(grid, chain), iterations=margin, border_value=0)
+    if not inside.any():
+        raise UsageError(f"{shape[0]}x{shape[1]} px leaves nothing of the {organ} field of view; use larger images")
+    # DECISION: the fill is the console's own outside gray (data/organs/<organ>.toml,
+    # [display_chain] outside_gray: ovary 0, IVUS 30), so real frames keep their look.
+    return Canvas("organ", organ, shape, int(round(chain.outside_gray)), margin, inside)
