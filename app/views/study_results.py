@@ -68,8 +68,9 @@ def reader_table(summary: dict) -> pd.DataFrame:
 
 
 def kappa_table(summary: dict) -> pd.DataFrame:
+    # Only pairs that read common cases: in the Latin square readers r and r + (1 + methods).
     return pd.DataFrame([{"readers": pair, "shared cases": v["shared_cases"], "Cohen κ": number(v["kappa"])}
-                         for pair, v in summary["cohen_kappa"].items()])
+                         for pair, v in summary["cohen_kappa"].items() if v["shared_cases"]])
 
 
 def render() -> None:
@@ -112,8 +113,11 @@ def render() -> None:
         right.plotly_chart(radar_chart(summary), key="radar_chart")
     st.subheader("Per reader")
     st.dataframe(reader_table(summary), hide_index=True)
-    if summary["cohen_kappa"]:
-        st.dataframe(kappa_table(summary), hide_index=True)
+    kappas = kappa_table(summary)
+    if len(kappas):
+        st.dataframe(kappas, hide_index=True)
+    else:
+        st.caption("Cohen's κ: no two readers share a case yet (readers r and r + number of sources do).")
     left, right = st.columns(2)
     left.download_button("Download answers (CSV)", study.export_csv(handle), file_name=f"{name}_answers.csv",
                          mime="text/csv", key="download_csv")
