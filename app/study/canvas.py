@@ -65,7 +65,7 @@ def canvas_for(field_of_view: str, organ: str | None, shape: tuple[int, int]) ->
         raise UsageError(f"the real set's organ {organ!r} has no fitted field of view (organ tables: "
                          f"{', '.join(known)}); use field of view 'full' for sets without a scanner's field of view")
     grid = phantom.display_grid(tissue.load(organ), shape)
-    chain = display.load(organ)
+    chain = _geometry(organ)
     margin = max(1, round(MARGIN_FRACTION * min(shape)))
     inside = ndimage.binary_erosion(display.field_of_view(grid, chain), iterations=margin, border_value=0)
     if not inside.any():
@@ -73,3 +73,21 @@ def canvas_for(field_of_view: str, organ: str | None, shape: tuple[int, int]) ->
     # DECISION: the fill is the console's own outside gray (data/organs/<organ>.toml,
     # [display_chain] outside_gray: ovary 0, IVUS 30), so real frames keep their look.
     return Canvas("organ", organ, shape, int(round(chain.outside_gray)), margin, inside)
+
+
+def _geometry(organ: str) -> display.DisplayChain:
+    """The organ's field-of-view geometry ([display]) and outside fill ([display_chain] outside_gray).
+    DECISION: only these two matter to the study's canvas, so the rest of the display chain (the
+    gray map, TGC), which the simulator's fits rewrite, is neither read nor validated here: a study
+    of images made earlier must not depend on today's gray map. The placeholder gray map below is
+    never used."""
+    table = presets.read("organs", organ, "organ")
+    geometry = {key: table.get("display", {})[key] for key in ("fov", "apex_z_mm", "inner_radius_mm",
+                                                               "outer_radius_mm", "half_angle_deg")
+                if key in table.get("display", {})}
+    if "fov" not in geometry:
+        raise UsageError(f"organ table {organ} has no fitted field of view ([display] fov); use field of view 'full'")
+    fill = float(table.get("display_chain", {}).get("outside_gray", 0.0))
+    if not 0 <= fill <= 255:
+        raise UsageError(f"organ table {organ}: outside_gray {fill:g} (a gray level must lie within 0..255)")
+    return display.DisplayChain(**geometry, knots_db=(0.0, 1.0), knots_gray=(0.0, 1.0), outside_gray=fill)
