@@ -68,7 +68,8 @@ class Server:
         """`password`: the admin password the server is started with (None: no password, the
         admin pages stay closed)."""
         self.db_url, self.log, self.port = db_url, log, port or free_port()
-        self.env = {k: v for k, v in os.environ.items() if k not in ("USSIM_ADMIN_PASSWORD", "USSIM_ADMIN_PASSWORD_FILE")}
+        self.env = {k: v for k, v in os.environ.items()
+                    if k not in ("USSIM_ADMIN_PASSWORD", "USSIM_ADMIN_PASSWORD_FILE")}
         if password is not None:
             self.env["USSIM_ADMIN_PASSWORD"] = password
         self.process: subprocess.Popen | None = None
