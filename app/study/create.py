@@ -78,9 +78,11 @@ def create_study(db_url: str, name: str, sets: Mapping[str, str | Path], real: s
         raise UsageError(f"the real set and every method set share {len(shared)} label masks (fewest: {fewest}, "
                          f"{sum(k in keys[fewest] for k in keys[REAL])}); the study needs {needed} "
                          f"({cases_per_reader} scored + {practice_cases} practice, each reader sees each anatomy once)")
-    canvas = canvas_for(field_of_view, organ, shape)
     rng = np.random.default_rng(seed)
     drawn = [shared[i] for i in rng.permutation(len(shared))[:needed]]
+    with imageset.read(sources[REAL]) as ds:
+        real_images = [np.asarray(ds["image"][keys[REAL][key]].values) for key in drawn]
+    canvas = canvas_for(field_of_view, organ, shape).trimmed_to(real_images)
     anatomies = [{"key": key, "rank": rank if rank < cases_per_reader else rank - cases_per_reader,
                   "practice": rank >= cases_per_reader, "sample_ids": {}} for rank, key in enumerate(drawn)]
     rows = []

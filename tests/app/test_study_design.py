@@ -165,3 +165,35 @@ def test_a_database_of_an_earlier_version_is_one_line(tmp_path):
     engine.dispose()
     with pytest.raises(UsageError, match=r"earlier version .*table 'case' lacks anatomy"):
         db.engine_for(url)
+
+
+def test_a_real_frames_own_narrower_sector_is_cut_from_every_case(tmp_path):
+    """Ovary (sector) canvas: a real frame whose sector is narrower shows a black wedge at the
+    canvas's side; the study's canvas loses that wedge for every case, and keeps a dark region of
+    a real frame that does not touch the edge (anatomy, such as a cyst)."""
+    sets, real = write_sets(tmp_path, ["gan"], n=3, size=64, organ="ovary")
+    from ussim import imageset
+    canvas = canvas_for("organ", "ovary", (64, 64))
+    with imageset.read(real) as ds:
+        pixels = ds["image"].values.copy()
+        labels, ids = ds["label"].values, ds["sample_id"].values.tolist()
+    rows, cols = np.nonzero(canvas.inside)
+    wedge = canvas.inside & (np.arange(64)[None, :] <= cols.min() + 3)   # the left side of the sector
+    cyst = np.zeros((64, 64), bool)
+    cyst[40:44, 30:34] = True                                           # dark, away from every edge
+    assert not (cyst & canvas.outer_edge).any() and (cyst <= canvas.inside).all()
+    pixels[:, wedge] = np.maximum(pixels[:, wedge], 60)                 # no case is dark there ...
+    pixels[0, wedge] = 0                                                # ... but real frame 0's own surround
+    pixels[1, cyst] = 0
+    imageset.write(imageset.make(pixels, labels, class_names=["background", "inclusion"], organ="ovary",
+                                 method="real", params={}, sample_id=ids), real, overwrite=True)
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    handle = study.create_study(url, "ovary", sets, real, cases_per_reader=3, seed=0)
+    try:
+        images = np.stack([np.asarray(Image.open(io.BytesIO(c.png))) for c in _cases(handle)])
+        assert (images[:, wedge] == canvas.fill).all()                  # cut from real and synthetic alike
+        assert (images[:, cyst] != canvas.fill).any()                   # the cyst stays (and gan's pixels there)
+        display = json.loads(study.export_design(handle))["display"]
+        assert display["fov"] == "sector" and display["trimmed_pixels"] == int(wedge.sum())
+    finally:
+        db.dispose_engines()
