@@ -15,7 +15,7 @@ REFERENCE_LIBS := pytorch-fid==0.3.0 torch-fidelity==0.4.0 torchmetrics==1.9.0 l
 # without declaring them, so they come first and the extra is built without build isolation.
 FRD_BUILD_INPUTS := setuptools wheel numpy PyWavelets pykwalify six versioneer
 
-.PHONY: demo test install clean
+.PHONY: demo dashboard test install clean
 
 install: $(STAMP)
 
@@ -33,6 +33,12 @@ $(STAMP): pyproject.toml Makefile | $(BIN)/python
 
 demo: $(STAMP)
 	$(BIN)/python -m app.demo
+
+# The dashboard on the demo's products; the admin pages ask for the password that `make demo`
+# wrote to runs/demo/admin-password.txt (mode 600). Readers use the links in runs/demo/readers.txt.
+dashboard: $(STAMP)
+	$(BIN)/usapp --db sqlite:///runs/demo/study.db --results runs/demo/results.nc \
+		--admin-password-file runs/demo/admin-password.txt
 
 test: $(STAMP)
 	bash tests/setup_browser.sh

@@ -1,5 +1,7 @@
-"""`usapp [--db URL] [--results PATH] [streamlit options]`: start the dashboard, i.e.
-`streamlit run app/main.py [streamlit options] -- --db URL --results PATH`."""
+"""`usapp [--db URL] [--results PATH] [--admin-password-file PATH] [streamlit options]`: start the
+dashboard, i.e. `streamlit run app/main.py [streamlit options] -- --db URL --results PATH ...`.
+Readers open their personal links; the admin pages need the admin password (without one they stay
+closed)."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ import sys
 from pathlib import Path
 
 from app import settings
+from ussim.errors import run_cli
 
 MAIN = Path(__file__).resolve().parent / "main.py"
 
@@ -19,16 +22,28 @@ def build_parser() -> argparse.ArgumentParser:
                                                    f"or {settings.DEFAULT_DB}")
     parser.add_argument("--results", default=None, metavar="PATH",
                         help=f"results file the comparison page opens with; default ${settings.RESULTS_ENV} or none")
+    parser.add_argument("--admin-password-file", default=None, metavar="PATH",
+                        help=f"file whose first line is the admin password (keep it mode 600); "
+                             f"${settings.PASSWORD_ENV} beats it; default ${settings.PASSWORD_FILE_ENV}. "
+                             "Without a password the admin pages (results, truth, comparison) stay closed")
     return parser
 
 
 def command(argv: list[str]) -> list[str]:
     known, streamlit_options = build_parser().parse_known_args(argv)
-    app_args = (["--db", known.db] if known.db else []) + (["--results", known.results] if known.results else [])
+    app_args = (["--db", known.db] if known.db else []) + (["--results", known.results] if known.results else []) \
+        + (["--admin-password-file", known.admin_password_file] if known.admin_password_file else [])
     return [sys.executable, "-m", "streamlit", "run", str(MAIN), *streamlit_options, "--", *app_args]
 
 
-def main(argv: list[str] | None = None) -> None:
-    args = command(sys.argv[1:] if argv is None else argv)
+def _start(argv: list[str]) -> int:
+    args = command(argv)
+    # A password file given but unreadable or empty: one line now, not a closed admin page later.
+    settings.admin_password(args[args.index("--") + 1:])
     # Replace this process so Ctrl-C and SIGTERM reach the server directly.
     os.execv(args[0], args)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> None:
+    sys.exit(run_cli("usapp", _start, sys.argv[1:] if argv is None else argv))

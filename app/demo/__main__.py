@@ -16,7 +16,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "Image sets of ovary and IVUS (real ones from ../shared/data/real or $USSIM_REAL_DATA when\n"
                     "present, else simulated random anatomies); the simulator and every GAN on the same held-out\n"
                     "masks; every metric into DIR/results.nc; DIR/report.html; a ready-made blinded reader study in\n"
-                    "DIR/study.db. Ends by printing the command that opens the dashboard on them. About 12 minutes\n"
+                    "DIR/study.db (reader links in DIR/readers.txt, a new admin password in DIR/admin-password.txt).\n"
+                    "Ends by printing the command that opens the dashboard on them. About 12 minutes\n"
                     "with the real data and 18 without on two CPU cores (measured 2026-12-01); the defaults are in\n"
                     "app/demo/defaults.py.")
     parser.add_argument("--out", type=Path, default=Path("runs/demo"), metavar="DIR",

@@ -57,10 +57,14 @@ class DemoConfig:
     # every machine, and a dozen images per set give no meaningful Inception FID anyway. The
     # report labels every feature metric with its backbone.
     backbone: str = "texture-v1"
-    # Reader study: scored cases per method (and per real set), practice cases, readers.
-    study_cases: dict = dataclasses.field(default_factory=lambda: {"ovary": 8, "ivus": 6})
+    # Reader study: scored cases per reader (one per held-out anatomy; app.study.create), practice
+    # cases (more anatomies), readers. DECISION: as many scored cases as sources (real + methods: ovary
+    # 7, IVUS 4), so each reader sees every source exactly once, plus 2 practice anatomies: 9 of the
+    # 10 ovary and 6 of the 8 IVUS held-out masks. Three readers, as the README's study of three doctors;
+    # a full Latin square takes 7 (ovary) or 4 (IVUS) readers.
+    study_cases: dict = dataclasses.field(default_factory=lambda: {"ovary": 7, "ivus": 4})
     study_practice: int = 2
-    readers: tuple = ("reader-1", "reader-2")
+    readers: tuple = ("reader-1", "reader-2", "reader-3")
     seed: int = 0
     # What the demo prints as its expected duration (minutes, 2-core AMD EPYC, no GPU), measured with
     # `time make demo`; none for configurations that were not timed.

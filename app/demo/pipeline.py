@@ -20,6 +20,7 @@ import datetime
 import json
 import os
 import platform
+import secrets
 import shutil
 import sys
 import time
@@ -36,6 +37,7 @@ from compare.report.document import write_report
 from ussim import imageset, importers
 
 STAGES = 6
+ADMIN_PASSWORD_FILE = "admin-password.txt"
 NO_REAL = ("No real images were found (../shared/data/real or $USSIM_REAL_DATA): every reference set is "
            "simulated by ussim and the GANs trained on simulated images, so these numbers say how close each "
            "GAN comes to the simulator, not to real ultrasound. The ussim rows image the same masks with new "
@@ -101,9 +103,10 @@ def run_demo(out_dir: Path = Path("runs/demo"), config: DemoConfig = DEMO, progr
     report_path = out_dir / "report.html"
     with timer(5, "report"):
         write_report(results_path, report_path, overwrite=True)
-    db_path = out_dir / "study.db"
+    db_path, password_path = out_dir / "study.db", out_dir / ADMIN_PASSWORD_FILE
     with timer(6, "reader study: real and synthetic images, blinded, per organ"):
-        record["study"] = make_studies(db_path, organ_sets, method_sets, config, out_dir / "readers.txt")
+        record["study"] = make_studies(db_path, organ_sets, method_sets, config, out_dir / "readers.txt",
+                                       password_path)
 
     record["seconds"] = round(time.perf_counter() - started, 1)
     record.update(results=str(results_path), report=str(report_path), study_db=str(db_path))
@@ -113,8 +116,10 @@ def run_demo(out_dir: Path = Path("runs/demo"), config: DemoConfig = DEMO, progr
     print(f"\n{table}\nDone in {record['seconds'] / 60:.1f} min. Report: {report_path} (this table: "
           f"{out_dir / 'summary.md'})")
     print(f"Reader links for the blinded study: {out_dir / 'readers.txt'}")
+    print(f"Admin password (comparison, study admin and results pages; readers never need it): {password_path} "
+          "(readable by you only)")
     print("Open the dashboard (comparison, phantom editor, reader study) with:\n")
-    print(f"    {dashboard_command(db_path, results_path)}\n")
+    print(f"    {dashboard_command(db_path, results_path, password_path)}\n")
     return record
 
 
@@ -130,8 +135,12 @@ def compare_organ(sets: OrganSets, methods: dict[str, Path | list[Path]], config
 
 
 def make_studies(db_path: Path, organ_sets: dict[str, OrganSets], method_sets: dict, config: DemoConfig,
-                 tokens_path: Path) -> dict:
-    """One study per organ (the reference images as the real cases), the same readers in each."""
+                 tokens_path: Path, password_path: Path) -> dict:
+    """One study per organ (the reference images as the real cases), the same readers in each, by
+    the reader-study rules: each reader sees each held-out anatomy once, the source shown for it
+    rotating across readers (Latin square), every image cut to the organ's fitted field of view
+    and encoded to one byte length. Writes the reader links and a new admin password, both
+    readable by the owner only."""
     db_path.unlink(missing_ok=True)
     for suffix in ("-wal", "-shm"):
         db_path.with_name(db_path.name + suffix).unlink(missing_ok=True)
@@ -145,20 +154,25 @@ def make_studies(db_path: Path, organ_sets: dict[str, OrganSets], method_sets: d
         first_seed = {method: paths[0] if isinstance(paths, list) else paths
                       for method, paths in method_sets[organ].items()}
         study = create_study(url, name, first_seed, sets.reference, config.study_cases[organ],
-                             practice_cases=config.study_practice, seed=config.seed)
+                             practice_cases=config.study_practice, seed=config.seed, field_of_view="organ")
         tokens = add_readers(study, list(config.readers))
-        studies[name] = {"methods": sorted(method_sets[organ]), "cases_per_method": config.study_cases[organ],
-                         "practice_cases": config.study_practice, "readers": list(tokens)}
+        n_sources = len(method_sets[organ]) + 1
+        studies[name] = {"methods": sorted(method_sets[organ]), "cases_per_reader": config.study_cases[organ],
+                         "practice_cases": config.study_practice, "readers": list(tokens),
+                         "design": f"Latin square over {n_sources} sources (real + methods)"}
         lines += [f"{name}  {reader}  http://localhost:8501/?token={token}" for reader, token in tokens.items()]
-        print(f"    study {name}: {len(method_sets[organ]) + 1} sets x {config.study_cases[organ]} cases, "
-              f"readers {', '.join(tokens)}")
+        print(f"    study {name}: {config.study_cases[organ]} scored anatomies per reader, each from one of "
+              f"{n_sources} sources (rotating across readers), readers {', '.join(tokens)}")
     # The tokens exist only here (the database keeps their hashes): readable by the owner only.
     _write_text(tokens_path, "# study  reader  link (the dashboard must be running)\n" + "\n".join(lines) + "\n",
                 mode=0o600)
+    # DECISION: a fresh random admin password per demo, in a file readable by the owner only: the
+    # dashboard never opens its admin pages (truth per case, method names) without one.
+    _write_text(password_path, secrets.token_urlsafe(18) + "\n", mode=0o600)
     return studies
 
 
-def dashboard_command(db_path: Path, results_path: Path) -> str:
+def dashboard_command(db_path: Path, results_path: Path, password_path: Path) -> str:
     def shown(path: Path) -> str:
         with contextlib.suppress(ValueError):
             return str(path.resolve().relative_to(Path.cwd()))
@@ -168,7 +182,8 @@ def dashboard_command(db_path: Path, results_path: Path) -> str:
     # activate the environment), else the one on PATH.
     usapp = Path(sys.executable).with_name("usapp")
     program = shown(usapp) if usapp.exists() else "usapp"
-    return f"{program} --db sqlite:///{shown(db_path)} --results {shown(results_path)}"
+    return (f"{program} --db sqlite:///{shown(db_path)} --results {shown(results_path)} "
+            f"--admin-password-file {shown(password_path)}")
 
 
 class Stages:
@@ -211,6 +226,9 @@ def _write_json(path: Path, record: dict) -> None:
 def _write_text(path: Path, text: str, mode: int = 0o644) -> None:
     """Atomically: a temporary file with its final mode, then renamed."""
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    tmp.chmod(mode)
+    tmp.unlink(missing_ok=True)
+    # Created with its mode, so a secret is never readable by others, not even for a moment.
+    with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode), "w") as handle:
+        handle.write(text)
+    tmp.chmod(mode)  # the umask may have narrowed it
     os.replace(tmp, path)

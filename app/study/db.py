@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime
 
 from sqlalchemy import (JSON, Boolean, Column, DateTime, Float, ForeignKey, Integer, LargeBinary,
-                        MetaData, String, Table, UniqueConstraint, create_engine, event)
+                        MetaData, String, Table, UniqueConstraint, create_engine, event, inspect)
 from sqlalchemy.engine import Engine
 
 from ussim.errors import UsageError
@@ -38,7 +38,10 @@ case = Table(
     Column("method", String(200), nullable=False),
     Column("is_real", Boolean, nullable=False),
     Column("is_practice", Boolean, nullable=False),
+    # The label mask's key (app.study.design.anatomy_key): one anatomy, one case per source.
+    Column("anatomy", String(64), nullable=False, index=True),
     Column("source_sample_id", String(200), nullable=False),
+    UniqueConstraint("study_id", "anatomy", "method"),
 )
 
 reader = Table(
@@ -47,6 +50,8 @@ reader = Table(
     Column("study_id", ForeignKey("study.id", ondelete="CASCADE"), nullable=False, index=True),
     Column("token_hash", String(64), nullable=False, unique=True),
     Column("display_name", String(200), nullable=False),
+    # The reader's row of the Latin square: which source they see for each anatomy.
+    Column("design_row", Integer, nullable=False),
     UniqueConstraint("study_id", "display_name"),
 )
 
@@ -55,6 +60,9 @@ assignment = Table(
     Column("reader_id", ForeignKey("reader.id", ondelete="CASCADE"), primary_key=True),
     Column("position", Integer, primary_key=True),  # 1-based, practice cases first
     Column("case_id", ForeignKey("case.id", ondelete="CASCADE"), nullable=False),
+    # When the server first sent this case to the reader: the answer's seconds count from here,
+    # so a reload does not restart the clock.
+    Column("shown_at", DateTime(timezone=True), nullable=True),
     UniqueConstraint("reader_id", "case_id"),
 )
 
@@ -65,7 +73,7 @@ answer = Table(
     Column("case_id", ForeignKey("case.id", ondelete="CASCADE"), nullable=False),
     Column("answer", String(16), nullable=False),  # "real" | "synthetic"
     Column("confidence", Integer, nullable=False),  # 1..5
-    Column("seconds", Float, nullable=False),
+    Column("seconds", Float, nullable=False),  # created - assignment.shown_at, on the server's clock
     Column("created", DateTime(timezone=True), nullable=False),
     UniqueConstraint("reader_id", "case_id", name="one_answer_per_reader_and_case"),
 )
@@ -95,8 +103,21 @@ def engine_for(db_url: str) -> Engine:
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_durability)
     metadata.create_all(engine)
+    _check_schema(engine, db_url)
     _engines[db_url] = engine
     return engine
+
+
+def _check_schema(engine: Engine, db_url: str) -> None:
+    """One line when the database holds tables of an earlier version (create_all adds no column)."""
+    found = inspect(engine)
+    for table in metadata.sorted_tables:
+        missing = {c.name for c in table.columns} - {c["name"] for c in found.get_columns(table.name)}
+        if missing:
+            engine.dispose()
+            raise UsageError(f"database {db_url} was made by an earlier version of the reader study (table "
+                             f"{table.name!r} lacks {', '.join(sorted(missing))}); export its answers with that "
+                             "version and create the study again in a new database")
 
 
 def dispose_engines() -> None:

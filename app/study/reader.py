@@ -8,10 +8,10 @@ practice cases.
 from __future__ import annotations
 
 import dataclasses
-import math
+import datetime
 from typing import NamedTuple
 
-from sqlalchemy import and_, func, insert, select
+from sqlalchemy import and_, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from app.study import db
@@ -61,22 +61,36 @@ def open_session(db_url: str, token: str) -> ReaderSession:
     raise UnknownToken("unknown reader token; use the personal link the study admin sent you")
 
 
+def _aware(moment: datetime.datetime) -> datetime.datetime:
+    # SQLite hands timestamps back without their zone; they were stored in UTC (db.now).
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=datetime.timezone.utc)
+
+
 def _answered(session: ReaderSession):
     return select(db.answer.c.case_id).where(db.answer.c.reader_id == session.reader_id)
 
 
 def next_case(session: ReaderSession) -> Case | None:
-    """The first case in this reader's order without an answer, or None when all are done."""
+    """The first case in this reader's order without an answer, or None when all are done.
+
+    The first time a case is returned its assignment records the server's time (`shown_at`):
+    the answer's seconds count from there, so reloading the page does not restart the clock.
+    """
     engine = db.engine_for(session.db_url)
-    with engine.connect() as connection:
+    with engine.begin() as connection:
         total = connection.execute(select(func.count()).select_from(db.assignment)
                                    .where(db.assignment.c.reader_id == session.reader_id)).scalar_one()
         row = connection.execute(
-            select(db.case.c.case_key, db.case.c.png, db.assignment.c.position, db.case.c.is_practice)
+            select(db.case.c.case_key, db.case.c.png, db.assignment.c.position, db.case.c.is_practice,
+                   db.assignment.c.shown_at)
             .join(db.case, db.case.c.id == db.assignment.c.case_id)
             .where(db.assignment.c.reader_id == session.reader_id,
                    db.assignment.c.case_id.not_in(_answered(session)))
             .order_by(db.assignment.c.position).limit(1)).first()
+        if row is not None and row.shown_at is None:
+            connection.execute(update(db.assignment).where(
+                db.assignment.c.reader_id == session.reader_id, db.assignment.c.position == row.position,
+                db.assignment.c.shown_at.is_(None)).values(shown_at=db.now()))
     if row is None:
         return None
     return Case(row.case_key, bytes(row.png), row.position, total, bool(row.is_practice))
@@ -93,8 +107,9 @@ def progress(session: ReaderSession) -> tuple[int, int]:
     return done, total
 
 
-def submit(session: ReaderSession, case_key: str, answer: str, confidence: int, seconds: float) -> Submitted:
-    """Store one answer in its own transaction; it is durable when this returns.
+def submit(session: ReaderSession, case_key: str, answer: str, confidence: int) -> Submitted:
+    """Store one answer in its own transaction; it is durable when this returns. Its seconds are
+    the server's: from the moment `next_case` first showed the case to now.
 
     A second submission for the same case changes nothing and reports "already answered".
     """
@@ -102,14 +117,11 @@ def submit(session: ReaderSession, case_key: str, answer: str, confidence: int, 
         raise UsageError(f"answer {answer!r} not allowed; use one of {', '.join(ANSWERS)}")
     if isinstance(confidence, bool) or not isinstance(confidence, int) or confidence not in CONFIDENCES:
         raise UsageError(f"confidence {confidence!r} not allowed; use an integer from 1 to 5")
-    seconds = float(seconds)
-    if not math.isfinite(seconds) or seconds < 0:
-        raise UsageError(f"seconds {seconds!r} not allowed; use a finite number >= 0")
     engine = db.engine_for(session.db_url)
     try:
         with engine.begin() as connection:
             row = connection.execute(
-                select(db.case.c.id, db.case.c.is_practice, db.case.c.is_real)
+                select(db.case.c.id, db.case.c.is_practice, db.case.c.is_real, db.assignment.c.shown_at)
                 .join(db.assignment, db.assignment.c.case_id == db.case.c.id)
                 .where(db.assignment.c.reader_id == session.reader_id, db.case.c.case_key == case_key)).first()
             if row is None:
@@ -119,9 +131,13 @@ def submit(session: ReaderSession, case_key: str, answer: str, confidence: int, 
             exists = connection.execute(_answered(session).where(db.answer.c.case_id == row.id)).first()
             if exists:
                 return Submitted("already answered", feedback)
+            answered_at = db.now()
+            # Milliseconds, as the CSV export writes them. A case answered without having been
+            # fetched (a client calling submit directly) counts 0 s.
+            shown_at = _aware(row.shown_at) if row.shown_at is not None else answered_at
             connection.execute(insert(db.answer).values(
                 reader_id=session.reader_id, case_id=row.id, answer=answer, confidence=confidence,
-                seconds=seconds, created=db.now()))
+                seconds=round(max(0.0, (answered_at - shown_at).total_seconds()), 3), created=answered_at))
     except IntegrityError:
         # A concurrent double submission lost the race to the UNIQUE constraint.
         return Submitted("already answered", feedback)

@@ -3,19 +3,17 @@
 Blinding: nothing here knows a method. Widget keys use the case's place in the reader's own
 order, the image is the stored re-encoded PNG with no caption, and feedback (practice only) says
 "real" or "synthetic", never which method. Each answer is committed by `submit` before the rerun
-that shows the next case, so an acknowledged answer survives a killed server.
+that shows the next case, so an acknowledged answer survives a killed server. The seconds per case
+are the server's (from when `next_case` first sent the case), so a reload does not reset them.
 """
 
 from __future__ import annotations
-
-import time
 
 import streamlit as st
 
 from app import settings, study
 from ussim.errors import UsageError
 
-SHOWN_AT = "reader_shown_at"  # case_key -> monotonic time the case was first shown
 FEEDBACK = "reader_feedback"  # the last practice case's truth, shown once after the rerun
 
 
@@ -39,13 +37,11 @@ def render() -> None:
 
 
 def show_case(session: study.ReaderSession, case: study.Case) -> None:
-    # Seconds per case run from the first time this case was shown, also across reruns.
-    shown_at = st.session_state.setdefault(SHOWN_AT, {})
-    shown_at.setdefault(case.case_key, time.monotonic())
     if case.practice:
         st.caption("Practice case: not scored; you will be told the answer.")
     # output_format="PNG": Streamlit's "auto" turns a grayscale PNG into a lossy JPEG, against the
-    # rule that every image reaches the browser as the same metadata-free grayscale PNG.
+    # rule that every image reaches the browser as the same metadata-free grayscale PNG; a PNG
+    # narrower than the page is served byte for byte (so every case has the same length).
     st.image(case.png, output_format="PNG")
     answer = st.radio("Is this image real or synthetic?", study.reader.ANSWERS, index=None, horizontal=True,
                       key=f"answer_{case.position}")
@@ -57,12 +53,10 @@ def show_case(session: study.ReaderSession, case: study.Case) -> None:
         st.error("Choose real or synthetic and a confidence from 1 to 5, then submit.")
         return
     try:
-        result = study.submit(session, case.case_key, answer, int(confidence),
-                              time.monotonic() - shown_at[case.case_key])
+        result = study.submit(session, case.case_key, answer, int(confidence))
     except UsageError as error:
         st.error(str(error))
         return
-    shown_at.pop(case.case_key, None)
     if result.feedback is not None:
         st.session_state[FEEDBACK] = result.feedback
     st.rerun()

@@ -1,4 +1,8 @@
-"""Study admin page: create a study from image sets and hand out one link per reader."""
+"""Study admin page: create a study from image sets and hand out one link per reader.
+
+Each reader sees each anatomy once; readers fill the rows of the study's Latin square in the order
+they are added (app.study.design), so adding them in multiples of 1 + the number of methods
+balances the design, and readers r and r + that number read the same cases (for kappa)."""
 
 from __future__ import annotations
 
@@ -70,9 +74,15 @@ def render() -> None:
         name = st.text_input("Study name", key="study_name")
         real = st.text_input("Real image set (path)", key="real_set")
         sets_text = st.text_area("Method image sets, one NAME=path per line", key="method_sets")
-        n_cases = st.number_input("Cases per method (and real)", min_value=1, value=20, step=1, key="n_cases")
+        n_cases = st.number_input("Scored cases per reader (one per anatomy; a multiple of 1 + the number of "
+                                  "methods shows each source equally often)", min_value=1, value=20, step=1,
+                                  key="n_cases")
         practice = st.number_input("Practice cases (with feedback, not scored)", min_value=0, value=4, step=1,
                                    key="practice_cases")
+        fov = st.selectbox("Field of view every image is cut to", ["organ", "full"], key="field_of_view",
+                           help="organ: the real set's organ's fitted sector or circle, one fill outside (hides "
+                                "scanner text and corners); full: the whole square, for sets without a scanner's "
+                                "field of view")
         readers_text = st.text_area("Reader names, one per line", key="reader_names")
         seed = st.number_input("Seed", min_value=0, value=0, step=1, key="study_seed")
         base_url = st.text_input("Address of this app, for the links", value=default_base_url(), key="base_url")
@@ -83,7 +93,7 @@ def render() -> None:
             if not name.strip() or not real.strip() or not names:
                 raise UsageError("give a study name, the real image set and at least one reader")
             handle = study.create_study(db_url, name.strip(), parse_sets(sets_text), real.strip(),
-                                        int(n_cases), int(practice), int(seed))
+                                        int(n_cases), int(practice), int(seed), field_of_view=fov)
             st.session_state[LINKS] = (handle.name, reader_links(base_url, study.add_readers(handle, names)))
         except (UsageError, OSError, ValueError) as error:
             st.error(f"study not created: {error}")

@@ -17,7 +17,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from ussim import examples, imageset
+from tests.app import study_sets
 
 CHROMIUM = "/usr/bin/chromium"
 ROOT = Path(__file__).resolve().parents[2]
@@ -43,15 +43,16 @@ def skip_reason() -> str | None:
     return None
 
 
+ADMIN_PASSWORD = "e2e-admin-password"
+SIZE = 64
+
+
 def write_sets(folder: Path, n: int) -> tuple[dict[str, str], str]:
-    """A real set and one set per method, `n` toy images of 64x64 each; the method is also in
-    the file's attributes, so a leak of the attributes would show in the search too."""
-    def one(name: str, seed: int) -> str:
-        ds = examples.toy_imageset(n=n, size=64, seed=seed)
-        ds.attrs["method"] = name
-        return str(imageset.write(ds, folder / f"{name}.h5"))
-    sets = {method: one(method, 100 * (i + 1)) for i, method in enumerate(METHODS)}
-    return sets, one("real", 0)
+    """A real set and one set per method imaging the same `n` masks, 64x64, with the IVUS organ
+    (so every case is cut to its circular field of view); the real frames carry a black corner
+    as a scanner's surround. The method is also in the file's attributes, so a leak of the
+    attributes would show in the search too."""
+    return study_sets.write_sets(folder, METHODS, n=n, size=SIZE, organ="ivus", real_corner=0)
 
 
 def free_port() -> int:
@@ -63,11 +64,14 @@ def free_port() -> int:
 class Server:
     """`streamlit run app/main.py` in its own process group, so SIGKILL reaches every child."""
 
-    def __init__(self, db_url: str, log: Path, port: int | None = None, env: dict | None = None):
+    def __init__(self, db_url: str, log: Path, port: int | None = None, password: str | None = ADMIN_PASSWORD):
+        """`password`: the admin password the server is started with (None: no password, the
+        admin pages stay closed)."""
         self.db_url, self.log, self.port = db_url, log, port or free_port()
-        self.env = {**os.environ, **(env or {})}
-        # The admin pages must be reachable without a password for the results screenshot.
-        self.env.pop("USSIM_ADMIN_PASSWORD", None)
+        self.env = {k: v for k, v in os.environ.items()
+                    if k not in ("USSIM_ADMIN_PASSWORD", "USSIM_ADMIN_PASSWORD_FILE")}
+        if password is not None:
+            self.env["USSIM_ADMIN_PASSWORD"] = password
         self.process: subprocess.Popen | None = None
 
     @property
@@ -108,6 +112,14 @@ class Server:
             pass
         self.process.wait(timeout=30)
         self.process = None
+
+
+def sign_in(page, url: str, password: str = ADMIN_PASSWORD) -> None:
+    """Sign in as the admin on the page at `url` (the comparison page opens)."""
+    page.goto(url)
+    page.get_by_label("Admin password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("heading", name="Comparison").first.wait_for(timeout=TIMEOUT_MS)
 
 
 def progress_text(answered: int, total: int) -> str:

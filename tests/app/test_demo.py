@@ -12,6 +12,7 @@ import pytest
 
 from app.demo import models, pipeline
 from app.demo.defaults import ORGAN_MODELS, TINY
+from app.demo.sets import OrganSets
 from app.study import next_case, open_session, open_study, progress
 from compare import results
 from ussim import imageset
@@ -94,14 +95,15 @@ def test_simulated_demo_prepares_a_study_each_reader_can_open(simulated_demo):
     out, record = simulated_demo
     tokens = out / "readers.txt"
     assert stat.S_IMODE(tokens.stat().st_mode) == 0o600
+    assert stat.S_IMODE((out / pipeline.ADMIN_PASSWORD_FILE).stat().st_mode) == 0o600
     links = [line.split() for line in tokens.read_text().splitlines() if not line.startswith("#")]
     assert len(links) == len(ORGANS) * len(TINY.readers)
     url = f"sqlite:///{(out / 'study.db').resolve()}"
     for name, _reader, link in links:
         assert open_study(url, name).name == name
         session = open_session(url, link.split("token=")[1])
-        n_sets = len(method_names(name.split("-")[1])) + 2  # the real set, ussim, every GAN method
-        assert progress(session) == (0, n_sets * TINY.study_cases[name.split("-")[1]] + TINY.study_practice)
+        # one case per anatomy: the scored ones and the practice ones
+        assert progress(session) == (0, TINY.study_cases[name.split("-")[1]] + TINY.study_practice)
         assert next_case(session) is not None
 
 
@@ -119,7 +121,10 @@ def test_demo_with_real_data_trains_on_real_images(real_dir, tmp_path, capsys):
     # the dashboard script of this environment, which `make demo` never activates
     assert Path(command.split()[0]).resolve() == Path(sys.executable).with_name("usapp").resolve()
     assert command.endswith(f"--db sqlite:///{(tmp_path / 'demo' / 'study.db').resolve()} "
-                            f"--results {(tmp_path / 'demo' / 'results.nc').resolve()}")
+                            f"--results {(tmp_path / 'demo' / 'results.nc').resolve()} "
+                            f"--admin-password-file {(tmp_path / 'demo' / pipeline.ADMIN_PASSWORD_FILE).resolve()}")
+    assert f"Admin password (comparison, study admin and results pages; readers never need it): " \
+           f"{tmp_path / 'demo' / pipeline.ADMIN_PASSWORD_FILE}" in printed
 
 
 def test_demo_command_line(tmp_path, capsys):
@@ -137,3 +142,47 @@ def test_console_scripts_are_installed(script):
     path = Path(sys.executable).with_name(script)
     result = subprocess.run([path, "--help"], capture_output=True, text=True)
     assert result.returncode == 0 and result.stdout.startswith("usage: " + script)
+
+
+def test_the_demo_prepares_its_study_by_the_reader_study_rules(tmp_path):
+    """make_studies on tiny IVUS sets: each reader sees each anatomy once, every source in turn,
+    every image on the organ's field of view with one fill and one byte length, and a fresh admin
+    password and the reader links readable by the owner only."""
+    import dataclasses
+    import io
+
+    from PIL import Image
+    from sqlalchemy import select
+
+    from app.study import canvas, db
+    from app.study.images import png_length
+    from tests.app.study_sets import write_sets
+
+    sets, real = write_sets(tmp_path, ["ussim", "gan-seed0", "gan-seed1"], n=5, size=32, organ="ivus", real_corner=0)
+    organ_sets = {"ivus": OrganSets("ivus", True, Path(real), Path(real), "ivus: tiny")}
+    method_sets = {"ivus": {"ussim": Path(sets["ussim"]), "gan": [Path(sets["gan-seed0"]), Path(sets["gan-seed1"])]}}
+    config = dataclasses.replace(TINY, study_cases={"ivus": 3}, study_practice=1, readers=("a", "b", "c"))
+    db_path, password = tmp_path / "study.db", tmp_path / pipeline.ADMIN_PASSWORD_FILE
+    studies = pipeline.make_studies(db_path, organ_sets, method_sets, config, tmp_path / "readers.txt", password)
+    try:
+        assert list(studies) == ["demo-ivus"] and studies["demo-ivus"]["methods"] == ["gan", "ussim"]
+        for path in (password, tmp_path / "readers.txt"):
+            assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        assert len(password.read_text().strip()) >= 20
+        url = f"sqlite:///{db_path.resolve()}"
+        with db.engine_for(url).connect() as connection:
+            cases = connection.execute(select(db.case.c.png, db.case.c.source_sample_id)).all()
+            assigned = connection.execute(
+                select(db.assignment.c.reader_id, db.case.c.anatomy, db.case.c.method, db.case.c.is_practice)
+                .join(db.case, db.case.c.id == db.assignment.c.case_id)).all()
+        assert {len(c.png) for c in cases} == {png_length((32, 32))}
+        assert not any(c.source_sample_id.startswith("gan-seed1") for c in cases)  # the first seed stands for gan
+        inside = canvas.canvas_for("organ", "ivus", (32, 32)).inside
+        outside = {np.asarray(Image.open(io.BytesIO(c.png)))[~inside].tobytes() for c in cases}
+        assert len(outside) == 1
+        for reader in {a.reader_id for a in assigned}:
+            mine = [a for a in assigned if a.reader_id == reader]
+            assert len({a.anatomy for a in mine}) == len(mine) == 4
+            assert sorted(a.method for a in mine if not a.is_practice) == ["gan", "real", "ussim"]
+    finally:
+        db.dispose_engines()

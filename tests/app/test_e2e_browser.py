@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 
 from app import study
 from app.study import db
-from app.study.images import png_chunk_types
+from app.study.images import png_chunk_types, png_length
 from tests.app import browser as b
 
 pytestmark = pytest.mark.skipif(b.skip_reason() is not None, reason=str(b.skip_reason()))
@@ -39,8 +39,8 @@ def chromium():
 
 
 def make_study(folder: Path, db_url: str, readers: list[str], n: int = N_PER_METHOD, name: str = "trial"):
-    sets, real = b.write_sets(folder, n)
-    handle = study.create_study(db_url, name, sets, real, n_cases_per_method=n, seed=7)
+    sets, real = b.write_sets(folder, 3 * n)
+    handle = study.create_study(db_url, name, sets, real, cases_per_reader=3 * n, seed=7)
     return handle, study.add_readers(handle, readers), {"real": real, **sets}
 
 
@@ -86,11 +86,12 @@ def test_two_readers_complete_the_study_at_the_same_time(chromium, shared):
             context.close()
     assert answers_of(handle.db_url, "ann") == TOTAL
     assert answers_of(handle.db_url, "bob") == TOTAL
-    # The admin results page, now that there are answers (no admin password on this server).
+    # The admin results page, now that there are answers: the admin signs in first.
     context = chromium.new_context(viewport={"width": 1400, "height": 1000})
     try:
         page = context.new_page()
-        page.goto(f"{server.url}/study_results")
+        b.sign_in(page, server.url)
+        page.get_by_role("link", name="Study results").click()
         page.get_by_text("Fleiss κ").first.wait_for(timeout=b.TIMEOUT_MS)
         page.get_by_text(f"{2 * TOTAL} scored answers from 2 readers").wait_for(timeout=b.TIMEOUT_MS)
         page.locator(".js-plotly-plot").first.wait_for(timeout=b.TIMEOUT_MS)
@@ -170,13 +171,16 @@ def test_nothing_the_browser_receives_names_a_method(chromium, shared):
                 text = text.replace(token, "<token>")
             for word in forbidden:
                 assert word.lower() not in text.lower(), f"{word!r} reached the browser in the {where}"
+    # One byte length for every image, whatever its source (uncompressed PNG): the browser's
+    # network panel shows it for every image it loads.
+    assert {len(body) for _, body in media} == {png_length((b.SIZE, b.SIZE))}
     for url, body in media:
         assert "synthetic" not in url.lower() and "real" not in url.lower().split("/media/")[1]
         chunks = png_chunk_types(body)  # raises unless the served bytes are a PNG
         assert set(chunks) <= {"IHDR", "IDAT", "IEND"}, f"{url}: metadata chunks {chunks}"
         from PIL import Image
         with Image.open(io.BytesIO(body)) as image:
-            assert image.mode == "L" and image.size == (64, 64) and not image.info.get("text")
+            assert image.mode == "L" and image.size == (b.SIZE, b.SIZE) and not image.info.get("text")
 
 
 def _text(payload) -> str:
@@ -210,6 +214,46 @@ def test_a_token_opens_only_its_own_session_and_never_the_results(chromium, shar
     finally:
         context.close()
     assert answers_of(handle.db_url, "dan") == 1 and answers_of(handle.db_url, "eve") == 0
+
+
+ADMIN_WORDS = ("Study results", "Study admin", "Comparison", "Phantom editor", "Fleiss", "Specificity",
+               "Download answers", "Create study", "Practice case: that image was", "is_real")
+
+
+def test_no_admin_page_without_authentication(chromium, tmp_path):
+    """A server with no admin password (the default): without a token, with an empty one, a wrong
+    one or another study's, no page shows results, truth, a method name or the comparison."""
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    make_study(tmp_path, url, ["ann"], n=1)
+    other_folder = tmp_path / "other"
+    other_folder.mkdir()
+    _, other_tokens, _ = make_study(other_folder, f"sqlite:///{other_folder / 'other.db'}", ["zed"], n=1,
+                                    name="other-study")
+    server = b.Server(url, tmp_path / "streamlit.log", password=None).start()
+    context = chromium.new_context()
+    visits = {"no token": "", "empty token": "?token=", "wrong token": "?token=not-a-reader",
+              "another study's token": f"?token={other_tokens['zed']}"}
+    try:
+        page = context.new_page()
+        for what, query in visits.items():
+            # Navigation is built in the same script run as the page, so the page's own text
+            # showing means nothing else will render.
+            for path in ("", "study_results"):  # an admin page's own path changes nothing
+                page.goto(f"{server.url}/{path}{query}")
+                expected = "Admin pages closed" if not query else "unknown reader token"
+                page.get_by_text(expected).first.wait_for(timeout=b.TIMEOUT_MS)
+                html = page.content()
+                for word in (*ADMIN_WORDS, *b.METHODS):
+                    assert word not in html, f"{word!r} shown at /{path} with {what}"
+                assert page.locator("img").count() == 0 and page.get_by_role("radiogroup").count() == 0
+                assert page.locator("[data-testid='stDownloadButton']").count() == 0
+        # The closed page says how to open the admin pages.
+        page.goto(server.url)
+        page.get_by_text("USSIM_ADMIN_PASSWORD").first.wait_for(timeout=b.TIMEOUT_MS)
+    finally:
+        context.close()
+        server.kill()
+        db.dispose_engines()
 
 
 # --- PostgreSQL ----------------------------------------------------------------------------

@@ -7,25 +7,19 @@ from streamlit.testing.v1 import AppTest
 
 from app import study
 from app.study import db
-from ussim import examples, imageset
+from tests.app.study_sets import write_sets
 
 METHODS = ("pgsgan_secretname", "physsim_hiddenname")
 MAIN = str(Path(__file__).resolve().parents[2] / "app" / "main.py")
 TIMEOUT = 30
 
 
-def _write_set(path, seed, method):
-    ds = examples.toy_imageset(n=4, size=32, seed=seed)
-    ds.attrs["method"] = method
-    return str(imageset.write(ds, path))
-
-
 @pytest.fixture
 def made(tmp_path, monkeypatch):
-    sets = {m: _write_set(tmp_path / f"{m}.h5", 100 * (i + 1), m) for i, m in enumerate(METHODS)}
-    real = _write_set(tmp_path / "real.h5", 0, "real")
+    sets, real = write_sets(tmp_path, METHODS, n=4)
     url = f"sqlite:///{tmp_path / 'study.db'}"
-    handle = study.create_study(url, "trial", sets, real, n_cases_per_method=1, practice_cases=1, seed=3)
+    handle = study.create_study(url, "trial", sets, real, cases_per_reader=3, practice_cases=1, seed=3,
+                                field_of_view="full")
     tokens = study.add_readers(handle, ["ann", "bob"])
     monkeypatch.setenv("USSIM_STUDY_DB", url)
     monkeypatch.delenv("USSIM_ADMIN_PASSWORD", raising=False)
@@ -87,7 +81,7 @@ def test_reader_sees_one_image_and_answer_is_stored(made):
     at = _answer(at, "real", 2)
     assert not at.exception
     rows = study.export_csv(handle).splitlines()
-    assert len(rows) == 2 and rows[1].startswith("ann,1,") and ",real,2," in rows[1]
+    assert len(rows) == 2 and rows[1].startswith("ann,0,1,") and ",real,2," in rows[1]
     # The first case is a practice case: its truth is shown, and the next case comes up.
     assert any("Practice case: that image was" in i.value for i in at.info)
     assert "1 of 4 answered" in _progress(at)
@@ -144,8 +138,34 @@ def test_reader_token_gives_no_access_to_results(made):
     assert not at.get("download_button")
 
 
-def test_admin_sees_admin_pages(made):
-    at = AppTest.from_file(MAIN, default_timeout=TIMEOUT).run()
+ADMIN_TITLES = ("Comparison", "Phantom editor", "Study admin", "Study results")
+
+
+def test_without_a_password_no_visitor_gets_an_admin_page(made):
+    for query in ({}, {"token": ""}, {"token": "   "}):
+        at = AppTest.from_file(MAIN, default_timeout=TIMEOUT)
+        for key, value in query.items():
+            at.query_params[key] = value
+        at = at.run()
+        assert not at.exception
+        titles = [t.value for t in at.title]
+        assert not set(titles) & set(ADMIN_TITLES), (query, titles)
+        assert titles == (["Admin pages closed"] if not query else ["Realism reading"])
+        if query:  # a token parameter, even empty, is a reader: the reader page refuses it
+            assert len(at.error) == 1 and "unknown reader token" in at.error[0].value and not _of(at, "Image")
+        else:
+            assert "USSIM_ADMIN_PASSWORD" in " ".join(m.value for m in at.markdown)
+        for page in URL_PATHS.values():
+            with pytest.raises(ValueError, match="Known pages"):
+                at.switch_page(page).run()
+        assert not at.get("download_button")
+
+
+def test_admin_sees_admin_pages(made, monkeypatch):
+    monkeypatch.setenv("USSIM_ADMIN_PASSWORD", "s3cret")
+    at = AppTest.from_file(MAIN, default_timeout=TIMEOUT)
+    at.session_state["admin_signed_in"] = True
+    at = at.run()
     assert not at.exception
     assert [t.value for t in at.title] == ["Comparison"]
     for page in ("Phantom editor", "Study admin", "Study results"):

@@ -1,5 +1,6 @@
 """Admin pages run headless with AppTest: create a study, read its results, open a comparison."""
 
+import datetime
 import re
 from pathlib import Path
 
@@ -10,6 +11,7 @@ from streamlit.testing.v1 import AppTest
 from app import study
 from app.study import db
 from compare import cli
+from tests.app.study_sets import write_sets
 from tests.compare.conftest import resimulate
 from ussim import examples, imageset
 from ussim.errors import UsageError
@@ -22,25 +24,28 @@ TIMEOUT = 60
 def env(tmp_path, monkeypatch):
     url = f"sqlite:///{tmp_path / 'study.db'}"
     monkeypatch.setenv("USSIM_STUDY_DB", url)
-    monkeypatch.delenv("USSIM_ADMIN_PASSWORD", raising=False)
+    monkeypatch.setenv("USSIM_ADMIN_PASSWORD", "test-admin")  # admin pages need a password
     yield url
     db.dispose_engines()
 
 
-def _set(tmp_path, name, seed):
-    return str(imageset.write(examples.toy_imageset(n=4, size=32, seed=seed), tmp_path / f"{name}.h5"))
+def _signed_in_app() -> AppTest:
+    at = AppTest.from_file(MAIN, default_timeout=TIMEOUT)
+    at.session_state["admin_signed_in"] = True
+    return at
 
 
 def _admin(page):
-    at = AppTest.from_file(MAIN, default_timeout=TIMEOUT).run()
-    return at.switch_page(page).run()
+    return _signed_in_app().run().switch_page(page).run()
 
 
 def test_admin_creates_a_study_and_gets_one_link_per_reader(env, tmp_path):
     at = _admin("views/study_admin.py")
     at.text_input(key="study_name").input("pilot")
-    at.text_input(key="real_set").input(_set(tmp_path, "real", 0))
-    at.text_area(key="method_sets").input(f"gan={_set(tmp_path, 'gan', 1)}\nsim={_set(tmp_path, 'sim', 2)}")
+    sets, real = write_sets(tmp_path, ["gan", "sim"], n=4)
+    at.text_input(key="real_set").input(real)
+    at.text_area(key="method_sets").input(f"gan={sets['gan']}\nsim={sets['sim']}")
+    at.selectbox(key="field_of_view").set_value("full")  # toy sets have no scanner field of view
     at.number_input(key="n_cases").set_value(2)
     at.number_input(key="practice_cases").set_value(1)
     at.text_area(key="reader_names").input("ann\nbob")
@@ -50,7 +55,7 @@ def test_admin_creates_a_study_and_gets_one_link_per_reader(env, tmp_path):
     assert len(links) == 2 and all("/?token=" in link for link in links)
     token = links[0].split("?token=")[1]
     session = study.open_session(env, token)
-    assert study.progress(session) == (0, 7)
+    assert study.progress(session) == (0, 3)  # 2 scored anatomies + 1 practice
 
 
 def test_a_bad_set_path_is_one_line_error(env, tmp_path):
@@ -63,21 +68,26 @@ def test_a_bad_set_path_is_one_line_error(env, tmp_path):
     assert not at.exception and len(at.error) == 1 and "NAME=path" in at.error[0].value
 
 
-def test_results_page_shows_numbers_charts_and_csv(env, tmp_path):
-    handle = study.create_study(env, "pilot", {"gan": _set(tmp_path, "gan", 1)}, _set(tmp_path, "real", 0), 2)
+def test_results_page_shows_numbers_charts_and_csv(env, tmp_path, monkeypatch):
+    ticks = iter(range(1000))  # the server's clock moves 2 s per reading: every case takes 2 s
+    monkeypatch.setattr(db, "now", lambda: datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
+                        + datetime.timedelta(seconds=2 * next(ticks)))
+    sets, real = write_sets(tmp_path, ["gan"], n=4)
+    handle = study.create_study(env, "pilot", sets, real, 2, field_of_view="full")
     for token in study.add_readers(handle, ["ann", "bob"]).values():
         session = study.open_session(env, token)
         while (case := study.next_case(session)) is not None:
-            study.submit(session, case.case_key, "synthetic", 4, 2.0)
+            study.submit(session, case.case_key, "synthetic", 4)
     at = _admin("views/study_results.py")
     assert not at.exception and not at.error
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Specificity (real called real)"] == "0.000"
     assert metrics["Median seconds per case"] == "2.0"
     assert "Fleiss κ" in metrics and "AUC (confidence ratings)" in metrics
-    assert at.dataframe[0].value["accuracy"].tolist() == ["1.000"]
+    assert at.dataframe[0].value["called synthetic"].tolist() == ["1.000"]
+    assert at.dataframe[1].value["sensitivity"].tolist() == ["1.000", "1.000"]  # per reader
     assert len(at.get("plotly_chart")) == 2
-    assert at.get("download_button")
+    assert len(at.get("download_button")) == 2  # answers (CSV) and design (JSON)
 
 
 def test_comparison_page_shows_table_charts_and_viewer(env, tmp_path):
@@ -90,7 +100,7 @@ def test_comparison_page_shows_table_charts_and_viewer(env, tmp_path):
                                                 "--method", f"gan={gan_path}", "--out", str(out), "--backbone", "texture-v1", "--kid-subsets", "5",
                                                 "--diversity-pairs", "5", "--pr-k", "2", "--dc-k", "2",
                                                 "--no-progress"]) == 0
-    at = AppTest.from_file(MAIN, default_timeout=TIMEOUT).run()
+    at = _signed_in_app().run()
     at.text_input(key="comparison_path").input(str(out))
     at = at.run()
     assert not at.exception and not at.error
@@ -105,7 +115,7 @@ def test_comparison_page_shows_table_charts_and_viewer(env, tmp_path):
 
 
 def test_comparison_page_refuses_a_missing_file_in_one_line(env, tmp_path):
-    at = AppTest.from_file(MAIN, default_timeout=TIMEOUT).run()
+    at = _signed_in_app().run()
     at.text_input(key="comparison_path").input(str(tmp_path / "nope.nc"))
     at = at.run()
     assert not at.exception and len(at.error) == 1 and "no such results file" in at.error[0].value
@@ -149,14 +159,15 @@ def test_training_size_curves_plot_dice_per_method_and_class():
 
 
 def test_admin_adds_readers_to_an_existing_study(env, tmp_path):
-    study.create_study(env, "pilot", {"gan": _set(tmp_path, "gan", 1)}, _set(tmp_path, "real", 0), 1)
+    sets, real = write_sets(tmp_path, ["gan"], n=2)
+    study.create_study(env, "pilot", sets, real, 1, field_of_view="full")
     at = _admin("views/study_admin.py")
     at.selectbox(key="add_readers_study").set_value("pilot")
     at.text_area(key="add_reader_names").input("cy")
     at = at.button[1].click().run()  # the second form's button
     assert not at.exception and not at.error
     links = [c.value for c in at.code]
-    assert len(links) == 1 and study.progress(study.open_session(env, links[0].split("?token=")[1])) == (0, 2)
+    assert len(links) == 1 and study.progress(study.open_session(env, links[0].split("?token=")[1])) == (0, 1)
 
 
 def test_moving_and_resizing_a_follicle_keeps_its_shape_and_fills_its_place():

@@ -27,11 +27,17 @@ def grouped(tmp_path_factory):
 @pytest.fixture
 def env(tmp_path, monkeypatch):
     monkeypatch.setenv(settings.DB_ENV, f"sqlite:///{tmp_path / 'study.db'}")
-    monkeypatch.delenv(settings.PASSWORD_ENV, raising=False)
+    monkeypatch.setenv(settings.PASSWORD_ENV, "test-admin")  # admin pages need a password
     monkeypatch.delenv(settings.RESULTS_ENV, raising=False)
     monkeypatch.setattr(sys, "argv", ["main.py"])  # pytest's own arguments are not the app's
     yield
     db.dispose_engines()
+
+
+def signed_in_app() -> AppTest:
+    at = AppTest.from_file(MAIN, default_timeout=TIMEOUT)
+    at.session_state["admin_signed_in"] = True
+    return at
 
 
 def methods(at) -> list[str]:
@@ -39,7 +45,7 @@ def methods(at) -> list[str]:
 
 
 def test_several_comparisons_get_a_selector_and_the_notice(env, grouped):
-    at = AppTest.from_file(MAIN, default_timeout=TIMEOUT).run()
+    at = signed_in_app().run()
     at.text_input(key="comparison_path").input(str(grouped))
     at = at.run()
     assert not at.exception and not at.error
@@ -61,7 +67,7 @@ def test_the_results_file_is_prefilled_from_the_command_line_or_environment(env,
         monkeypatch.setenv(settings.RESULTS_ENV, "/the/option/wins.nc")
     else:
         monkeypatch.setenv(settings.RESULTS_ENV, str(grouped))
-    at = AppTest.from_file(MAIN, default_timeout=TIMEOUT).run()
+    at = signed_in_app().run()
     assert not at.exception and not at.error
     assert at.text_input(key="comparison_path").value == str(grouped)
     assert methods(at) == ["ovary-reference", "physics", "gan"]
