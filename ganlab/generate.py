@@ -14,6 +14,7 @@ seconds per image at batch 1 on the device used, after one untimed warm-up image
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +23,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from ganlab import conditions, data, registry, runs
+from ganlab import conditions, data, diversity, registry, runs
 from ganlab.growing import resize
 from ganlab.sketch import condition_channels, to_uint8
 from ussim import imageset
@@ -165,8 +166,11 @@ def generate_set(snapshot: Snapshot, masks_path, *, samples: int | None = None, 
     timing = {"warmup_excluded": True, "device": str(snapshot.device), "batch_size": 1,
               "threads": torch.get_num_threads(), "clock": "wall"}
     extra = coords if out_size == original.shape[-1] else {}
-    return imageset.make(np.stack(images), labels, class_names=masks.class_names, organ=masks.organ,
-                         method=snapshot.spec.name, params=params,
-                         seed=np.arange(seed, seed + len(masks), dtype=np.int64),
-                         seconds=np.asarray(seconds, np.float32), sketch=np.stack(shown) if shown else None,
-                         sample_id=masks.sample_ids, condition=statement, timing=timing, **extra)
+    ds = imageset.make(np.stack(images), labels, class_names=masks.class_names, organ=masks.organ,
+                       method=snapshot.spec.name, params=params,
+                       seed=np.arange(seed, seed + len(masks), dtype=np.int64),
+                       seconds=np.asarray(seconds, np.float32), sketch=np.stack(shown) if shown else None,
+                       sample_id=masks.sample_ids, condition=statement, timing=timing, **extra)
+    # The set's own collapse statistics (ganlab.diversity), seeded by the generation seed.
+    ds.attrs["diversity"] = json.dumps(diversity.diversity(ds["image"].values, seed=seed), sort_keys=True)
+    return ds
