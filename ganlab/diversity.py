@@ -34,11 +34,12 @@ WINDOW = 2 * int(TRUNCATE * SIGMA + 0.5) + 1                  # 11 taps
 # enough for the mean to about +-0.01 on speckle images.
 MAX_PAIRS = 200
 # DECISION: a set is collapsed when its mean pair MS-SSIM reaches 0.75. Measured with 5 scales
-# on 256 px images (bench/RESULTS.md, "Mode collapse"): real sets 0.21 (10 ovaries) and 0.40
-# (8 frames of one IVUS pullback, the most self-similar real set at hand), simulated sets 0.19 to
-# 0.24, trained GANs 0.33 to 0.60, and sets that draw the same image for every mask 0.82 (the
-# demo's collapsed speckle-baseline) to 1 (one image repeated). 0.75 sits below every collapsed set
-# and above every real, simulated and working generated set measured.
+# on 256 px images (bench/RESULTS.md, "mode collapse of the demo's IVUS models"): real sets 0.21
+# (10 ovaries) and 0.40 (8 frames of one IVUS pullback, the most self-similar real set at hand),
+# simulated sets 0.19 and 0.24, the demo's GANs 0.33 to 0.60 (its speckle-baseline seed 0, nearly
+# one image shifted a little per mask, 0.68), and sets that draw the same image for every mask
+# 0.82 (the demo's collapsed speckle-baseline seed 1) to 1 (one image repeated). 0.75 sits below
+# every collapsed set and above every real, simulated and working generated set measured.
 COLLAPSE_MS_SSIM = 0.75
 
 

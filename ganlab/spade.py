@@ -223,8 +223,8 @@ def init_weights(module: nn.Module, std: float = 0.02, generator: torch.Generato
     the gradient of each convolution is proportional to the other's tiny weights, so the mask path
     starts at a saddle; every other path is spectrally normalised or batch-normalised to unit gain,
     z's included. In a few hundred iterations the generator then learned z and ignored the mask:
-    the same z with the 8 held-out masks gave a per-pixel spread of 0.008 on a -1..1 scale
-    (0.2 between real frames), and some runs drew one image for every mask.
+    the same z with the 8 held-out masks gave a per-pixel spread of 0.008 to 0.025 on a -1..1
+    scale (0.2 between real frames), and some runs drew one image for every mask.
     """
     mask_readers = {id(conv) for m in module.modules() if isinstance(m, SPADE)
                     for conv in (m.shared[0], m.gamma, m.beta)}
