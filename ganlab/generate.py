@@ -55,8 +55,13 @@ def load(run_or_file, device: torch.device | str = "cpu") -> Snapshot:
     saved = runs.load(path, runs.SNAPSHOT_FORMAT)
     spec, config = registry.get(saved["model"]), saved["config"]
     channels = condition_channels(len(saved["class_names"]), spec.uses_sketch)
-    generator = spec.build(config, channels).generator
-    generator.load_state_dict(saved["generator"])
+    try:
+        generator = spec.build(config, channels).generator
+        generator.load_state_dict(saved["generator"])
+    except (KeyError, RuntimeError) as error:
+        # e.g. a SpeckleGAN snapshot from before issue 18 (SPADE width, channel attention changed)
+        raise UsageError(f"{path}: this {saved['model']} snapshot does not fit the current network "
+                         f"({type(error).__name__}: {str(error).splitlines()[0][:120]}); retrain it") from None
     device = torch.device(device)
     generator.to(device).eval()
     return Snapshot(spec, config, list(saved["class_names"]), generator, dict(saved["schedule"]), path,
