@@ -5,8 +5,9 @@ al. 2019): a 128-dimensional Gaussian z, residual blocks whose batch normalisati
 affine parameters) is followed by a spatially adaptive affine map, gamma and beta predicted from
 the label mask by convolutions whose first has 64 output channels, nearest-neighbour upsampling
 between blocks, spectral normalisation, tanh output at 256 x 256. The speckle layer
-(ganlab.speckle_layer) sits after the penultimate residual block and turns its 8 maps into 32. The discriminator is made of residual blocks with stride-2
-convolutions, batch normalisation and spectral normalisation.
+(ganlab.speckle_layer) sits after the penultimate residual block and turns its 8 maps into 32.
+The discriminator is made of residual blocks with stride-2 convolutions, batch normalisation and
+spectral normalisation.
 
 Layout of the generator for `size` S and `width` w (GauGAN's, channels as GauGAN's ngf = w):
 
