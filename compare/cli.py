@@ -11,6 +11,7 @@ from pathlib import Path
 from compare import __version__
 from compare.backbones import ALLOWED as BACKBONES
 from compare.defaults import FRD_MODES, SIZE_MISMATCH_POLICIES, Settings, cache_dir
+from compare.ellipse import PROTOCOLS
 from compare.report import command as report_command
 from compare.segmentation import command as segment_command
 from ussim.errors import UsageError, run_cli
@@ -23,6 +24,8 @@ EPILOG = """examples:
       --out results.nc
   uscompare run --reference real.h5 --method ussim=sim.h5 --weights pt_inception-2015-12-05-6726825d.pth \\
       --out results.nc
+  uscompare run --protocol ellipse --reference all_real_ivus.h5 --method specklegan=runs/00003-specklegan-ivus \\
+      --backbone texture-v1 --out ellipse.nc
 """
 
 
@@ -72,6 +75,21 @@ def _add_run(commands) -> None:
     run.add_argument("--reference-name", default="reference", metavar="NAME",
                      help="name of the reference set in the results (default: reference)")
     run.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    protocol = run.add_argument_group("protocol")
+    protocol.add_argument("--protocol", choices=PROTOCOLS, default=DEFAULTS.protocol,
+                          help="held-out (default): every method images the reference's masks, SSIM pairs images of "
+                               "one mask; ellipse (the SpeckleGAN paper's evaluation): each --method names ganlab run "
+                               "folders, which generate from random IVUS ellipse masks (ussim.phantoms.ivus), scored "
+                               "unpaired against all the reference's real images")
+    protocol.add_argument("--ellipse-samples", type=int, default=DEFAULTS.ellipse_samples, metavar="N",
+                          help=f"ellipse protocol: images generated per run (default {DEFAULTS.ellipse_samples}, "
+                               f"the paper's)")
+    protocol.add_argument("--ellipse-seed", type=int, default=DEFAULTS.ellipse_seed, metavar="N",
+                          help=f"ellipse protocol: seed of the masks and of the generation "
+                               f"(default {DEFAULTS.ellipse_seed})")
+    protocol.add_argument("--ellipse-dir", type=Path, metavar="DIR",
+                          help="ellipse protocol: where the masks and generated sets are written (default: "
+                               "RESULTS_ellipse_sets beside --out)")
     feats = run.add_argument_group("feature backbone (FID, KID, precision/recall, density/coverage)")
     feats.add_argument("--backbone", default=DEFAULTS.backbone, metavar="NAME",
                        help=f"one of: {BACKBONES} (default {DEFAULTS.backbone}); a weights-free backbone's name is "
@@ -104,6 +122,10 @@ def _add_run(commands) -> None:
                         help=f"random image pairs per set for diversity MS-SSIM (default {DEFAULTS.diversity_pairs})")
     metric.add_argument("--diversity-seed", type=int, default=DEFAULTS.diversity_seed, metavar="N",
                         help=f"seed of those pairs (default {DEFAULTS.diversity_seed})")
+    metric.add_argument("--collapse-ms-ssim", type=float, default=DEFAULTS.collapse_ms_ssim, metavar="X",
+                        help=f"a set whose diversity MS-SSIM reaches X is flagged as collapsed (one image whatever "
+                             f"the mask) and ranked in no verdict (default {DEFAULTS.collapse_ms_ssim:g}, measured: "
+                             f"see ganlab/diversity.py)")
     metric.add_argument("--min-class-pixels", type=int, default=DEFAULTS.min_class_pixels, metavar="N",
                         help=f"smallest class region (pixels in one image) measured for speckle and gCNR "
                              f"(default {DEFAULTS.min_class_pixels})")
@@ -126,6 +148,8 @@ def settings_from(args) -> Settings:
                     kid_subsets=args.kid_subsets, kid_subset_size=args.kid_subset_size, kid_seed=args.kid_seed,
                     precision_recall_k=args.pr_k, density_coverage_k=args.dc_k,
                     diversity_pairs=args.diversity_pairs, diversity_seed=args.diversity_seed,
+                    collapse_ms_ssim=args.collapse_ms_ssim, protocol=args.protocol,
+                    ellipse_samples=args.ellipse_samples, ellipse_seed=args.ellipse_seed,
                     min_class_pixels=args.min_class_pixels, size_mismatch=args.size_mismatch,
                     bootstrap_resamples=args.bootstrap, bootstrap_seed=args.bootstrap_seed, frd=args.frd)
 
@@ -137,12 +161,27 @@ def run_command(args) -> None:
         raise UsageError(f"{args.out} exists; pass --overwrite to replace it")
     if not args.out.parent.is_dir():
         raise UsageError(f"cannot write {args.out}: folder {args.out.parent} does not exist")
-    ds = runner.run(args.reference, args.method, settings_from(args), reference_name=args.reference_name,
+    methods = args.method
+    if args.protocol == "ellipse":
+        methods = ellipse_sets(args)
+    ds = runner.run(args.reference, methods, settings_from(args), reference_name=args.reference_name,
                     weights=args.weights, download=not args.offline, progress=not args.no_progress,
                     cache=not args.no_cache)
     results.write(ds, args.out, overwrite=args.overwrite)
     print(console_table(ds))
     print(f"\nwrote {args.out} (backbone {ds.attrs['backbone']}, {len(results.notes_of(ds))} note(s))")
+
+
+def ellipse_sets(args) -> list[tuple[str, list[Path]]]:
+    """The ellipse protocol's image sets: random IVUS masks, then each method's runs generating from them."""
+    from compare import ellipse
+
+    if args.ellipse_samples < 2:
+        raise UsageError(f"--ellipse-samples {args.ellipse_samples} not allowed: need at least 2 images")
+    folder = args.ellipse_dir or args.out.with_name(f"{args.out.stem}_ellipse_sets")
+    masks = ellipse.ellipse_masks(args.reference, args.ellipse_samples, seed=args.ellipse_seed, folder=folder)
+    return [(name, ellipse.generate_for_runs(name, runs, masks, folder, seed=args.ellipse_seed,
+                                              progress=not args.no_progress)) for name, runs in args.method]
 
 
 def console_table(ds) -> str:

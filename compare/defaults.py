@@ -10,6 +10,8 @@ import dataclasses
 import os
 from pathlib import Path
 
+from ganlab.diversity import COLLAPSE_MS_SSIM
+
 RESULTS_FORMAT_VERSION = 2  # bump when the layout of results.nc changes incompatibly
 CACHE_ENV = "USCOMPARE_CACHE"  # overrides the cache folder (features, weights)
 
@@ -40,11 +42,22 @@ class Settings:
     # estimate to ±0.01 on speckle images, and cost about a second at 256 x 256.
     diversity_pairs: int = 200
     diversity_seed: int = 0
+    # A set whose diversity MS-SSIM reaches this is flagged as collapsed (one image whatever the
+    # mask) and ranked in no verdict; the threshold and its measurements: ganlab.diversity.
+    # Images smaller than MS-SSIM's 176 px take fewer scales for diversity (ganlab.diversity.weights_for).
+    collapse_ms_ssim: float = COLLAPSE_MS_SSIM
     histogram_bins: int = 256       # gray-value histograms of uint8 images (JS, gCNR)
     # DECISION: a class region smaller than 64 pixels in an image is skipped for speckle and
     # gCNR: too few speckle cells for a second-order statistic.
     min_class_pixels: int = 64
     size_mismatch: str = "resize"   # or "error"; see compare.sets
+    # The protocol (compare.ellipse): "held-out" pairs each method's images with the held-out
+    # reference images of the same masks; "ellipse" (the SpeckleGAN paper's evaluation) generates
+    # each method's images from random IVUS ellipse masks and scores them, unpaired, against all
+    # the real images given as the reference.
+    protocol: str = "held-out"
+    ellipse_samples: int = 1000     # PAPER: SpeckleGAN, "GAN evaluation": 1000 generated images
+    ellipse_seed: int = 0
     # Intervals (compare.bootstrap): percentile bootstrap over images (and training seeds).
     bootstrap_resamples: int = 1000
     bootstrap_seed: int = 0

@@ -15,8 +15,9 @@ from compare import features, pairing, radiomics
 from compare.classstats import ClassStatistics
 from compare.defaults import Settings
 from compare.estimates import SetData
-from compare.metrics import ssim
+from compare.metrics import MetricUndefined, ssim
 from compare.sets import ImageSet, as_unit_float
+from ganlab import diversity as collapse
 
 PAIR_BLOCK = 32
 
@@ -29,19 +30,39 @@ def measure_set(s: ImageSet, stats: ClassStatistics, backbone, settings: Setting
     set_features = features.extract(s.ds["image"], backbone, batch_size=settings.batch_size, progress=progress,
                                     cache=cache, label=s.name)
     diversity = notes.attempt(f"{s.name} diversity MS-SSIM", diversity_values, s, settings, progress)
+    scales = len(diversity_weights(s.size, settings))
+    if diversity is not None and scales < len(settings.ms_ssim_weights):
+        notes.add(f"{s.name} diversity MS-SSIM: {s.size[0]}x{s.size[1]} px images are too small for "
+                  f"{len(settings.ms_ssim_weights)} scales; its diversity uses the {scales} finest "
+                  f"(weights renormalised)")
     radiomic = radiomics.set_features(s, n_classes, progress=progress, cache=cache) if with_frd else None
     return SetData(s.name, set_features.astype(np.float64), stats, np.asarray(s.ds["seconds"].values, np.float64),
                    diversity, radiomic)
 
 
+def diversity_weights(size, settings: Settings) -> tuple[float, ...]:
+    """The MS-SSIM weights of diversity: the settings' five, or fewer scales for small images.
+
+    DECISION: a set too small for five scales (< 176 px) still gets a diversity, with the finest
+    scales that fit (ganlab.diversity.weights_for: 4 scales at 99-175 px, 3 at 44-98), so that
+    collapse is flagged at every size; the paired MS-SSIM keeps its five scales or is left out.
+    """
+    try:
+        ssim.check_ms_ssim_size(size, len(settings.ms_ssim_weights), settings.ssim_sigma)
+        return tuple(settings.ms_ssim_weights)
+    except MetricUndefined:
+        return collapse.weights_for(min(size))
+
+
 def diversity_values(s: ImageSet, settings: Settings, progress: bool) -> np.ndarray:
     """MS-SSIM of random pairs of distinct images of one set (their mean: lower = more diverse)."""
-    ssim.check_ms_ssim_size(s.size, len(settings.ms_ssim_weights), settings.ssim_sigma)
+    weights = diversity_weights(s.size, settings)
+    ssim.check_ms_ssim_size(s.size, len(weights), settings.ssim_sigma)
     pairs = ssim.diversity_pairs(s.n, settings.diversity_pairs, settings.diversity_seed)
     needed = sorted({i for pair in pairs for i in pair})
     # Kept as uint8 (400 images of 256 x 256 are 26 MB, not 210 MB as float64); scaled per pair.
     images = dict(zip(needed, np.asarray(s.ds["image"].isel(sample=needed).values), strict=True))
-    options = dict(weights=settings.ms_ssim_weights, sigma=settings.ssim_sigma, k1=settings.ssim_k1,
+    options = dict(weights=weights, sigma=settings.ssim_sigma, k1=settings.ssim_k1,
                    k2=settings.ssim_k2)
     return np.array([ssim.ms_ssim(images[i] / 255, images[j] / 255, **options)
                      for i, j in tqdm(pairs, unit="pair", desc=f"diversity {s.name}",

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import xarray as xr
 
 from compare.sets import ImageSet
+from ganlab.diversity import COLLAPSE_MS_SSIM
 from ussim import imageset
 from ussim.errors import UsageError
 
@@ -24,6 +26,11 @@ NOT_STATED = "not stated"
 GROUP_ORDER = ("mask", "mask+sketch:other", "mask+image:other", "mask+sketch:reference", "mask+image:reference",
                NOT_STATED)
 FROM_REFERENCE_MARK = "†"
+# A method whose images collapsed (one image whatever the mask: ganlab.diversity) carries this flag
+# beside its name everywhere and is ranked in no verdict (compare.verdicts).
+COLLAPSED = "collapsed"
+NOT_MEASURED = "not measured"
+COLLAPSE_FLAG = "[COLLAPSED]"
 # The per-method columns that say how seconds were measured, and their short titles.
 TIMING_COLUMNS = (("timing_device", "device"), ("timing_batch_size", "batch"), ("timing_threads", "threads"),
                   ("timing_clock", "clock"), ("timing_warmup", "warm-up"))
@@ -76,7 +83,25 @@ def training_seed(s: ImageSet) -> str:
     return str(config["seed"]) if isinstance(config, dict) and "seed" in config else "–"
 
 
-def method_columns(reference: ImageSet, methods: dict[str, list[ImageSet]], reference_data, measured) -> dict:
+def collapse_columns(sets: list[ImageSet], measured, threshold: float) -> dict:
+    """`collapse`: "collapsed" when any of the method's sets (one per training seed) has a mean diversity
+    MS-SSIM >= threshold, "no" when every set was measured below it, else "not measured";
+    `collapse_detail`: each set's diversity, in words."""
+    means = [None if measured[s.path].diversity is None else float(np.mean(measured[s.path].diversity)) for s in sets]
+    seeds = [training_seed(s) for s in sets]
+    detail = "; ".join(f"{'set' if seed == '–' else 'seed ' + seed}: {'–' if m is None else f'{m:.3f}'}"
+                       for seed, m in zip(seeds, means, strict=True))
+    if any(m is not None and m >= threshold for m in means):
+        state = COLLAPSED
+    elif all(m is not None for m in means):
+        state = "no"
+    else:
+        state = NOT_MEASURED
+    return {"collapse": state, "collapse_detail": f"diversity MS-SSIM {detail} (collapse at >= {threshold:g})"}
+
+
+def method_columns(reference: ImageSet, methods: dict[str, list[ImageSet]], reference_data, measured,
+                   collapse_threshold: float = COLLAPSE_MS_SSIM) -> dict:
     """The per-method coordinates of the results Dataset (reference first)."""
     columns: dict[str, list[str]] = {}
 
@@ -94,7 +119,8 @@ def method_columns(reference: ImageSet, methods: dict[str, list[ImageSet]], refe
             image_size=f"{first.size[0]}x{first.size[1]}",
             has_envelope=int(measured[first.path].stats.envelope is not None),
             condition=condition["condition"], condition_source=condition["source"],
-            condition_detail=condition["detail"], **_timing(first))
+            condition_detail=condition["detail"], **_timing(first),
+            **collapse_columns(sets, measured, collapse_threshold))
     return columns
 
 
@@ -140,10 +166,16 @@ def condition_of(ds: xr.Dataset, method: str) -> tuple[str, str]:
     return str(at["condition"].values), str(at["condition_source"].values)
 
 
+def collapsed(ds: xr.Dataset, method: str) -> bool:
+    """Whether the method's images collapsed (results files without the column: never flagged)."""
+    return "collapse" in ds.coords and str(ds.sel({"method": method})["collapse"].values) == COLLAPSED
+
+
 def marked(ds: xr.Dataset, method: str) -> str:
-    """The method's name, with † when it saw side information taken from the reference image."""
+    """The method's name, with † when it saw side information taken from the reference image, and the
+    collapse flag when its images collapsed."""
     return method + (f" {FROM_REFERENCE_MARK}" if fed_from_reference(
-        *condition_of(ds, method)) else "")
+        *condition_of(ds, method)) else "") + (f" {COLLAPSE_FLAG}" if collapsed(ds, method) else "")
 
 
 def labelled(ds: xr.Dataset, method: str) -> str:

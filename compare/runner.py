@@ -25,7 +25,8 @@ from compare import backbones, bootstrap, estimates, measure, radiomics, results
 from compare.backbones import weights as inception_weights
 from compare.classstats import class_statistics
 from compare.defaults import FRD_MODES, Settings
-from compare.methods import describe, method_columns
+from compare.ellipse import PROTOCOLS
+from compare.methods import COLLAPSE_FLAG, COLLAPSED, describe, method_columns
 from compare.metrics import MetricUndefined, fid, kid, prdc
 from compare.sets import check_sizes, close, open_method_sets, unite_classes
 from ussim.errors import UsageError
@@ -63,6 +64,10 @@ def validate(settings: Settings) -> None:
             raise UsageError(f"{name.replace('_', '-')} must be at least 1, got {getattr(settings, name)}")
     if len(settings.ms_ssim_weights) < 1 or settings.ssim_sigma <= 0:
         raise UsageError("MS-SSIM needs at least one scale weight and a positive sigma")
+    if not 0 < settings.collapse_ms_ssim <= 1:
+        raise UsageError(f"collapse-ms-ssim {settings.collapse_ms_ssim} not allowed: need a number in (0, 1]")
+    if settings.protocol not in PROTOCOLS:
+        raise UsageError(f"protocol '{settings.protocol}' is not one of {', '.join(PROTOCOLS)}")
     if settings.frd not in FRD_MODES:
         raise UsageError(f"frd '{settings.frd}' is not one of {', '.join(FRD_MODES)}")
 
@@ -86,6 +91,11 @@ def run(reference: str | Path, methods: list[tuple[str, str | Path | list]], set
         described = [note for name, seeds in method_sets.items() for note in describe(name, seeds)]  # refuses first
         for note in class_notes + check_sizes(reference_set, every[1:], settings.size_mismatch) + described:
             notes.add(note)
+        if settings.protocol == "ellipse":
+            notes.add(f"protocol ellipse (SpeckleGAN, GAN evaluation): each method generated "
+                      f"{settings.ellipse_samples} images from random IVUS ellipse masks (ussim.phantoms.ivus, seed "
+                      f"{settings.ellipse_seed}), scored unpaired against all {reference_set.n} reference images; "
+                      f"no image shares a mask with a reference image, so SSIM and MS-SSIM are undefined")
         with_frd = radiomics.decide(settings.frd, notes)
         backbone = backbones.load(settings.backbone, weights=weights, device=settings.device, download=download,
                                   progress=progress)
@@ -105,7 +115,12 @@ def run(reference: str | Path, methods: list[tuple[str, str | Path | list]], set
         for k, metric in enumerate(metrics):
             if results.base_metric(metric) in results.WITHOUT_INTERVAL:
                 intervals[:, k] = np.nan
-        per_method = method_columns(reference_set, method_sets, reference_data, measured)
+        per_method = method_columns(reference_set, method_sets, reference_data, measured, settings.collapse_ms_ssim)
+        for name, state, detail in zip(names, per_method["collapse"], per_method["collapse_detail"], strict=True):
+            if state == COLLAPSED:
+                notes.add(f"{name}: MODE COLLAPSE: {detail}; the reference's own is "
+                          f"{values[0, metrics.index('diversity_ms_ssim')]:.3f}. It is flagged "
+                          f"{COLLAPSE_FLAG} in every table and ranked in no verdict")
         extra = {"reference": reference_name, "backbone_dim": int(backbone.dim),
                  "backbone_is_inception": int(backbones.is_inception(backbone.name)), "frd_computed": int(with_frd)}
         if backbones.is_inception(backbone.name):

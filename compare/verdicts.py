@@ -6,6 +6,9 @@ intervals may overlap while the difference's own interval excludes zero), so a "
 never a winner inside the noise; every other pair is "not resolved at this sample size". A method
 without an interval (too few images) is never called better or worse. Methods that saw side
 information from the reference image itself carry the † mark in every sentence.
+DECISION: a method whose images collapsed (compare.methods.collapsed: one image whatever the
+mask) is ranked against nothing: its FID or SSIM may look fine on a few held-out masks, but it
+does not generate from the mask. One sentence says so instead, with its diversity.
 """
 
 from __future__ import annotations
@@ -65,10 +68,11 @@ def metric_verdict(title: str, methods: list[str], numbers: dict[str, tuple[floa
 
 def verdicts(ds: xr.Dataset) -> list[str]:
     """One sentence per headline metric (and per class for JS) on the candidate methods."""
-    methods = method_info.ordered(ds, candidates_only=True)
+    candidates = method_info.ordered(ds, candidates_only=True)
+    methods = [m for m in candidates if not method_info.collapsed(ds, m)]
     shown = {m: method_info.marked(ds, m) for m in methods}
     backbone = ds.attrs["backbone"]
-    lines = []
+    lines = [collapse_sentence(ds, m) for m in candidates if method_info.collapsed(ds, m)]
     for metric in HEADLINE:
         label = results.feature_label(metric, backbone) if metric in results.FEATURE_METRICS else metric
         if label not in ds["metric"].values:
@@ -95,3 +99,13 @@ def _title(label: str) -> str:
              "seconds_per_image": "seconds per image"}
     base = results.base_metric(label)
     return names.get(base, base) + label[len(base):].replace("[", " [")
+
+
+def collapse_sentence(ds: xr.Dataset, method: str) -> str:
+    """Why a collapsed method is ranked nowhere, with the diversity of its sets and of the reference."""
+    detail = str(ds.sel({"method": method})["collapse_detail"].values)
+    reference = ds.attrs.get("reference", "reference")
+    own = float(ds["value"].sel({"method": reference, "metric": "diversity_ms_ssim"})) \
+        if reference in ds["method"].values else math.nan
+    return (f"{method_info.marked(ds, method)}: mode collapse, ranked in no verdict: its images are nearly the same "
+            f"whatever the mask ({detail}; the reference's {own:.3f}).")

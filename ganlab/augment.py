@@ -1,6 +1,7 @@
 """Training augmentation for SpeckleGAN: random rotations and flips of image and mask together.
 
-PAPER (SpeckleGAN, training): the training set is augmented by random rotations and flips.
+PAPER: SpeckleGAN, "Material and methods" (training): the training set is augmented by random
+rotations as well as horizontal and vertical flips.
 Every sample of a batch gets its own draw, the same for its image and its mask, so the pair
 stays aligned.
 
@@ -13,9 +14,10 @@ DECISION: how far a frame may turn depends on its geometry (`rotation`):
   "quarter"  multiples of 90 degrees, exact (no resampling) for square images.
   "none"     no rotation: for convex and linear probes depth runs down the image (attenuation,
              shadows, the near field at the top), and a turned frame is one no probe makes.
-Flips are left-right mirrors (`flip`): a mirrored array, or for IVUS the catheter rotating
-the other way, is a frame a scanner makes; an up-down flip is a left-right flip and a half
-turn, so "any" already holds it.
+Flips: left-right mirrors (`flip`) and up-down mirrors (`vflip`), each with probability 1/2.
+A mirrored array, or for IVUS the catheter rotating the other way, is a frame a scanner makes;
+for convex and linear probes an up-down flip puts shadows above what casts them, so the
+SpeckleGAN presets flip vertically only IVUS frames (ganlab.specklegan.for_organ).
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ ROTATIONS = ("any", "quarter", "none")
 
 
 def augment(image: torch.Tensor, mask: torch.Tensor, *, rotation: str = "any", flip: bool = True,
-            generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+            vflip: bool = False, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Rotate and flip a batch of images (N, C, H, W) and masks (N, K, H, W) or (N, H, W) alike.
 
     Masks may be one-hot channels (float) or class indices (integer); they keep their values
@@ -48,6 +50,10 @@ def augment(image: torch.Tensor, mask: torch.Tensor, *, rotation: str = "any", f
         mirrored = (torch.rand(n, generator=generator) < 0.5).to(image.device)
         image = torch.where(mirrored[:, None, None, None], image.flip(-1), image)
         m = torch.where(mirrored[:, None, None, None], m.flip(-1), m)
+    if vflip:
+        mirrored = (torch.rand(n, generator=generator) < 0.5).to(image.device)
+        image = torch.where(mirrored[:, None, None, None], image.flip(-2), image)
+        m = torch.where(mirrored[:, None, None, None], m.flip(-2), m)
     if rotation == "quarter":
         if image.shape[-1] != image.shape[-2]:
             raise UsageError(f"rotation 'quarter' needs square images, not {image.shape[-2]} x {image.shape[-1]}")

@@ -141,7 +141,7 @@ def cmd_train(args) -> int:
 def cmd_generate(args) -> int:
     import torch
 
-    from ganlab import generate, train
+    from ganlab import diversity, generate, train
     from ussim import imageset
     if args.out.exists() and not args.overwrite:
         raise UsageError(f"{args.out} exists; pass --overwrite to replace it")
@@ -158,6 +158,10 @@ def cmd_generate(args) -> int:
     seconds = ds["seconds"].values
     print(f"{args.out}: {ds.sizes['sample']} images by {snapshot.spec.name} (epoch {snapshot.epoch}), "
           f"median {float(sorted(seconds)[len(seconds) // 2]):.3g} s per image on {snapshot.device}")
+    spread = json.loads(ds.attrs["diversity"])
+    if spread["collapsed"]:
+        print(f"warning: the set looks collapsed: diversity MS-SSIM {spread['diversity_ms_ssim']} >= "
+              f"{diversity.COLLAPSE_MS_SSIM} (the same image whatever the mask); see ganlab/diversity.py")
     return 0
 
 

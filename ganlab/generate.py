@@ -14,6 +14,7 @@ seconds per image at batch 1 on the device used, after one untimed warm-up image
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +23,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from ganlab import conditions, data, registry, runs
+from ganlab import conditions, data, diversity, registry, runs
 from ganlab.growing import resize
 from ganlab.sketch import condition_channels, to_uint8
 from ussim import imageset
@@ -54,8 +55,13 @@ def load(run_or_file, device: torch.device | str = "cpu") -> Snapshot:
     saved = runs.load(path, runs.SNAPSHOT_FORMAT)
     spec, config = registry.get(saved["model"]), saved["config"]
     channels = condition_channels(len(saved["class_names"]), spec.uses_sketch)
-    generator = spec.build(config, channels).generator
-    generator.load_state_dict(saved["generator"])
+    try:
+        generator = spec.build(config, channels).generator
+        generator.load_state_dict(saved["generator"])
+    except (KeyError, RuntimeError) as error:
+        # e.g. a SpeckleGAN snapshot from before issue 18 (SPADE width, channel attention changed)
+        raise UsageError(f"{path}: this {saved['model']} snapshot does not fit the current network "
+                         f"({type(error).__name__}: {str(error).splitlines()[0][:120]}); retrain it") from None
     device = torch.device(device)
     generator.to(device).eval()
     return Snapshot(spec, config, list(saved["class_names"]), generator, dict(saved["schedule"]), path,
@@ -165,8 +171,11 @@ def generate_set(snapshot: Snapshot, masks_path, *, samples: int | None = None, 
     timing = {"warmup_excluded": True, "device": str(snapshot.device), "batch_size": 1,
               "threads": torch.get_num_threads(), "clock": "wall"}
     extra = coords if out_size == original.shape[-1] else {}
-    return imageset.make(np.stack(images), labels, class_names=masks.class_names, organ=masks.organ,
-                         method=snapshot.spec.name, params=params,
-                         seed=np.arange(seed, seed + len(masks), dtype=np.int64),
-                         seconds=np.asarray(seconds, np.float32), sketch=np.stack(shown) if shown else None,
-                         sample_id=masks.sample_ids, condition=statement, timing=timing, **extra)
+    ds = imageset.make(np.stack(images), labels, class_names=masks.class_names, organ=masks.organ,
+                       method=snapshot.spec.name, params=params,
+                       seed=np.arange(seed, seed + len(masks), dtype=np.int64),
+                       seconds=np.asarray(seconds, np.float32), sketch=np.stack(shown) if shown else None,
+                       sample_id=masks.sample_ids, condition=statement, timing=timing, **extra)
+    # The set's own collapse statistics (ganlab.diversity), seeded by the generation seed.
+    ds.attrs["diversity"] = json.dumps(diversity.diversity(ds["image"].values, seed=seed), sort_keys=True)
+    return ds

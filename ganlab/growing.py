@@ -1,6 +1,6 @@
 """Progressive growing for PGSgan: fade-in blocks around a pix2pix generator and discriminator.
 
-PAPER §2.2, Fig. 3: the networks grow from 256 to 512 by fade-in blocks (FIBs) of residual
+PAPER: PGSgan §2.3-2.4, Fig. 3: the networks grow from 256 to 512 by fade-in blocks (FIBs) of residual
 design: a new convolutional path and a skip path that resizes the input, merged with a weight
 alpha that rises from 0. A FIB-D sits after a network's input and halves the resolution; a
 FIB-U sits before the generator's output and doubles it:

@@ -54,7 +54,7 @@ class ResnetGenerator(nn.Module):
     tail:  reflect pad 3, 7x7 conv to `out_channels`, tanh
     """
 
-    DOWNSAMPLINGS = 2  # PAPER §2.1: the pix2pix ResnetGenerator it adopts has two stride-2 downsamplings
+    DOWNSAMPLINGS = 2  # PAPER: PGSgan §2.1: the pix2pix ResnetGenerator it adopts has two stride-2 downsamplings
 
     def __init__(self, in_channels: int, out_channels: int = 1, width: int = 64, blocks: int = 10,
                  dropout: float = 0.0):

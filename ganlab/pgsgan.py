@@ -1,13 +1,14 @@
 """PGSgan: Sgan grown progressively from half to full resolution (256 -> 512 in the paper).
 
-PAPER §2.2: four phases.
+PAPER: PGSgan §2.4 (training with FIB), Fig. 2-3: four phases.
   1. generator and discriminator at half size (256);
   2. the discriminator grows a FIB-D after its input and judges at full size (512), its alpha
      rising from 0; the generator, still at 256, has its output upsampled for it;
   3. the generator grows a FIB-D after its input and a FIB-U before its output, its alpha
      rising from 0 and truncated at 0.5;
   4. both at full size until the end.
-Alpha rises linearly by `alpha_per_epoch` (1/30 in the paper) from the start of its phase.
+Alpha rises linearly by `alpha_per_epoch` from the start of its phase (PGSgan §2.4: "with an
+interval of 1/30", read as 1/30 per epoch: ganlab.presets).
 Everything else (condition, losses, update order) is Sgan's (ganlab.pix2pix).
 
 DECISION: "truncated at 0.5" is read as a cap that holds to the end: the final generator keeps
@@ -85,7 +86,7 @@ def check_config(config: dict) -> None:
 
 
 register(ModelSpec(
-    name="pgsgan", follows="PGSgan paper §2.2, Fig. 3: progressive growing Sgan with fade-in blocks",
+    name="pgsgan", follows="PGSgan paper §2.3-2.4, Fig. 3: progressive growing Sgan with fade-in blocks",
     summary="Sgan grown from half to full size: FIB-D on D, then FIB-D and FIB-U on G (alpha capped at 0.5)",
     uses_sketch=True, presets=presets.PRESETS["pgsgan"], build=build, condition=pix2pix.mask_and_sketch,
     optimizers=adam, schedule=schedule, apply_schedule=apply_schedule, step=pix2pix.step,

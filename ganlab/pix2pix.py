@@ -1,10 +1,12 @@
 """cGAN and Sgan: pix2pix-style conditional GANs from a label mask (and a background sketch).
 
-PAPER §2.1: the generator maps the condition to an image; the discriminator judges
-(condition, image) pairs patch by patch; the loss is the conditional adversarial loss (binary
-cross-entropy on logits) plus lambda times the L1 distance to the real image; each iteration
-updates the discriminator, then the generator, as pix2pix does. The step below is shared with
-PGSgan (ganlab.pgsgan), which only adds a schedule of sizes and fade-in weights.
+PAPER: PGSgan §2.1, Eq. (1)-(3): the generator maps the condition to an image; the discriminator
+judges (condition, image) pairs patch by patch; the loss is the conditional adversarial loss
+(binary cross-entropy on logits, Eq. (1)) plus the L1 distance to the real image (Eq. (2)),
+weighted by `l1_weight` (Eq. (3) adds it unweighted: 1 in the paper preset; ganlab.presets).
+
+Each iteration updates the discriminator, then the generator, as pix2pix does. The step below is
+shared with PGSgan (ganlab.pgsgan), which only adds a schedule of sizes and fade-in weights.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ OUT_CHANNELS = 1  # gray B-mode images
 def build(config: dict, condition_channels: int) -> Networks:
     generator = ResnetGenerator(condition_channels, OUT_CHANNELS, config["g_width"], config["g_blocks"],
                                 config["dropout"])
-    # PAPER §2.1 (pix2pix): the discriminator sees the condition and the image stacked.
+    # PAPER: PGSgan §2.1, Eq. (1) (pix2pix): the discriminator sees the condition and the image stacked.
     discriminator = PatchDiscriminator(condition_channels + OUT_CHANNELS, config["d_width"], config["d_layers"])
     seeded(generator, discriminator, config["seed"])
     return Networks(generator, discriminator)
@@ -135,6 +137,6 @@ register(ModelSpec(
     presets=presets.PRESETS["cgan"], **COMMON))
 
 register(ModelSpec(
-    name="sgan", follows="PGSgan paper §2.1: Sgan (sketch GAN)",
+    name="sgan", follows="PGSgan paper §2.1-2.2: Sgan (sketch GAN)",
     summary="conditional GAN from the label mask with a Canny sketch of the background outside the objects",
     uses_sketch=True, condition=mask_and_sketch, presets=presets.PRESETS["sgan"], **COMMON))

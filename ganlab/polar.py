@@ -1,6 +1,6 @@
 """Cartesian <-> polar resampling around the image centre, for IVUS speckle.
 
-PAPER (SpeckleGAN, speckle layer for IVUS): an IVUS frame is a radial scan around the catheter,
+PAPER: SpeckleGAN, "Speckle layer" (coordinate transforms for IVUS): an IVUS frame is a radial scan around the catheter,
 so its speckle follows the beam geometry: fine along each beam (range), coarse across beams,
 and coarser across them the deeper they go. The speckle layer therefore draws its speckle on a
 polar grid (rows = radius, columns = angle) and the result is resampled back to the Cartesian

@@ -1,6 +1,6 @@
 """Sketches and conditions: what the generators of the first family are given.
 
-PAPER §2.1: Sgan's condition is the object mask with a Canny edge sketch of the background
+PAPER: PGSgan §2.2: Sgan's condition is the object mask with a Canny edge sketch of the background
 overlaid outside the objects, so that the generator learns where the background's structures
 lie while the objects stay editable as label regions. cGAN's condition is the mask alone.
 """

@@ -1,12 +1,13 @@
 """SpeckleGAN's networks: a SPADE generator with a speckle layer, and a residual discriminator.
 
-PAPER (SpeckleGAN, architecture): the generator is SPADE's (GauGAN, Park et al. 2019): a
-128-dimensional Gaussian z, residual blocks whose batch normalisation (without affine
-parameters) is followed by a spatially adaptive affine map, gamma and beta predicted from the
-label mask, nearest-neighbour upsampling between blocks, spectral normalisation, tanh output
-at 256 x 256. The speckle layer (ganlab.speckle_layer) sits after the penultimate residual
-block and turns its 8 maps into 32. The discriminator is made of residual blocks with stride-2
-convolutions, batch normalisation and spectral normalisation.
+PAPER: SpeckleGAN, "SpeckleGAN architecture", Fig. 3: the generator is SPADE's (GauGAN, Park et
+al. 2019): a 128-dimensional Gaussian z, residual blocks whose batch normalisation (without
+affine parameters) is followed by a spatially adaptive affine map, gamma and beta predicted from
+the label mask by convolutions whose first has 64 output channels, nearest-neighbour upsampling
+between blocks, spectral normalisation, tanh output at 256 x 256. The speckle layer
+(ganlab.speckle_layer) sits after the penultimate residual block and turns its 8 maps into 32.
+The discriminator is made of residual blocks with stride-2 convolutions, batch normalisation and
+spectral normalisation.
 
 Layout of the generator for `size` S and `width` w (GauGAN's, channels as GauGAN's ngf = w):
 
@@ -23,6 +24,8 @@ the penultimate (2w -> 8) and the last (32 -> w).
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -32,7 +35,7 @@ from torch.nn.utils.parametrizations import spectral_norm
 from ganlab.speckle_layer import PAPER_MAPS, PAPER_SIZES, SpeckleLayer
 from ussim.errors import UsageError
 
-Z_DIM = 128         # PAPER: a 128-dimensional Gaussian z
+Z_DIM = 128         # PAPER: SpeckleGAN, "SpeckleGAN architecture": a 128-dimensional Gaussian z
 STEPS = 5           # nearest-neighbour x2 upsamplings from S/32 to S (GauGAN's "normal" generator)
 SLOPE = 0.2         # LeakyReLU slope (GauGAN)
 
@@ -95,20 +98,21 @@ class SpadeGenerator(nn.Module):
     the paper's baseline is "the same GAN without the speckle layer", and a linear map from 8
     to 32 maps adds parameters without information (32 linear mixtures of 8 maps have rank 8;
     the last block's first conv can already form any such mixture).
-    DECISION: SPADE's hidden width is 2 w (GauGAN's 128 at its w = 64), so small test
-    networks stay small.
+    `spade_hidden`: output channels of the first convolution of every SPADE layer (the paper's
+    64; None: 2 w, GauGAN's 128 at its w = 64, which keeps small test networks small).
     """
 
     def __init__(self, mask_channels: int, size: int = 256, width: int = 64, z_dim: int = Z_DIM,
                  speckle: bool = True, polar: bool = False, speckle_maps: int = PAPER_MAPS,
-                 speckle_sizes: int = PAPER_SIZES, d_init=None, d_range=None, out_channels: int = 1):
+                 speckle_sizes: int = PAPER_SIZES, d_init=None, d_range=None, out_channels: int = 1,
+                 spade_hidden: int | None = None):
         super().__init__()
         check_size(size)
         for name, value in (("width", width), ("z_dim", z_dim), ("mask channels", mask_channels)):
             if not isinstance(value, int) or value < 1:
                 raise UsageError(f"{name} {value!r} not allowed: need a whole number >= 1")
         self.size, self.z_dim, self.start = size, z_dim, size // 2 ** STEPS
-        hidden, top = 2 * width, 16 * width
+        hidden, top = spade_hidden or 2 * width, 16 * width
         self.fc = nn.Linear(z_dim, top * self.start ** 2)  # GauGAN: z -> 16 w x S/32 x S/32
         block = lambda fin, fout: SpadeBlock(fin, fout, mask_channels, hidden)  # noqa: E731
         self.head = block(top, top)
@@ -212,9 +216,25 @@ def init_weights(module: nn.Module, std: float = 0.02, generator: torch.Generato
     scale). Spectrally normalised weights are drawn into their unnormalised original, and their
     power-iteration vectors are drawn again from `generator` and iterated 15 times (as
     spectral_norm does when it is applied), so that one seed gives one network.
+
+    DECISION: the convolutions inside SPADE (which read the mask and predict gamma and beta; not
+    spectrally normalised) take torch's default Kaiming-uniform weights instead. This was the cause
+    of the demo's IVUS collapse (bench/RESULTS.md, "Mode collapse"): with N(0, 0.02) in both of
+    SPADE's stacked convolutions, gamma and beta start about 1e-3 of the normalised features, and
+    the gradient of each convolution is proportional to the other's tiny weights, so the mask path
+    starts at a saddle; every other path is spectrally normalised or batch-normalised to unit gain,
+    z's included. In a few hundred iterations the generator then learned z and ignored the mask:
+    the same z with the 8 held-out masks gave a per-pixel spread of 0.008 to 0.025 on a -1..1
+    scale (0.2 between real frames), and some runs drew one image for every mask.
     """
+    mask_readers = {id(conv) for m in module.modules() if isinstance(m, SPADE)
+                    for conv in (m.shared[0], m.gamma, m.beta)}
     for m in module.modules():
-        if isinstance(m, (nn.Conv2d, nn.Linear)):
+        if id(m) in mask_readers:
+            with torch.no_grad():
+                nn.init.kaiming_uniform_(m.weight, a=math.sqrt(5), generator=generator)  # torch's Conv2d default
+                m.bias.zero_()
+        elif isinstance(m, (nn.Conv2d, nn.Linear)):
             wrapped = parametrize.is_parametrized(m, "weight")
             weight = m.parametrizations.weight.original if wrapped else m.weight
             with torch.no_grad():
@@ -246,7 +266,7 @@ def build_networks(config: dict, mask_channels: int, *, speckle: bool) -> tuple[
     generator = SpadeGenerator(mask_channels, size, config["g_width"], config["z_dim"], speckle=speckle,
                                polar=config["polar"], speckle_maps=config["speckle_maps"],
                                speckle_sizes=config["speckle_sizes"], d_init=config["d_init"],
-                               d_range=config["d_range"])
+                               d_range=config["d_range"], spade_hidden=config["spade_hidden"])
     discriminator = ResidualDiscriminator(mask_channels, size, config["d_width"])
     draw = torch.Generator().manual_seed(config["seed"])
     init_weights(generator, generator=draw)
@@ -254,7 +274,7 @@ def build_networks(config: dict, mask_channels: int, *, speckle: bool) -> tuple[
     return generator, discriminator
 
 
-# Losses: PAPER, the non-saturating GAN loss on logits.
+# Losses: PAPER: SpeckleGAN, "Material and methods" (training): the non-saturating GAN loss.
 
 def generator_loss(fake_logits: torch.Tensor) -> torch.Tensor:
     """softplus(-D(G(z))): -log sigmoid of the fakes' logits."""
@@ -280,12 +300,30 @@ def discriminate(discriminator, mask: torch.Tensor, real: torch.Tensor, fake: to
 def adam(generator: SpadeGenerator, discriminator: nn.Module, config: dict):
     """(generator optimizer, discriminator optimizer): Adam, the window edges in their own group.
 
-    PAPER: Adam with beta1 0.5, beta2 0.999. The generator's window edges d get the learning
-    rate lr_speckle (ganlab.specklegan_defaults); the baseline has no such group.
+    PAPER: SpeckleGAN, "Material and methods" (training): Adam with beta1 0.5, beta2 0.999, eps
+    1e-8. The generator's window edges d get the learning rate lr_speckle
+    (ganlab.specklegan_defaults); the baseline has no such group. Every group records its
+    `initial_lr`, which the step decay (set_lr_scale) multiplies.
     """
-    betas = (config["beta1"], config["beta2"])
-    groups = [{"params": generator.other_parameters(), "lr": config["lr_g"], "name": "generator"}]
+    betas, eps = (config["beta1"], config["beta2"]), config["adam_eps"]
+    groups = [{"params": generator.other_parameters(), "lr": config["lr_g"], "initial_lr": config["lr_g"],
+               "name": "generator"}]
     if generator.speckle_parameters():
-        groups.append({"params": generator.speckle_parameters(), "lr": config["lr_speckle"], "name": "speckle"})
-    return (torch.optim.Adam(groups, lr=config["lr_g"], betas=betas),
-            torch.optim.Adam(discriminator.parameters(), lr=config["lr_d"], betas=betas))
+        groups.append({"params": generator.speckle_parameters(), "lr": config["lr_speckle"],
+                       "initial_lr": config["lr_speckle"], "name": "speckle"})
+    discriminator_group = [{"params": list(discriminator.parameters()), "lr": config["lr_d"],
+                            "initial_lr": config["lr_d"], "name": "discriminator"}]
+    return (torch.optim.Adam(groups, lr=config["lr_g"], betas=betas, eps=eps),
+            torch.optim.Adam(discriminator_group, lr=config["lr_d"], betas=betas, eps=eps))
+
+
+def set_lr_scale(optimizers, scale: float) -> None:
+    """Every parameter group's learning rate = its initial rate x `scale` (the step decay in force).
+
+    DECISION: the rate is a function of the epoch alone (ganlab.specklegan_defaults.lr_scale), set
+    before each step, rather than a torch LR scheduler: nothing more to checkpoint, and a resumed
+    run is at the same rate as an uninterrupted one.
+    """
+    for optimizer in optimizers:
+        for group in optimizer.param_groups:
+            group["lr"] = group["initial_lr"] * scale

@@ -1,6 +1,6 @@
 """The speckle layer of SpeckleGAN: fully developed speckle with a learnable grain size.
 
-PAPER (SpeckleGAN, speckle layer): speckle is the interference of echoes from many scatterers
+PAPER: SpeckleGAN, "Speckle layer" (its equation of I_sp): speckle is the interference of echoes from many scatterers
 with random phases, seen through the band-limited system. For each input map I (an
 echogenicity map made by the generator):
 
@@ -8,9 +8,12 @@ echogenicity map made by the generator):
 
 with phases phi drawn uniformly in [0, 2 pi) afresh on every forward pass, and rect_d a square
 window of edge d in the centred spectrum: the grain of the speckle is about N / d pixels.
-Every input map gets several learnable window sizes (4 for 8 maps: 32 output maps), and a
-channel attention (global pooling, two linear layers) weighs the 32 maps. For IVUS the
-layer works on a polar grid around the catheter (ganlab.polar).
+For IVUS the layer works on a polar grid around the catheter (ganlab.polar).
+
+PAPER: SpeckleGAN, "SpeckleGAN architecture": every input map gets several learnable window
+sizes (4 for 8 maps: 32 output maps), and a channel attention weighs the 32 output maps with
+coefficients computed from the 8 input maps (global sum pooling and two linear layers), so the
+weights depend on what the generator drew, never on the random phases.
 
 The window edge d is learnable: a box with fractional edges (below) is differentiable in d.
 """
@@ -27,8 +30,8 @@ from ganlab.polar import PolarGrid
 from ussim.errors import UsageError
 
 PAPER_SIZE = 256                  # px, the image size of the paper's d initialisation
-PAPER_D_INIT = (28.0, 48.0)       # PAPER: d initialised between 28 and 48 at 256 x 256
-PAPER_MAPS, PAPER_SIZES = 8, 4    # PAPER: 4 speckle sizes per input map, 8 maps -> 32
+PAPER_D_INIT = (28.0, 48.0)       # PAPER: SpeckleGAN, "Material and methods" (training): d starts in 28..48 px
+PAPER_MAPS, PAPER_SIZES = 8, 4    # PAPER: SpeckleGAN, "SpeckleGAN architecture": 4 speckle sizes, 8 maps -> 32
 
 
 def default_d_init(size: int) -> tuple[float, float]:
@@ -93,24 +96,28 @@ def speckle(maps: torch.Tensor, d: torch.Tensor, phase: torch.Tensor) -> torch.T
 
 
 class ChannelAttention(nn.Module):
-    """PAPER: global sum pooling, two linear layers, one weight per map (squeeze-and-excitation).
+    """One weight per output map of the speckle layer, from its input maps.
 
+    PAPER: SpeckleGAN, "SpeckleGAN architecture": the input feature maps of the speckle layer give
+    channel attention coefficients by global sum pooling and two linear layers; the output maps
+    (every input map times every speckle size) are weighted with them.
     DECISION: the pooled sum is divided by H W (a mean): a linear layer after a sum is the same
-    family of functions as one after a mean, but at 256 x 256 the raw sum (about 1e4 per map)
-    would saturate the sigmoid from the first step. DECISION: hidden width channels / 4 (8 for
-    32 maps; squeeze-and-excitation's reduction 16 would leave 2), ReLU between, sigmoid weights.
+    family of functions as one after a mean (its weights scaled by H W), but at 256 x 256 the raw
+    sum (about 1e4 per map) would saturate the sigmoid from the first step. DECISION: hidden width
+    max(inputs, outputs / 4) (8 for 8 maps in, 32 out; squeeze-and-excitation's reduction 16
+    would leave 2), ReLU between, sigmoid coefficients in (0, 1).
     """
 
-    def __init__(self, channels: int, reduction: int = 4):
+    def __init__(self, inputs: int, outputs: int, reduction: int = 4):
         super().__init__()
-        hidden = max(1, channels // reduction)
-        self.squeeze = nn.Linear(channels, hidden)
-        self.excite = nn.Linear(hidden, channels)
+        hidden = max(1, inputs, outputs // reduction)
+        self.squeeze = nn.Linear(inputs, hidden)
+        self.excite = nn.Linear(hidden, outputs)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        pooled = x.mean(dim=(-2, -1))
-        weights = torch.sigmoid(self.excite(F.relu(self.squeeze(pooled))))
-        return x * weights[:, :, None, None]
+    def forward(self, maps: torch.Tensor) -> torch.Tensor:
+        """(N, inputs, H, W) input maps -> (N, outputs) coefficients."""
+        pooled = maps.mean(dim=(-2, -1))
+        return torch.sigmoid(self.excite(F.relu(self.squeeze(pooled))))
 
 
 class SpeckleLayer(nn.Module):
@@ -145,7 +152,7 @@ class SpeckleLayer(nn.Module):
         # bound does not leave d stuck there with zero gradient.
         low, high = self.d_range
         self.d_logit = nn.Parameter(torch.logit((start - low) / (high - low)).clone())
-        self.attention = ChannelAttention(channels * sizes, reduction)
+        self.attention = ChannelAttention(channels, channels * sizes, reduction)
 
     @property
     def d(self) -> torch.Tensor:
@@ -179,13 +186,14 @@ class SpeckleLayer(nn.Module):
             raise ValueError(f"speckle layer got maps of shape {tuple(maps.shape)}; it takes "
                              f"(N, {self.channels}, {self.height}, {self.width})")
         x = maps.float()  # FFTs in single precision whatever the autocast
+        coefficients = self.attention(x)  # from the input maps: the same whatever the phases
         if self.polar is not None:
             x = self.polar.to_polar(x)
         phase = torch.rand(x.shape, generator=generator, device=x.device) * (2 * math.pi)
         out = speckle(x, self.d, phase)
         if self.polar is not None:
             out = self.polar.to_cartesian(out)
-        return self.attention(out).to(maps.dtype)
+        return (out * coefficients[:, :, None, None]).to(maps.dtype)
 
 
 def check_d(d_init, d_range, size: int) -> None:

@@ -1,8 +1,10 @@
 """SpeckleGAN and its baseline as registered models of the one training loop (ganlab.train).
 
-PAPER (SpeckleGAN, training): a SPADE generator with a speckle layer after its penultimate
-block and a residual discriminator (ganlab.spade), trained with the non-saturating GAN loss and
-Adam, the training images augmented by random rotations and flips (ganlab.augment). The
+PAPER: SpeckleGAN, "SpeckleGAN architecture" and "Material and methods" (training): a SPADE
+generator with a speckle layer after its penultimate block and a residual discriminator
+(ganlab.spade), trained with the non-saturating GAN loss and Adam whose learning rates drop in
+two steps, the training images augmented by random rotations and horizontal and vertical flips
+(ganlab.augment). The
 baseline is the same GAN with the speckle layer replaced by the identity
 (spade.build_networks(speckle=False); its DECISION says how the last block's width follows).
 
@@ -34,6 +36,8 @@ def for_organ(config: dict, organ: str) -> dict:
     given with --set wins; a resumed run keeps what its config.json says.
     """
     ivus = str(organ).lower() == IVUS
+    if config.get("vflip", "auto") == "auto":
+        config["vflip"] = ivus
     if config["polar"] == "auto":
         config["polar"] = ivus
     if config["rotation"] == "auto":
@@ -56,7 +60,9 @@ def step(networks: Networks, optimizers: Optimizers, batch: dict, config: dict, 
     """One iteration: the discriminator's update, then the generator's (non-saturating loss)."""
     generator, discriminator = networks.generator, networks.discriminator
     plain_discriminator = unwrap(discriminator)
-    real, mask = augment(batch["image"], batch["condition"], rotation=config["rotation"], flip=config["flip"])
+    spade.set_lr_scale((optimizers.generator, optimizers.discriminator), state["lr_scale"])
+    real, mask = augment(batch["image"], batch["condition"], rotation=config["rotation"], flip=config["flip"],
+                         vflip=config["vflip"])
     fake = generator(mask)  # z and the speckle phases from torch's global generator
 
     set_requires_grad(plain_discriminator, True)
@@ -90,7 +96,13 @@ def check_config(config: dict) -> None:
     specklegan_defaults.check_config(config)
 
 
-COMMON = {"uses_sketch": False, "condition": mask_only, "optimizers": optimizers, "schedule": static_schedule,
+def schedule(config: dict, epochs_elapsed: float) -> dict:
+    """One size throughout; the learning-rate factor of the step decay in force."""
+    return {**static_schedule(config, epochs_elapsed),
+            "lr_scale": specklegan_defaults.lr_scale(config, epochs_elapsed)}
+
+
+COMMON = {"uses_sketch": False, "condition": mask_only, "optimizers": optimizers, "schedule": schedule,
           "apply_schedule": no_growth, "step": step, "check_config": check_config, "for_organ": for_organ}
 
 register(ModelSpec(

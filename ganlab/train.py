@@ -23,7 +23,7 @@ import torch
 import torch.distributed as dist
 from tqdm import tqdm
 
-from ganlab import __version__, data, presets, registry, runs, sketch
+from ganlab import __version__, data, diversity, presets, registry, runs, sketch
 from ganlab.growing import resize
 from ganlab.pix2pix import unwrap
 from ussim.errors import UsageError
@@ -202,12 +202,17 @@ def train(model=None, data_path=None, *, preset: str | None = None, overrides: d
             means = average(partial, world)
             epoch, iteration, partial = epoch + 1, 0, {}
             if rank == 0:
-                record = {"epoch": epoch - 1, "iterations": total, **state, **means,
-                          "seconds": round(time.perf_counter() - started, 3)}
+                seconds = round(time.perf_counter() - started, 3)
+                fakes = grid(run / f"samples-{epoch - 1:06d}.png", networks, spec, masks, fixed, state, device)
+                record = {"epoch": epoch - 1, "iterations": total, **state, **means, "seconds": seconds,
+                          **collapse_statistics(fakes, masks.images[fixed].numpy(), config["seed"])}
                 log.stats(record)
                 log.line(f"{now()} epoch {epoch}/{config['epochs']} " + " ".join(
                     f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items() if k != "epoch"))
-                grid(run / f"samples-{epoch - 1:06d}.png", networks, spec, masks, fixed, state, device)
+                if record["collapsed"]:
+                    log.line(f"{now()} warning: the sample grid looks collapsed (diversity MS-SSIM "
+                             f"{record['diversity_ms_ssim']:.3f} >= {diversity.COLLAPSE_MS_SSIM}; the real images of "
+                             f"the same masks: {record['real_diversity_ms_ssim']})")
         if rank == 0:
             checkpoint(run, described, masks, networks, optimizers, state, epoch, iteration, total, partial)
         if stop:
@@ -240,6 +245,19 @@ def grid(path, networks, spec, masks, fixed, state, device) -> None:
     sketches = None if masks.sketches is None else masks.sketches[fixed].numpy()
     view = runs.condition_view(masks.labels[fixed].numpy(), sketches, len(masks.class_names))
     runs.sample_grid(path, view, fakes, masks.images[fixed].numpy())
+    return fakes
+
+
+def collapse_statistics(fakes, reals, seed: int) -> dict:
+    """The grid's diversity (ganlab.diversity), and the real images' of the same masks beside it.
+
+    DECISION: measured on the epoch's sample grid (the fixed masks, each drawn once): no extra
+    generator pass, the same masks every epoch, and the real images of those masks give the
+    diversity the generated ones should approach.
+    """
+    own = diversity.diversity(fakes, seed=seed)
+    real = diversity.diversity(reals, seed=seed)
+    return {**own, "real_diversity_ms_ssim": real["diversity_ms_ssim"], "real_pixel_spread": real["pixel_spread"]}
 
 
 def checkpoint(run, described, masks, networks, optimizers, state, epoch, iteration, total, partial) -> None:

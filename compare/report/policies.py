@@ -29,6 +29,14 @@ def comparison(ds: xr.Dataset) -> list[str]:
         sizes = ("features and per-class statistics use each set's native pixels; where a method's image size "
                  "differs from the reference's, its images are resized to the reference size (bilinear, "
                  "anti-aliased) for SSIM/MS-SSIM and paired by sample id")
+    if p.get("protocol") == "ellipse":
+        lines.append(f"Protocol ellipse (the SpeckleGAN paper's GAN evaluation): every method generated "
+                     f"{p.get('ellipse_samples')} images from random IVUS masks (randomly rotated, disturbed "
+                     f"ellipses: ussim.phantoms.ivus, seed {p.get('ellipse_seed')}) and is scored unpaired against "
+                     f"all reference images; no image pairs with a reference image by mask.")
+    else:
+        lines.append("Protocol held-out: every method made one image per held-out reference mask; SSIM and MS-SSIM "
+                     "pair the images of one mask.")
     lines += [
         f"Image sizes (policy '{p.get('size_mismatch', '?')}'): {sizes}.",
         "Classes are matched by name across sets (the reference's order first); a class missing from a set, or "
@@ -42,7 +50,9 @@ def comparison(ds: xr.Dataset) -> list[str]:
         f"data range 1, MS-SSIM weights {p.get('ms_ssim_weights')}; averaged over the pairs of a method's image and "
         f"the reference image made from the same mask.",
         f"Diversity MS-SSIM: {p.get('diversity_pairs')} random pairs of distinct images of one set (seed "
-        f"{p.get('diversity_seed')}); lower means more diverse.",
+        f"{p.get('diversity_seed')}); lower means more diverse; images under 176 px use the finest scales that fit. "
+        f"A set whose diversity reaches {p.get('collapse_ms_ssim', '?')} is collapsed (the same image whatever the "
+        f"mask): its method is flagged [COLLAPSED] in every table and ranked in no verdict.",
         f"Per-class statistics: per image, over class regions of at least {p.get('min_class_pixels')} pixels, "
         f"averaged over images; display gray levels (mean, std) and gCNR (each class against class 0) for every "
         f"set; envelope statistics (mean/std, Nakagami m, std of the log envelope) only for sets that store the "

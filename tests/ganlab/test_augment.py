@@ -50,3 +50,14 @@ def test_a_quarter_of_a_full_turn_is_a_rigid_rot90():
     image = torch.rand(1, 1, 16, 16)
     turned = rotate(image, torch.tensor([math.pi / 2], dtype=torch.float64), "bilinear")
     assert torch.allclose(turned, torch.rot90(image, -1, dims=(-2, -1)), atol=1e-5)
+
+
+def test_vertical_flips_mirror_image_and_mask_together():
+    # PAPER: SpeckleGAN, "Material and methods" (training): horizontal and vertical flips.
+    image, labels = pair(n=16)
+    out_image, out_labels = augment(image, labels, rotation="none", flip=False, vflip=True,
+                                    generator=torch.Generator().manual_seed(2))
+    assert torch.equal(out_image[:, 0], out_labels.float())
+    flipped = [torch.equal(out, labels[0].flip(-2)) for out in out_labels]
+    kept = [torch.equal(out, labels[0]) for out in out_labels]
+    assert all(f or k for f, k in zip(flipped, kept, strict=True)) and any(flipped) and any(kept)

@@ -18,7 +18,7 @@ def run(capsys, *argv):
 def test_models_lists_each_model_with_its_paper_section(capsys):
     code, out, _ = run(capsys, "models")
     assert code == 0
-    for name, section in (("cgan", "§2.1"), ("sgan", "§2.1"), ("pgsgan", "§2.2")):
+    for name, section in (("cgan", "§2.1"), ("sgan", "§2.1-2.2"), ("pgsgan", "§2.3-2.4")):
         line = next(line for line in out.splitlines() if line.startswith(name))
         assert section in line
     assert out.count("preset paper") == 5 and out.count("preset cpu-demo") == 5

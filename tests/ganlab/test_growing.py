@@ -1,4 +1,4 @@
-"""PGSgan's growth: fade-in blocks are exact at alpha 0 and 1, and the schedule follows §2.2."""
+"""PGSgan's growth: fade-in blocks are exact at alpha 0 and 1, and the schedule follows PGSgan §2.4."""
 
 import pytest
 import torch

@@ -9,7 +9,7 @@ from torch import nn
 
 from ganlab import spade
 from ganlab.presets import RUNTIME
-from ganlab.specklegan_defaults import PRESETS, check_config
+from ganlab.specklegan_defaults import PRESETS, check_config, lr_scale
 from ussim.errors import UsageError
 
 CLASSES = 3
@@ -84,7 +84,7 @@ def test_speckle_parameters_are_a_group_of_their_own():
     assert speckle == [generator.speckle.d_logit]
     assert len(speckle) + len(other) == len(list(generator.parameters()))
     g_opt, _ = spade.adam(generator, discriminator, config())
-    assert [group["lr"] for group in g_opt.param_groups] == [2e-4, 1e-3]
+    assert [group["lr"] for group in g_opt.param_groups] == [config()["lr_g"], config()["lr_speckle"]] == [3e-4, 1e-3]
     assert g_opt.defaults["betas"] == (0.5, 0.999)
     baseline, _ = spade.build_networks(config(), CLASSES, speckle=False)
     assert baseline.speckle_parameters() == [] and baseline.speckle is None
@@ -139,9 +139,46 @@ def test_defaults_pass_their_checks_and_bad_values_are_usage_errors():
         for table in model.values():
             check_config({**table, **RUNTIME})
     bad = [({"resolution": 48}, "resolution 48"), ({"batch": 1}, "batch 1"), ({"beta1": 1.0}, "beta1"),
-           ({"rotation": "half"}, "rotation"), ({"d_init": [40, 300]}, "d_init"), ({"polar": "yes"}, "polar")]
+           ({"rotation": "half"}, "rotation"), ({"d_init": [40, 300]}, "d_init"), ({"polar": "yes"}, "polar"),
+           ({"vflip": "yes"}, "vflip"), ({"lr_decay_epochs": [400, 200]}, "lr_decay_epochs"),
+           ({"lr_decay_factors": [0.5]}, "lr_decay_factors"), ({"spade_hidden": 0}, "spade_hidden")]
     for change, message in bad:
         with pytest.raises(UsageError, match=message):
             check_config(config(resolution=256, **change) if "resolution" not in change else config(**change))
     with pytest.raises(UsageError, match="size 40"):
         spade.SpadeGenerator(CLASSES, size=40)
+
+
+def test_paper_preset_holds_the_papers_values_and_a_two_step_decay():
+    paper = PRESETS["specklegan"]["paper"]
+    assert paper["spade_hidden"] == 64 and paper["z_dim"] == 128 and paper["resolution"] == 256
+    assert (paper["beta1"], paper["beta2"], paper["adam_eps"]) == (0.5, 0.999, 1e-8)
+    assert paper["flip"] is True and paper["vflip"] == "auto" and paper["rotation"] == "auto"
+    assert 3e-4 <= paper["lr_g"] <= 1e-3 and paper["lr_d"] == paper["lr_g"]
+    # Two steps down to the paper's end rates 1e-4 and 3e-5.
+    rates = [paper["lr_g"] * lr_scale(paper, epoch) for epoch in (0, 199.9, 200, 399, 400, 599)]
+    assert rates == pytest.approx([3e-4, 3e-4, 1e-4, 1e-4, 3e-5, 3e-5])
+    generator = spade.SpadeGenerator(CLASSES, size=32, width=4, spade_hidden=paper["spade_hidden"])
+    assert all(block.norm_0.shared[0].out_channels == 64 for block in (generator.head, generator.last))
+
+
+def test_step_decay_sets_every_group_and_resumes_from_the_epoch_alone():
+    generator, discriminator = spade.build_networks(config(lr_decay_epochs=[1, 2], lr_decay_factors=[0.5, 0.1]),
+                                                    CLASSES, speckle=True)
+    optimizers = spade.adam(generator, discriminator, config())
+    for epoch, factor in ((0.5, 1.0), (1.0, 0.5), (2.5, 0.1)):
+        scale = lr_scale(config(lr_decay_epochs=[1, 2], lr_decay_factors=[0.5, 0.1]), epoch)
+        spade.set_lr_scale(optimizers, scale)
+        assert [g["lr"] for g in optimizers[0].param_groups] == pytest.approx([3e-4 * factor, 1e-3 * factor])
+        assert optimizers[1].param_groups[0]["lr"] == pytest.approx(3e-4 * factor)
+
+
+def test_the_mask_steers_the_untrained_generator():
+    # The collapse cause: with N(0, 0.02) in SPADE's convolutions a fresh generator ignored the mask.
+    generator, _ = spade.build_networks(config(), CLASSES, speckle=False)
+    generator.eval()
+    z = torch.randn(1, generator.z_dim, generator=torch.Generator().manual_seed(0)).expand(4, -1)
+    with torch.no_grad():
+        by_mask = generator(masks(4, 32), z=z)
+        by_z = generator(masks(1, 32).expand(4, -1, -1, -1), generator=torch.Generator().manual_seed(0))
+    assert by_mask.std(dim=0).mean() > 0.3 * by_z.std(dim=0).mean()   # 0.58 now, 0.11 with N(0, 0.02)

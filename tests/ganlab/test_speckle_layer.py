@@ -106,3 +106,22 @@ def test_set_d_and_bad_ranges():
         SpeckleLayer(32, 32, d_init=(28.0, 48.0))  # the paper's 256 px range does not fit 32 px
     with pytest.raises(UsageError, match="d_range"):
         SpeckleLayer(32, 32, d_range=(20.0, 10.0))
+
+
+def test_channel_attention_reads_the_input_maps_not_the_phases():
+    # PAPER: SpeckleGAN, "SpeckleGAN architecture": coefficients from the speckle layer's input maps.
+    torch.manual_seed(0)
+    layer = SpeckleLayer(32, 32, channels=2, sizes=3)
+    seen = []
+    layer.attention.register_forward_hook(lambda module, args, out: seen.append(out.detach().clone()))
+    maps = torch.rand(2, 2, 32, 32) + 0.5
+    first = layer(maps, torch.Generator().manual_seed(1))
+    second = layer(maps, torch.Generator().manual_seed(2))
+    assert not torch.allclose(first, second)             # two phase draws: two speckle patterns
+    assert seen[0].shape == (2, 6)                       # one coefficient per output map
+    assert torch.equal(seen[0], seen[1])                 # ... the same for both draws
+    layer(maps * torch.tensor([3.0, 0.2])[None, :, None, None], torch.Generator().manual_seed(1))
+    assert not torch.allclose(seen[2], seen[0])          # other input maps: other coefficients
+    # The output is the speckle of each map weighted by its coefficient.
+    plain = speckle(maps, layer.d, torch.rand(maps.shape, generator=torch.Generator().manual_seed(1)) * (2 * math.pi))
+    assert torch.allclose(first, plain * seen[0][:, :, None, None], atol=1e-5)

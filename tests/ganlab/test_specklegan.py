@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from ganlab import cli, registry, runs, train
+from ganlab import cli, diversity, registry, runs, train
 from ganlab.specklegan_defaults import PRESETS
 from ussim import examples, imageset
 
@@ -59,9 +59,10 @@ def test_two_iteration_smoke_run(tmp_path, toy_file, model, preset):
     config = described["config"]
     assert described["model"] == model and described["preset"] == preset
     for key, value in PRESETS[model][preset].items():
-        if key not in ("polar", "rotation"):
+        if key not in ("polar", "rotation", "vflip"):
             assert config[key] == TINY.get(key, value)
-    assert (config["polar"], config["rotation"]) == (False, "none")   # organ "phantom": a probe's frame
+    # organ "phantom": a probe's frame (no polar speckle, no turn, no up-down flip)
+    assert (config["polar"], config["rotation"], config["vflip"]) == (False, "none", False)
     stats = [json.loads(line) for line in (run / "stats.jsonl").read_text().splitlines()]
     assert [s["epoch"] for s in stats] == [0] and stats[0]["iterations"] == 2
     assert all(math.isfinite(stats[0][k]) for k in ("loss_d", "loss_g", "d_real", "d_fake"))
@@ -76,7 +77,7 @@ def test_ivus_sets_train_with_polar_speckle_and_any_rotation(tmp_path, ivus_file
     run = train.train("specklegan", ivus_file, preset="cpu-demo", overrides={**TINY, "max_iters": 1},
                       runs_root=tmp_path, progress=False)
     config = json.loads((run / "config.json").read_text())["config"]
-    assert (config["polar"], config["rotation"]) == (True, "any")
+    assert (config["polar"], config["rotation"], config["vflip"]) == (True, "any", True)   # the paper's IVUS
     assert any(".polar." in k or k.startswith("speckle.") for k in
                runs.load(run / runs.STATE, runs.STATE_FORMAT)["generator"])
     given = train.train("specklegan", ivus_file, preset="cpu-demo",
@@ -98,7 +99,10 @@ def test_generate_from_a_run(capsys, runs_of, toy_file, tmp_path, model):
         assert ds["image"].shape[1:] == masks["image"].shape[1:]
         assert np.array_equal(ds["label"].values, masks["label"][:3].values)
         images = ds["image"].values
+        stored = json.loads(ds.attrs["diversity"])
     assert not np.array_equal(images[0], images[1])  # each image its own z (and speckle)
+    assert stored["diversity_pairs"] == 3 and stored["diversity_scales"] == 3   # 64 px: three scales
+    assert stored == diversity.diversity(images, seed=0)
 
 
 def ganlab_train(*args):

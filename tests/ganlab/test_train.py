@@ -26,6 +26,10 @@ def test_two_iteration_smoke_run(tmp_path, toy_file, model, preset):
     stats = [json.loads(line) for line in (run / "stats.jsonl").read_text().splitlines()]
     assert [s["epoch"] for s in stats] == [0] and stats[0]["iterations"] == 2
     assert all(math.isfinite(stats[0][k]) for k in ("loss_d", "loss_g", "loss_g_l1", "loss_g_gan"))
+    # The sample grid's collapse statistics (2 masks: one pair), beside the real images' of the same masks.
+    assert stats[0]["diversity_pairs"] == 1 and 0 <= stats[0]["diversity_ms_ssim"] <= 1
+    assert 0 <= stats[0]["real_diversity_ms_ssim"] < 1 and stats[0]["pixel_spread"] >= 0
+    assert isinstance(stats[0]["collapsed"], bool)
     assert (run / "samples-000000.png").is_file() and "stopped at epoch 1" in (run / "log.txt").read_text()
     snapshot = runs.load(run / runs.SNAPSHOT, runs.SNAPSHOT_FORMAT)
     state = runs.load(run / runs.STATE, runs.STATE_FORMAT)
