@@ -18,7 +18,7 @@ from ussim import presets
 from ussim.errors import UsageError
 
 KINDS = ("linear", "convex", "phased", "ivus")
-SPEED_OF_SOUND = 1540.0  # m/s, soft tissue; PAPER: the usual Field II / MUST default
+SPEED_OF_SOUND = 1540.0  # m/s, soft tissue: the usual Field II / MUST default
 
 
 @dataclass(frozen=True)

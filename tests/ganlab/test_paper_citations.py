@@ -20,8 +20,8 @@ ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("ganlab", "compare", "app", "ussim")
 # Packages whose every PAPER tag must name the paper and cite a section (ussim also cites Field II,
 # MUST and standards, which these tables do not cover).
-STRICT = ("ganlab", "compare")
-PAPERS = ROOT.parent.parent / "shared" / "papers"
+STRICT = ("ganlab", "compare", "ussim")
+PAPERS = ROOT.parent / "shared" / "papers"  # ../shared beside the checkout, as CI has it
 
 PGSGAN_SECTIONS = {
     "1": "INTRODUCTION", "2": "METHODOLOGY", "2.1": "Backbone of Sgan", "2.2": "Auxiliary Sketch Guidance",

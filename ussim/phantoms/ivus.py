@@ -1,6 +1,6 @@
 """Random coronary IVUS anatomy around a catheter at (0, 0): label masks on a grid in mm.
 
-PAPER (SpeckleGAN, masks): lumen and vessel outlines are randomly rotated and disturbed
+PAPER (SpeckleGAN, "GAN evaluation"): lumen and vessel outlines are randomly rotated and disturbed
 ellipses. Here the lumen holds the catheter, the external elastic membrane (EEM) holds the
 lumen with a wall of varying thickness, and an eccentric plaque (fibrous, lipid under a fibrous
 cap, or a calcified arc) thickens one side of the wall; a guidewire and a side branch are

@@ -2,8 +2,8 @@
 
 An ellipse with semi-axes (a, b), rotated by `angle`, whose boundary radius is modulated by a
 few low-order Fourier terms: r(theta) = 1 + sum_k c_k cos(k theta + phi_k). Low orders keep
-the outline smooth and organic (PAPER: SpeckleGAN draws "randomly rotated and disturbed
-ellipses" for its IVUS masks).
+the outline smooth and organic (PAPER: SpeckleGAN, "GAN evaluation": "randomly rotated and
+disturbed ellipses" for its IVUS masks).
 """
 
 from __future__ import annotations
