@@ -376,7 +376,8 @@ def main():
                         help="compare the ovary transmit schemes on N tuning frames, then stop")
     parser.add_argument("--skip-schemes", type=int, default=0, help="leave out the first schemes of the comparison")
     parser.add_argument("--out", type=Path, default=Path("bench/out"))
-    parser.add_argument("--cache", type=Path, help="keep the simulated envelopes here (.npz) and reuse them")
+    parser.add_argument("--cache", type=Path, help="keep the simulated envelopes here (.npz) and reuse them "
+                        "(not checked against the tables: delete it after a change of tissue or probe)")
     parser.add_argument("--fit-smoothing", action="store_true",
                         help="fit only the chain's smoothing_mm to the real speckle size on the tuning frames "
                              "(the table's chain otherwise as it is)")

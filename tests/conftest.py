@@ -18,3 +18,21 @@ def real_dir():
     if folder is None:
         pytest.skip("real archives absent: ../shared/data/real (or $USSIM_REAL_DATA) not found")
     return folder
+
+
+@pytest.fixture(scope="session")
+def grouped_comparisons(tmp_path_factory):
+    """Two comparisons (ovary: two methods, IVUS: one) and the grouped results file written from
+    them, built once for the session: tests/compare and tests/app read the same file, and building
+    it (two uscompare runs) is among the suite's costliest set-ups. Returns (datasets, path);
+    users that change a dataset take a copy (`grouped` in tests/compare/test_results_groups.py)."""
+    from compare import results
+    from tests.compare.test_results_groups import NOTICE, make_comparisons
+    folder = tmp_path_factory.mktemp("grouped")
+    with pytest.MonkeyPatch.context() as patch:  # the autouse private caches are per test; this runs before
+        patch.setenv("USCOMPARE_CACHE", str(folder / "cache"))
+        patch.setenv("TORCH_HOME", str(folder / "torch"))
+        datasets = make_comparisons(folder)
+    path = results.write_comparisons(datasets, folder / "results.nc", attrs={"notice": NOTICE})
+    return datasets, path
+

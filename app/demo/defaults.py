@@ -57,6 +57,8 @@ class DemoConfig:
     # every machine, and a dozen images per set give no meaningful Inception FID anyway. The
     # report labels every feature metric with its backbone.
     backbone: str = "texture-v1"
+    # Bootstrap resamples behind every interval of the comparison (compare.defaults' 1000 for the demo).
+    bootstrap: int = 1000
     # Reader study: scored cases per reader (one per held-out anatomy; app.study.create), practice
     # cases (more anatomies), readers. DECISION: as many scored cases as sources (real + methods: ovary
     # 7, IVUS 4), so each reader sees every source exactly once, plus 2 practice anatomies: 9 of the
@@ -86,4 +88,7 @@ TINY = DemoConfig(held_out={"ovary": 3, "ivus": 3}, simulated_train={"ovary": 8,
                   real_train_limit={"ovary": 8, "ivus": 8}, image_size=64, scatterers_per_cell=0.05,
                   iterations={model: 2 for model in ITERATIONS},
                   gan_overrides={"resolution": 64, "g_width": 8, "d_width": 8, "grid_samples": 2},
-                  study_cases={"ovary": 2, "ivus": 2}, study_practice=1)
+                  study_cases={"ovary": 2, "ivus": 2}, study_practice=1,
+                  # the wiring is checked, not the intervals: 100 resamples (per-class FRD resampled
+                  # 1000 times was half of the tiny run)
+                  bootstrap=100)

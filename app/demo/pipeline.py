@@ -127,7 +127,8 @@ def compare_organ(sets: OrganSets, methods: dict[str, Path | list[Path]], config
     """One organ's comparison; a method given as a list has one image set per training seed. What each
     method saw (mask, or the sketch of the reference or of a training image) comes from its sets."""
     reference_name = "real" if sets.real else "simulated"
-    ds = runner.run(sets.reference, list(methods.items()), Settings(backbone=config.backbone),
+    settings = Settings(backbone=config.backbone, bootstrap_resamples=config.bootstrap)
+    ds = runner.run(sets.reference, list(methods.items()), settings,
                     reference_name=reference_name, download=False, progress=progress)
     ds.attrs["title"] = f"{sets.organ.upper() if sets.organ == 'ivus' else sets.organ.capitalize()}: " \
                         f"{sets.description.split(': ', 1)[1]}"

@@ -8,20 +8,16 @@ from streamlit.testing.v1 import AppTest
 
 from app import cli, settings
 from app.study import db
-from compare import results
-from tests.compare.test_results_groups import NOTICE, TITLES, make_comparisons
+from tests.compare.test_results_groups import NOTICE, TITLES
 
 MAIN = str(Path(__file__).resolve().parents[2] / "app" / "main.py")
 TIMEOUT = 60
 
 
-@pytest.fixture(scope="module")
-def grouped(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("grouped")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("USCOMPARE_CACHE", str(folder / "cache"))
-        patch.setenv("TORCH_HOME", str(folder / "torch"))
-        return results.write_comparisons(make_comparisons(folder), folder / "results.nc", attrs={"notice": NOTICE})
+@pytest.fixture
+def grouped(grouped_comparisons):
+    """The grouped results file of the session (tests/conftest.py), shared with tests/compare."""
+    return grouped_comparisons[1]
 
 
 @pytest.fixture

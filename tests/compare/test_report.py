@@ -14,7 +14,9 @@ from compare.report import document
 from tests.compare.conftest import resimulate
 from ussim import imageset
 
+# 100 bootstrap resamples: the report is checked, not the width of its intervals
 RUN = ["--backbone", "texture-v1", "--kid-subsets", "5", "--diversity-pairs", "5", "--pr-k", "2", "--dc-k", "2",
+       "--bootstrap", "100",
        "--no-progress"]
 
 

@@ -22,7 +22,11 @@ from tests.compare.test_report import markdown_cells, table_cells
 from ussim import examples, imageset
 from ussim.errors import UsageError
 
-FAST = Settings(backbone="texture-v1", kid_subsets=5, diversity_pairs=5, precision_recall_k=2, density_coverage_k=2)
+# DECISION: 100 bootstrap resamples, not 1000: these tests check what the file holds and how the
+# report lays it out, not how wide an interval is; the resampling (FRD per class above all) was most
+# of their cost
+FAST = Settings(backbone="texture-v1", kid_subsets=5, diversity_pairs=5, precision_recall_k=2, density_coverage_k=2,
+                bootstrap_resamples=100)
 NOTICE = "No real images were available: every reference set is simulated, so no number here says how real."
 TITLES = {"ovary": "Ovary: two methods against simulated ovary scans", "ivus": "IVUS: one method against IVUS"}
 
@@ -45,16 +49,11 @@ def make_comparisons(folder: Path) -> dict[str, xr.Dataset]:
             "ivus": comparison(folder, "ivus", 50, 6, ("physics",))}
 
 
-@pytest.fixture(scope="module")
-def grouped(tmp_path_factory):
-    """The datasets and the grouped file written from them (built once: two runs take seconds)."""
-    folder = tmp_path_factory.mktemp("grouped")
-    with pytest.MonkeyPatch.context() as patch:  # the autouse private caches are per test; this runs before
-        patch.setenv("USCOMPARE_CACHE", str(folder / "cache"))
-        patch.setenv("TORCH_HOME", str(folder / "torch"))
-        datasets = make_comparisons(folder)
-    path = results.write_comparisons(datasets, folder / "results.nc", attrs={"notice": NOTICE})
-    return datasets, path
+@pytest.fixture
+def grouped(grouped_comparisons):
+    """The session's two comparisons (tests/conftest.py), the datasets copied: a test may change them."""
+    datasets, path = grouped_comparisons
+    return {organ: ds.copy(deep=True) for organ, ds in datasets.items()}, path
 
 
 def uscompare(*argv) -> int:
