@@ -12,7 +12,7 @@ import pytest
 from compare import cli
 from compare.report import document
 from tests.compare.conftest import resimulate
-from ussim import imageset
+from ussim import examples, imageset
 
 # 100 bootstrap resamples: the report is checked, not the width of its intervals
 RUN = ["--backbone", "texture-v1", "--kid-subsets", "5", "--diversity-pairs", "5", "--pr-k", "2", "--dc-k", "2",
@@ -24,14 +24,22 @@ def uscompare(*argv) -> int:
     return cli.run_cli("uscompare", cli._main, [str(a) for a in argv])
 
 
-@pytest.fixture
-def results_file(toy_files, tmp_path):
-    real, sim = toy_files
-    gan = imageset.write(resimulate(imageset.read(real).load(), seed=2, method="gan", seconds=0.004),
-                         tmp_path / "gan.h5")
-    out = tmp_path / "results.nc"
-    assert uscompare("run", "--reference", real, "--method", f"physics={sim}", "--method", f"gan={gan}",
-                     "--out", out, *RUN) == 0
+@pytest.fixture(scope="module")
+def results_file(tmp_path_factory):
+    """A reference, a physics and a GAN set and their results file, computed once for the module (a
+    `uscompare run` is most of these tests' cost). Tests read it; the one that moves its image sets
+    puts them back."""
+    folder = tmp_path_factory.mktemp("report_run")
+    with pytest.MonkeyPatch.context() as patch:  # the autouse private caches are per test; this runs before
+        patch.setenv("USCOMPARE_CACHE", str(folder / "cache"))
+        patch.setenv("TORCH_HOME", str(folder / "torch"))
+        real = examples.toy_imageset(n=8, size=176, seed=0)  # as conftest's toy_files
+        real_path = imageset.write(real, folder / "real.h5")
+        sim = imageset.write(resimulate(real, seed=1), folder / "sim.h5")
+        gan = imageset.write(resimulate(real, seed=2, method="gan", seconds=0.004), folder / "gan.h5")
+        out = folder / "results.nc"
+        assert uscompare("run", "--reference", real_path, "--method", f"physics={sim}", "--method", f"gan={gan}",
+                         "--out", out, *RUN) == 0
     return out
 
 
@@ -87,8 +95,17 @@ def test_the_report_is_self_contained_and_its_markdown_twin_has_the_same_numbers
 def test_a_moved_image_set_is_refused_in_one_line_and_found_with_sets_dir(results_file, tmp_path, capsys):
     moved = tmp_path / "moved"
     moved.mkdir()
-    for name in ("real.h5", "sim.h5", "gan.h5"):
-        shutil.move(tmp_path / name, moved / name)
+    names = ("real.h5", "sim.h5", "gan.h5")
+    for name in names:
+        shutil.move(results_file.parent / name, moved / name)
+    try:
+        check_moved_sets(results_file, moved, tmp_path, capsys)
+    finally:  # the module's other tests read the sets where the results file recorded them
+        for name in names:
+            shutil.move(moved / name, results_file.parent / name)
+
+
+def check_moved_sets(results_file, moved, tmp_path, capsys):
     out = tmp_path / "report.html"
     assert uscompare("report", results_file, "--out", out) == 2
     err = capsys.readouterr().err
