@@ -6,23 +6,26 @@ normal ovaries of the OTU_2D train split without Doppler). The fit sees the firs
 tuning frames; the held-out frames are only simulated afterwards, with the fitted table.
 
 Fitted, per class of the real masks: echogenicity, the level of its strong scatterers, the
-texture (heterogeneity_db), the level of each boundary layer and the reflectivity of each
-specular interface named in the table; the sub-structures' rate and sizes (ovary follicles) are
-measured on the tuning frames directly (dark blobs inside the class). Fixed during the fit
-(table values, `# DECISION` in the TOML): the strong fraction, layer thicknesses, correlation
-lengths, amplitude shape, density and the display chain (another part of issue 15).
+texture (its level heterogeneity_db, its correlation length heterogeneity_mm and lateral aspect
+heterogeneity_aspect), the level of each boundary layer and the reflectivity of each specular
+interface named in the table; the sub-structures' rate and sizes (ovary follicles) are measured
+on the tuning frames directly (dark blobs inside the class). Fixed during the fit (table values,
+`# DECISION` in the TOML): the strong fraction, layer thicknesses, amplitude shape, density and
+the display chain (another part of issue 15).
 
 Proxy (say it, and check it): beamformed signals are linear in scatterer amplitudes, so each
 frame's scatterer groups (ussim.anatomy.Anatomy.group) are simulated once and recombined with
-gains; that is exact for every level above. Texture is the one non-level parameter fitted: its
-change is applied to the envelope image (a field coarser than speckle scales the envelope
-locally). The script checks on one frame that the recombined image equals a full simulation,
+gains; that is exact for every level above. The texture is the one non-level part fitted: the
+same field (its noise redrawn from the generator state the anatomy kept) with the candidate
+level and lengths, divided by the simulated one, is applied to the envelope image (a field
+coarser than speckle scales the envelope locally). The script checks on one frame that the recombined image equals a full simulation,
 and finally simulates tuning and held-out frames in full with the fitted table.
 
 Objective, per class of the real masks, pooled over the fit frames: Jensen-Shannon divergence
 (base 2, 256-bin gray histograms) + GRAIN_WEIGHT (0.02) x squared relative error of the speckle grain
 (autocorrelation widths, rows and columns) + TEXTURE_WEIGHT (0.2) x squared relative error of the coarse texture
-(std of the gray image smoothed by 4 px), averaged over classes; minimised by Powell's method
+(std of the gray image smoothed by 4 px) + TEXTURE_LENGTH_WEIGHT (0.1) x squared relative error
+of the texture size (ussim.measure.texture_length_px, rows and columns), averaged over classes; minimised by Powell's method
 (scipy.optimize) within bounds and an evaluation budget.
 
     python bench/fit_tissue.py [--organ ivus|ovary|both] [--frames 12] [--fit-frames 8] [--budget 300]
@@ -47,7 +50,7 @@ import realism  # noqa: E402  (bench/realism.py: the split and JS of the realism
 
 from ussim import anatomy, importers, imageset, phantom, scan, simulate, tissue  # noqa: E402
 from ussim import probe as probes  # noqa: E402
-from ussim.measure import TEXTURE_SIGMA_PX, speckle_grain_px  # noqa: E402
+from ussim.measure import TEXTURE_SIGMA_PX, speckle_grain_px, texture_length_px  # noqa: E402
 
 # DECISION: weights of speckle grain and coarse texture beside JS. The grain is the point spread
 # function's and the display chain's more than the tissue's, so it only breaks ties (a 20 %
@@ -56,10 +59,16 @@ from ussim.measure import TEXTURE_SIGMA_PX, speckle_grain_px  # noqa: E402
 # costs 0.008, below the JS goal (0.03), so the histograms lead.
 GRAIN_WEIGHT = 0.02
 TEXTURE_WEIGHT = 0.2
+# DECISION: the texture size weighs half the texture level: a 20 % error in both directions costs
+# 0.004, so it shapes the texture the histograms leave free without outweighing them.
+TEXTURE_LENGTH_WEIGHT = 0.1
 # DECISION: bounds (dB) of the fitted values around the table's start; wide enough that the
 # optimum lay inside them in every run, narrow enough that Powell's line searches stay short.
-BOUNDS = {"echogenicity_db": 15.0, "strong_db": (0.0, 30.0), "heterogeneity_db": (0.0, 6.0),
-          "layer_db": 15.0, "interface_db": 20.0}
+# The texture level stays above 0.1 dB: at 0 the class draws no texture noise, and the fields of
+# the classes after it would come from other draws than the ones the proxy redraws.
+BOUNDS = {"echogenicity_db": 15.0, "strong_db": (0.0, 30.0), "heterogeneity_db": (0.1, 6.0),
+          "heterogeneity_mm": (0.2, 6.0), "heterogeneity_aspect": (0.5, 4.0), "layer_db": 15.0, "interface_db": 20.0}
+TEXTURE_KEYS = ("heterogeneity_db", "heterogeneity_mm", "heterogeneity_aspect")
 # DECISION: a follicle is a blob inside the ovary darker than gray 30 after a 1.5 px smoothing
 # (real follicles read 0-20, ovarian stroma 50-120 on the tuning frames) and at least 1.5 mm
 # across; smaller dark specks are speckle.
@@ -172,7 +181,7 @@ def parameters(table, names):
         if t.strong_fraction > 0:
             found.append(((name, "strong_db", None), t.strong_db))
         if t.heterogeneity_db > 0:
-            found.append(((name, "heterogeneity_db", None), t.heterogeneity_db))
+            found += [((name, key, None), getattr(t, key)) for key in TEXTURE_KEYS]
         found += [((name, "layer_db", other), value) for other, value in t.layer_db.items()]
     for name, t in table.classes.items():  # interfaces, also those of sub-structure classes
         found += [((name, "interface_db", other), value) for other, value in t.interface_db.items()]
@@ -227,13 +236,17 @@ def objective_parts(real, simulated, labels, names, cache=None):
         if not inside.any():
             continue
         if name not in cache:
-            cache[name] = (np.array(speckle_grain_px(real, inside)), coarse_texture(real, inside))
-        real_grain, real_texture = cache[name]
+            cache[name] = (np.array(speckle_grain_px(real, inside)), coarse_texture(real, inside),
+                           np.array(texture_length_px(real, inside)))
+        real_grain, real_texture, real_length = cache[name]
         js = realism.js_divergence(real[inside], simulated[inside])
         grain = np.array(speckle_grain_px(simulated, inside, cache.setdefault(("support", name), {}))) / real_grain - 1
         texture = coarse_texture(simulated, inside) / real_texture - 1
+        length = np.array(texture_length_px(simulated, inside, cache.setdefault(("support", name), {}))) / real_length - 1
         parts[name] = {"js": js, "grain_error": [float(g) for g in grain], "texture_error": float(texture),
-                       "cost": js + GRAIN_WEIGHT * float(np.mean(grain ** 2)) + TEXTURE_WEIGHT * texture ** 2}
+                       "texture_length_error": [float(g) for g in length],
+                       "cost": js + GRAIN_WEIGHT * float(np.mean(grain ** 2)) + TEXTURE_WEIGHT * texture ** 2
+                               + TEXTURE_LENGTH_WEIGHT * float(np.mean(length ** 2))}
     return parts
 
 
@@ -261,18 +274,20 @@ def fit(organ: str, frames: int, fit_frames: int, budget: int, per_cell: float, 
                                  per_cell=per_cell).bmode
     ones = {name: 1.0 for name in fits[0].lines}
     result["proxy_check_max_gray_difference"] = int(np.abs(fits[0].image(ones).astype(int) - full).max())
-    hetero = {k[0]: i for i, k in enumerate(keys) if k[1] == "heterogeneity_db"}
+    textured = any(key in TEXTURE_KEYS for _, key, _ in keys)
+    dx, dz = float(grid.x[1] - grid.x[0]), float(grid.z[1] - grid.z[0])  # the pixel steps anatomy used
 
     def images(values):
         gain = gains_for(keys, values, start, table)
+        candidate = apply(table, keys, values, digits=None) if textured else None
         out = []
         for frame in fits:
             factor = None
-            if hetero:
-                ratio = np.ones(len(frame.made.names))
-                for name, i in hetero.items():
-                    ratio[frame.made.names.index(name)] = values[i] / start[i]
-                factor = 10 ** ((ratio[frame.made.label] - 1) * frame.made.texture_db / 20)
+            if textured:
+                made = frame.made
+                redrawn = anatomy.texture(made.label, candidate.for_classes(made.names), dx, dz,
+                                          anatomy.rng_from_state(made.texture_rng_state))
+                factor = 10 ** ((redrawn - made.texture_db) / 20)
             out.append(frame.image({g: gain(g) for g in frame.lines}, factor))
         return np.stack(out)
 
@@ -304,10 +319,11 @@ def fit(organ: str, frames: int, fit_frames: int, budget: int, per_cell: float, 
     return result
 
 
-def apply(table, keys, values):
+def apply(table, keys, values, digits: int | None = 1):
+    """The table with the fitted values (rounded to `digits`, as the TOML keeps them; None: exact)."""
     classes = dict(table.classes)
     for (name, key, other), value in zip(keys, values, strict=True):
-        value = round(float(value), 1)
+        value = float(value) if digits is None else round(float(value), digits)
         if other is None:
             classes[name] = dataclasses.replace(classes[name], **{key: value})
         else:
@@ -330,6 +346,7 @@ def verify(table, real, labels, names, grid, probe, tuning, fit_frames, per_cell
         stats = realism.class_statistics(real[index], simulated[index], labels[index], names)
         for name, parts in objective_parts(real[index], simulated[index], labels[index], names).items():
             stats[name]["texture_error"] = parts["texture_error"]
+            stats[name]["texture_length_error"] = parts["texture_length_error"]
         out[split] = stats
     return out
 

@@ -36,7 +36,9 @@ class Anatomy:
     (`wall:layer:lumen`, `wall:strong:layer:lumen`), or a specular interface (`wall|lumen`). The
     echo is linear in the amplitudes, so images of the groups can be simulated once and
     recombined with gains (bench/fit_tissue.py). `label` and `names` include the drawn
-    sub-structures; `texture_db` is the smooth texture field (dB) per pixel.
+    sub-structures; `texture_db` is the smooth texture field (dB) per pixel, and
+    `texture_rng_state` the state of the generator it was drawn from, so that the same field can be
+    redrawn with other levels or lengths (`texture(..., rng_from_state(texture_rng_state))`).
     """
     scatterers: Scatterers
     group: np.ndarray
@@ -45,6 +47,7 @@ class Anatomy:
     names: list[str]
     texture_db: np.ndarray
     inclusions: list[dict]
+    texture_rng_state: dict
 
 
 def scatterers_from_mask(label: np.ndarray, x: np.ndarray, z: np.ndarray, class_names: list[str],
@@ -99,6 +102,7 @@ def anatomy_from_mask(label: np.ndarray, x: np.ndarray, z: np.ndarray, class_nam
     sz = z[row] + rng.uniform(-dz / 2, dz / 2, n)
     sy = rng.uniform(-thickness / 2, thickness / 2, n)
 
+    texture_rng_state = rng.bit_generator.state
     texture_db = texture(label, tissues, dx, dz, rng)
     layer_db, layer, layer_pairs = structures.boundary_layers(label, names, tissues, dx, dz)
     power_db = np.array([t.echogenicity_db for t in tissues])[label] + texture_db + layer_db
@@ -124,7 +128,7 @@ def anatomy_from_mask(label: np.ndarray, x: np.ndarray, z: np.ndarray, class_nam
     path = path_integral_map(alpha, x, z, probe)
     attenuation = ndimage.map_coordinates(path, [(sz - z[0]) / dz, (sx - x[0]) / dx], order=1, mode="nearest")
     cloud = Scatterers(sx, sy, sz, amplitude, path_attenuation=np.maximum(attenuation, 0.0))
-    return Anatomy(cloud, group, group_names, label, names, texture_db, drawn)
+    return Anatomy(cloud, group, group_names, label, names, texture_db, drawn, texture_rng_state)
 
 
 def _beyond_gaussian(amplitude: np.ndarray, klass: np.ndarray, tissues, rng: np.random.Generator) -> np.ndarray:
@@ -165,16 +169,25 @@ def _groups(names, klass, strong, layer, layer_pairs):
 
 def texture(label: np.ndarray, tissues, dx: float, dz: float, rng: np.random.Generator) -> np.ndarray:
     """Smooth random echogenicity modulation (dB) per class: Gaussian-filtered white noise
-    scaled to the class's heterogeneity_db, correlation length heterogeneity_mm."""
+    scaled to the class's heterogeneity_db, correlation length (the Gaussian's sigma)
+    heterogeneity_mm in depth and heterogeneity_aspect times that laterally."""
     out = np.zeros(label.shape)
     for index, tissue in enumerate(tissues):
         inside = label == index
         if tissue.heterogeneity_db == 0 or not inside.any():
             continue
-        sigma = (tissue.heterogeneity_mm * 1e-3 / dz, tissue.heterogeneity_mm * 1e-3 / dx)
+        length = tissue.heterogeneity_mm * 1e-3
+        sigma = (length / dz, length * tissue.heterogeneity_aspect / dx)
         field = ndimage.gaussian_filter(rng.standard_normal(label.shape), sigma, mode="reflect")
         out[inside] = field[inside] / max(field.std(), 1e-12) * tissue.heterogeneity_db
     return out
+
+
+def rng_from_state(state: dict) -> np.random.Generator:
+    """A generator that continues from `state` (e.g. Anatomy.texture_rng_state)."""
+    generator = np.random.default_rng()
+    generator.bit_generator.state = state
+    return generator
 
 
 def path_integral_map(alpha: np.ndarray, x: np.ndarray, z: np.ndarray, probe: Probe) -> np.ndarray:

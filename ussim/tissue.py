@@ -2,7 +2,8 @@
 
 A table maps class names to echogenicity (dB of backscattered power relative to reference
 tissue), scatterer density (relative to the default 10 per resolution cell), attenuation
-(dB/cm/MHz) and an optional smooth texture (heterogeneity). Beyond these, a class may have
+(dB/cm/MHz) and an optional smooth texture (heterogeneity: its level, its correlation length in
+depth and the ratio of its lateral to that length). Beyond these, a class may have
 - an amplitude distribution beyond Gaussian: a K-distributed amplitude (`amplitude_shape`, the
   shape of a gamma-distributed scatterer power; infinite = Gaussian, fully developed speckle) and
   a fraction of strong point scatterers with their own level (`strong_fraction`, `strong_db`);
@@ -34,7 +35,8 @@ class Tissue:
     density: float = 1.0                 # x the default scatterers per resolution cell
     attenuation_db_cm_mhz: float = 0.5
     heterogeneity_db: float = 0.0        # std of the smooth echogenicity texture
-    heterogeneity_mm: float = 1.0        # its correlation length
+    heterogeneity_mm: float = 1.0        # its correlation length (Gaussian sigma) in depth
+    heterogeneity_aspect: float = 1.0    # its lateral length over its depth length (1: isotropic)
     amplitude_shape: float = math.inf    # K shape of the scatterer power (inf: Gaussian amplitudes)
     strong_fraction: float = 0.0         # fraction of scatterers that are strong point reflectors
     strong_db: float = 0.0               # their power above the class's ordinary scatterers
@@ -74,6 +76,7 @@ _RULES = (("echogenicity_db", lambda v: True, "finite"),
           ("attenuation_db_cm_mhz", lambda v: v >= 0, ">= 0"),
           ("heterogeneity_db", lambda v: v >= 0, ">= 0"),
           ("heterogeneity_mm", lambda v: v > 0, "> 0"),
+          ("heterogeneity_aspect", lambda v: v > 0, "> 0"),
           ("strong_fraction", lambda v: 0 <= v < 1, "in [0, 1)"),
           ("strong_db", lambda v: True, "finite"),
           ("inclusions_per_cm2", lambda v: v >= 0, ">= 0"),

@@ -63,3 +63,17 @@ def test_one_image_grain_leaves_out_clipped_and_outside_pixels():
     assert side_scatterers.speckle_grain_px(framed, inside) == pytest.approx(
         measure.speckle_grain_px([image], [inside]), rel=1e-9)
     assert side_scatterers.speckle_grain_px(np.full((64, 64), 255.0)) is None
+
+
+def test_texture_length_grows_with_the_texture_and_sees_through_the_speckle():
+    """Texture (blurred noise of sigma s rows x 1.5 s columns) under speckle of the same variance:
+    the texture size grows with s in both directions and keeps its aspect; speckle alone is
+    shorter than any of them."""
+    regions = np.ones((4, 160, 160), bool)
+    speckle = blurred_noise(0.8, 0.8, n=4, size=160, seed=1) - 128
+    alone = measure.texture_length_px(128 + speckle, regions)
+    sizes = [measure.texture_length_px(blurred_noise(s, 1.5 * s, n=4, size=160) + speckle, regions) for s in (2, 3, 4)]
+    rows, columns = np.array(sizes).T
+    assert alone[0] < rows[0] and alone[1] < columns[0]
+    assert np.all(np.diff(rows) > 0.5) and np.all(np.diff(columns) > 0.5)
+    assert np.all(columns > 1.1 * rows)

@@ -200,3 +200,25 @@ def test_a_mask_that_marks_its_sub_structures_gets_none_drawn():
     made = anatomy.anatomy_from_mask(label, x, z, ["ovary", "follicle"], tables, LINEAR, seed=1)
     assert made.inclusions == []
     np.testing.assert_array_equal(made.label, label)
+
+
+def test_the_texture_redrawn_from_the_kept_state_is_the_anatomys_and_follows_new_lengths(tmp_path):
+    """bench/fit_tissue.py redraws the texture with candidate lengths from Anatomy.texture_rng_state:
+    with the table's own values the field must be the one the scatterers got; a longer lateral
+    aspect must make it smoother across than in depth."""
+    path = tmp_path / "t.toml"
+    path.write_text('organ = "t"\nprobe = "linear-7.6"\n[classes.a]\nheterogeneity_db = 3.0\nheterogeneity_mm = 0.4\n'
+                    '[classes.b]\nheterogeneity_db = 2.0\n')
+    table = tissue.load(path)
+    x, z = grid(64)
+    label = np.zeros((64, 64), np.uint8)
+    label[:, 40:] = 1
+    made = anatomy.anatomy_from_mask(label, x, z, ["a", "b"], table, LINEAR, seed=3)
+    dx, dz = x[1] - x[0], z[1] - z[0]
+    again = anatomy.texture(made.label, table.for_classes(made.names), dx, dz,
+                            anatomy.rng_from_state(made.texture_rng_state))
+    np.testing.assert_array_equal(again, made.texture_db)
+    wide = dataclasses.replace(table.classes["a"], heterogeneity_aspect=4.0)
+    stretched = anatomy.texture(made.label, [wide, table.classes["b"]], dx, dz,
+                                anatomy.rng_from_state(made.texture_rng_state))[:, :40]
+    assert np.abs(np.diff(stretched, axis=1)).mean() < 0.5 * np.abs(np.diff(stretched, axis=0)).mean()
