@@ -128,8 +128,18 @@ class Log:
         """Drop records of epochs >= `epoch` (an epoch a killed run logged but did not save)."""
         path = self.run / "stats.jsonl"
         if path.is_file():
-            kept = [line for line in path.read_text().splitlines() if line and json.loads(line)["epoch"] < epoch]
+            kept = [line for line in path.read_text(errors="replace").splitlines()
+                    if (record := _record(line)) is not None and record["epoch"] < epoch]
             atomic_write(path, lambda tmp: tmp.write_text("".join(k + "\n" for k in kept)))
+
+
+def _record(line: str) -> dict | None:
+    """A stats.jsonl line as a record; None for a line torn by a killed write (dropped)."""
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError:
+        return None
+    return record if isinstance(record, dict) and isinstance(record.get("epoch"), int) else None
 
 
 def rng_states() -> dict:

@@ -311,18 +311,20 @@ def verify_checksums(path: str | os.PathLike) -> None:
         handle = h5py.File(path, "r")
     except Exception:  # not HDF5 at all: `read` says so in its own words
         return
-    with handle:
-        for name, variable in handle.items():
-            if not isinstance(variable, h5py.Dataset) or not variable.shape:
-                continue
-            try:
-                step = READ_CHUNK if len(variable.shape) > 1 else variable.shape[0]
-                for start in range(0, variable.shape[0], max(step, 1)):
+    name = "(the file's index)"
+    try:
+        with handle:
+            for name in list(handle):
+                variable = handle[name]
+                if not isinstance(variable, h5py.Dataset) or not variable.shape:
+                    continue
+                step = max(READ_CHUNK if len(variable.shape) > 1 else variable.shape[0], 1)
+                for start in range(0, variable.shape[0], step):
                     variable[start:start + step]
-            except Exception as error:  # h5py raises OSError without errno for a failed filter
-                reason = " ".join(str(error).split()) or type(error).__name__
-                raise ImageSetError(f"{path}: the data of variable '{name}' is damaged ({reason}); the file is "
-                                    f"corrupt: re-copy or remake it") from None
+    except Exception as error:  # h5py raises OSError (no errno) for a failed filter, KeyError for a bad header...
+        reason = " ".join(str(error).split()) or type(error).__name__
+        raise ImageSetError(f"{path}: the data of variable '{name}' is damaged ({reason}); the file is "
+                            f"corrupt: re-copy or remake it") from None
 
 
 def select(ds: xr.Dataset, *, index=None, sample_id=None) -> xr.Dataset:
