@@ -38,8 +38,8 @@ def _existing_file(text: str) -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = cliargs.Parser(prog="usapp", description=__doc__)
-    parser.add_argument("--db", type=database_url, default=None, help=f"study database URL (SQLAlchemy); default ${settings.DB_ENV} "
-                                                   f"or {settings.DEFAULT_DB}")
+    parser.add_argument("--db", type=database_url, default=None,
+                        help=f"study database URL (SQLAlchemy); default ${settings.DB_ENV} or {settings.DEFAULT_DB}")
     parser.add_argument("--results", type=_existing_file, default=None, metavar="PATH",
                         help=f"results file the comparison page opens with; default ${settings.RESULTS_ENV} or none")
     parser.add_argument("--admin-password-file", type=_existing_file, default=None, metavar="PATH",

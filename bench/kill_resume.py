@@ -97,7 +97,8 @@ def dataset_loop(folder: Path, kills: int, rng: random.Random) -> dict:
     left = sorted(p.name for p in folder.iterdir() if p.name.startswith("killed"))
     assert left == ["killed.h5"], f"left behind: {left}"
     assert not temporaries(folder), temporaries(folder)
-    return {"reference_s": round(seconds, 1), "kills": done, "starts": restarts + 1, "finished_before_kill": finished_early}
+    return {"reference_s": round(seconds, 1), "kills": done, "starts": restarts + 1,
+            "finished_before_kill": finished_early}
 
 
 def compare_sets(reference: Path, other: Path) -> None:
@@ -117,6 +118,13 @@ def train_loop(folder: Path, kills: int, rng: random.Random) -> dict:
     done, starts, finished_early = 0, 0, 0
     while True:
         existing = sorted(runs.glob("0*")) if runs.is_dir() else []
+        if existing and completed(existing[0]) and done < kills:
+            # The job ended between two kills (the last kill came after its final checkpoint): check
+            # it, then start the job over, so that every kill counted lands on a job with work left.
+            finished_early += 1
+            compare_runs(reference, only_run(runs))
+            shutil.rmtree(runs)
+            continue
         argv = (["-m", "ganlab", "train", "--resume", str(existing[0]), "--threads", "1"] if existing else
                 ["-m", "ganlab", "train", *TRAIN, "--data", str(data), "--runs", str(runs)])
         starts += 1
@@ -125,10 +133,11 @@ def train_loop(folder: Path, kills: int, rng: random.Random) -> dict:
             break
         if kill_after(start(argv, log), rng.uniform(0.5, seconds)):
             done += 1
-            epochs = len((existing[0] / "stats.jsonl").read_text().splitlines()) if existing and \
-                (existing[0] / "stats.jsonl").is_file() else 0
-            print(f"train kill {done}: run folders {[p.name for p in runs.glob('*')] if runs.is_dir() else []}, "
-                  f"epochs logged before this start {epochs}, temporaries {temporaries(folder)}", flush=True)
+            folders = sorted(runs.glob("0*")) if runs.is_dir() else []
+            stats = folders[0] / "stats.jsonl" if folders else None
+            epochs = len(stats.read_text().splitlines()) if stats and stats.is_file() else 0
+            print(f"train kill {done}: run folders {[p.name for p in folders]}, epochs logged when killed {epochs}, "
+                  f"temporaries {temporaries(folder)}", flush=True)
         else:  # finished before the kill: compare, then start the job over
             finished_early += 1
             compare_runs(reference, only_run(runs))
@@ -136,6 +145,11 @@ def train_loop(folder: Path, kills: int, rng: random.Random) -> dict:
     compare_runs(reference, only_run(runs))
     assert not temporaries(folder), temporaries(folder)
     return {"reference_s": round(seconds, 1), "kills": done, "starts": starts, "finished_before_kill": finished_early}
+
+
+def completed(run: Path) -> bool:
+    log = run / "log.txt"
+    return log.is_file() and " stopped at epoch 40 " in log.read_text(errors="replace")
 
 
 def only_run(runs: Path) -> Path:

@@ -75,7 +75,8 @@ def finite_float(low: float | None = None, high: float | None = None, *, low_ope
     """A finite number in the interval given (open or closed at each end; unbounded where None)."""
     left = "(" if low_open or low is None else "["
     right = ")" if high_open or high is None else "]"
-    allowed = f"a finite number in {left}{'-inf' if low is None else f'{low:g}'}, {'inf' if high is None else f'{high:g}'}{right}"
+    ends = ("-inf" if low is None else f"{low:g}", "inf" if high is None else f"{high:g}")
+    allowed = f"a finite number in {left}{ends[0]}, {ends[1]}{right}"
 
     def convert(text: str) -> float:
         try:

@@ -257,7 +257,10 @@ def to_file(ds: xr.Dataset, path: Path) -> None:
     # Fletcher32 on every variable of the format: HDF5 checks each chunk on reading, so flipped
     # bytes inside a valid file are detected rather than read as pixels (`verify_checksums`).
     encoding = {name: {**COMPRESSION, **CHECKSUM, "chunksizes": shape} for name in PER_PIXEL if name in ds}
-    encoding.update({name: dict(CHECKSUM) for name in PER_SAMPLE if name in ds})
+    # Per-sample variables in chunks of READ_CHUNK samples, as `read` asks dask for them (a checksum
+    # needs a chunked layout; chunks that dask's would split make xarray warn on every read).
+    samples = (min(READ_CHUNK, ds.sizes["sample"]),)
+    encoding.update({name: {**CHECKSUM, "chunksizes": samples} for name in PER_SAMPLE if name in ds})
     ds.to_netcdf(path, engine="h5netcdf", encoding=encoding)
 
 
@@ -303,7 +306,8 @@ def verify_checksums(path: str | os.PathLike) -> None:
 
     DECISION: verified on opening rather than wherever pixels are first read: readers (ganlab,
     compare, app) then need no error handling of their own, at the cost of one sequential read
-    (about 0.1 s per 100 MB of pixels here). Files that h5py cannot open are left to `read`.
+    (measured: 0.7 s for 200 images of 256 x 256 px with envelope, 60 MB, on a loaded 2-core
+    machine; 0.05 s for a 64-image set of 64 px). Files that h5py cannot open are left to `read`.
     """
     import h5py
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from ussim import cliargs
 
@@ -23,7 +24,7 @@ def add_parser(commands) -> None:
                     "A file of several comparisons (each against its own reference) gets its notice at the top and\n"
                     "  one section per comparison.\n"
                     "The grids read the image sets whose paths the results file recorded.")
-    report.add_argument("results", type=cliargs.input_file, metavar="RESULTS.nc", help="results file of `uscompare run`/`segment`")
+    report.add_argument("results", type=Path, metavar="RESULTS.nc", help="results file of `uscompare run`/`segment`")
     report.add_argument("--out", type=cliargs.output_file, required=True, metavar="REPORT.html",
                         help="HTML file to write; the Markdown twin goes beside it (.md, and _grid.png or "
                              "_grid_<comparison>.png per comparison)")

@@ -45,6 +45,9 @@ def resolve_device(device: str) -> torch.device:
     if device == "cpu" or device.startswith("cuda"):
         if device.startswith("cuda") and not torch.cuda.is_available():
             raise UsageError(f"device '{device}' requested but torch sees no CUDA GPU (use --device cpu or auto)")
+        index = device.partition(":")[2]
+        if index and (not index.isdigit() or int(index) >= torch.cuda.device_count()):
+            raise UsageError(f"device '{device}' does not exist: torch sees {torch.cuda.device_count()} GPU(s)")
         return torch.device(device)
     raise UsageError(f"unknown device '{device}' (allowed: auto, cpu, cuda, cuda:N)")
 
