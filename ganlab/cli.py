@@ -167,6 +167,11 @@ def cmd_generate(args) -> int:
     from ganlab import diversity, generate, train
     from ussim import imageset
     cliargs.check_new_output(args.out, args.overwrite)
+    with imageset.read(args.masks, validate_labels=False, verify=False) as masks:  # the header: count and size
+        count = min(masks.sizes["sample"], args.samples or masks.sizes["sample"])
+        side = args.size or masks.sizes["x"]
+    # The set is held in memory until written: image, label (and sketch) per pixel, 3 bytes.
+    cliargs.check_fits_memory(count * side * side * 3, 1, f"{count} images of {side} x {side} px")
     if args.threads:
         torch.set_num_threads(args.threads)
     snapshot = generate.load(args.run, train.pick_device(args.device))
