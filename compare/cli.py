@@ -14,6 +14,7 @@ from compare.defaults import FRD_MODES, SIZE_MISMATCH_POLICIES, Settings, cache_
 from compare.ellipse import PROTOCOLS
 from compare.report import command as report_command
 from compare.segmentation import command as segment_command
+from ussim import cliargs
 from ussim.errors import UsageError, run_cli
 
 DEFAULTS = Settings()
@@ -38,7 +39,7 @@ def _method_arg(text: str) -> tuple[str, list[Path]]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = cliargs.Parser(
         prog="uscompare", formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG,
         description="Compare sources of synthetic ultrasound (physics simulation, GANs) against real images.")
     parser.add_argument("--version", action="version", version=f"uscompare {__version__}")
@@ -65,12 +66,12 @@ def _add_run(commands) -> None:
                     "reference: mask, sketch, image) is read from its file and kept beside its numbers.\n"
                     "Writes an xarray Dataset (method x metric, and method x class_metric x class, with intervals)\n"
                     "as netCDF; every parameter, the backbone and every note are in its attributes.")
-    run.add_argument("--reference", type=Path, required=True, metavar="REAL.h5", help="reference image set (real)")
+    run.add_argument("--reference", type=cliargs.input_file, required=True, metavar="REAL.h5", help="reference image set (real)")
     run.add_argument("--method", type=_method_arg, action="append", required=True, metavar="NAME=FILE.h5[,FILE.h5...]",
                      help="an image set to compare, under the name NAME (repeatable); several comma-separated files "
                           "are one set per training seed of the same method (value: mean over seeds; interval: "
                           "over seeds and images)")
-    run.add_argument("--out", type=Path, required=True, metavar="RESULTS.nc", help="results file to write")
+    run.add_argument("--out", type=cliargs.output_file, required=True, metavar="RESULTS.nc", help="results file to write")
     run.add_argument("--overwrite", action="store_true", help="replace RESULTS.nc if it exists")
     run.add_argument("--reference-name", default="reference", metavar="NAME",
                      help="name of the reference set in the results (default: reference)")
@@ -81,58 +82,58 @@ def _add_run(commands) -> None:
                                "one mask; ellipse (the SpeckleGAN paper's evaluation): each --method names ganlab run "
                                "folders, which generate from random IVUS ellipse masks (ussim.phantoms.ivus), scored "
                                "unpaired against all the reference's real images")
-    protocol.add_argument("--ellipse-samples", type=int, default=DEFAULTS.ellipse_samples, metavar="N",
+    protocol.add_argument("--ellipse-samples", type=cliargs.int_range(2), default=DEFAULTS.ellipse_samples, metavar="N",
                           help=f"ellipse protocol: images generated per run (default {DEFAULTS.ellipse_samples}, "
                                f"the paper's)")
-    protocol.add_argument("--ellipse-seed", type=int, default=DEFAULTS.ellipse_seed, metavar="N",
+    protocol.add_argument("--ellipse-seed", type=cliargs.seed, default=DEFAULTS.ellipse_seed, metavar="N",
                           help=f"ellipse protocol: seed of the masks and of the generation "
                                f"(default {DEFAULTS.ellipse_seed})")
-    protocol.add_argument("--ellipse-dir", type=Path, metavar="DIR",
+    protocol.add_argument("--ellipse-dir", type=cliargs.output_folder, metavar="DIR",
                           help="ellipse protocol: where the masks and generated sets are written (default: "
                                "RESULTS_ellipse_sets beside --out)")
     feats = run.add_argument_group("feature backbone (FID, KID, precision/recall, density/coverage)")
     feats.add_argument("--backbone", default=DEFAULTS.backbone, metavar="NAME",
                        help=f"one of: {BACKBONES} (default {DEFAULTS.backbone}); a weights-free backbone's name is "
                             f"part of every feature metric's label")
-    feats.add_argument("--weights", type=Path, metavar="PATH",
+    feats.add_argument("--weights", type=cliargs.input_file, metavar="PATH",
                        help="inception-fid only: the weights file pt_inception-2015-12-05-6726825d.pth (SHA-256 "
                             f"checked); default: look in {cache_dir() / 'weights'} and torch hub's checkpoints, "
                             "then download")
     feats.add_argument("--offline", action="store_true", help="never download the Inception weights")
-    feats.add_argument("--device", default=DEFAULTS.device, metavar="auto|cpu|cuda[:N]",
+    feats.add_argument("--device", type=cliargs.device, default=DEFAULTS.device, metavar="auto|cpu|cuda[:N]",
                        help="where the network runs (default auto: cuda when available)")
-    feats.add_argument("--batch-size", type=int, default=DEFAULTS.batch_size, metavar="N",
+    feats.add_argument("--batch-size", type=cliargs.positive_int, default=DEFAULTS.batch_size, metavar="N",
                        help=f"images per network batch (default {DEFAULTS.batch_size})")
     feats.add_argument("--no-cache", action="store_true",
                        help=f"neither read nor write the feature cache (default: {cache_dir() / 'features'}, "
                             f"set $USCOMPARE_CACHE to move it)")
     metric = run.add_argument_group("metric parameters")
-    metric.add_argument("--kid-subsets", type=int, default=DEFAULTS.kid_subsets, metavar="N",
+    metric.add_argument("--kid-subsets", type=cliargs.positive_int, default=DEFAULTS.kid_subsets, metavar="N",
                         help=f"KID subsets (default {DEFAULTS.kid_subsets})")
-    metric.add_argument("--kid-subset-size", type=int, default=DEFAULTS.kid_subset_size, metavar="N",
+    metric.add_argument("--kid-subset-size", type=cliargs.positive_int, default=DEFAULTS.kid_subset_size, metavar="N",
                         help=f"images per KID subset (default {DEFAULTS.kid_subset_size}; reduced to the smaller "
                              f"set's size with a warning)")
-    metric.add_argument("--kid-seed", type=int, default=DEFAULTS.kid_seed, metavar="N",
+    metric.add_argument("--kid-seed", type=cliargs.seed, default=DEFAULTS.kid_seed, metavar="N",
                         help=f"seed of the KID subsets (default {DEFAULTS.kid_seed}, torch-fidelity's)")
-    metric.add_argument("--pr-k", type=int, default=DEFAULTS.precision_recall_k, metavar="K",
+    metric.add_argument("--pr-k", type=cliargs.positive_int, default=DEFAULTS.precision_recall_k, metavar="K",
                         help=f"neighbours for precision/recall (default {DEFAULTS.precision_recall_k})")
-    metric.add_argument("--dc-k", type=int, default=DEFAULTS.density_coverage_k, metavar="K",
+    metric.add_argument("--dc-k", type=cliargs.positive_int, default=DEFAULTS.density_coverage_k, metavar="K",
                         help=f"neighbours for density/coverage (default {DEFAULTS.density_coverage_k})")
-    metric.add_argument("--diversity-pairs", type=int, default=DEFAULTS.diversity_pairs, metavar="N",
+    metric.add_argument("--diversity-pairs", type=cliargs.positive_int, default=DEFAULTS.diversity_pairs, metavar="N",
                         help=f"random image pairs per set for diversity MS-SSIM (default {DEFAULTS.diversity_pairs})")
-    metric.add_argument("--diversity-seed", type=int, default=DEFAULTS.diversity_seed, metavar="N",
+    metric.add_argument("--diversity-seed", type=cliargs.seed, default=DEFAULTS.diversity_seed, metavar="N",
                         help=f"seed of those pairs (default {DEFAULTS.diversity_seed})")
-    metric.add_argument("--collapse-ms-ssim", type=float, default=DEFAULTS.collapse_ms_ssim, metavar="X",
+    metric.add_argument("--collapse-ms-ssim", type=cliargs.finite_float(0, 1, low_open=True), default=DEFAULTS.collapse_ms_ssim, metavar="X",
                         help=f"a set whose diversity MS-SSIM reaches X is flagged as collapsed (one image whatever "
                              f"the mask) and ranked in no verdict (default {DEFAULTS.collapse_ms_ssim:g}, measured: "
                              f"see ganlab/diversity.py)")
-    metric.add_argument("--min-class-pixels", type=int, default=DEFAULTS.min_class_pixels, metavar="N",
+    metric.add_argument("--min-class-pixels", type=cliargs.positive_int, default=DEFAULTS.min_class_pixels, metavar="N",
                         help=f"smallest class region (pixels in one image) measured for speckle and gCNR "
                              f"(default {DEFAULTS.min_class_pixels})")
-    metric.add_argument("--bootstrap", type=int, default=DEFAULTS.bootstrap_resamples, metavar="N",
+    metric.add_argument("--bootstrap", type=cliargs.positive_int, default=DEFAULTS.bootstrap_resamples, metavar="N",
                         help=f"bootstrap resamples behind every 95 %% interval (default "
                              f"{DEFAULTS.bootstrap_resamples})")
-    metric.add_argument("--bootstrap-seed", type=int, default=DEFAULTS.bootstrap_seed, metavar="N",
+    metric.add_argument("--bootstrap-seed", type=cliargs.seed, default=DEFAULTS.bootstrap_seed, metavar="N",
                         help=f"seed of the resamples (default {DEFAULTS.bootstrap_seed})")
     metric.add_argument("--frd", choices=FRD_MODES, default=DEFAULTS.frd,
                         help="FRD v1 on radiomic features: auto (when frd-score is installed, else a note says it was "
@@ -157,10 +158,7 @@ def settings_from(args) -> Settings:
 def run_command(args) -> None:
     from compare import results, runner
 
-    if args.out.exists() and not args.overwrite:  # fail before minutes of work, not after
-        raise UsageError(f"{args.out} exists; pass --overwrite to replace it")
-    if not args.out.parent.is_dir():
-        raise UsageError(f"cannot write {args.out}: folder {args.out.parent} does not exist")
+    cliargs.check_new_output(args.out, args.overwrite)  # fail before minutes of work, not after
     methods = args.method
     if args.protocol == "ellipse":
         methods = ellipse_sets(args)

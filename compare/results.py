@@ -48,7 +48,6 @@ import dataclasses
 import datetime
 import json
 import os
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 
@@ -58,6 +57,7 @@ import xarray as xr
 import compare
 import ussim
 from compare.defaults import RESULTS_FORMAT_VERSION
+from ussim import atomicio
 from ussim.errors import UsageError
 
 SET_METRICS = ("n_images", "n_timed", "seconds_per_image", "diversity_ms_ssim")
@@ -120,15 +120,9 @@ def _write_atomic(path: Path, overwrite: bool, save: Callable[[Path], object]) -
         raise UsageError(f"{path} exists; pass --overwrite to replace it")
     if not path.parent.is_dir():
         raise UsageError(f"cannot write {path}: folder {path.parent} does not exist")
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        save(tmp)
-        with open(tmp, "rb") as handle:
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    if path.is_dir():
+        raise UsageError(f"cannot write {path}: it is a folder")
+    return atomicio.atomic_write(path, save)
 
 
 ROOT_KEYS = ("results_format_version", "software_version", "ussim_version", "created_utc", "comparisons")
@@ -197,7 +191,11 @@ def read_comparisons(path: str | os.PathLike) -> Comparisons:
         if missing:
             raise UsageError(f"{path}: comparison group(s) {', '.join(missing)} listed in its `comparisons` attribute "
                              f"are missing; the file is damaged: re-run to rewrite it")
-        datasets = {name: tree[name].to_dataset(inherit=False).load() for name in names}
+        try:
+            datasets = {name: tree[name].to_dataset(inherit=False).load() for name in names}
+        except Exception as error:  # damaged data inside a readable file (h5py's OSError, a failed filter)
+            reason = " ".join(str(error).split()) or type(error).__name__
+            raise UsageError(f"{path}: unreadable data ({reason}); the file is damaged: re-run to rewrite it") from None
     for name, ds in datasets.items():
         _check(ds, path, f" (comparison {name})")
     return Comparisons(datasets, dict(root.attrs), grouped=True)

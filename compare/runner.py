@@ -28,7 +28,7 @@ from compare.defaults import FRD_MODES, Settings
 from compare.ellipse import PROTOCOLS
 from compare.methods import COLLAPSE_FLAG, COLLAPSED, describe, method_columns
 from compare.metrics import MetricUndefined, fid, kid, prdc
-from compare.sets import check_sizes, close, open_method_sets, unite_classes
+from compare.sets import ImageSet, check_sizes, close, open_method_sets, unite_classes
 from ussim.errors import UsageError
 
 
@@ -70,6 +70,25 @@ def validate(settings: Settings) -> None:
         raise UsageError(f"protocol '{settings.protocol}' is not one of {', '.join(PROTOCOLS)}")
     if settings.frd not in FRD_MODES:
         raise UsageError(f"frd '{settings.frd}' is not one of {', '.join(FRD_MODES)}")
+    backbones.check_device(settings.backbone, settings.device)
+
+
+def check_organs(reference: ImageSet, candidates: list[ImageSet]) -> None:
+    """Refuse sets of another organ than the reference, or with no class in common with it.
+
+    DECISION: refused, not noted: an ovary reference scored against IVUS images gives numbers
+    (FID 32 and so on) that look like a comparison and mean nothing. A set whose organ is
+    'unknown' (an import that did not name one) is compared; its classes still must overlap.
+    """
+    organ = str(reference.ds.attrs.get("organ", "unknown"))
+    for s in candidates:
+        other = str(s.ds.attrs.get("organ", "unknown"))
+        if "unknown" not in (organ, other) and other != organ:
+            raise UsageError(f"{s.name} ({s.path.name}) is a set of organ '{other}', the reference of organ '{organ}': "
+                             f"compare sets of one organ")
+        if not set(s.class_names) & set(reference.class_names):
+            raise UsageError(f"{s.name} ({s.path.name}) has classes {', '.join(s.class_names)}, none of the "
+                             f"reference's ({', '.join(reference.class_names)}): compare sets of one class list")
 
 
 def run(reference: str | Path, methods: list[tuple[str, str | Path | list]], settings: Settings | None = None, *,
@@ -87,6 +106,7 @@ def run(reference: str | Path, methods: list[tuple[str, str | Path | list]], set
     every = [reference_set, *(s for seeds in method_sets.values() for s in seeds)]
     try:
         notes = Notes()
+        check_organs(reference_set, every[1:])
         classes, class_notes = unite_classes(every)
         described = [note for name, seeds in method_sets.items() for note in describe(name, seeds)]  # refuses first
         for note in class_notes + check_sizes(reference_set, every[1:], settings.size_mismatch) + described:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from pathlib import Path
 
 from ganlab import __version__
+from ussim import cliargs
 from ussim.errors import UsageError, run_cli
 
 EPILOG = """examples:
@@ -21,8 +23,14 @@ EPILOG = """examples:
 """
 
 
+# DECISION: an output image is resized from the model's resolution in float32 by torch and kept
+# as uint8 with its label (about 16 bytes per output pixel in all); a side that cannot fit is
+# refused when parsed.
+GENERATE_SIDE = cliargs.image_side(8, 16)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = cliargs.Parser(
         prog="ganlab", formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG,
         description="GANs for ultrasound synthesis from label masks (cGAN, Sgan, PGSgan, SpeckleGAN and its "
                     "baseline): train them on any "
@@ -43,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "stats.jsonl, a sample grid per epoch, snapshot.pt for inference, state.pt for exact resume). "
                     "Runs on CUDA when present; under torchrun each process trains on its share of every batch.")
     train.add_argument("--model", help="registered model name: cgan, sgan, pgsgan, specklegan or speckle-baseline (see `ganlab models`)")
-    train.add_argument("--data", type=Path, metavar="FILE", help="image-set file to train on (real or simulated)")
+    train.add_argument("--data", type=cliargs.input_file, metavar="FILE", help="image-set file to train on (real or simulated)")
     train.add_argument("--preset", help="settings table: paper (the publication's values; default) or cpu-demo "
                                         "(small networks that learn visibly in minutes on a laptop CPU)")
     train.add_argument("--resume", metavar="RUN", help="continue this run folder (or its number under --runs) from "
@@ -51,15 +59,15 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                        help="override one setting of the preset (repeatable; VALUE is read as JSON, e.g. "
                             "epochs=50, g_width=32, phase_epochs=[10,5,5]); `ganlab models --json` lists them")
-    train.add_argument("--epochs", type=int, help="shortcut for --set epochs=N")
-    train.add_argument("--seed", type=int, help="shortcut for --set seed=S (weights, data order; default 0)")
+    train.add_argument("--epochs", type=cliargs.positive_int, help="shortcut for --set epochs=N")
+    train.add_argument("--seed", type=cliargs.seed, help="shortcut for --set seed=S (weights, data order; default 0)")
     train.add_argument("--device", choices=("auto", "cpu", "cuda"),
                        help="where to train (default auto: CUDA if present)")
-    train.add_argument("--threads", type=int, metavar="N", help="CPU threads for torch (default: torch's choice)")
+    train.add_argument("--threads", type=cliargs.positive_int, metavar="N", help="CPU threads for torch (default: torch's choice)")
     train.add_argument("--deterministic", action="store_true",
                        help="use deterministic algorithms only (with fixed --threads, bit-exact resume on CPU)")
-    train.add_argument("--max-iters", type=int, metavar="N", help="stop after N iterations in all (smoke runs)")
-    train.add_argument("--runs", type=Path, default=Path("runs"), metavar="DIR",
+    train.add_argument("--max-iters", type=cliargs.positive_int, metavar="N", help="stop after N iterations in all (smoke runs)")
+    train.add_argument("--runs", type=cliargs.output_folder, default=Path("runs"), metavar="DIR",
                        help="folder that holds the numbered run folders (default runs/)")
 
     gen = commands.add_parser(
@@ -72,17 +80,17 @@ def build_parser() -> argparse.ArgumentParser:
                     "image chosen by --seed instead. Writes an image-set file with the wall seconds each image "
                     "took (batch 1, after one untimed warm-up image) and what the model saw (condition).")
     gen.add_argument("--run", required=True, metavar="RUN", help="run folder, run number, or snapshot.pt file")
-    gen.add_argument("--masks", required=True, type=Path, metavar="FILE", help="image-set file whose labels to use")
-    gen.add_argument("--out", required=True, type=Path, metavar="FILE", help="image-set file to write (.h5)")
-    gen.add_argument("--samples", type=int, metavar="K", help="only the first K masks")
-    gen.add_argument("--size", type=int, metavar="N", help="output size N x N (default: the masks' size)")
-    gen.add_argument("--seed", type=int, default=0, help="seed of the first image (image i uses SEED+i; default 0)")
+    gen.add_argument("--masks", required=True, type=cliargs.input_file, metavar="FILE", help="image-set file whose labels to use")
+    gen.add_argument("--out", required=True, type=cliargs.output_file, metavar="FILE", help="image-set file to write (.h5)")
+    gen.add_argument("--samples", type=cliargs.positive_int, metavar="K", help="only the first K masks")
+    gen.add_argument("--size", type=GENERATE_SIDE, metavar="N", help="output size N x N (default: the masks' size)")
+    gen.add_argument("--seed", type=cliargs.seed, default=0, help="seed of the first image (image i uses SEED+i; default 0)")
     gen.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="where to run (default auto)")
-    gen.add_argument("--threads", type=int, metavar="N", help="CPU threads for torch (default: torch's choice)")
+    gen.add_argument("--threads", type=cliargs.positive_int, metavar="N", help="CPU threads for torch (default: torch's choice)")
     gen.add_argument("--sketch-from", default="reference", metavar="{reference,training}",
                      help="sketch models: each mask's sketch from the masks file's own image of it (reference, "
                           "default) or from a training image chosen with --seed (training)")
-    gen.add_argument("--sketch-set", type=Path, metavar="TRAIN.h5",
+    gen.add_argument("--sketch-set", type=cliargs.input_file, metavar="TRAIN.h5",
                      help="with --sketch-from training: the image set to draw sketches from (default: the run's "
                           "own training set, named in its config.json)")
     gen.add_argument("--overwrite", action="store_true", help="replace FILE if it exists")
@@ -96,10 +104,27 @@ def parse_sets(items) -> dict:
         if not sep or not key:
             raise UsageError(f"bad --set '{item}': write KEY=VALUE")
         try:
-            overrides[key] = json.loads(text)
+            overrides[key] = json.loads(text, parse_constant=_not_finite(item), parse_float=_finite(item))
         except json.JSONDecodeError:
+            if text.strip().lower().lstrip("+-") in ("nan", "inf", "infinity"):
+                _not_finite(item)(text)
             overrides[key] = text  # a bare word, e.g. device=cpu
     return overrides
+
+
+def _not_finite(item: str):
+    def refuse(text: str):
+        raise UsageError(f"bad --set '{item}': {text} is not a finite number (settings take finite numbers)")
+    return refuse
+
+
+def _finite(item: str):
+    def parse(text: str) -> float:
+        value = float(text)
+        if not math.isfinite(value):
+            _not_finite(item)(text)
+        return value
+    return parse
 
 
 def cmd_models(args) -> int:
@@ -129,8 +154,6 @@ def cmd_train(args) -> int:
             overrides[key] = getattr(args, key)
     if args.deterministic:
         overrides["deterministic"] = True
-    if args.resume is None and args.data is not None and not args.data.is_file():
-        raise UsageError(f"{args.data}: no such image-set file")
     run = train.train(args.model, args.data, preset=args.preset, overrides=overrides, runs_root=args.runs,
                       resume=args.resume)
     if train.is_main_process():
@@ -143,12 +166,12 @@ def cmd_generate(args) -> int:
 
     from ganlab import diversity, generate, train
     from ussim import imageset
-    if args.out.exists() and not args.overwrite:
-        raise UsageError(f"{args.out} exists; pass --overwrite to replace it")
-    if args.samples is not None and args.samples < 1:
-        raise UsageError(f"--samples {args.samples}: need at least 1")
-    if args.size is not None and args.size < 8:
-        raise UsageError(f"--size {args.size}: need at least 8")
+    cliargs.check_new_output(args.out, args.overwrite)
+    with imageset.read(args.masks, validate_labels=False, verify=False) as masks:  # the header: count and size
+        count = min(masks.sizes["sample"], args.samples or masks.sizes["sample"])
+        side = args.size or masks.sizes["x"]
+    # The set is held in memory until written: image, label (and sketch) per pixel, 3 bytes.
+    cliargs.check_fits_memory(count * side * side * 3, 1, f"{count} images of {side} x {side} px")
     if args.threads:
         torch.set_num_threads(args.threads)
     snapshot = generate.load(args.run, train.pick_device(args.device))

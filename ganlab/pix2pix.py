@@ -11,6 +11,8 @@ shared with PGSgan (ganlab.pgsgan), which only adds a schedule of sizes and fade
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 
@@ -56,8 +58,13 @@ def check_config(config: dict, *, multiple: int = 8, smallest: int = 32) -> None
         if not isinstance(config[key], int) or config[key] < (0 if key == "g_blocks" else 1):
             raise UsageError(f"{key} {config[key]!r} not allowed: need a positive whole number")
     for key in ("lr_g", "lr_d", "l1_weight"):
-        if not isinstance(config[key], (int, float)) or config[key] < 0:
-            raise UsageError(f"{key} {config[key]!r} not allowed: need a number >= 0")
+        value = config[key]
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or not (value >= 0 and math.isfinite(value)):
+            raise UsageError(f"{key} {value!r} not allowed: need a finite number >= 0")
+    for key in ("beta1", "beta2"):
+        value = config[key]
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 <= value < 1:
+            raise UsageError(f"{key} {value!r} not allowed: need a number in [0, 1)")
     if config.get("canny_sigma") is not None and not 0 <= config["canny_low"] <= config["canny_high"]:
         raise UsageError(f"canny_low {config['canny_low']} and canny_high {config['canny_high']} "
                          "not allowed: need 0 <= canny_low <= canny_high")

@@ -9,22 +9,25 @@
         snapshot.pt     light: the generator and what inference needs
         state.pt        full: both networks, both optimisers, schedule, epoch, RNG states
 
-Every file is written to a temporary name and renamed, so a killed run leaves only whole files.
+Every file is written to a temporary name and renamed, so a killed run leaves only whole files;
+a new run folder appears with its config.json in it or not at all (`create_run`), and the
+temporaries of a killed process are removed by the next writer (ussim.atomicio).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import random
 import re
-import uuid
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image
 
+from ussim import atomicio
 from ussim.errors import UsageError
 
 SNAPSHOT = "snapshot.pt"
@@ -35,32 +38,46 @@ STATE_FORMAT = "ganlab-state-1"
 
 
 def atomic_write(path: Path, write) -> None:
-    """Call write(temporary_path), then rename it onto `path`."""
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    """Call write(temporary_path), then rename it onto `path` (ussim.atomicio, not fsynced: a
+    run's files are rewritten every epoch and a lost last epoch is only trained again)."""
+    atomicio.atomic_write(path, write, durable=False)
 
 
 def write_json(path: Path, value) -> None:
     atomic_write(path, lambda tmp: tmp.write_text(json.dumps(value, indent=2, sort_keys=True) + "\n"))
 
 
-def new_run_dir(root: Path, model: str, data_name: str) -> Path:
-    """The next numbered folder under `root`, created now (numbers never reused)."""
+def new_run_dir(root: Path, model: str, data_name: str, config: dict | None = None) -> Path:
+    """The next numbered folder under `root` (numbers never reused), created now with `config`
+    written in it as config.json: the folder appears whole, with its config, or not at all."""
+    if root.exists() and not root.is_dir():
+        raise UsageError(f"--runs {root} is a file; give a folder for the run folders")
     root.mkdir(parents=True, exist_ok=True)
     safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", data_name) or "data"
-    while True:
-        taken = [int(m.group(1)) for p in root.iterdir() if (m := re.match(r"(\d{5,})-", p.name))]
-        path = root / f"{max(taken, default=-1) + 1:05d}-{model}-{safe}"
-        try:
-            path.mkdir()
+    staging = root / f"new-{model}-{safe}"  # only the name of its hidden temporary sibling is used
+    atomicio.remove_stale(staging)
+    tmp = atomicio.temporary_name(staging)
+    tmp.mkdir()
+    try:
+        if config is not None:
+            write_json(tmp / CONFIG, config)
+        while True:
+            taken = [int(m.group(1)) for p in root.iterdir() if (m := re.match(r"(\d{5,})-", p.name))]
+            path = root / f"{max(taken, default=-1) + 1:05d}-{model}-{safe}"
+            if path.exists():
+                continue  # cannot happen unless the listing raced; look again
+            try:
+                os.rename(tmp, path)  # fails on an existing non-empty folder: another run took the number
+            except OSError:
+                if path.is_dir() and any(path.iterdir()):
+                    continue
+                raise
+            atomicio.fsync_folder(root)
             return path
-        except FileExistsError:  # another run took the number meanwhile
-            continue
+    except BaseException:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+        raise
 
 
 def find_run(text: str | os.PathLike, root: Path = Path("runs")) -> Path:
@@ -79,7 +96,16 @@ def read_config(run: Path) -> dict:
     path = run / CONFIG
     if not path.is_file():
         raise UsageError(f"{run} is not a ganlab run folder: {CONFIG} is missing")
-    return json.loads(path.read_text())
+    try:
+        described = json.loads(path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise UsageError(f"{path} is damaged (not JSON: {type(error).__name__}); the run cannot be resumed") from None
+    keys = ("model", "preset", "data", "config", "data_source")
+    if not isinstance(described, dict) or any(key not in described for key in keys) \
+            or not isinstance(described["config"], dict):
+        raise UsageError(f"{path} is not a ganlab run description (needs {', '.join(keys)}); the run cannot be "
+                         f"resumed")
+    return described
 
 
 class Log:
@@ -102,8 +128,18 @@ class Log:
         """Drop records of epochs >= `epoch` (an epoch a killed run logged but did not save)."""
         path = self.run / "stats.jsonl"
         if path.is_file():
-            kept = [line for line in path.read_text().splitlines() if line and json.loads(line)["epoch"] < epoch]
+            kept = [line for line in path.read_text(errors="replace").splitlines()
+                    if (record := _record(line)) is not None and record["epoch"] < epoch]
             atomic_write(path, lambda tmp: tmp.write_text("".join(k + "\n" for k in kept)))
+
+
+def _record(line: str) -> dict | None:
+    """A stats.jsonl line as a record; None for a line torn by a killed write (dropped)."""
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError:
+        return None
+    return record if isinstance(record, dict) and isinstance(record.get("epoch"), int) else None
 
 
 def rng_states() -> dict:

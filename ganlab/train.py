@@ -80,8 +80,12 @@ def settings(model, data_path, preset, overrides: dict, resume, runs_root) -> tu
         if key not in RESUME_MAY_CHANGE:
             raise UsageError(f"setting '{key}' cannot change on resume; allowed: {', '.join(RESUME_MAY_CHANGE)}")
         described["config"][key] = value
-    registry.get(described["model"]).check_config(described["config"])
-    presets.check_runtime(described["config"])
+    try:
+        registry.get(described["model"]).check_config(described["config"])
+        presets.check_runtime(described["config"])
+    except (KeyError, TypeError) as error:  # a config.json edited or damaged by hand
+        raise UsageError(f"{run / runs.CONFIG}: its config is incomplete or malformed ({type(error).__name__}: "
+                         f"{error}); the run cannot be resumed") from None
     return described, run
 
 
@@ -117,22 +121,26 @@ def train(model=None, data_path=None, *, preset: str | None = None, overrides: d
         config = described["config"] = spec.for_organ(config, masks.organ)
         spec.check_config(config)
 
-    # Run folder: config.json first, before any training.
-    if run is None:
-        described.update(data_source=masks.source, class_names=masks.class_names, world_size=world,
-                         command=list(sys.orig_argv), versions=versions(), created_utc=now())
-        if rank == 0:
-            run = runs.new_run_dir(Path(runs_root), described["model"], Path(described["data"]).stem)
-            runs.write_json(run / runs.CONFIG, described)
-        run = broadcast(run, world)
-    log = runs.Log(run, echo=echo and rank == 0)
-
-    # Networks and optimisers, or the saved state of the run.
+    # Networks and optimisers (their own checks refuse a bad setting before any folder exists).
     channels = sketch.condition_channels(len(masks.class_names), spec.uses_sketch)
     networks = spec.build(config, channels)
     networks.generator.to(device)
     networks.discriminator.to(device)
-    optimizers = spec.optimizers(networks, config)
+    try:
+        optimizers = spec.optimizers(networks, config)
+    except ValueError as error:  # torch's own check of a rate or beta that the model's checks let through
+        raise UsageError(f"a setting is not allowed by the optimiser: {error}") from None
+
+    # Run folder: it appears with its config.json, before any training.
+    if run is None:
+        described.update(data_source=masks.source, class_names=masks.class_names, world_size=world,
+                         command=list(sys.orig_argv), versions=versions(), created_utc=now())
+        if rank == 0:
+            run = runs.new_run_dir(Path(runs_root), described["model"], Path(described["data"]).stem, described)
+        run = broadcast(run, world)
+    log = runs.Log(run, echo=echo and rank == 0)
+
+    # Or the saved state of the run.
     epoch, iteration, total, partial = 0, 0, 0, {}
     if resume is not None and (run / runs.STATE).is_file():
         saved = runs.load(run / runs.STATE, runs.STATE_FORMAT)

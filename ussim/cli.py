@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ussim import __version__, imageset, importers, raster
+from ussim import __version__, atomicio, cliargs, imageset, importers, raster
 from ussim.errors import UsageError, run_cli
 
 EPILOG = """examples:
@@ -27,15 +27,25 @@ EPILOG = """examples:
 """
 
 
+# DECISION: working memory per output pixel, estimated generously (the display chain's float64
+# intermediates, the envelope and the set's variables: about 25 arrays of 8 bytes), so that a size
+# that cannot fit is refused when parsed, not after minutes of simulation. An import holds the
+# image and the label of each source image (2 bytes per pixel and image), checked per import.
+SIM_BYTES_PER_PIXEL = 200
+phantom_side = cliargs.image_side(8, SIM_BYTES_PER_PIXEL)
+
+
 def _size_arg(text: str) -> tuple[int, int]:
     try:
-        return raster.parse_size(text)
+        size = raster.parse_size(text)
+        cliargs.check_fits_memory(size[0] * size[1], 2, f"an image of {size[0]} x {size[1]} px")
+        return size
     except UsageError as error:  # argparse only keeps the message of an ArgumentTypeError
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = cliargs.Parser(
         prog="ussim", formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG,
         description="Physical ultrasound simulation and the image-set files the toolkit exchanges.")
     parser.add_argument("--version", action="version", version=f"ussim {__version__}")
@@ -56,10 +66,10 @@ def build_parser() -> argparse.ArgumentParser:
                     ".npz archive (keys images, masks, class_names; optional ids, split, image_class, "
                     "chroma_frac, pixel_mm) or --images DIR --masks DIR (files matched by name). Pixel values: "
                     + raster.PIXEL_RULE + ".")
-    imp.add_argument("archive", nargs="?", type=Path, help=".npz archive to import")
+    imp.add_argument("archive", nargs="?", type=cliargs.input_file, help=".npz archive to import")
     imp.add_argument("--images", type=Path, metavar="DIR", help="folder of images (PNG/JPG/BMP/TIFF)")
     imp.add_argument("--masks", type=Path, metavar="DIR", help="folder of masks, one per image, same file stem")
-    imp.add_argument("--out", type=Path, required=True, metavar="FILE", help="image-set file to write (.h5)")
+    imp.add_argument("--out", type=cliargs.output_file, required=True, metavar="FILE", help="image-set file to write (.h5)")
     imp.add_argument("--overwrite", action="store_true", help="replace FILE if it exists")
     imp.add_argument("--organ", default="unknown", help="organ recorded in the set (e.g. ovary, ivus)")
     imp.add_argument("--method", help="method recorded in the set (default real:<source name>)")
@@ -70,21 +80,21 @@ def build_parser() -> argparse.ArgumentParser:
                           help="letterbox keeps the aspect ratio and pads with class 0; resize stretches")
     geometry.add_argument("--gray", choices=raster.GRAY_MODES, default="luma",
                           help="colour to grayscale: luma (ITU-R BT.601 weights) or mean of R,G,B")
-    geometry.add_argument("--pixel-mm", type=float, metavar="MM",
+    geometry.add_argument("--pixel-mm", type=cliargs.positive_float, metavar="MM",
                           help="folder import: source pixel size in mm, to record physical coordinates")
     select = imp.add_argument_group("selection")
     select.add_argument("--split", action="append", metavar="NAME",
                         help="archive import: keep only this split (repeatable), e.g. train")
     select.add_argument("--image-class", action="append", metavar="NAME",
                         help="archive import: keep only images of this class (repeatable)")
-    select.add_argument("--max-color-fraction", type=float, metavar="F",
+    select.add_argument("--max-color-fraction", type=cliargs.probability, metavar="F",
                         help="exclude images whose fraction of coloured pixels exceeds F (Doppler "
                              "overlays); 0.01 is a good value for B-mode studies")
     classes = imp.add_argument_group("classes")
     classes.add_argument("--classes", metavar="A,B,...", help="folder import: names of the mask indices 0,1,...")
     classes.add_argument("--palette", metavar="'R,G,B=NAME;...'",
                          help="folder import: colour-coded masks, one colour per class, in class order")
-    classes.add_argument("--palette-tolerance", type=int, default=0, metavar="T",
+    classes.add_argument("--palette-tolerance", type=cliargs.int_range(0, 255), default=0, metavar="T",
                          help="accept colours within T per channel of a palette colour (JPEG masks)")
     classes.add_argument("--mask-suffix", default="", metavar="S",
                          help="mask file stem = image stem + S (e.g. _binary, _mask)")
@@ -100,25 +110,25 @@ def build_parser() -> argparse.ArgumentParser:
                     "seed and seconds of each image and what the simulator saw, and optionally a PNG.")
     phantom.add_argument("--organ", required=True, choices=sorted(phantom_module().GENERATORS),
                          help="organ: its anatomy generator, tissue table and default probe")
-    phantom.add_argument("--seed", type=int, default=0, help="seed of the anatomy and the scatterers (default 0)")
-    phantom.add_argument("--size", type=int, default=256, metavar="N", help="image size N x N for random anatomy")
+    phantom.add_argument("--seed", type=cliargs.seed, default=0, help="seed of the anatomy and the scatterers (default 0)")
+    phantom.add_argument("--size", type=phantom_side, default=256, metavar="N", help="image size N x N for random anatomy")
     phantom.add_argument("--probe", metavar="NAME|TOML", help="probe preset or file (default: the organ's)")
     phantom.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
                          help="where the pulse-echo kernel runs (auto: CUDA when a GPU is present)")
-    phantom.add_argument("--mask", type=Path, metavar="FILE", help="simulate the masks of this image-set file")
-    phantom.add_argument("--samples", type=int, metavar="K", help="with --mask: only the first K samples")
+    phantom.add_argument("--mask", type=cliargs.input_file, metavar="FILE", help="simulate the masks of this image-set file")
+    phantom.add_argument("--samples", type=cliargs.positive_int, metavar="K", help="with --mask: only the first K samples")
     side = phantom.add_argument_group("condition (with --mask; see the levels below)")
     side.add_argument("--condition", default="mask", metavar="{mask,mask+sketch,mask+image}",
                       help="what the simulator sees beside each mask (default mask; a random anatomy: mask only)")
     side.add_argument("--sketch-from", default="reference", metavar="{reference,training}",
                       help="whose sketch or image: the masks file's own image of each mask (reference, default) "
                            "or a seeded choice of images of --side-set (training)")
-    side.add_argument("--side-set", type=Path, metavar="TRAIN.h5",
+    side.add_argument("--side-set", type=cliargs.input_file, metavar="TRAIN.h5",
                       help="with --sketch-from training: the image set to draw sketches or images from "
                            "(one per mask, chosen with --seed as ganlab generate chooses)")
-    phantom.add_argument("--out", type=Path, required=True, metavar="FILE", help="image-set file to write (.h5)")
-    phantom.add_argument("--png", type=Path, metavar="FILE", help="also save the (first) image as PNG")
-    phantom.add_argument("--scatterers-per-cell", type=float, default=10.0, metavar="D",
+    phantom.add_argument("--out", type=cliargs.output_file, required=True, metavar="FILE", help="image-set file to write (.h5)")
+    phantom.add_argument("--png", type=cliargs.output_file, metavar="FILE", help="also save the (first) image as PNG")
+    phantom.add_argument("--scatterers-per-cell", type=cliargs.positive_float, default=10.0, metavar="D",
                          help="scatterers per resolution cell (default 10: fully developed speckle; "
                               "fewer is faster, brightness stays the same)")
     phantom.add_argument("--overwrite", action="store_true", help="replace existing output files")
@@ -136,20 +146,20 @@ def build_parser() -> argparse.ArgumentParser:
                "  (with --scheduler, FILE.shards/ must be on storage every worker sees under the same path)")
     dataset.add_argument("--organ", required=True, choices=sorted(phantom_module().GENERATORS),
                          help="organ: its anatomy generator, tissue table and default probe")
-    dataset.add_argument("--n", type=int, required=True, help="number of images")
-    dataset.add_argument("--out", type=Path, required=True, metavar="FILE", help="image-set file to write (.h5)")
-    dataset.add_argument("--seed", type=int, default=0, help="seed of the first image (default 0)")
-    dataset.add_argument("--size", type=int, default=256, metavar="N", help="image size N x N (default 256)")
+    dataset.add_argument("--n", type=cliargs.positive_int, required=True, help="number of images")
+    dataset.add_argument("--out", type=cliargs.output_file, required=True, metavar="FILE", help="image-set file to write (.h5)")
+    dataset.add_argument("--seed", type=cliargs.seed, default=0, help="seed of the first image (default 0)")
+    dataset.add_argument("--size", type=phantom_side, default=256, metavar="N", help="image size N x N (default 256)")
     dataset.add_argument("--probe", metavar="NAME|TOML", help="probe preset or file (default: the organ's)")
-    dataset.add_argument("--scatterers-per-cell", type=float, default=10.0, metavar="D",
+    dataset.add_argument("--scatterers-per-cell", type=cliargs.positive_float, default=10.0, metavar="D",
                          help="scatterers per resolution cell (default 10)")
     dataset.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
                          help="where each worker runs the pulse-echo kernel (auto: CUDA when present)")
     where = dataset.add_mutually_exclusive_group()
-    where.add_argument("--workers", type=int, metavar="K",
+    where.add_argument("--workers", type=cliargs.positive_int, metavar="K",
                        help="local cluster of K worker processes (default: one per core)")
     where.add_argument("--scheduler", metavar="ADDRESS", help="a running dask scheduler, e.g. tcp://host:8786")
-    dataset.add_argument("--shard-size", type=int, default=8, metavar="S", help="images per shard (default 8)")
+    dataset.add_argument("--shard-size", type=cliargs.positive_int, default=8, metavar="S", help="images per shard (default 8)")
     dataset.add_argument("--keep-shards", action="store_true", help="keep FILE.shards/ after merging")
     dataset.add_argument("--overwrite", action="store_true", help="replace FILE if it exists")
     return parser
@@ -180,8 +190,9 @@ def phantom_module():
 
 def cmd_phantom(args) -> int:
     for path in (args.out, args.png):
-        if path is not None and path.exists() and not args.overwrite:
-            raise UsageError(f"{path} exists; pass --overwrite to replace it")
+        cliargs.check_new_output(path, args.overwrite)
+    if args.png is not None and args.png.resolve() == args.out.resolve():
+        raise UsageError(f"--png {args.png} is the --out file; give another name")
     phantom = phantom_module()
     from ussim import conditions
     conditions.check_options(args.condition, args.sketch_from, args.side_set, masks_given=args.mask is not None)
@@ -194,16 +205,26 @@ def cmd_phantom(args) -> int:
         ds = phantom.simulate_set(args.mask, args.organ, seed=args.seed, samples=args.samples, probe_name=args.probe,
                                   device=args.device, per_cell=args.scatterers_per_cell, condition=args.condition,
                                   sketch_from=args.sketch_from, side_set=args.side_set)
-    imageset.write(ds, args.out, overwrite=args.overwrite)
-    if args.png is not None:
-        from PIL import Image
-        Image.fromarray(np.asarray(ds["image"].values[0])).save(args.png)
+    write_phantom(ds, args.out, args.png)
     print(format_summary(args.out, imageset.summary(ds)))
     return 0
 
 
+def write_phantom(ds, out: Path, png: Path | None) -> None:
+    """The image set and its PNG appear together or not at all (atomicio.write_together)."""
+    imageset.validate(ds)
+    writers = {out: lambda tmp: imageset.to_file(ds, tmp)}
+    if png is not None:
+        from PIL import Image
+        writers[png] = lambda tmp: Image.fromarray(np.asarray(ds["image"].values[0])).save(tmp, format="PNG")
+    atomicio.write_together(writers)
+
+
 def cmd_dataset(args) -> int:
     from ussim import dataset
+    cliargs.check_new_output(args.out, args.overwrite)
+    if args.seed + args.n - 1 > cliargs.SEED_MAX:
+        raise UsageError(f"--seed {args.seed} with --n {args.n} runs past the largest seed {cliargs.SEED_MAX}")
     out = dataset.run(args.organ, args.n, args.out, seed=args.seed, size=args.size, probe=args.probe,
                       per_cell=args.scatterers_per_cell, shard_size=args.shard_size, workers=args.workers,
                       scheduler=args.scheduler, device=args.device, overwrite=args.overwrite,
@@ -268,10 +289,7 @@ def _pairs(items, flag):
 
 
 def cmd_import(args) -> int:
-    if not 0 <= args.palette_tolerance <= 255:
-        raise UsageError(f"--palette-tolerance {args.palette_tolerance} is outside 0..255")
-    if args.out.exists() and not args.overwrite:
-        raise UsageError(f"{args.out} exists; pass --overwrite to replace it")
+    cliargs.check_new_output(args.out, args.overwrite)
     common = dict(organ=args.organ, method=args.method, size=args.size, fit=args.fit, gray=args.gray,
                   max_color_fraction=args.max_color_fraction)
     if args.archive is not None:

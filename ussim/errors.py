@@ -2,8 +2,10 @@
 
 A `UsageError` is bad input from the user (a wrong value, a missing or foreign file). The
 library raises it with a message that names the bad value and what is allowed; the command
-lines print that message as one line and exit with status 2, never with a traceback. Anything
-else is a bug and keeps its traceback.
+lines print that message as one line and exit with status 2, never with a traceback. So do
+the operating system's refusals (OSError with an errno: permission, disk full, a folder where a
+file goes) and running out of memory: the user's environment, not a bug. Anything else is a bug
+and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -34,3 +36,16 @@ def run_cli(prog: str, command: Callable[[Sequence[str] | None], int | None],
         # stdout at /dev/null so that the interpreter's final flush does not fail again.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
+    except OSError as error:
+        if error.errno is None:  # not the operating system's (e.g. h5py's read errors): a bug, keep its traceback
+            raise
+        # The file system refused (permission, disk full, a folder where a file goes...): the user's
+        # environment, not a bug; commands check their outputs first, this is the last line of defence.
+        where = f"{error.filename}: " if error.filename else ""
+        print(f"{prog}: error: {where}{error.strerror or error}", file=sys.stderr)
+        return 2
+    except MemoryError as error:
+        # Sizes are checked against the machine's memory when parsed; this catches what an estimate missed.
+        reason = " ".join(str(error).split()) or "allocation failed"
+        print(f"{prog}: error: out of memory ({reason}); choose a smaller size or count", file=sys.stderr)
+        return 2

@@ -33,7 +33,6 @@ import datetime
 import hashlib
 import json
 import os
-import uuid
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -41,7 +40,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from ussim import __version__
+from ussim import __version__, atomicio
 from ussim.errors import UsageError
 
 # DECISION: a format version travels in the file (beside software_version) so that a reader
@@ -55,6 +54,9 @@ REQUIRED_ATTRS = ("organ", "method", "class_names", "params", "software_version"
 # DECISION: one sample per HDF5 chunk, gzip level 4: reading one image touches one chunk, and
 # label maps and B-mode images compress several-fold at little cost.
 COMPRESSION = {"compression": "gzip", "compression_opts": 4}
+# DECISION: HDF5's Fletcher32 checksum filter on the pixel and per-sample variables (files written
+# before it carry none and still read; their gzip stream's own Adler-32 still catches most damage).
+CHECKSUM = {"fletcher32": True}
 READ_CHUNK = 64  # samples per dask chunk when reading lazily
 CONDITIONS = ("mask", "mask+sketch", "mask+image")
 CONDITION_SOURCES = ("none", "reference", "other")
@@ -241,36 +243,42 @@ def write(ds: xr.Dataset, path: str | os.PathLike, *, overwrite: bool = False) -
     validate(ds)
     if path.exists() and not overwrite:
         raise UsageError(f"{path} exists; pass --overwrite (overwrite=True) to replace it")
+    if path.is_dir():
+        raise UsageError(f"cannot write {path}: it is a folder")
     if not path.parent.is_dir():
         raise UsageError(f"cannot write {path}: folder {path.parent} does not exist")
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    shape = (1, ds.sizes["y"], ds.sizes["x"])
-    encoding = {name: {**COMPRESSION, "chunksizes": shape} for name in PER_PIXEL if name in ds}
-    try:
-        ds.to_netcdf(tmp, engine="h5netcdf", encoding=encoding)
-        with open(tmp, "rb") as handle:
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    directory = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)  # make the rename itself durable
-    finally:
-        os.close(directory)
+    atomicio.atomic_write(path, lambda tmp: to_file(ds, tmp))
     return path
 
 
-def read(path: str | os.PathLike, *, validate_labels: bool = True) -> xr.Dataset:
+def to_file(ds: xr.Dataset, path: Path) -> None:
+    """Write `ds` to `path` as it stands (no checks, not atomic: `write` is the public way)."""
+    shape = (1, ds.sizes["y"], ds.sizes["x"])
+    # Fletcher32 on every variable of the format: HDF5 checks each chunk on reading, so flipped
+    # bytes inside a valid file are detected rather than read as pixels (`verify_checksums`).
+    encoding = {name: {**COMPRESSION, **CHECKSUM, "chunksizes": shape} for name in PER_PIXEL if name in ds}
+    # Per-sample variables in chunks of READ_CHUNK samples, as `read` asks dask for them (a checksum
+    # needs a chunked layout; chunks that dask's would split make xarray warn on every read).
+    samples = (min(READ_CHUNK, ds.sizes["sample"]),)
+    encoding.update({name: {**CHECKSUM, "chunksizes": samples} for name in PER_SAMPLE if name in ds})
+    ds.to_netcdf(path, engine="h5netcdf", encoding=encoding)
+
+
+def read(path: str | os.PathLike, *, validate_labels: bool = True, verify: bool = True) -> xr.Dataset:
     """Open an image set lazily: pixel variables stay on disk as dask arrays until used.
 
-    Per-sample variables and coordinates are small and are loaded at once. Close the returned
-    dataset (or use it in a `with` block) when done.
+    Per-sample variables and coordinates are small and are loaded at once. `verify` first reads
+    every variable once (`verify_checksums`), so that damaged data is reported here in one line
+    and not as an error deep inside whatever reads the pixels later. Close the returned dataset
+    (or use it in a `with` block) when done.
     """
     path = Path(path)
+    if path.is_dir():
+        raise UsageError(f"{path} is a folder, not an image-set file")
     if not path.is_file():
         raise UsageError(f"{path}: no such image-set file")
+    if verify:
+        verify_checksums(path)
     try:
         ds = xr.open_dataset(path, engine="h5netcdf", chunks={"sample": READ_CHUNK}, phony_dims="access")
     except Exception as error:  # h5py/h5netcdf raise OSError, ValueError, KeyError... for bad files
@@ -289,6 +297,38 @@ def read(path: str | os.PathLike, *, validate_labels: bool = True) -> xr.Dataset
         reason = " ".join(str(error).split()) or type(error).__name__
         raise ImageSetError(f"{path}: unreadable data ({reason})") from None
     return ds
+
+
+def verify_checksums(path: str | os.PathLike) -> None:
+    """Read every variable of the file at `path` once, block by block, so that HDF5 checks each
+    chunk (Fletcher32 where the writer added it, the gzip stream's checksum anyway); raise
+    ImageSetError naming the damaged variable.
+
+    DECISION: verified on opening rather than wherever pixels are first read: readers (ganlab,
+    compare, app) then need no error handling of their own, at the cost of one sequential read
+    (measured: 0.7 s for 200 images of 256 x 256 px with envelope, 60 MB, on a loaded 2-core
+    machine; 0.05 s for a 64-image set of 64 px). Files that h5py cannot open are left to `read`.
+    """
+    import h5py
+
+    try:
+        handle = h5py.File(path, "r")
+    except Exception:  # not HDF5 at all: `read` says so in its own words
+        return
+    name = "(the file's index)"
+    try:
+        with handle:
+            for name in list(handle):
+                variable = handle[name]
+                if not isinstance(variable, h5py.Dataset) or not variable.shape:
+                    continue
+                step = max(READ_CHUNK if len(variable.shape) > 1 else variable.shape[0], 1)
+                for start in range(0, variable.shape[0], step):
+                    variable[start:start + step]
+    except Exception as error:  # h5py raises OSError (no errno) for a failed filter, KeyError for a bad header...
+        reason = " ".join(str(error).split()) or type(error).__name__
+        raise ImageSetError(f"{path}: the data of variable '{name}' is damaged ({reason}); the file is "
+                            f"corrupt: re-copy or remake it") from None
 
 
 def select(ds: xr.Dataset, *, index=None, sample_id=None) -> xr.Dataset:

@@ -28,20 +28,38 @@ def check_name(name: str) -> str:
     raise UsageError(f"unknown backbone '{name}' (allowed: {ALLOWED})")
 
 
+def check_device(name: str, device: str) -> None:
+    """Refuse, before any work, a device the backbone `name` cannot use (one line)."""
+    check_name(name)
+    if not DEVICE.fullmatch(device):
+        raise UsageError(f"unknown device '{device}' (allowed: auto, cpu, cuda, cuda:N)")
+    if name == TEXTURE:
+        # DECISION: refused rather than ignored: texture-v1 is numpy on the CPU, and a number
+        # said to come from a GPU that never ran would mislead.
+        if device.startswith("cuda"):
+            raise UsageError(f"backbone {TEXTURE} runs on the CPU only (numpy); --device {device} is not allowed "
+                             f"with it: leave --device at auto or cpu")
+        return
+    import torch
+
+    if device.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise UsageError(f"device '{device}' requested but torch sees no CUDA GPU (use --device cpu or auto)")
+        index = int(device.partition(":")[2] or 0)
+        if index >= torch.cuda.device_count():
+            raise UsageError(f"device '{device}' does not exist: torch sees {torch.cuda.device_count()} GPU(s), "
+                             f"cuda:0..cuda:{torch.cuda.device_count() - 1}")
+
+
 def load(name: str, *, weights=None, device: str = "auto", download: bool = True, progress: bool = True):
     """The backbone called `name`, ready to extract features."""
     check_name(name)
     if weights is not None and name != INCEPTION_FID:
         raise UsageError(f"--weights applies to backbone {INCEPTION_FID} only, not '{name}'")
+    check_device(name, device)
     if name == TEXTURE:
         from compare.backbones.texture import TextureBackbone
         return TextureBackbone()
-    if not DEVICE.fullmatch(device):
-        raise UsageError(f"unknown device '{device}' (allowed: auto, cpu, cuda, cuda:N)")
-    import torch
-
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise UsageError(f"device '{device}' requested but torch sees no CUDA GPU (use --device cpu or auto)")
     from compare.backbones import inception_fid
     from compare.backbones import weights as inception_weights
     if name == INCEPTION_FID:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ussim import cliargs
+
 EXAMPLES = """examples:
   uscompare report results.nc --out report.html
   uscompare report results.nc --out report.html --sets-dir moved/sets --overwrite
@@ -23,13 +25,13 @@ def add_parser(commands) -> None:
                     "  one section per comparison.\n"
                     "The grids read the image sets whose paths the results file recorded.")
     report.add_argument("results", type=Path, metavar="RESULTS.nc", help="results file of `uscompare run`/`segment`")
-    report.add_argument("--out", type=Path, required=True, metavar="REPORT.html",
+    report.add_argument("--out", type=cliargs.output_file, required=True, metavar="REPORT.html",
                         help="HTML file to write; the Markdown twin goes beside it (.md, and _grid.png or "
                              "_grid_<comparison>.png per comparison)")
-    report.add_argument("--sets-dir", type=Path, metavar="DIR",
+    report.add_argument("--sets-dir", type=cliargs.input_folder, metavar="DIR",
                         help="folder holding the image-set files when they moved since the run (found by file name)")
     report.add_argument("--no-grids", action="store_true", help="leave out the image grids (no image set is read)")
-    report.add_argument("--grid-rows", type=int, default=4, metavar="N", help="masks shown in the grid (default 4)")
+    report.add_argument("--grid-rows", type=cliargs.int_range(1, 64), default=4, metavar="N", help="masks shown in the grid (default 4)")
     report.add_argument("--overwrite", action="store_true", help="replace the report files if they exist")
 
 

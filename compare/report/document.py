@@ -10,7 +10,10 @@ A file of several comparisons (results.write_comparisons) gets the file's `notic
 list of its comparisons, then one top-level section per comparison (headed by its `title`) holding
 what the report of a single comparison holds; each comparison's grid is its own PNG,
 <name>_grid_<comparison>.png.
-Each file is written to a temporary name and renamed, so a crash never leaves half a report.
+Nothing half-written: every file (grids, Markdown, HTML) is first written whole to a temporary
+name, and only then are all renamed into place, the HTML last (ussim.atomicio.write_together).
+So the HTML page exists only beside a complete set; a Markdown twin without its page is the
+leftover of a run killed between two renames, and the next run replaces it without --overwrite.
 """
 
 from __future__ import annotations
@@ -19,7 +22,6 @@ import datetime
 import html
 import os
 import re
-import uuid
 from pathlib import Path
 
 import plotly.offline
@@ -27,6 +29,7 @@ import plotly.offline
 import compare
 from compare import results
 from compare.report import grids, sections
+from ussim import atomicio
 from ussim.errors import UsageError
 
 TITLE = "Synthetic ultrasound: comparison report"
@@ -74,13 +77,18 @@ def earlier_grids(out: Path) -> set[Path]:
     return {out.with_name(name) for name in names if name.startswith(f"{out.stem}_grid")}
 
 
-def write_atomic(path: Path, content: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        tmp.write_bytes(content)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+def _bytes_writer(content: bytes):
+    return lambda tmp: Path(tmp).write_bytes(content)
+
+
+def leftover_twin(out: Path) -> bool:
+    """Whether the Markdown twin at `out` is what a killed run of this command left: our report's
+    title on its first line, and no HTML page beside it."""
+    html_path, md_path, _ = output_paths(out)
+    if html_path.exists() or not md_path.is_file():
+        return False
+    with open(md_path, "rb") as handle:
+        return handle.readline().decode("utf-8", "replace").strip() == f"# {TITLE}"
 
 
 def write_report(results_path: str | os.PathLike, out: str | os.PathLike, *, sets_dir: str | os.PathLike | None = None,
@@ -92,7 +100,10 @@ def write_report(results_path: str | os.PathLike, out: str | os.PathLike, *, set
         raise UsageError(f"report file {out} must end in .html (its Markdown twin is written beside it as .md)")
     if not out.parent.is_dir():
         raise UsageError(f"cannot write {out}: folder {out.parent} does not exist")
-    existing = [str(p) for p in output_paths(out)[:2] if p.exists()]
+    for path in output_paths(out)[:2]:
+        if path.is_dir():
+            raise UsageError(f"cannot write {path}: it is a folder")
+    existing = [str(p) for p in output_paths(out)[:2] if p.exists() and not leftover_twin(out)]
     if existing and not overwrite:
         raise UsageError(f"{' and '.join(existing)} exist(s); pass --overwrite to replace")
     comparisons = results.read_comparisons(results_path)
@@ -107,15 +118,14 @@ def write_report(results_path: str | os.PathLike, out: str | os.PathLike, *, set
     html_path, md_path, _ = output_paths(out)
     page, twin = render(comparisons, results_path.name, found, {name: p.name for name, p in pngs.items()})
     stale = earlier_grids(out)
-    written = []
-    for name, grid in found.items():
-        if isinstance(grid, grids.Grid):
-            write_atomic(pngs[name], grids.png_bytes(grids.montage(grid)))
-            written.append(pngs[name])
+    writers = {pngs[name]: _bytes_writer(grids.png_bytes(grids.montage(grid)))
+               for name, grid in found.items() if isinstance(grid, grids.Grid)}
+    written = list(writers)
+    writers[md_path] = _bytes_writer(twin.encode("utf-8"))
+    writers[html_path] = _bytes_writer(page.encode("utf-8"))  # last: its presence means "complete"
+    atomicio.write_together(writers)
     for path in stale - set(written):
         path.unlink(missing_ok=True)  # an earlier report's grid would no longer match its twin
-    write_atomic(md_path, twin.encode("utf-8"))
-    write_atomic(html_path, page.encode("utf-8"))
     return [html_path, md_path, *written]
 
 

@@ -45,6 +45,9 @@ def resolve_device(device: str) -> torch.device:
     if device == "cpu" or device.startswith("cuda"):
         if device.startswith("cuda") and not torch.cuda.is_available():
             raise UsageError(f"device '{device}' requested but torch sees no CUDA GPU (use --device cpu or auto)")
+        index = device.partition(":")[2]
+        if index and (not index.isdigit() or int(index) >= torch.cuda.device_count()):
+            raise UsageError(f"device '{device}' does not exist: torch sees {torch.cuda.device_count()} GPU(s)")
         return torch.device(device)
     raise UsageError(f"unknown device '{device}' (allowed: auto, cpu, cuda, cuda:N)")
 
@@ -97,12 +100,18 @@ def _run(real, methods, n_real, preset, overrides, test, test_fraction, split_se
     pool, classes = data.read(real)
     if len(classes) < 2:
         raise UsageError(f"{real}: segmentation needs at least 2 classes, the set names {classes}")
+    wrong = [f"{name}={target}" for name, target in class_map.items() if target not in classes]
+    if wrong:
+        raise UsageError(f"--class-map {', '.join(wrong)}: the target must be a class of the real training set "
+                         f"({', '.join(classes)})")
+    mapped_names: set[str] = set()  # the class names of the sets the map applies to (test, synthetic)
     if test is not None and test_fraction is not None:
         raise UsageError("give either --test TEST.h5 or --test-fraction, not both")
     if test is not None:
         if Path(test).resolve() == real.resolve():
             raise UsageError(f"--test {test} is the training set itself; give another file or --test-fraction")
-        testing, _ = data.read(Path(test), classes, class_map)
+        testing, test_names = data.read(Path(test), classes, class_map)
+        mapped_names.update(test_names)
     else:
         test_fraction = DEFAULT_TEST_FRACTION if test_fraction is None else test_fraction
         train_index, test_index = data.split(len(pool), test_fraction, split_seed)
@@ -120,7 +129,8 @@ def _run(real, methods, n_real, preset, overrides, test, test_fraction, split_se
     leakage.refuse_overlap("the real training set", pool, test_fingerprint, test_file, settings.size)
     synthetic, n_synthetic = {}, {}
     for name, path in methods:
-        labelled, _ = data.read(Path(path), classes, class_map)
+        labelled, names = data.read(Path(path), classes, class_map)
+        mapped_names.update(names)
         leakage.refuse_overlap(f"method {name}'s synthetic set", labelled, test_fingerprint, test_file,
                                settings.size)
         n_synthetic[name] = len(labelled)
@@ -129,6 +139,10 @@ def _run(real, methods, n_real, preset, overrides, test, test_fraction, split_se
         if absent:
             notes.append(f"{name}: class(es) {', '.join(absent)} never appear in {Path(path).name}: pretraining "
                          f"cannot teach them")
+    unused = [name for name in class_map if name not in mapped_names]
+    if unused:
+        raise UsageError(f"--class-map names class(es) {', '.join(unused)} that no synthetic or test set has "
+                         f"(their classes: {', '.join(sorted(mapped_names)) or 'none'})")
 
     for text in notes:
         warnings.warn(text, stacklevel=2)

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from compare.segmentation import presets
+from ussim import cliargs
 
 EXAMPLES = """examples:
   uscompare segment --real real_train.h5 --test real_test.h5 --method ussim=sim_fresh.h5 \\
@@ -34,30 +35,30 @@ def add_parser(commands) -> None:
                     "N real images. Score Dice and HD95 (MONAI) per class on real test images; report the mean\n"
                     "over seeds with a 95 % interval and the per-seed values. The results go into RESULTS.nc\n"
                     "(added beside a comparison run's results, or a new file), with every parameter.")
-    segment.add_argument("--real", type=Path, required=True, metavar="REAL.h5", help="real labelled image set")
+    segment.add_argument("--real", type=cliargs.input_file, required=True, metavar="REAL.h5", help="real labelled image set")
     test = segment.add_mutually_exclusive_group()
-    test.add_argument("--test", type=Path, metavar="TEST.h5",
+    test.add_argument("--test", type=cliargs.input_file, metavar="TEST.h5",
                       help="real labelled test set (default: a split of --real)")
-    test.add_argument("--test-fraction", type=float, metavar="F",
+    test.add_argument("--test-fraction", type=cliargs.finite_float(0, 1, low_open=True, high_open=True), metavar="F",
                       help="hold out this seeded fraction of --real for testing (default 0.2 without --test)")
-    segment.add_argument("--split-seed", type=int, default=presets.SPLIT_SEED, metavar="N",
+    segment.add_argument("--split-seed", type=cliargs.seed, default=presets.SPLIT_SEED, metavar="N",
                          help=f"seed of that split and of the synthetic images chosen under --max-synthetic "
                               f"(default {presets.SPLIT_SEED})")
     segment.add_argument("--method", type=_pair, action="append", default=[], metavar="NAME=SYNTH.h5",
                          help="a method's synthetic labelled set to pretrain on (repeatable; names as in `run`)")
-    segment.add_argument("--n-real", type=int, nargs="+", metavar="N",
+    segment.add_argument("--n-real", type=cliargs.positive_int, nargs="+", metavar="N",
                          help=f"real training-set sizes (default {' '.join(map(str, presets.N_REAL))}, each capped "
                               f"at the real pool's size; sizes given here must fit)")
     segment.add_argument("--class-map", type=_pair, action="append", default=[], metavar="NAME=REAL_CLASS",
                          help="use a synthetic or test class under the real set's class name (repeatable)")
-    segment.add_argument("--results", type=Path, required=True, metavar="RESULTS.nc",
+    segment.add_argument("--results", type=cliargs.output_file, required=True, metavar="RESULTS.nc",
                          help="results file to add to (created when absent)")
     segment.add_argument("--overwrite", action="store_true", help="replace segmentation results already in the file")
-    segment.add_argument("--seeds", type=int, nargs="+", default=list(presets.SEEDS), metavar="N",
+    segment.add_argument("--seeds", type=cliargs.seed, nargs="+", default=list(presets.SEEDS), metavar="N",
                          help=f"training seeds, at least 2: each sets initial weights, the real subsets drawn, "
                               f"batches and flips (default {' '.join(map(str, presets.SEEDS))})")
-    segment.add_argument("--device", default="auto", metavar="auto|cpu|cuda[:N]", help="where to train (default auto)")
-    segment.add_argument("--threads", type=int, metavar="N",
+    segment.add_argument("--device", type=cliargs.device, default="auto", metavar="auto|cpu|cuda[:N]", help="where to train (default auto)")
+    segment.add_argument("--threads", type=cliargs.positive_int, metavar="N",
                          help="CPU threads for torch (default: torch's, all cores; on a shared machine fewer threads "
                               "than busy cores can be many times faster)")
     segment.add_argument("--no-progress", action="store_true", help="hide progress bars")
@@ -65,14 +66,17 @@ def add_parser(commands) -> None:
     training.add_argument("--preset", choices=list(presets.PRESETS), default="cpu",
                           help="; ".join(f"{name}: {', '.join(f'{k} {v}' for k, v in p.as_dict().items())}"
                                          for name, p in presets.PRESETS.items()) + " (default cpu)")
-    for field, kind, text in (("size", int, "training image side in pixels"), ("width", int, "U-Net base width"),
-                              ("depth", int, "U-Net levels"), ("res-units", int, "residual units per level"),
-                              ("batch-size", int, "images per step"),
-                              ("learning-rate", float, "Adam learning rate"),
-                              ("pretrain-steps", int, "steps on synthetic images"),
-                              ("train-steps", int, "steps on real images"),
-                              ("max-synthetic", int, "synthetic images used at most (0: all)")):
-        training.add_argument(f"--{field}", type=kind, metavar="N" if kind is int else "X",
+    # DECISION: a training side up to 4096 px; a U-Net's activations take about 4 KiB per pixel and image.
+    for field, kind, text in (("size", cliargs.image_side(8, 4096, 4096), "training image side in pixels"),
+                              ("width", cliargs.positive_int, "U-Net base width"),
+                              ("depth", cliargs.int_range(2, 12), "U-Net levels"),
+                              ("res-units", cliargs.non_negative_int, "residual units per level"),
+                              ("batch-size", cliargs.positive_int, "images per step"),
+                              ("learning-rate", cliargs.positive_float, "Adam learning rate"),
+                              ("pretrain-steps", cliargs.positive_int, "steps on synthetic images"),
+                              ("train-steps", cliargs.positive_int, "steps on real images"),
+                              ("max-synthetic", cliargs.non_negative_int, "synthetic images used at most (0: all)")):
+        training.add_argument(f"--{field}", type=kind, metavar="X" if kind is cliargs.positive_float else "N",
                               help=f"{text} (default: the preset's)")
 
 

@@ -36,7 +36,7 @@ def call(argv, capsys) -> tuple[int, str]:
 @pytest.mark.parametrize("args, message", [
     (["--method", "physics"], "expected NAME=FILE.h5 or NAME=SEED0.h5,SEED1.h5,..., got 'physics'"),
     (["--method", "physics={sim}", "--size-mismatch", "crop"], "invalid choice: 'crop'"),
-    (["--method", "physics={sim}", "--kid-subsets", "0"], "kid-subsets must be at least 1, got 0"),
+    (["--method", "physics={sim}", "--kid-subsets", "0"], "--kid-subsets: 0 is out of range"),
     (["--method", "physics={tmp}/nowhere.h5"], "nowhere.h5: no such image-set file"),
     (["--method", "physics={sim}", "--backbone", "vgg"], "unknown backbone 'vgg'"),
 ])

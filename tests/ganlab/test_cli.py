@@ -42,7 +42,7 @@ def test_help_explains_every_option(capsys, command):
     (["train", "--model", "cgan", "--data", "{toy}", "--set", "resolution=50"], "resolution 50 not allowed"),
     (["train", "--model", "pgsgan", "--data", "{toy}", "--set", "phase_epochs=[1,2]"],
      "phase_epochs [1, 2] not allowed"),
-    (["train", "--model", "cgan", "--data", "missing.h5"], "missing.h5: no such image-set file"),
+    (["train", "--model", "cgan", "--data", "missing.h5"], "missing.h5: no such file"),
     (["train", "--model", "cgan"], "a new run needs --model and --data"),
     (["train", "--resume", "nowhere"], "run 'nowhere' not found"),
     (["generate", "--run", "nowhere", "--masks", "{toy}", "--out", "{tmp}/x.h5"], "run 'nowhere' not found"),

@@ -135,8 +135,8 @@ def test_truncated_and_foreign_hdf5(capsys, toy, tmp_path):
     (["--size", "3"], "bad size '3'"),
     (["--palette", "1,2=bg"], "bad palette entry"),
     (["--split", "train"], "--split applies to archive imports only"),
-    (["--max-color-fraction", "2"], "outside 0..1"),
-    (["--pixel-mm", "-1"], "must be positive"),
+    (["--max-color-fraction", "2"], "2 is out of range: need a finite number in [0, 1]"),
+    (["--pixel-mm", "-1"], "-1 is out of range: need a finite number in (0, inf)"),
 ])
 def test_bad_options(capsys, folders, extra, message):
     code, _, err = run(capsys, *folder_args(folders, *extra))

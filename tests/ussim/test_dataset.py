@@ -33,12 +33,12 @@ def test_shards_cover_the_seeds_and_their_names_follow_every_parameter():
 
 
 @pytest.mark.parametrize("argv, words", [
-    (["--n", "0"], "--n 0"),
-    (["--n", "-3"], "--n -3"),
-    (["--n", "2", "--workers", "0"], "--workers 0"),
-    (["--n", "2", "--shard-size", "0"], "--shard-size 0"),
+    (["--n", "0"], "--n: 0 is out of range"),
+    (["--n", "-3"], "--n: -3 is out of range"),
+    (["--n", "2", "--workers", "0"], "--workers: 0 is out of range"),
+    (["--n", "2", "--shard-size", "0"], "--shard-size: 0 is out of range"),
     (["--n", "2", "--size", "8"], "too small"),
-    (["--n", "2", "--scatterers-per-cell", "0"], "must be positive"),
+    (["--n", "2", "--scatterers-per-cell", "0"], "--scatterers-per-cell: 0 is out of range"),
     (["--n", "2", "--probe", "no-such-probe"], "no-such-probe"),
 ])
 def test_bad_values_give_one_line_and_status_2(capsys, tmp_path, argv, words):
