@@ -28,6 +28,7 @@ Optimizers.discriminator None; the loop then trains, saves and wraps the generat
 from __future__ import annotations
 
 import importlib
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -73,16 +74,26 @@ class ModelSpec:
 
 
 _MODELS: dict[str, ModelSpec] = {}
+_ORIGIN: dict[str, str] = {}  # model name -> the module that registered it
 
 
 def register(spec: ModelSpec) -> ModelSpec:
     _MODELS[spec.name] = spec
+    _ORIGIN[spec.name] = sys._getframe(1).f_globals.get("__name__", "")
     return spec
 
 
 def _load_all() -> None:
     for module in MODEL_MODULES:
         importlib.import_module(module)
+    # DECISION: models are listed in the order of MODEL_MODULES whatever imported them first (a test
+    # that imports ganlab.segdiff directly must not reorder `ganlab models` or the error messages).
+    ranked = sorted(_MODELS, key=lambda name: (MODEL_MODULES.index(_ORIGIN[name]) if _ORIGIN[name] in MODEL_MODULES
+                                               else len(MODEL_MODULES), list(_MODELS).index(name)))
+    if ranked != list(_MODELS):
+        reordered = {name: _MODELS[name] for name in ranked}
+        _MODELS.clear()
+        _MODELS.update(reordered)
 
 
 def names() -> list[str]:

@@ -177,13 +177,15 @@ def sample(generator: nn.Module, condition: torch.Tensor, options: dict | None =
     """Images in -1..1 for a batch of mask channels, with the EMA weights.
 
     The initial noise comes from torch's global CPU generator (seeded by the caller), then moves
-    to the mask's device: a seed gives the same starting noise on CPU and GPU. DDIM at eta 0 and
+    to the mask's device: a seed gives the same starting noise on CPU and GPU. `options` None
+    (the training loop's sample grid) takes the run's sampler at its grid_steps. DDIM at eta 0 and
     DPM-Solver++ draw nothing more. Guidance w > 0 mixes the predictions with and without the
     mask, (1 + w) eps(mask) - w eps(no mask), as the SGD code's cfg_weight (Ho & Salimans 2022).
     """
     plain = unwrap(generator)
     config = plain.config
-    options = options or sampling_options(config)
+    if options is None:  # the training loop's sample grid: the run's sampler at grid_steps
+        options = sampling_options(config, steps=config["grid_steps"])
     network = plain.ema.module
     scheduler = _sampler(options["sampler"], plain.noise_schedule.config)
     scheduler.set_timesteps(options["steps"], device=condition.device)

@@ -16,7 +16,7 @@ from ussim.errors import UsageError
 
 TINY_UNET = {"resolution": 32, "block_channels": [16, 32], "down_blocks": ["DownBlock2D", "DownBlock2D"],
              "up_blocks": ["UpBlock2D", "UpBlock2D"], "layers_per_block": 1, "norm_groups": 8,
-             "mid_attention": False, "grid_samples": 2, "threads": 1, "batch": 2, "sample_steps": 3}
+             "mid_attention": False, "grid_samples": 2, "threads": 1, "batch": 2, "sample_steps": 3, "grid_steps": 2}
 
 
 @pytest.fixture(scope="module")
