@@ -70,8 +70,8 @@ def train_segdiff(train_path: Path, runs_root: Path, seed: int, threads: int) ->
                       progress=False, echo=False)
     seconds = time.perf_counter() - started
     stats = [json.loads(line) for line in (run / "stats.jsonl").read_text().splitlines() if line]
-    return run, {"train_images": int(n_train), "iterations": stats[-1]["iterations"], "train_seconds": round(seconds, 1),
-                 "final_loss": stats[-1]["loss"]}
+    return run, {"train_images": int(n_train), "iterations": stats[-1]["iterations"],
+                 "train_seconds": round(seconds, 1), "final_loss": stats[-1]["loss"]}
 
 
 def demo_images(sets: Path, organ: str, method: str):
@@ -155,7 +155,8 @@ def markdown(report: dict) -> str:
             accuracy = "–" if not np.isfinite(c2st["accuracy"]) else \
                 f"{c2st['accuracy']:.3f} [{c2st['low']:.3f}, {c2st['high']:.3f}]"
             lines.append(f"| {row['set']} | {trained} | " + " | ".join(realism.interval(row["js"][n]) for n in names)
-                         + f" | {realism.interval(row['fid_texture_v1'], 4)} | {realism.interval(row.get('frd_v1', {}), 2)}"
+                         + f" | {realism.interval(row['fid_texture_v1'], 4)}"
+                         f" | {realism.interval(row.get('frd_v1', {}), 2)}"
                          f" | {accuracy} | {seconds} |")
         lines.append("")
     return "\n".join(lines)
@@ -171,7 +172,8 @@ def main():
     parser.add_argument("--out", type=Path, default=Path("bench/out"))
     args = parser.parse_args()
     if importers.real_data_dir() is None:
-        raise SystemExit("real archives absent: ../shared/data/real (or $USSIM_REAL_DATA) not found; nothing to measure")
+        raise SystemExit("real archives absent: ../shared/data/real (or $USSIM_REAL_DATA) not found; "
+                         "nothing to measure")
     if not (args.demo / "data").is_dir():
         raise SystemExit(f"--demo {args.demo}: no data/ folder (run `make demo` with the real data first)")
     from compare.metrics import frd

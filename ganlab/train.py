@@ -196,9 +196,9 @@ def train(model=None, data_path=None, *, preset: str | None = None, overrides: d
                 partial[key] = partial.get(key, 0.0) + float(value)
             partial["count"] = partial.get("count", 0) + 1
             total += 1
+            shown = (("d", "loss_d"), ("g", "loss_g"), ("loss", "loss"))  # a diffusion model has one loss
             bar.set_postfix(phase=state["phase"], **{name: f"{partial[key] / partial['count']:.3f}"
-                                                     for name, key in (("d", "loss_d"), ("g", "loss_g"), ("loss", "loss"))
-                                                     if key in partial})
+                                                     for name, key in shown if key in partial})
             if config["max_iters"] and total >= config["max_iters"]:
                 stop = True
                 break

@@ -35,7 +35,8 @@ def simulate(sets: OrganSets, folder: Path, config: DemoConfig, progress: bool) 
 
 def schedule(model: str, n_train: int, config: DemoConfig, seed: int) -> dict:
     """The overrides that make `model`'s preset train about config.iterations[model] iterations."""
-    own = {key: value for key, value in config.gan_overrides.items() if key in presets.config_for(model, config.gan_preset)}
+    known = presets.config_for(model, config.gan_preset)
+    own = {key: value for key, value in config.gan_overrides.items() if key in known}
     table = presets.config_for(model, config.gan_preset, own)
     per_epoch = max(1, n_train // table["batch"])
     epochs = max(1, math.ceil(config.iterations[model] / per_epoch))
