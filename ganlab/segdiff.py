@@ -184,8 +184,14 @@ def sample(generator: nn.Module, condition: torch.Tensor, options: dict | None =
     """
     plain = unwrap(generator)
     config = plain.config
-    if options is None:  # the training loop's sample grid: the run's sampler at grid_steps
-        options = sampling_options(config, steps=config["grid_steps"])
+    if options is None:
+        # The training loop's sample grid: the run's sampler at grid_steps, from noise fixed by the
+        # run's seed. DECISION: the grid draws from its own generator, not the global one the
+        # training steps draw from: every epoch's grid starts from the same noise (progress is
+        # visible), and the grid (drawn on rank 0 only) leaves the training's random draws alone.
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(config["seed"])
+            return sample(generator, condition, sampling_options(config, steps=config["grid_steps"]))
     network = plain.ema.module
     scheduler = _sampler(options["sampler"], plain.noise_schedule.config)
     scheduler.set_timesteps(options["steps"], device=condition.device)
