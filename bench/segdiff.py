@@ -27,11 +27,13 @@ Segmentation utility (train on synthetic, test on real) is not measured here: `u
 pretrains on hundreds of synthetic images per method, beyond a shared two-core CPU's budget.
 
     nice python bench/segdiff.py --demo runs/demo [--organ ivus|ovary|both] [--threads 1] [--c2st]
+                                 [--iterations N --no-sweep --label long]   (a longer training)
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime
 import json
 import sys
@@ -61,10 +63,11 @@ DEMO_METHODS = {"ovary": ("ussim", "cgan", "sgan_train-sketch", "pgsgan_train-sk
                 "ivus": ("ussim", "specklegan", "speckle-baseline")}
 
 
-def train_segdiff(train_path: Path, runs_root: Path, seed: int, threads: int) -> tuple[Path, dict]:
+def train_segdiff(train_path: Path, runs_root: Path, seed: int, threads: int, iterations: int) -> tuple[Path, dict]:
     with imageset.read(train_path) as ds:
         n_train = ds.sizes["sample"]
-    overrides = {**demo_models.schedule("segdiff", n_train, DEMO, seed), "threads": threads}
+    config = dataclasses.replace(DEMO, iterations={**DEMO.iterations, "segdiff": iterations})
+    overrides = {**demo_models.schedule("segdiff", n_train, config, seed), "threads": threads}
     started = time.perf_counter()
     run = train.train("segdiff", train_path, preset=DEMO.gan_preset, overrides=overrides, runs_root=runs_root,
                       progress=False, echo=False)
@@ -112,23 +115,23 @@ def run_organ(organ: str, args, with_frd: bool) -> dict:
             continue
         images, labels, seconds, n_sets = found
         rows.append({**reference.against(f"demo:{method}", images, labels, seconds), "sets_pooled": n_sets})
-    out = args.out / f"segdiff_{organ}"
+    out = args.out / f"segdiff_{organ}{'_' + args.label if args.label else ''}"
     runs_root = out / "runs"
-    run, trained = train_segdiff(train_path, runs_root, args.seed, args.threads)
+    run, trained = train_segdiff(train_path, runs_root, args.seed, args.threads, args.iterations)
     print(f"  segdiff: {trained}", flush=True)
-    for sampler, steps in SWEEP:
+    for sampler, steps in (SWEEP if not args.no_sweep else (SMALL_STEPS,)):
         ds = generate.generate_set(generate.load(run, sampler=sampler, steps=steps), reference_path, seed=0,
                                    progress=False)
-        rows.append({**reference.against(f"segdiff:{sampler}-{steps}", ds["image"].values, ds["label"].values,
+        rows.append({**reference.against(f"segdiff{args.tag}:{sampler}-{steps}", ds["image"].values, ds["label"].values,
                                          ds["seconds"].values), **trained, "sampler": sampler, "steps": steps})
         if (sampler, steps) == SMALL_STEPS:
             imageset.write(ds, out / "segdiff_all.h5", overwrite=True)
     with imageset.read(train_path) as ds:
         n_train = ds.sizes["sample"]
         small = imageset.select(ds, index=np.arange(SMALL_DATA)).load() if n_train > SMALL_DATA else None
-    if small is not None:
+    if small is not None and not args.no_sweep:
         small_path = imageset.write(small, out / "train_50.h5", overwrite=True)
-        run, trained = train_segdiff(small_path, runs_root, args.seed, args.threads)
+        run, trained = train_segdiff(small_path, runs_root, args.seed, args.threads, args.iterations)
         sampler, steps = SMALL_STEPS
         ds = generate.generate_set(generate.load(run, sampler=sampler, steps=steps), reference_path, seed=0,
                                    progress=False)
@@ -169,8 +172,14 @@ def main():
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (training and sampling)")
     parser.add_argument("--seed", type=int, default=0, help="training seed; seeds the bootstraps")
     parser.add_argument("--c2st", action="store_true", help="also the classifier two-sample test (about 12 s a row)")
+    parser.add_argument("--iterations", type=int, default=DEMO.iterations["segdiff"],
+                        help="segdiff's training iterations (default: the demo's)")
+    parser.add_argument("--no-sweep", action="store_true",
+                        help="sample at 25 DPM-Solver++ steps only, and skip the 50-image run")
+    parser.add_argument("--label", default="", help="suffix of the output files and of the segdiff rows' names")
     parser.add_argument("--out", type=Path, default=Path("bench/out"))
     args = parser.parse_args()
+    args.tag = f"[{args.label}]" if args.label else ""
     if importers.real_data_dir() is None:
         raise SystemExit("real archives absent: ../shared/data/real (or $USSIM_REAL_DATA) not found; "
                          "nothing to measure")
@@ -195,8 +204,9 @@ def main():
     for organ in organs:
         report["results"].append(run_organ(organ, args, with_frd))
         report["minutes"] = round((datetime.datetime.now(datetime.timezone.utc) - started).total_seconds() / 60, 1)
-        (args.out / "segdiff.json").write_text(json.dumps(report, indent=1, default=float))
-        (args.out / "segdiff.md").write_text(markdown(report))
+        name = f"segdiff{'_' + args.label if args.label else ''}"
+        (args.out / f"{name}.json").write_text(json.dumps(report, indent=1, default=float))
+        (args.out / f"{name}.md").write_text(markdown(report))
     print(markdown(report))
 
 
