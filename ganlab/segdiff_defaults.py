@@ -6,11 +6,12 @@ of Konz et al., MICCAI 2024 (github.com/mazurowski-lab/segmentation-guided-diffu
 training.py, eval.py and its README), cited below as "SGD code".
 
 Cost of each preset (bench/RESULTS.md, "segdiff", has the measurements and commands):
-    paper     256 px, 6-level UNet of 128-512 channels (~114 M parameters), batch 16, 400 epochs:
-              a GPU preset (one A6000 in the published setup); on the CPU one iteration takes
-              minutes, see bench/RESULTS.md.
-    cpu-demo  64 px, 3-level UNet of 16-64 channels (~0.6 M parameters), batch 4: about 0.2-0.35 s
-              per iteration and 1 s per image at 25 sampling steps on one shared core.
+    paper     256 px, 6-level UNet of 128-512 channels (113.7 M parameters), batch 16, 400 epochs:
+              a GPU preset (one A6000 in the published setup); on one CPU thread a UNet evaluation
+              took 22.6 s, so ~19 min per image at 50 steps, and a training iteration is out of reach.
+    cpu-demo  64 px, 3-level UNet of 16-32-64 channels (0.6 M parameters), batch 4: 153 iterations in
+              29 s (205 ovaries) to 199 s (16 IVUS frames: 38 epochs, each with its sample grid) and
+              0.2-0.7 s per image at 25 steps, one thread on a shared 2-core machine at load 7-12.
 """
 
 from __future__ import annotations
