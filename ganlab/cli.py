@@ -20,6 +20,8 @@ EPILOG = """examples:
   ganlab generate --run runs/00003-pgsgan-ovary_train --masks ovary_val.h5 --out ovary_pgsgan.h5
   ganlab generate --run runs/00003-pgsgan-ovary_train --masks ovary_val.h5 --sketch-from training \\
       --seed 1 --out ovary_pgsgan_trainsketch.h5
+  ganlab generate --run runs/00004-segdiff-ovary_train --masks ovary_val.h5 --sampler ddim --steps 50 \\
+      --out ovary_segdiff.h5
 """
 
 
@@ -32,8 +34,8 @@ GENERATE_SIDE = cliargs.image_side(8, 16)
 def build_parser() -> argparse.ArgumentParser:
     parser = cliargs.Parser(
         prog="ganlab", formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG,
-        description="GANs for ultrasound synthesis from label masks (cGAN, Sgan, PGSgan, SpeckleGAN and its "
-                    "baseline): train them on any "
+        description="GANs and a diffusion model for ultrasound synthesis from label masks (cGAN, Sgan, PGSgan, "
+                    "SpeckleGAN and its baseline, segdiff): train them on any "
                     "image-set file, real or simulated, and generate image sets from masks.")
     parser.add_argument("--version", action="version", version=f"ganlab {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -50,7 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Train a model into a new numbered run folder RUNS/NNNNN-MODEL-DATANAME (config.json, log.txt, "
                     "stats.jsonl, a sample grid per epoch, snapshot.pt for inference, state.pt for exact resume). "
                     "Runs on CUDA when present; under torchrun each process trains on its share of every batch.")
-    train.add_argument("--model", help="registered model name: cgan, sgan, pgsgan, specklegan or speckle-baseline (see `ganlab models`)")
+    train.add_argument("--model", help="registered model name: cgan, sgan, pgsgan, specklegan, speckle-baseline or "
+                                       "segdiff (see `ganlab models`)")
     train.add_argument("--data", type=cliargs.input_file, metavar="FILE", help="image-set file to train on (real or simulated)")
     train.add_argument("--preset", help="settings table: paper (the publication's values; default) or cpu-demo "
                                         "(small networks that learn visibly in minutes on a laptop CPU)")
@@ -93,6 +96,13 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--sketch-set", type=cliargs.input_file, metavar="TRAIN.h5",
                      help="with --sketch-from training: the image set to draw sketches from (default: the run's "
                           "own training set, named in its config.json)")
+    gen.add_argument("--sampler", metavar="{ddim,dpm++}",
+                     help="diffusion models (segdiff): DDIM or DPM-Solver++ (default: the run's preset's)")
+    gen.add_argument("--steps", type=cliargs.int_range(1), metavar="N",
+                     help="diffusion models: sampling steps, 1 to the run's training steps (default: the preset's)")
+    gen.add_argument("--guidance", type=cliargs.finite_float(0.0), metavar="W",
+                     help="diffusion models: classifier-free guidance weight on the mask, 0 for none (default 0; "
+                          "needs a run trained with cfg_p_uncond > 0)")
     gen.add_argument("--overwrite", action="store_true", help="replace FILE if it exists")
     return parser
 
@@ -140,7 +150,8 @@ def cmd_models(args) -> int:
         print(f"{name:8s} {spec.follows}")
         print(f"{'':8s} {spec.summary}")
         for preset, table in spec.presets.items():
-            keys = ("resolution", "g_width", "g_blocks", "batch", "epochs", "lr_g", "lr_d", "phase_epochs")
+            keys = ("resolution", "g_width", "g_blocks", "block_channels", "batch", "epochs", "lr_g", "lr_d", "lr",
+                    "phase_epochs", "beta_schedule", "sampler", "sample_steps")
             shown = ", ".join(f"{k}={table[k]}" for k in keys if k in table)
             print(f"{'':8s} preset {preset}: {shown}")
     return 0
@@ -174,7 +185,8 @@ def cmd_generate(args) -> int:
     cliargs.check_fits_memory(count * side * side * 3, 1, f"{count} images of {side} x {side} px")
     if args.threads:
         torch.set_num_threads(args.threads)
-    snapshot = generate.load(args.run, train.pick_device(args.device))
+    snapshot = generate.load(args.run, train.pick_device(args.device), sampler=args.sampler, steps=args.steps,
+                             guidance=args.guidance)
     ds = generate.generate_set(snapshot, args.masks, samples=args.samples, size=args.size, seed=args.seed,
                                sketch_from=args.sketch_from, sketch_set=args.sketch_set)
     imageset.write(ds, args.out, overwrite=args.overwrite)

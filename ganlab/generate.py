@@ -41,19 +41,31 @@ class Snapshot:
     sha256: str
     epoch: int
     device: torch.device
+    sampling: dict | None = None   # a diffusion model's sampler, steps and guidance in force (else None)
 
     @property
     def resolution(self) -> int:
         return self.config["resolution"]
 
 
-def load(run_or_file, device: torch.device | str = "cpu") -> Snapshot:
-    """The light snapshot of a run folder (or a snapshot file), ready for inference."""
+def load(run_or_file, device: torch.device | str = "cpu", *, sampler: str | None = None, steps: int | None = None,
+         guidance: float | None = None) -> Snapshot:
+    """The light snapshot of a run folder (or a snapshot file), ready for inference.
+
+    A diffusion model (segdiff) samples with `sampler`, `steps` and `guidance`, each the run's
+    default when None; a GAN refuses them in one line.
+    """
     path = Path(run_or_file)
     if not path.is_file():
         path = runs.find_run(run_or_file) / runs.SNAPSHOT
     saved = runs.load(path, runs.SNAPSHOT_FORMAT)
     spec, config = registry.get(saved["model"]), saved["config"]
+    given = {"sampler": sampler, "steps": steps, "guidance": guidance}
+    if spec.sampling_options is None and any(v is not None for v in given.values()):
+        named = ", ".join(f"--{k} {v}" for k, v in given.items() if v is not None)
+        raise UsageError(f"{named}: {spec.name} is a GAN (one forward pass per image); sampler, steps and guidance "
+                         "apply to diffusion models (segdiff) only")
+    sampling = None if spec.sampling_options is None else spec.sampling_options(config, **given)
     channels = condition_channels(len(saved["class_names"]), spec.uses_sketch)
     try:
         generator = spec.build(config, channels).generator
@@ -65,7 +77,7 @@ def load(run_or_file, device: torch.device | str = "cpu") -> Snapshot:
     device = torch.device(device)
     generator.to(device).eval()
     return Snapshot(spec, config, list(saved["class_names"]), generator, dict(saved["schedule"]), path,
-                    data.file_sha256(path), int(saved["epoch"]), device)
+                    data.file_sha256(path), int(saved["epoch"]), device, sampling)
 
 
 @torch.inference_mode()
@@ -74,7 +86,8 @@ def _run(snapshot: Snapshot, label: torch.Tensor, sketch_map: torch.Tensor | Non
     condition = snapshot.spec.condition(label[None].to(snapshot.device),
                                         None if sketch_map is None else sketch_map[None].to(snapshot.device),
                                         len(snapshot.class_names))
-    return snapshot.generator(resize(condition, snapshot.schedule["g_size"]))
+    return registry.make_images(snapshot.spec, snapshot.generator, resize(condition, snapshot.schedule["g_size"]),
+                                snapshot.sampling)
 
 
 def _sketch_at_size(snapshot: Snapshot, sketch_map, image) -> torch.Tensor | None:
@@ -166,6 +179,7 @@ def generate_set(snapshot: Snapshot, masks_path, *, samples: int | None = None, 
               "snapshot": str(snapshot.path.resolve()), "snapshot_sha256": snapshot.sha256, "epoch": snapshot.epoch,
               "schedule": snapshot.schedule, "config": snapshot.config, "masks": masks.source, "seed": seed,
               "size": out_size, "device": str(snapshot.device), "threads": torch.get_num_threads(),
+              **({} if snapshot.sampling is None else {"sampling": snapshot.sampling}),
               "seconds_cover": "sketch drawing, condition, generator, conversion; batch 1; after one untimed "
                                "warm-up image", "sketch_source": sketch_source}
     timing = {"warmup_excluded": True, "device": str(snapshot.device), "batch_size": 1,

@@ -125,7 +125,8 @@ def train(model=None, data_path=None, *, preset: str | None = None, overrides: d
     channels = sketch.condition_channels(len(masks.class_names), spec.uses_sketch)
     networks = spec.build(config, channels)
     networks.generator.to(device)
-    networks.discriminator.to(device)
+    if networks.discriminator is not None:  # a diffusion model has none (ganlab.registry)
+        networks.discriminator.to(device)
     try:
         optimizers = spec.optimizers(networks, config)
     except ValueError as error:  # torch's own check of a rate or beta that the model's checks let through
@@ -145,9 +146,10 @@ def train(model=None, data_path=None, *, preset: str | None = None, overrides: d
     if resume is not None and (run / runs.STATE).is_file():
         saved = runs.load(run / runs.STATE, runs.STATE_FORMAT)
         networks.generator.load_state_dict(saved["generator"])
-        networks.discriminator.load_state_dict(saved["discriminator"])
         optimizers.generator.load_state_dict(saved["opt_generator"])
-        optimizers.discriminator.load_state_dict(saved["opt_discriminator"])
+        if networks.discriminator is not None:
+            networks.discriminator.load_state_dict(saved["discriminator"])
+            optimizers.discriminator.load_state_dict(saved["opt_discriminator"])
         epoch, iteration, total, partial = saved["epoch"], saved["iteration"], saved["total"], saved["partial"]
         runs.set_rng_states(saved["rng"])
     else:
@@ -169,11 +171,13 @@ def train(model=None, data_path=None, *, preset: str | None = None, overrides: d
             # one device. SyncBatchNorm runs on GPUs only, so on CPU (gloo) each process
             # normalises its own share; the parameters are the same objects, so the optimisers hold.
             networks.generator = torch.nn.SyncBatchNorm.convert_sync_batchnorm(networks.generator)
-            networks.discriminator = torch.nn.SyncBatchNorm.convert_sync_batchnorm(networks.discriminator)
+            if networks.discriminator is not None:
+                networks.discriminator = torch.nn.SyncBatchNorm.convert_sync_batchnorm(networks.discriminator)
         ddp = torch.nn.parallel.DistributedDataParallel
         ids = [device.index] if device.type == "cuda" else None
         networks.generator = ddp(networks.generator, device_ids=ids, find_unused_parameters=spec.grows)
-        networks.discriminator = ddp(networks.discriminator, device_ids=ids, find_unused_parameters=spec.grows)
+        if networks.discriminator is not None:
+            networks.discriminator = ddp(networks.discriminator, device_ids=ids, find_unused_parameters=spec.grows)
     share = config["batch"] // world
     # DECISION: the sample grid's fixed masks are the first samples of the training set, so every
     # epoch's grid (and every run on the same file) shows the same masks beside their real images.
@@ -200,8 +204,9 @@ def train(model=None, data_path=None, *, preset: str | None = None, overrides: d
                 partial[key] = partial.get(key, 0.0) + float(value)
             partial["count"] = partial.get("count", 0) + 1
             total += 1
-            bar.set_postfix(phase=state["phase"], d=f"{partial['loss_d'] / partial['count']:.3f}",
-                            g=f"{partial['loss_g'] / partial['count']:.3f}")
+            shown = (("d", "loss_d"), ("g", "loss_g"), ("loss", "loss"))  # a diffusion model has one loss
+            bar.set_postfix(phase=state["phase"], **{name: f"{partial[key] / partial['count']:.3f}"
+                                                     for name, key in shown if key in partial})
             if config["max_iters"] and total >= config["max_iters"]:
                 stop = True
                 break
@@ -248,7 +253,7 @@ def grid(path, networks, spec, masks, fixed, state, device) -> None:
     generator = unwrap(networks.generator)
     generator.eval()
     condition = data.batch(masks, fixed, spec.condition, device)["condition"]
-    fakes = sketch.to_uint8(generator(resize(condition, state["g_size"])))
+    fakes = sketch.to_uint8(registry.make_images(spec, generator, resize(condition, state["g_size"])))
     generator.train()
     sketches = None if masks.sketches is None else masks.sketches[fixed].numpy()
     view = runs.condition_view(masks.labels[fixed].numpy(), sketches, len(masks.class_names))
@@ -270,21 +275,25 @@ def collapse_statistics(fakes, reals, seed: int) -> dict:
 
 def checkpoint(run, described, masks, networks, optimizers, state, epoch, iteration, total, partial) -> None:
     """The light snapshot for inference, then the full state for exact resume."""
-    generator, discriminator = unwrap(networks.generator), unwrap(networks.discriminator)
+    generator = unwrap(networks.generator)
     common = {"model": described["model"], "config": described["config"], "class_names": masks.class_names,
               "schedule": state, "epoch": epoch, "iteration": iteration, "total": total}
     runs.save(run / runs.SNAPSHOT, {"format": runs.SNAPSHOT_FORMAT, **common, "run": str(run.resolve()),
                                     "generator": generator.state_dict()})
+    critic = {} if networks.discriminator is None else {
+        "discriminator": unwrap(networks.discriminator).state_dict(),
+        "opt_discriminator": optimizers.discriminator.state_dict()}
     runs.save(run / runs.STATE, {"format": runs.STATE_FORMAT, **common, "partial": partial,
-                                 "generator": generator.state_dict(), "discriminator": discriminator.state_dict(),
+                                 "generator": generator.state_dict(), **critic,
                                  "opt_generator": optimizers.generator.state_dict(),
-                                 "opt_discriminator": optimizers.discriminator.state_dict(),
                                  "rng": runs.rng_states()})
 
 
 def weights_sha256(networks) -> str:
     digest = hashlib.sha256()
     for net in (unwrap(networks.generator), unwrap(networks.discriminator)):
+        if net is None:
+            continue
         for tensor in net.state_dict().values():
             digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
     return digest.hexdigest()

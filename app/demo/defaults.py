@@ -16,7 +16,9 @@ import json
 # DECISION: each model is trained on the organ of the paper it follows: cGAN, Sgan and PGSgan on
 # ovary images (the PGSgan paper), SpeckleGAN and its baseline on IVUS (the SpeckleGAN paper).
 # Training every model on both organs would double the demo's longest stage.
-ORGAN_MODELS = {"ovary": ("cgan", "sgan", "pgsgan"), "ivus": ("specklegan", "speckle-baseline")}
+# DECISION: segdiff (mask-conditioned diffusion, the third family) trains on both organs: it follows
+# no paper of either organ, and the comparison of families is the demo's question.
+ORGAN_MODELS = {"ovary": ("cgan", "sgan", "pgsgan", "segdiff"), "ivus": ("specklegan", "speckle-baseline", "segdiff")}
 
 # DECISION: a model trains for a number of iterations, not epochs, so that a run on 205 real
 # ovaries and one on 16 simulated ones cost about the same time. Measured per iteration (batch 4, two
@@ -25,7 +27,14 @@ ORGAN_MODELS = {"ovary": ("cgan", "sgan", "pgsgan"), "ivus": ("specklegan", "spe
 # per-epoch sample grids and checkpoints). DECISION: 80 % of the iterations of 2026-11-22, since
 # every model now trains with two seeds: with the former counts the stage took 10.5 min with real
 # data (2026-12-01) and the demo without real data would pass 20 minutes.
-ITERATIONS = {"cgan": 160, "sgan": 160, "pgsgan": 240, "specklegan": 200, "speckle-baseline": 200}
+# DECISION: segdiff trains 120 iterations (cpu-demo preset, 64 px), so that both seeds' training and
+# sampling stay near the budget of two minutes per organ: measured at load 7-10 on the shared
+# 2-core machine (one thread), 153 iterations took 29 s on the 205 ovaries (3 epochs) and 199 s on
+# the 16 IVUS frames (38 epochs, each ending in a sample grid and a checkpoint); bench/RESULTS.md,
+# "segdiff".
+SEGDIFF_ITERATIONS = 120
+ITERATIONS = {"cgan": 160, "sgan": 160, "pgsgan": 240, "specklegan": 200, "speckle-baseline": 200,
+              "segdiff": SEGDIFF_ITERATIONS}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,7 +61,8 @@ class DemoConfig:
     # a full training), and the comparison gives each its mean and an interval over seeds and images.
     training_seeds: tuple = (0, 1)
     gan_preset: str = "cpu-demo"
-    gan_overrides: dict = dataclasses.field(default_factory=dict)  # applied to every model (the test's tiny nets)
+    # Applied to every model that has the setting (the test's tiny nets; a GAN's widths do not apply to segdiff).
+    gan_overrides: dict = dataclasses.field(default_factory=dict)
     # DECISION: texture-v1, the weights-free backbone: Inception weights cannot be downloaded on
     # every machine, and a dozen images per set give no meaningful Inception FID anyway. The
     # report labels every feature metric with its backbone.
@@ -61,10 +71,10 @@ class DemoConfig:
     bootstrap: int = 1000
     # Reader study: scored cases per reader (one per held-out anatomy; app.study.create), practice
     # cases (more anatomies), readers. DECISION: as many scored cases as sources (real + methods: ovary
-    # 7, IVUS 4), so each reader sees every source exactly once, plus 2 practice anatomies: 9 of the
-    # 10 ovary and 6 of the 8 IVUS held-out masks. Three readers, as the README's study of three doctors;
-    # a full Latin square takes 7 (ovary) or 4 (IVUS) readers.
-    study_cases: dict = dataclasses.field(default_factory=lambda: {"ovary": 7, "ivus": 4})
+    # 8, IVUS 5, segdiff included), so each reader sees every source exactly once, plus 2 practice
+    # anatomies: all 10 ovary and 7 of the 8 IVUS held-out masks. Three readers, as the README's study
+    # of three doctors; a full Latin square takes 8 (ovary) or 5 (IVUS) readers.
+    study_cases: dict = dataclasses.field(default_factory=lambda: {"ovary": 8, "ivus": 5})
     study_practice: int = 2
     readers: tuple = ("reader-1", "reader-2", "reader-3")
     seed: int = 0
@@ -87,7 +97,8 @@ DEMO = DemoConfig(expected_minutes={"real": 12, "simulated": 18}, expected_measu
 TINY = DemoConfig(held_out={"ovary": 3, "ivus": 3}, simulated_train={"ovary": 8, "ivus": 8},
                   real_train_limit={"ovary": 8, "ivus": 8}, image_size=64, scatterers_per_cell=0.05,
                   iterations={model: 2 for model in ITERATIONS},
-                  gan_overrides={"resolution": 64, "g_width": 8, "d_width": 8, "grid_samples": 2},
+                  gan_overrides={"resolution": 64, "g_width": 8, "d_width": 8, "grid_samples": 2,
+                                 "block_channels": [8, 16, 32], "sample_steps": 4, "grid_steps": 2},
                   study_cases={"ovary": 2, "ivus": 2}, study_practice=1,
                   # the wiring is checked, not the intervals: 100 resamples (per-class FRD resampled
                   # 1000 times was half of the tiny run)

@@ -35,10 +35,12 @@ def simulate(sets: OrganSets, folder: Path, config: DemoConfig, progress: bool) 
 
 def schedule(model: str, n_train: int, config: DemoConfig, seed: int) -> dict:
     """The overrides that make `model`'s preset train about config.iterations[model] iterations."""
-    table = presets.config_for(model, config.gan_preset, config.gan_overrides)
+    known = presets.config_for(model, config.gan_preset)
+    own = {key: value for key, value in config.gan_overrides.items() if key in known}
+    table = presets.config_for(model, config.gan_preset, own)
     per_epoch = max(1, n_train // table["batch"])
     epochs = max(1, math.ceil(config.iterations[model] / per_epoch))
-    overrides = {**config.gan_overrides, "epochs": epochs, "seed": seed}
+    overrides = {**own, "epochs": epochs, "seed": seed}
     if "phase_epochs" in table:
         # DECISION: the growing model keeps its preset's shape: each phase is the same fraction of
         # the (shorter) run, at least one epoch, and alpha completes its fade within phase 2.

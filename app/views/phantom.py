@@ -2,9 +2,9 @@
 
 Edits: paint a disc of any class (add a follicle, widen the lumen, add plaque; painting the
 surrounding class over an object removes it), or move and resize one object (a connected region
-of a class: a follicle, the lumen, a plaque) by millimetres and a scale factor. Each trained GAN
-(a run folder or snapshot file per line) then draws its image for the same mask, timed like the
-simulator.
+of a class: a follicle, the lumen, a plaque) by millimetres and a scale factor. Each trained GAN or
+diffusion model (segdiff; a run folder or snapshot file per line) then draws its image for the same
+mask, timed like the simulator.
 """
 
 from __future__ import annotations
@@ -154,7 +154,7 @@ def gan_image(path: str, state: dict, simulated_image: np.ndarray) -> tuple[np.n
 
 def simulated(state: dict) -> None:
     gan_runs = [line.strip() for line in st.text_area(
-        "Trained GAN runs (a run folder or snapshot.pt per line)", key="phantom_gan_runs").splitlines()
+        "Trained GAN or diffusion (segdiff) runs (a run folder or snapshot.pt per line)", key="phantom_gan_runs").splitlines()
         if line.strip()]
     if not st.button("Make the images for this mask", key="phantom_simulate"):
         return

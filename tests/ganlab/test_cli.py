@@ -21,7 +21,7 @@ def test_models_lists_each_model_with_its_paper_section(capsys):
     for name, section in (("cgan", "§2.1"), ("sgan", "§2.1-2.2"), ("pgsgan", "§2.3-2.4")):
         line = next(line for line in out.splitlines() if line.startswith(name))
         assert section in line
-    assert out.count("preset paper") == 5 and out.count("preset cpu-demo") == 5
+    assert out.count("preset paper") == 6 and out.count("preset cpu-demo") == 6
 
 
 @pytest.mark.parametrize("command", ["train", "generate"])
@@ -78,5 +78,5 @@ def test_models_json_lists_every_setting(capsys):
     from ganlab import presets
     code, out, _ = run(capsys, "models", "--json")
     tables = json.loads(out)
-    assert code == 0 and set(tables) == {"cgan", "sgan", "pgsgan", "specklegan", "speckle-baseline"}
+    assert code == 0 and set(tables) == {"cgan", "sgan", "pgsgan", "specklegan", "speckle-baseline", "segdiff"}
     assert tables["pgsgan"]["presets"]["paper"] == presets.config_for("pgsgan", "paper")

@@ -53,6 +53,11 @@ SPECKLEGAN_TOPICS = {
     r"U-Net|\bDice\b|Hausdorff|scenario": {"Segmentation evaluation", "IVUS segmentation"},
 }
 
+# segdiff follows Konz et al., MICCAI 2024 through its published code ("SGD code",
+# mazurowski-lab/segmentation-guided-diffusion), whose values live in these files: a citation of
+# it names the file (or the paper itself).
+SGD_SOURCES = ("main.py", "training.py", "eval.py", "README", "MICCAI 2024")
+
 TAG = re.compile(r"\bPAPER\b(?=:| ?§| \()")
 SECTION = re.compile(r"§\s?(\d+(?:\.\d+)?)(?:\s?[-–]\s?(\d+(?:\.\d+)?))?")
 NUMBERED = re.compile(r"(Eq\. \(\d+\)|Table \d+|Fig\. \d+)(?:\s?-\s?(\d+))?")
@@ -106,6 +111,11 @@ def problems_in(path: Path, root: Path = ROOT) -> list[str]:
     strict = where.parts[0] in STRICT
     found = []
     for number, text in tagged_passages(path):
+        if "SGD code" in text or "Konz" in text:
+            if not any(source in text for source in SGD_SOURCES):
+                found.append(f"{where}:{number}: cites the SGD code without naming its file "
+                             f"({', '.join(SGD_SOURCES)}): {text[:80]}")
+            continue
         paper = "SpeckleGAN" if "SpeckleGAN" in text else "PGSgan" if ("PGSgan" in text or "§" in text) else None
         if paper is None:
             if strict:
@@ -159,13 +169,17 @@ def test_the_checker_catches_a_wrong_section(tmp_path):
                    'L1 = 1.0  # PAPER: PGSgan §2.5: the L1 term\n'
                    'SIZE = 64  # PAPER: SpeckleGAN §3: 64 channels\n'
                    'FLIPS = 2  # PAPER: SpeckleGAN, "SpeckleGAN architecture": horizontal and vertical flips\n'
-                   'GOOD = 3  # PAPER: PGSgan §2.4: alpha is truncated at 0.5\n')
+                   'GOOD = 3  # PAPER: PGSgan §2.4: alpha is truncated at 0.5\n'
+                   'STEPS = 9  # PAPER: SGD code: nine steps\n'
+                   'T = 1000  # PAPER: SGD code, main.py: 1000 training steps\n')
     problems = problems_in(bad, tmp_path)
     assert any(":1:" in p and "/\\bFIB|fade|alpha" in p for p in problems)      # alpha is §2.3-2.4, not §2.2
     assert any(":2:" in p and "no 2.5" in p for p in problems)                   # PGSgan has no §2.5
     assert any(":3:" in p and "no numbered sections" in p for p in problems)     # SpeckleGAN is not numbered
     assert any(":4:" in p and "flips" in p for p in problems)                    # flips are in the training text
     assert not any(":5:" in p for p in problems)
+    assert any(":6:" in p and "without naming its file" in p for p in problems)  # which file of the code?
+    assert not any(":7:" in p for p in problems)
 
 
 @pytest.mark.skipif(not PAPERS.is_dir(), reason="the papers' text (../shared/papers) is not beside the repository")
