@@ -15,7 +15,7 @@ the difference that issue 21 reported (the elements' directivity taken at fc onl
     pip install pymust            # benchmark-only dependency (the extra 'bench'), not required by ussim
     python bench/pymust_cyst.py [--scatterers 10000] [--seed 0] [--json bench/out/pymust_cyst.json]
 
-About 3 minutes on 2 cores, most of it PyMUST.
+About 6 minutes on 2 shared cores (measured at load average 13), most of it PyMUST.
 """
 
 from __future__ import annotations
