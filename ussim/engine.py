@@ -22,7 +22,15 @@ of linear-7.6 (1.5 wavelengths) opens at the upper part of the band were not dam
 elements, and an anechoic cyst in a plane-wave image filled 6-7 dB more than in PyMUST.
 The grid holds each trapezoid as its second difference (four samples), and the pulse filter is
 the pulse twice integrated (see `pulse_filter`), so the convolution that turns grid samples
-into RF applies both at once. DECISION: box lengths are whole grid samples (1/8 of a sample at
+into RF applies both at once. DECISION (cost): four grid samples per echo make the accumulation
+about 4.5x main's and array simulations about 3x slower; measured and not taken (bench/RESULTS.md,
+issue 21, "Cost"): one sample per echo in an accumulator per quantised (transmit, receive) box
+level pair (the grating lobes meet the elements near the box spectrum's first zero, where a
+level 7 grid samples wide moves the echo tail by 5 dB, and 21+ accumulators per row leave the
+cache: slower than four samples), the transmit box alone in two samples (the receive box
+matters as much: cyst -11.3 against -15.1 dB), the longer box in two samples with the shorter
+at fc (within 0.15 dB of exact, accumulation 3.5x instead of 4.5x main's: an approximation for
+a fifth of the cost, left to the lead). DECISION: box lengths are whole grid samples (1/8 of a sample at
 the probe's rate; a box of one sample is the plain echo), the elevation response stays at fc
 (in-plane it sets the focal gain, not the lateral clutter), and IVUS elements keep the
 width response at fc: they image inside their own near field (w^2 / lambda is 3-4 mm there),
