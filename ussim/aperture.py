@@ -14,7 +14,11 @@ response is E_width(r, u_lateral) * E_height(r, u_elevation) * cos(theta) / r.
 DECISION: the two axes are separable (Fresnel approximation of a rectangle) and the sum is
 taken at the centre frequency, so the spread of arrival times across one element changes the
 phase but not the pulse shape; the pulse shape across the array (which sets resolution) stays
-broadband, because every element pair keeps its own delay. DECISION: cos(theta) obliquity, a
+broadband, because every element pair keeps its own delay. For array elements the engine does
+not use the width table (it passes a width of 0, a line source): their width directivity holds
+over the whole band as each echo's box (ussim.engine; issue 21 measured that the directivity at
+fc alone let the upper band's grating lobes through). The elevation table, and IVUS's width
+table, stay at fc. DECISION: cos(theta) obliquity, a
 soft baffle, as MUST's default.
 """
 

@@ -11,6 +11,31 @@ complex baseband on a grid 8x finer than the probe's sampling rate (exact phase,
 the nearest fine sample: at most 1/16 of a sample off), convolved with the pulse envelope, and
 returned as real RF at the probe's sampling rate.
 
+The directivity of an array element along its width holds at every frequency of the band, not
+only at fc: in its far field a strip of width w radiates toward direction sine u an impulse
+response that is a box of duration w |u| / c, whose spectrum is the directivity
+sinc(pi f w u / c). Each echo is therefore the pulse convolved with the transmit element's box
+and the receive element's box (a trapezoid). PAPER(MUST, Garcia 2021; Field II's spatial
+impulse response, Jensen 1991): element directivity is frequency dependent. Measured in
+bench/pymust_cyst.py: with the directivity at fc only, the grating lobes that the 0.3 mm pitch
+of linear-7.6 (1.5 wavelengths) opens at the upper part of the band were not damped by the
+elements, and an anechoic cyst in a plane-wave image filled 6-7 dB more than in PyMUST.
+The grid holds each trapezoid as its second difference (four samples), and the pulse filter is
+the pulse twice integrated (see `pulse_filter`), so the convolution that turns grid samples
+into RF applies both at once. DECISION (cost): four grid samples per echo make the accumulation
+about 4.5x main's and array simulations about 3x slower; measured and not taken (bench/RESULTS.md,
+issue 21, "Cost"): one sample per echo in an accumulator per quantised (transmit, receive) box
+level pair (the grating lobes meet the elements near the box spectrum's first zero, where a
+level 7 grid samples wide moves the echo tail by 5 dB, and 21+ accumulators per row leave the
+cache: slower than four samples), the transmit box alone in two samples (the receive box
+matters as much: cyst -11.3 against -15.1 dB), the longer box in two samples with the shorter
+at fc (within 0.15 dB of exact, accumulation 3.5x instead of 4.5x main's: an approximation for
+a fifth of the cost, left to the lead). DECISION: box lengths are whole grid samples (1/8 of a sample at
+the probe's rate; a box of one sample is the plain echo), the elevation response stays at fc
+(in-plane it sets the focal gain, not the lateral clutter), and IVUS elements keep the
+width response at fc: they image inside their own near field (w^2 / lambda is 3-4 mm there),
+where a far-field box is not the element's response, and a single element has no grating lobe.
+
 Frequency-dependent attenuation alpha0 f splits into an amplitude at fc, exp(-a fc), applied
 per scatterer, and a pulse-shape part exp(-a (f - fc)) (the downshift), applied per group of
 scatterers whose path integrals a lie within one bin. DECISION: bins are narrow enough that
@@ -37,6 +62,10 @@ BIN_TOLERANCE_NP = 1.0 * pulse.NEPER_PER_DB
 # attenuation bin they open costs a full convolution pass.
 INAUDIBLE_NP = 120 * pulse.NEPER_PER_DB
 DEVICES = ("auto", "cpu", "cuda")
+# The width directivity over the whole band (element boxes, see the module's docstring). DECISION:
+# kept switchable (False: the directivity at fc only, as before issue 21) so that
+# bench/pymust_cyst.py can show the measurement that found the difference; nothing else sets it.
+BAND_DIRECTIVITY = True
 
 
 @dataclass
@@ -152,6 +181,7 @@ def simulate_channels(scatterers: Scatterers, probe: Probe, events: list[Transmi
                            t0=data.t0)
     fine_rate = OVERSAMPLING * probe.sampling_frequency
     pulse_model = pulse.design(probe.center_frequency, probe.bandwidth, fine_rate, excitation_cycles)
+    boxes = ElementBoxes.of(probe, fine_rate)
     one_way = path_attenuation(scatterers, probe, attenuation_db_cm_mhz)
     two_way = 2 * one_way
     audible = np.flatnonzero(two_way * probe.center_frequency <= INAUDIBLE_NP)
@@ -173,13 +203,16 @@ def simulate_channels(scatterers: Scatterers, probe: Probe, events: list[Transmi
     # Rounded up so that repeated simulations of similar scenes reuse the cached tables.
     r_max = np.ceil(reach / aperture.RANGE_STEP) * aperture.RANGE_STEP
     elevation_sine = aperture.sine_extent(np.max(np.abs(scatterers.y)), _min_range(scatterers, probe))
-    tables = [aperture.table(probe.width, np.inf, probe.center_frequency, shortest_wavelength, r_max, 1.0,
-                             SPEED_OF_SOUND),
+    # With boxes the width directivity is in the echo's shape, so the width table is that of a
+    # line source (one sub-element: E_w = 1).
+    tables = [aperture.table(0.0 if boxes.per_sine > 0 else probe.width, np.inf, probe.center_frequency,
+                             shortest_wavelength, r_max, 1.0, SPEED_OF_SOUND),
               aperture.table(probe.height, probe.elevation_focus, probe.center_frequency, shortest_wavelength,
                              r_max, elevation_sine, SPEED_OF_SOUND)]
     envelopes = {}
     n_rx = max(ev.rx.size for ev in events)
-    n_fine = int(np.ceil(t_needed * fine_rate)) + 2 * OVERSAMPLING
+    # The margin holds the boxes, which start up to half their length before the echo's time.
+    n_fine = int(np.ceil(t_needed * fine_rate)) + 2 * OVERSAMPLING + 4 * boxes.longest
     n_out = int(np.ceil(t_max * probe.sampling_frequency)) + 1
     rf = np.zeros((len(events), n_rx, n_out), np.float32)
     t_out = np.arange(n_out) / probe.sampling_frequency
@@ -189,7 +222,9 @@ def simulate_channels(scatterers: Scatterers, probe: Probe, events: list[Transmi
     with tqdm(total=total, desc=f"pulse-echo ({device})", unit="block",
               disable=None if progress else True) as bar:
         for index, event in enumerate(events):
-            add_block = prepare(event, tables, probe, fine_rate)
+            add_block = prepare(event, tables, probe, fine_rate, boxes)
+            boxed = event.kind != "monostatic" and boxes.longest > 0
+            margin = boxes.longest if boxed else 0
             baseband = np.zeros((event.rx.size, n_out), np.complex64)
             acc = np.zeros((event.rx.size, n_fine), np.complex64)
             for start, end in zip(starts, ends, strict=True):
@@ -197,7 +232,8 @@ def simulate_channels(scatterers: Scatterers, probe: Probe, events: list[Transmi
                 a_bin = (bins[start] + 0.5) * bin_width
                 if a_bin not in envelopes:
                     g, centre = pulse_model.baseband(a_bin)
-                    envelopes[a_bin] = (g.astype(np.complex64), centre)
+                    envelopes[a_bin] = (g.astype(np.complex64),
+                                        pulse_filter(g, boxes.phase_step).astype(np.complex64), centre)
                 lo, hi = n_fine, 0
                 for block in range(0, chosen.size, block_size):
                     pick = chosen[block:block + block_size]
@@ -205,12 +241,65 @@ def simulate_channels(scatterers: Scatterers, probe: Probe, events: list[Transmi
                     span = add_block(scatterers, pick, amplitude, acc)
                     lo, hi = min(lo, span[0]), max(hi, span[1])
                     bar.update(1)
+                hi = min(hi, n_fine)
                 if hi > lo:
-                    g, centre = envelopes[a_bin]
-                    cpu_kernels.add_decimated_convolution(acc, lo, hi, g, centre, OVERSAMPLING, baseband)
+                    g, twice_integrated, centre = envelopes[a_bin]
+                    # Unboxed echoes are plain samples; boxed ones are trapezoids' second differences.
+                    filter_ = twice_integrated if boxed else g
+                    cpu_kernels.add_decimated_convolution(acc, lo, hi, filter_, centre + margin, OVERSAMPLING,
+                                                          baseband)
                     acc[:, lo:hi] = 0
             rf[index, : event.rx.size] = np.real(baseband * carrier)
     return ChannelData(rf=rf, sampling_frequency=probe.sampling_frequency, t0=0.0)
+
+
+@dataclass(frozen=True)
+class ElementBoxes:
+    """The elements' far-field impulse responses along their width, on the fine grid.
+
+    A box of n samples centred on an echo is held as two grid samples, lead[n] at its start and
+    lead[n] turn[n] n samples later, with lead[n] = rho^-((n-1)/2) / n and turn[n] = -rho^n,
+    rho = exp(-i w0 / fine_rate): once integrated (each sample rotated by rho, as the carrier
+    turns in baseband), that pair is the box, of unit area, its phase exact at its centre.
+    """
+    per_sine: float        # box length (grid samples) per unit |sine|: w fine_rate / c; 0: no box
+    longest: int           # the longest box (grid samples)
+    phase_step: complex    # rho
+    lead: np.ndarray       # complex64, index n = 0..longest (0 unused)
+    turn: np.ndarray       # complex64
+
+    @classmethod
+    def of(cls, probe: Probe, fine_rate: float) -> "ElementBoxes":
+        boxed = BAND_DIRECTIVITY and probe.kind != "ivus"
+        per_sine = probe.width * fine_rate / SPEED_OF_SOUND if boxed else 0.0
+        longest = int(per_sine + 0.5) + 1 if per_sine > 0 else 0  # 0: no boxes, one sample per echo
+        rho = np.exp(-2j * np.pi * probe.center_frequency / fine_rate)
+        n = np.maximum(np.arange(longest + 1), 1)
+        return cls(per_sine, longest, complex(rho), (rho ** (-(n - 1) / 2) / n).astype(np.complex64),
+                   (-(rho ** n)).astype(np.complex64))
+
+
+def pulse_filter(g: np.ndarray, rho: complex) -> np.ndarray:
+    """The pulse envelope twice integrated with the carrier's rotation: q = g * I * I, with
+    I[k] = rho^k (k >= 0), so that the four grid samples of a trapezoid's second difference,
+    convolved with q, give the trapezoid convolved with g (same centre index as g).
+
+    q is as short as g only if g has no content at the RF frequency 0 (a double zero of its
+    z-transform at rho). The band-pass pulse has none, but its cut at -60 dB leaves some (about
+    0.2 % of its sum); DECISION: the least-squares correction that removes it and its first
+    moment (at most 0.5 % of the pulse's peak, a slow ramp in RF below the band) is applied
+    before integrating.
+    """
+    g = np.asarray(g, np.complex128)
+    k = np.arange(g.size)
+    constraints = np.vstack([rho ** (-k), k * rho ** (-k)])
+    g = g - constraints.conj().T @ np.linalg.solve(constraints @ constraints.conj().T, constraints @ g)
+    once = np.zeros_like(g)
+    twice = np.zeros_like(g)
+    for i in range(g.size):  # two first-order recursions over ~100 samples: plain Python is enough
+        once[i] = g[i] + (rho * once[i - 1] if i else 0)
+        twice[i] = once[i] + (rho * twice[i - 1] if i else 0)
+    return twice
 
 
 def _min_range(scatterers: Scatterers, probe: Probe) -> float:
@@ -237,7 +326,7 @@ def _kernels(device: str):
         backend = cpu_kernels
     buffers = {}
 
-    def prepare(event, tables, probe, fine_rate):
+    def prepare(event, tables, probe, fine_rate, boxes):
         # Only the elements this event uses: a focused line's aperture is a fraction of the array.
         used = np.union1d(event.tx, event.rx)
         ex, ez, angle = (np.asarray(a, np.float64)[used] for a in event.elements)
@@ -246,27 +335,33 @@ def _kernels(device: str):
         shape = (backend.BLOCK, ex.size)
         if buffers.get("shape") != shape:
             buffers.update(shape=shape, tau=np.empty(shape, np.float32), re=np.empty(shape, np.float32),
-                           im=np.empty(shape, np.float32))
+                           im=np.empty(shape, np.float32), box=np.empty(shape, np.float32))
         wt, ht = tables
         table_args = (wt.values, wt.r0, wt.dr, wt.u0, wt.du, ht.values, ht.r0, ht.dr, ht.u0, ht.du,
-                      2 * np.pi * probe.center_frequency / SPEED_OF_SOUND, fine_rate / SPEED_OF_SOUND)
+                      2 * np.pi * probe.center_frequency / SPEED_OF_SOUND, fine_rate / SPEED_OF_SOUND,
+                      boxes.per_sine)
+        box_args = (boxes.lead.real.copy(), boxes.lead.imag.copy(), boxes.turn.real.copy(), boxes.turn.imag.copy())
         delays = np.asarray(event.delays, np.float64)
-        shift = (delays * fine_rate).astype(np.float32)
+        # The boxes start up to `longest` samples before an echo: every echo moves that much later
+        # on the grid, and the convolution's centre with it.
+        shift = (delays * fine_rate + boxes.longest).astype(np.float32)
         weight = (np.asarray(event.apodization) *
                   np.exp(-2j * np.pi * probe.center_frequency * delays)).astype(np.complex64)
         weight_re, weight_im = weight.real.copy(), weight.imag.copy()
 
         def run(scatterers, pick, amplitude, acc):
             n = pick.size
-            tau, gain_re, gain_im = buffers["tau"][:n], buffers["re"][:n], buffers["im"][:n]
+            tau, gain_re, gain_im, box = buffers["tau"][:n], buffers["re"][:n], buffers["im"][:n], buffers["box"][:n]
             backend.element_terms(scatterers.x[pick], scatterers.y[pick], scatterers.z[pick], ex, ez, nx, nz,
-                                  *table_args, tau, gain_re, gain_im)
+                                  *table_args, tau, gain_re, gain_im, box)
             amplitude = amplitude.astype(np.float32)
             if event.kind == "monostatic":
                 backend.accumulate_monostatic(tau, gain_re, gain_im, amplitude, acc)
                 return int(2 * float(tau.min())), int(2 * float(tau.max())) + 2
-            backend.accumulate(tau, gain_re, gain_im, amplitude, tx, shift, weight_re, weight_im, rx, acc)
-            return int(2 * float(tau.min()) + shift.min()), int(2 * float(tau.max()) + shift.max()) + 2
+            backend.accumulate(tau, gain_re, gain_im, box, amplitude, tx, shift, weight_re, weight_im, rx, *box_args,
+                               acc)
+            return (max(0, int(2 * float(tau.min()) + shift.min()) - boxes.longest),
+                    int(2 * float(tau.max()) + shift.max()) + 2 + 2 * boxes.longest)
 
         return run
 

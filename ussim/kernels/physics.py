@@ -11,19 +11,21 @@ import numpy as np
 
 
 def compile_with(jit):
-    """(element_amplitude, with_path_phase, monostatic_echo) compiled by `jit`; numba resolves
-    the table lookup from the closure. Amplitude and phase are two functions so the CPU can run
-    the phase in a separate, vectorisable loop."""
+    """(element_amplitude, with_path_phase, monostatic_echo, box_samples) compiled by `jit`;
+    numba resolves the table lookup from the closure. Amplitude and phase are two functions so
+    the CPU can run the phase in a separate, vectorisable loop."""
     lookup = jit(table_lookup)
 
     def element_amplitude(sx, sy, sz, ex, ez, nx, nz,
                           width_table, width_r0, width_dr, width_u0, width_du,
                           height_table, height_r0, height_dr, height_u0, height_du):
-        """Distance r (m) and complex amplitude between a scatterer and an element, without
-        the path's phase.
+        """Distance r (m), complex amplitude between a scatterer and an element without the
+        path's phase, and the sine of the scatterer's direction along the element's width.
 
         The element sits at (ex, 0, ez) with its normal (nx, nz) in the imaging plane; behind
-        the element (baffle) the amplitude is zero. Amplitude = E_w * E_h * cos(theta) / r.
+        the element (baffle) the amplitude is zero. Amplitude = E_w * E_h * cos(theta) / r. The
+        sine sets how long the element's far-field impulse response lasts along its width
+        (w |sine| / c, see ussim.engine): the width directivity at every frequency of the band.
         The scatterer's own amplitude is not in it: an echo is a transmit term times a receive
         term, and the scatterer amplitude must enter once (the accumulation applies it).
         """
@@ -32,11 +34,12 @@ def compile_with(jit):
         along = dx * nx + dz * nz
         r = math.sqrt(dx * dx + dz * dz + sy * sy)
         if along <= 0.0 or r == 0.0:
-            return r, 0.0, 0.0  # behind the element: no echo, but a true distance
-        gain = (lookup(width_table, width_r0, width_dr, width_u0, width_du, r, (dx * nz - dz * nx) / r)
+            return r, 0.0, 0.0, 0.0  # behind the element: no echo, but a true distance
+        sine = (dx * nz - dz * nx) / r
+        gain = (lookup(width_table, width_r0, width_dr, width_u0, width_du, r, sine)
                 * lookup(height_table, height_r0, height_dr, height_u0, height_du, r, sy / r))
         gain = gain * (along / (r * r))
-        return r, gain.real, gain.imag
+        return r, gain.real, gain.imag, sine
 
     def with_path_phase(r, re, im, wavenumber):
         """The amplitude times exp(-i k r)."""
@@ -52,7 +55,13 @@ def compile_with(jit):
         index = np.int32((tau + np.float32(0.5)) + tau)
         return index, a_re * re - a_im * im, a_re * im + a_im * re
 
-    return jit(element_amplitude), jit(with_path_phase), jit(monostatic_echo)
+    def box_samples(box, n_max):
+        """The element box's length in whole grid samples (nearest, at least 1: a box of one
+        sample is the plain echo), at most n_max."""
+        n = np.int32(box + np.float32(0.5))
+        return min(max(n, np.int32(1)), np.int32(n_max))
+
+    return jit(element_amplitude), jit(with_path_phase), jit(monostatic_echo), jit(box_samples)
 
 
 def table_lookup(values, r0, dr, u0, du, r, u):
