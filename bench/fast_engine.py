@@ -75,6 +75,7 @@ def agreement(label, names, sims) -> dict:
             "mean_over_std": [stats["full"]["mean_over_std"], stats["fast"]["mean_over_std"]],
             "nakagami_m": [stats["full"]["nakagami_m"], stats["fast"]["nakagami_m"]],
             "grain_px": [grains["full"], grains["fast"]],
+            "mean_gray": [float(sims["full"].bmode[region].mean()), float(sims["fast"].bmode[region].mean())],
             "js": js_divergence(counts["full"][index], counts["fast"][index])}
     bands = []
     for rows in np.array_split(np.arange(label.shape[0]), 16):
@@ -125,22 +126,26 @@ def point_widths(organ: str, size: int, device: str) -> list[dict]:
 
 
 def limits(organ: str, size: int, device: str) -> dict:
-    """Where the approximation is worst: the near field (the first 2 mm of tissue), below a strong
-    attenuation contrast (a 6 mm disc attenuating 3 dB/cm/MHz in reference tissue, the shadow
-    behind it) and, for sector probes, the outermost 8 lines on each side."""
+    """Where the approximation is worst: the near field (the first 2 mm of tissue; IVUS 0.5 mm),
+    below a strong attenuation contrast (a disc attenuating 3 dB/cm/MHz in reference tissue, the
+    shadow behind it), inside a dark disc (-30 dB, beside it: how far the PSF's tails fill it)
+    and, for sector probes, the outermost 8 lines on each side."""
     table, probe, grid, _ = organ_setup(organ, size)
-    names = ["reference", "absorber"]
+    names = ["reference", "absorber", "dark"]
     nominal = table.imaging.get("attenuation_db_cm_mhz", 0.5)
     custom = tissue.TissueTable(organ, table.probe, {"reference": tissue.Tissue(0.0, 1.0, nominal),
-                                                     "absorber": tissue.Tissue(0.0, 1.0, 3.0)},
+                                                     "absorber": tissue.Tissue(0.0, 1.0, 3.0),
+                                                     "dark": tissue.Tissue(-30.0, 1.0, nominal)},
                                 table.display, table.imaging)
     x, z = np.meshgrid(grid.x, grid.z)
     if organ == "ivus":
-        centre = (0.0, 2.2e-3)
+        centre, dark_centre, radius = (0.0, 2.2e-3), (0.0, -2.2e-3), 0.6e-3
     else:
-        centre = (0.0, grid.z[0] + 0.35 * (grid.z[-1] - grid.z[0]))
-    label = (np.hypot(x - centre[0], z - centre[1]) < 3e-3 if organ != "ivus"
-             else np.hypot(x - centre[0], z - centre[1]) < 0.6e-3).astype(np.uint8)
+        depth = grid.z[-1] - grid.z[0]
+        centre, dark_centre, radius = (-5e-3, grid.z[0] + 0.35 * depth), (6e-3, grid.z[0] + 0.6 * depth), 3e-3
+    label = (np.hypot(x - centre[0], z - centre[1]) < radius).astype(np.uint8)
+    dark = np.hypot(x - dark_centre[0], z - dark_centre[1]) < radius
+    label[dark] = 2
     sims = {name: phantom.simulate_mask(label, grid, names, custom, probe, seed=1, device=device, progress=False,
                                         engine=name) for name in ("full", "fast")}
     level = {name: np.where(s.envelope_image > 0, 20 * np.log10(np.maximum(s.envelope_image, 1e-30)), np.nan)
@@ -150,17 +155,21 @@ def limits(organ: str, size: int, device: str) -> dict:
     if organ == "ivus":
         radius = np.hypot(x, z)
         near = (radius > probe.dead_zone) & (radius < probe.catheter_radius + 0.5e-3)
-        shadow = (np.abs(x) < 0.3e-3) & (z > centre[1] + 0.8e-3)
+        shadow = (np.abs(x - centre[0]) < 0.3e-3) & (z > centre[1] + 0.8e-3)
     else:
         rho = np.hypot(x, z + probe.radius)
         near = (rho > probe.radius) & (rho < probe.radius + 2e-3)
-        shadow = (np.abs(x) < 1.5e-3) & (z > centre[1] + 4e-3)
+        shadow = (np.abs(x - centre[0]) < 1.5e-3) & (z > centre[1] + 4e-3)
         fov = np.abs(probe.element_positions()[2]).max()
         angle = np.arctan2(x, z + probe.radius)
         edge = np.abs(angle) > fov * (1 - 8 / 128)
         out["sector_edges_db"] = float(np.nanmean(difference[edge & np.isfinite(difference)]))
     out["near_field_db"] = float(np.nanmean(difference[near & np.isfinite(difference)]))
     out["below_absorber_db"] = float(np.nanmean(difference[shadow & np.isfinite(difference)]))
+    inner = np.hypot(x - dark_centre[0], z - dark_centre[1]) < radius / 2
+    out["dark_disc_db"] = float(np.nanmean(difference[inner & np.isfinite(difference)]))
+    out["dark_disc_level_full_db"] = float(np.nanmean(level["full"][inner]) - np.nanmean(level["full"][
+        (label == 0) & ~near & ~shadow & np.isfinite(level["full"])]))
     out["elsewhere_db"] = float(np.nanmean(difference[~near & ~shadow & (label == 0) & np.isfinite(difference)]))
     return out
 

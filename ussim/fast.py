@@ -110,23 +110,30 @@ def scatterer_terms(scatterers: Scatterers, probe: Probe, settings, geometry: sc
     y = scatterers.y[pick]
     wavenumber = 2 * np.pi * probe.center_frequency / SPEED_OF_SOUND
     amplitude = scatterers.amplitude[pick] * np.exp(-two_way * probe.center_frequency)
-    amplitude = amplitude * elevation_factor(probe, distance, y) * np.exp(log_gain(bank, sample, line))
+    amplitude = amplitude * elevation_factor(probe, in_plane[pick], distance, y) * np.exp(log_gain(bank, sample, line))
     value = amplitude * np.exp(-2j * wavenumber * distance)
     return {"line": line, "sample": sample, "value": value, "two_way": two_way}
 
 
-def elevation_factor(probe: Probe, distance: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Two-way elevation response of a scatterer at `y` off the scan plane relative to one in it:
-    (E_h(r, y / r) / E_h(r, 0))^2 with E_h the probe's height aperture table (ussim.aperture), as
-    the full engine applies it to every element pair. DECISION: one element's table for the whole
-    aperture (the elevation aperture is the same for every element; the in-plane distance to
-    each varies little against the elevation beam's scale)."""
+def elevation_factor(probe: Probe, in_plane: np.ndarray, distance: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Two-way response of a scatterer at `y` off the scan plane, at 3-D distance `distance` from
+    the face, relative to a scatterer in the plane at that distance (whose gain the bank holds:
+    the scatterer's sample is its 3-D distance), as the full engine's element terms give it
+    (ussim.kernels.physics: E_w E_h along / r^2 per element):
+
+        [E_h(r, y / r) / E_h(r, 0) x d / r]^2,   d = in_plane, r = distance,
+
+    E_h the probe's height aperture table (ussim.aperture), d / r the obliquity along / r, which
+    matters near the face, where the slab's half thickness is comparable to the depth.
+    DECISION: one element's geometry for the whole aperture: d is the distance from the face
+    along the line, the element right above the scatterer; the receive aperture's elements
+    (f-number 1.5) lie within 5 % of it."""
     if not np.any(y):
         return np.ones(distance.size)
     shortest = SPEED_OF_SOUND / (probe.center_frequency * (1 + probe.bandwidth))
     r_max = np.ceil(float(distance.max()) / aperture.RANGE_STEP) * aperture.RANGE_STEP
     u = y / np.maximum(distance, shortest)
-    u_max = aperture.sine_extent(float(np.abs(y).max()), max(float(distance.min()), probe.wavelength))
+    u_max = aperture.sine_extent(float(np.abs(y).max()), max(float(in_plane.min()), probe.wavelength))
     table = aperture.table(probe.height, probe.elevation_focus, probe.center_frequency, shortest, r_max, u_max,
                            SPEED_OF_SOUND)
     r_nodes = table.r0 + table.dr * np.arange(table.values.shape[0])
@@ -135,7 +142,7 @@ def elevation_factor(probe: Probe, distance: np.ndarray, y: np.ndarray) -> np.nd
     r = np.clip(distance, r_nodes[0], r_nodes[-1])
     off = lookup(np.column_stack([r, np.clip(u, u_nodes[0], u_nodes[-1])]))
     on = lookup(np.column_stack([r, np.zeros_like(r)]))
-    return (off / np.where(on == 0, 1, on)) ** 2
+    return (off / np.where(on == 0, 1, on) * (in_plane / distance)) ** 2
 
 
 def log_gain(bank: psf.Bank, sample: np.ndarray, line: np.ndarray) -> np.ndarray:

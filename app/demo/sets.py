@@ -52,8 +52,10 @@ def prepare(organ: str, folder: Path, config: DemoConfig, real_dir: Path | None,
 
     n_train = config.simulated_train[organ]
     everything = folder / f"{organ}_simulated.h5"
+    # DECISION: the full engine, as stage 2 images the reference masks with: a simulated reference
+    # then differs from the ussim row only by the scatterers' seeds (`ussim dataset` defaults to fast)
     dataset.run(organ, n_train + held_out, everything, seed=config.seed, size=config.image_size,
-                per_cell=config.scatterers_per_cell, overwrite=True, progress=progress)
+                per_cell=config.scatterers_per_cell, overwrite=True, progress=progress, engine="full")
     with imageset.read(everything) as ds:
         imageset.write(imageset.select(ds, index=np.arange(n_train)).load(), train_path, overwrite=True)
         imageset.write(imageset.select(ds, index=np.arange(n_train, n_train + held_out)).load(), reference_path,
