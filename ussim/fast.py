@@ -167,11 +167,15 @@ def _cell(position: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
 def grouped(terms: dict, bank: psf.Bank, probe: Probe):
     """(depth node, lateral node) -> that node's scatterers: lower line j, fraction t to the next
     line, lower sample, fraction to the next sample, weighted value, attenuation bin; each
-    scatterer split linearly between the two depth and the two lateral nodes around it."""
+    scatterer with its nearest node's PSF (or split linearly between the nodes around it, with
+    psf.DEFAULTS.blend_nodes)."""
     depth = np.interp(terms["sample"], bank.depth_nodes, np.arange(bank.depth_nodes.size))
     lateral = np.interp(terms["line"], bank.lateral_nodes, np.arange(bank.lateral_nodes.size))
     d0, wd = _cell(depth, bank.depth_nodes.size)
     a0, wa = _cell(lateral, bank.lateral_nodes.size)
+    if not psf.DEFAULTS.blend_nodes:  # the nearest node, whole
+        d0, wd = d0 + (wd >= 0.5), np.zeros_like(wd)
+        a0, wa = a0 + (wa >= 0.5), np.zeros_like(wa)
     j = np.floor(terms["line"]).astype(np.int64)
     t = terms["line"] - j
     s0 = np.floor(terms["sample"]).astype(np.int64)

@@ -41,11 +41,17 @@ class BankDefaults:
     gain_edge_lines: tuple = (0, 1, 2, 4, 8, 16, 32)  # sector probes: lines from each edge where the
                                    # gain is measured (it halves over the last few lines, where the
                                    # receive aperture leaves the array), then every 1/8 of the sector
-    energy_kept: float = 0.98      # DECISION: the kernel extent is the smallest box of CANDIDATE_*
-                                   # that holds 98 % of a central PSF's energy at three depths: a
+    energy_kept: float = 0.995     # DECISION: the kernel extent is the smallest box of CANDIDATE_*
+                                   # that holds 99.5 % of a central PSF's energy at three depths: a
                                    # diverging wave has a faint arc 50-60 lines aside and 100-160
                                    # samples behind its peak, 5-16 % of its energy, which fills dark
-                                   # regions (bench/fast_engine.py); IVUS needs a few lines only
+                                   # regions beside strong scatterers (follicles: 98 % left them 1.5 dB
+                                   # too dark, 99.5 % 1.1 dB; bench/fast_engine.py); IVUS needs few lines
+    blend_nodes: bool = False      # DECISION: each scatterer takes its nearest node's PSF, whole. Blending
+                                   # two nodes' PSFs w K1 + (1 - w) K2 keeps their common main lobe but
+                                   # halves the energy of side lobes that lie apart (w^2 + (1 - w)^2 at
+                                   # w = 1/2): dark regions, filled by side lobes, came out 3 dB too
+                                   # dark (follicles; bench/fast_engine.py)
     first_node_wavelengths: float = 1.0  # the shallowest node: 1 wavelength from the face
                                          # (nearer, the point sits in the element's near field)
 
