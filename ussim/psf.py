@@ -60,6 +60,7 @@ CANDIDATE_HALF_LINES = (4, 8, 12, 16, 24, 32, 48, 64, 80, 96)
 CANDIDATE_BEFORE = (8, 16, 32)
 CANDIDATE_AFTER = (8, 16, 24, 32, 48, 64, 96, 128, 160, 192, 224)
 PEAK_HALF = (2, 4)  # lines, samples around a point where its gain is read: the peak lies on it
+GAIN_GAP = 32       # samples between gain points simulated together (main lobes: +-8 samples at -50 dB)
 
 
 DEFAULTS = BankDefaults()
@@ -105,13 +106,26 @@ def source_digest() -> str:
 def key(probe: Probe, settings, geometry: scan.Geometry, radii: np.ndarray, defaults: BankDefaults) -> str:
     """The cache key of a bank: everything that shapes its PSFs."""
     positions = geometry.x if isinstance(geometry, scan.LinearLines) else geometry.angles
+    # the focus and depth shape focused lines only (transmit focus, receive aperture); the other
+    # schemes' banks serve every depth: images of other sizes share them
+    names = ("scheme", "n_lines", "line_positions", "angles", "n_waves", "tx_f_number", "rx_f_number",
+             "tx_apodization", "rx_apodization", "excitation_cycles") + \
+        (("focus", "depth") if settings.scheme == "focused" else ())
     shaping = {"probe": probe.as_dict(), "defaults": asdict(defaults), "sources": source_digest(),
-               "settings": {name: getattr(settings, name) for name in
-                            ("scheme", "n_lines", "line_positions", "focus", "angles", "n_waves", "tx_f_number",
-                             "rx_f_number", "tx_apodization", "rx_apodization", "excitation_cycles")},
+               "settings": {name: getattr(settings, name) for name in names},
                "lines": [float(positions[0]), float(positions[-1]), len(positions)],
                "radii": [float(radii[0]), float(radii[1] - radii[0]), len(radii)]}
     return hashlib.sha256(json.dumps(shaping, sort_keys=True, default=str).encode()).hexdigest()[:24]
+
+
+RADII_BLOCK = 256  # a bank covers its radii rounded up to a multiple of this many samples
+
+
+def extended(radii: np.ndarray) -> np.ndarray:
+    """The radii continued, same start and step, to a multiple of RADII_BLOCK samples: a bank
+    measured on them serves every image whose lines are a prefix of them (other sizes, depths)."""
+    count = int(np.ceil(len(radii) / RADII_BLOCK) * RADII_BLOCK)
+    return float(radii[0]) + float(radii[1] - radii[0]) * np.arange(count)
 
 
 def load_or_measure(probe: Probe, settings, events, geometry: scan.Geometry, radii: np.ndarray, *,
@@ -119,6 +133,7 @@ def load_or_measure(probe: Probe, settings, events, geometry: scan.Geometry, rad
     """The bank of this probe and these settings: from the disk cache, else measured and cached
     (`defaults`: DEFAULTS unless given)."""
     defaults = defaults or DEFAULTS
+    radii = extended(radii)
     path = cache_dir() / f"{key(probe, settings, geometry, radii, defaults)}.npz"
     if path in _MEMORY:
         return _MEMORY[path]
@@ -218,9 +233,9 @@ def measure(probe: Probe, settings, events, geometry: scan.Geometry, radii: np.n
     gain_depths = depth_nodes(probe, radii, defaults.gain_depth_nodes, defaults)
     lines = gain_lines(probe, n_lines, defaults)
     log_gain = np.zeros((gain_depths.size, lines.size))
-    for passing in passes(gain_depths, max(before + after, 16)):
-        # DECISION: the gain points of a line that lie a kernel's length apart share one simulation:
-        # each point's peak is read where the others' PSFs hold < 2 % of their energy
+    for passing in passes(gain_depths, GAIN_GAP):
+        # DECISION: the gain points of a line GAIN_GAP samples apart share one simulation: each
+        # point's peak is read beyond the others' main lobes (the far tails lie on other lines)
         depths_here = gain_depths[passing]
         first, last = int(depths_here[0]) - PEAK_HALF[1], int(depths_here[-1]) + PEAK_HALF[1]
         span = radii[0] + np.arange(first, last + 1) * step
