@@ -6,7 +6,8 @@ every training seed, intervals over seeds.
 Each method's synthetic training set images the organ's TRAINING masks, never a held-out one
 (the benchmark refuses any overlap with its test set, the held-out reference): ussim through the
 fast engine (ussim.fast), each GAN with its first training seed's run, sketch models with the
-sketches of seeded training images (the demo's non-dagger rows). The real training pool is the
+sketch of each training mask's own training image (named as the comparison's ref-sketch rows;
+the test images are held out, so nothing they show reaches the training). The real training pool is the
 organ's training set; the test set is the held-out reference.
 
 Kept in this module and one call of pipeline.run_demo, so that other stages merge beside it.
@@ -22,6 +23,7 @@ import numpy as np
 import xarray as xr
 
 from app.demo.defaults import DemoConfig
+from app.demo import models
 from app.demo.models import SIMULATOR
 from app.demo.sets import OrganSets
 from ussim import imageset
@@ -38,7 +40,7 @@ def training_masks(sets: OrganSets, folder: Path, count: int) -> Path:
 def synthetic_sets(sets: OrganSets, runs: dict[str, str], folder: Path, config: DemoConfig,
                    progress: bool) -> dict[str, Path]:
     """{method: synthetic training set}: ussim (fast engine) and every GAN on the training masks."""
-    from ganlab import generate, registry
+    from ganlab import generate
     from ussim import phantom
 
     masks = training_masks(sets, folder, config.segmentation_synthetic)
@@ -48,9 +50,12 @@ def synthetic_sets(sets: OrganSets, runs: dict[str, str], folder: Path, config: 
     made[SIMULATOR] = imageset.write(ds, folder / f"{sets.organ}_segmentation_{SIMULATOR}.h5", overwrite=True)
     for model, run in runs.items():
         snapshot = generate.load(run)
-        sketch = {"sketch_from": "training", "sketch_set": sets.train} if registry.get(model).uses_sketch else {}
-        name = f"{model}:train-sketch" if sketch else model
-        ds = generate.generate_set(snapshot, masks, seed=config.seed, progress=progress, **sketch)
+        # DECISION: a sketch model draws each training mask with the sketch of that mask's own
+        # training image (the paper's setting, on training data: nothing held out is seen); the
+        # demo's other sketch source, a seeded other training image, needs a set other than the
+        # masks' own, and the masks are the whole training set when it is small (IVUS: 16 frames)
+        name = models.method_names(model)["reference"]
+        ds = generate.generate_set(snapshot, masks, seed=config.seed, progress=progress, sketch_from="reference")
         made[name] = imageset.write(ds, folder / f"{sets.organ}_segmentation_{name.replace(':', '_')}.h5",
                                     overwrite=True)
     return made
