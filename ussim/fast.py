@@ -33,7 +33,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import fft, interpolate
 
-from ussim import aperture, beamform, engine, psf, pulse, scan
+from ussim import aperture, beamform, engine, psf, scan
 from ussim.engine import Scatterers
 from ussim.errors import UsageError
 from ussim.probe import SPEED_OF_SOUND, Probe
