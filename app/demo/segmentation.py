@@ -15,7 +15,6 @@ Kept in this module and one call of pipeline.run_demo, so that other stages merg
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 
@@ -67,6 +66,9 @@ def run_stage(organ_sets: dict[str, OrganSets], trained: dict[str, dict[str, lis
     what was made and how long it took."""
     from compare.segmentation import benchmark
 
+    # DECISION: torch on one thread for this small U-Net (64 px, widths 8-32): measured 21 ms a
+    # step on one thread, and 1.6 s on two on a machine whose cores other jobs were using (the
+    # threads wait on each other); one thread costs little where two would be idle.
     found, record = {}, {}
     for organ, sets in organ_sets.items():
         started = time.perf_counter()
@@ -77,7 +79,7 @@ def run_stage(organ_sets: dict[str, OrganSets], trained: dict[str, dict[str, lis
         made = time.perf_counter() - started
         found[organ] = benchmark.run(sets.train, list(methods.items()), n_real=list(config.segmentation_n_real),
                                      preset="cpu", overrides=dict(config.segmentation_overrides),
-                                     test=sets.reference, seeds=config.segmentation_seeds, threads=os.cpu_count(),
+                                     test=sets.reference, seeds=config.segmentation_seeds, threads=1,
                                      progress=progress)
         record[organ] = {"synthetic_sets": {name: str(path) for name, path in methods.items()},
                          "synthetic_seconds": round(made, 1),
