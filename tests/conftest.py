@@ -4,6 +4,16 @@ import pytest
 from ussim import examples, importers
 
 
+@pytest.fixture(scope="session", autouse=True)
+def psf_cache(tmp_path_factory):
+    """The fast engine's PSF banks (ussim.psf) in one folder per session, not the user's cache:
+    measured once per probe and settings, shared by the tests and the processes they start."""
+    folder = tmp_path_factory.mktemp("ussim-cache")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("USSIM_CACHE", str(folder))
+        yield folder
+
+
 @pytest.fixture
 def toy():
     """A small image set with every optional variable that the format allows."""

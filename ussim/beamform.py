@@ -127,18 +127,24 @@ def beamform(channels: ChannelData, events: list[Transmit], probe: Probe, radii:
             lines += out.reshape(px.shape)
         else:
             lines[index] = out
-    if events[0].kind == "diverging":
-        geometry = scan.SectorLines(angles=angles, radii=radii + probe.radius, apex_x=0.0, apex_z=-probe.radius) \
-            if lines.shape[0] > 1 else None
-    else:
-        geometry = _geometry(events, probe, radii, plane, px if plane else None) if lines.shape[0] > 1 else None
+    geometry = line_geometry(events, probe, radii, line_x=line_x, line_angles=line_angles) \
+        if lines.shape[0] > 1 else None
     return Beamformed(lines.astype(np.complex64), geometry)
 
 
-def _geometry(events, probe, radii, plane, px):
-    if plane or probe.kind == "linear":
-        xs = px[:, 0] if plane else np.array([ev.origin[0] for ev in events])
-        return scan.LinearLines(x=xs, z=radii)
+def line_geometry(events: list[Transmit], probe: Probe, radii: np.ndarray, *, line_x: np.ndarray | None = None,
+                  line_angles: np.ndarray | None = None):
+    """Where `beamform` puts its lines (same arguments): a scan geometry of more than one line.
+    Also the beam grid of ussim.fast, which accumulates scatterers on it without beamforming."""
+    radii = np.asarray(radii, np.float64)
+    if events[0].kind == "diverging":
+        angles = events[0].elements[2] if line_angles is None else np.asarray(line_angles, np.float64)
+        return scan.SectorLines(angles=angles, radii=radii + probe.radius, apex_x=0.0, apex_z=-probe.radius)
+    if events[0].kind == "plane":
+        return scan.LinearLines(x=events[0].elements[0] if line_x is None else np.asarray(line_x, np.float64),
+                                z=radii)
+    if probe.kind == "linear":
+        return scan.LinearLines(x=np.array([ev.origin[0] for ev in events]), z=radii)
     angles = np.array([ev.direction for ev in events])
     if probe.kind == "ivus":
         return scan.RadialLines(angles=angles, radii=radii + probe.catheter_radius, dead_zone=probe.dead_zone)

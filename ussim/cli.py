@@ -115,6 +115,10 @@ def build_parser() -> argparse.ArgumentParser:
     phantom.add_argument("--probe", metavar="NAME|TOML", help="probe preset or file (default: the organ's)")
     phantom.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
                          help="where the pulse-echo kernel runs (auto: CUDA when a GPU is present)")
+    phantom.add_argument("--engine", choices=("full", "fast"), default="full",
+                         help="full: pulse-echo channel data and delay-and-sum (default: one image, the "
+                              "reference physics); fast: the full engine's point-spread functions convolved "
+                              "(ussim.fast; within measured limits, bench/RESULTS.md)")
     phantom.add_argument("--mask", type=cliargs.input_file, metavar="FILE", help="simulate the masks of this image-set file")
     phantom.add_argument("--samples", type=cliargs.positive_int, metavar="K", help="with --mask: only the first K samples")
     side = phantom.add_argument_group("condition (with --mask; see the levels below)")
@@ -155,6 +159,10 @@ def build_parser() -> argparse.ArgumentParser:
                          help="scatterers per resolution cell (default 10)")
     dataset.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
                          help="where each worker runs the pulse-echo kernel (auto: CUDA when present)")
+    dataset.add_argument("--engine", choices=("full", "fast"), default="fast",
+                         help="fast (default: thousands of images; the full engine's point-spread functions "
+                              "convolved, within measured limits, bench/RESULTS.md) or full (pulse-echo "
+                              "channel data and delay-and-sum, tens of seconds per image)")
     where = dataset.add_mutually_exclusive_group()
     where.add_argument("--workers", type=cliargs.positive_int, metavar="K",
                        help="local cluster of K worker processes (default: one per core)")
@@ -200,11 +208,11 @@ def cmd_phantom(args) -> int:
         if args.samples is not None:
             raise UsageError("--samples applies to --mask only")
         ds = phantom.random_sample(args.organ, seed=args.seed, size=args.size, probe_name=args.probe,
-                                   device=args.device, per_cell=args.scatterers_per_cell)
+                                   device=args.device, per_cell=args.scatterers_per_cell, engine=args.engine)
     else:
         ds = phantom.simulate_set(args.mask, args.organ, seed=args.seed, samples=args.samples, probe_name=args.probe,
                                   device=args.device, per_cell=args.scatterers_per_cell, condition=args.condition,
-                                  sketch_from=args.sketch_from, side_set=args.side_set)
+                                  sketch_from=args.sketch_from, side_set=args.side_set, engine=args.engine)
     write_phantom(ds, args.out, args.png)
     print(format_summary(args.out, imageset.summary(ds)))
     return 0
@@ -228,7 +236,7 @@ def cmd_dataset(args) -> int:
     out = dataset.run(args.organ, args.n, args.out, seed=args.seed, size=args.size, probe=args.probe,
                       per_cell=args.scatterers_per_cell, shard_size=args.shard_size, workers=args.workers,
                       scheduler=args.scheduler, device=args.device, overwrite=args.overwrite,
-                      keep_shards=args.keep_shards)
+                      keep_shards=args.keep_shards, engine=args.engine)
     with imageset.read(out) as ds:
         print(format_summary(out, imageset.summary(ds)))
     return 0

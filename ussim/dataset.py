@@ -46,6 +46,7 @@ class Shard:
     first: int
     count: int
     recipe: str  # JSON of the tissue table, probe and software version: part of the hash
+    engine: str = "fast"  # ussim.simulate.ENGINES: part of the hash (a full and a fast shard differ)
 
     @property
     def seeds(self) -> range:
@@ -58,7 +59,8 @@ class Shard:
 
 
 def plan(organ: str, n: int, *, seed: int = 0, size: int = 256, probe: str | None = None,
-         per_cell: float = scatter.SCATTERERS_PER_CELL, shard_size: int = SHARD_SIZE) -> list[Shard]:
+         per_cell: float = scatter.SCATTERERS_PER_CELL, shard_size: int = SHARD_SIZE,
+         engine: str = "fast") -> list[Shard]:
     """The shards of a dataset of `n` images with seeds seed..seed+n-1; checks every value first."""
     if n < 1:
         raise UsageError(f"--n {n}: a dataset needs at least 1 image")
@@ -70,12 +72,14 @@ def plan(organ: str, n: int, *, seed: int = 0, size: int = 256, probe: str | Non
         raise UsageError(f"unknown organ '{organ}' (allowed: {', '.join(phantom.GENERATORS)})")
     if not per_cell > 0:
         raise UsageError(f"--scatterers-per-cell {per_cell:g} must be positive")
+    if engine not in phantom.METHODS:
+        raise UsageError(f"--engine {engine}: unknown (allowed: {', '.join(phantom.METHODS)})")
     table = tissue.load(organ)
     phantom.display_grid(table, (size, size))  # refuses a size too small to image, here, not on a worker
     resolved_probe = probes.load(probe or table.probe)
     recipe = json.dumps({"tissue": dataclasses.asdict(table), "probe": resolved_probe.as_dict(),
                          "software_version": __version__, "shard_layout": SHARD_LAYOUT}, sort_keys=True, default=str)
-    return [Shard(organ, size, probe, float(per_cell), first, min(shard_size, seed + n - first), recipe)
+    return [Shard(organ, size, probe, float(per_cell), first, min(shard_size, seed + n - first), recipe, engine)
             for first in range(seed, seed + n, shard_size)]
 
 
@@ -106,7 +110,8 @@ def make_shard(shard: Shard, folder: str, device: str = "auto", threads: int | N
         numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
     # The shard's first image warms this worker's simulator up, untimed (phantom.warm_up).
     samples = [phantom.random_sample(shard.organ, seed=seed, size=shard.size, probe_name=shard.probe,
-                                     device=device, progress=False, per_cell=shard.per_cell, warm=index == 0)
+                                     device=device, progress=False, per_cell=shard.per_cell, warm=index == 0,
+                                     engine=shard.engine)
                for index, seed in enumerate(shard.seeds)]
     anatomy = [imageset.params_of(s)["anatomy"] for s in samples]
     simulation = imageset.params_of(samples[0])["simulation"]
@@ -120,20 +125,21 @@ def make_shard(shard: Shard, folder: str, device: str = "auto", threads: int | N
 
 def shard_params(shard: Shard) -> dict:
     return {"organ": shard.organ, "size": shard.size, "probe": shard.probe, "scatterers_per_cell": shard.per_cell,
-            "first_seed": shard.first, "count": shard.count}
+            "first_seed": shard.first, "count": shard.count, "engine": shard.engine}
 
 
 def run(organ: str, n: int, out: Path, *, seed: int = 0, size: int = 256, probe: str | None = None,
         per_cell: float = scatter.SCATTERERS_PER_CELL, shard_size: int = SHARD_SIZE, workers: int | None = None,
         scheduler: str | None = None, device: str = "auto", overwrite: bool = False, keep_shards: bool = False,
-        progress: bool = True) -> Path:
+        progress: bool = True, engine: str = "fast") -> Path:
     """Simulate `n` random phantoms of `organ` (seeds seed..seed+n-1) into the image set `out`.
 
     Shards run on a LocalCluster of `workers` processes (default: one per core, at most one per
     shard) or on the dask scheduler at `scheduler`; the shard folder must then be on storage
     that every worker sees under the same path. Finished shards of an earlier, interrupted run
     with the same parameters are reused. The shard folder is removed after the merge unless
-    `keep_shards`.
+    `keep_shards`. `engine`: full or fast (ussim.simulate; fast by default: the PSF bank is
+    measured once, then each image costs about a second instead of tens).
     """
     out = Path(out)
     if out.exists() and not overwrite:
@@ -144,7 +150,8 @@ def run(organ: str, n: int, out: Path, *, seed: int = 0, size: int = 256, probe:
         raise UsageError("give --workers (a local cluster) or --scheduler (a running one), not both")
     if workers is not None and workers < 1:
         raise UsageError(f"--workers {workers}: need at least 1")
-    shards = plan(organ, n, seed=seed, size=size, probe=probe, per_cell=per_cell, shard_size=shard_size)
+    shards = plan(organ, n, seed=seed, size=size, probe=probe, per_cell=per_cell, shard_size=shard_size,
+                  engine=engine)
     folder = shard_folder(out)
     folder.mkdir(exist_ok=True)
     todo = [s for s in shards if not is_complete(folder / s.name)]
@@ -165,8 +172,9 @@ def run(organ: str, n: int, out: Path, *, seed: int = 0, size: int = 256, probe:
 def dataset_params(shards: list[Shard], n: int, seed: int, shard_size: int) -> dict:
     first = shards[0]
     return {"dataset": {"organ": first.organ, "n": n, "first_seed": seed, "size": first.size, "probe": first.probe,
-                        "scatterers_per_cell": first.per_cell, "shard_size": shard_size},
+                        "scatterers_per_cell": first.per_cell, "shard_size": shard_size, "engine": first.engine},
             "reproduce": f"sample with seed S: ussim phantom --organ {first.organ} --seed S --size {first.size}"
+                         f" --engine {first.engine}"
                          + (f" --probe {first.probe}" if first.probe else "")
                          + f" --scatterers-per-cell {first.per_cell:g}"}
 
@@ -219,7 +227,7 @@ def merge(shards: list[Shard], folder: Path, out: Path, *, overwrite: bool, para
     # and one JSON list per image would grow with N).
     joined.attrs["params"] = json.dumps({**params, "simulation": imageset.params_of(parts[0])["simulation"]},
                                         sort_keys=True, default=str)
-    joined.attrs["method"] = "ussim-field"
+    joined.attrs["method"] = phantom.METHODS[shards[0].engine]
     joined.attrs["timing"] = json.dumps(merged_timing([imageset.timing_of(part) for part in parts]), sort_keys=True)
     imageset.write(joined, out, overwrite=overwrite)
     return out

@@ -29,6 +29,8 @@ from ussim.errors import UsageError
 from ussim.phantoms import ivus, ovary
 
 GENERATORS = {"ovary": ovary, "ivus": ivus}
+# the image-set method of each engine (ussim.simulate.ENGINES): the comparison keeps them apart
+METHODS = {"full": "ussim-field", "fast": "ussim-fast"}
 MIN_SIZE = 32
 # DECISION: the warm-up simulates the very mask to be timed at 1/1000 of the default scatterer
 # density: the same probe, grid, depth and settings build the same kernels, tables and reference
@@ -55,9 +57,10 @@ def display_grid(table: tissue.TissueTable, shape: tuple[int, int]) -> scan.Disp
 def simulate_mask(label, grid: scan.DisplayGrid, class_names, table: tissue.TissueTable, probe, *, seed: int,
                   device: str = "auto", progress: bool = True,
                   per_cell: float = scatter.SCATTERERS_PER_CELL,
-                  side: side_scatterers.Side | None = None) -> simulate.Simulation:
+                  side: side_scatterers.Side | None = None, engine: str = "full") -> simulate.Simulation:
     """The B-mode of exactly this anatomy, on the mask's own pixels, with `per_cell` scatterers
-    per resolution cell (and the reflectors or image amplitudes of `side`)."""
+    per resolution cell (and the reflectors or image amplitudes of `side`), by `engine` (full or
+    fast, ussim.simulate)."""
     cloud = side_scatterers.scatterers_for(label, grid.x, grid.z, class_names, table, probe, seed=seed,
                                            per_cell=per_cell, side=side)
     overrides = dict(table.imaging)
@@ -65,13 +68,13 @@ def simulate_mask(label, grid: scan.DisplayGrid, class_names, table: tissue.Tiss
         overrides["depth"] = float(np.hypot(np.abs(grid.x).max(), np.abs(grid.z).max())) - probe.catheter_radius
     else:
         overrides.setdefault("depth", float(grid.z[-1]) + 2e-3)
-    sim = simulate.simulate(cloud, probe, device=device, progress=progress, grid=grid, **overrides)
+    sim = simulate.simulate(cloud, probe, device=device, progress=progress, grid=grid, engine=engine, **overrides)
     sim.params["scatterers_per_cell"] = per_cell
     return sim
 
 
 def warm_up(label, grid: scan.DisplayGrid, class_names, table: tissue.TissueTable, probe, *, device: str,
-            per_cell: float) -> None:
+            per_cell: float, engine: str = "full") -> None:
     """Pay the simulator's one-off set-up now, untimed: simulate `label` on `grid` at WARMUP_PER_CELL
     (or `per_cell`, the density of the timed images, when lower) and discard the image.
 
@@ -80,10 +83,10 @@ def warm_up(label, grid: scan.DisplayGrid, class_names, table: tissue.TissueTabl
     """
     try:
         simulate_mask(label, grid, class_names, table, probe, seed=0, device=device, progress=False,
-                      per_cell=min(WARMUP_PER_CELL, per_cell))
+                      per_cell=min(WARMUP_PER_CELL, per_cell), engine=engine)
     except anatomy.NoScatterers:
         simulate_mask(label, grid, class_names, table, probe, seed=0, device=device, progress=False,
-                      per_cell=per_cell)
+                      per_cell=per_cell, engine=engine)
 
 
 def condition(organ: str) -> dict:
@@ -108,8 +111,9 @@ def timing(device: str, *, warmed: bool) -> dict:
 
 
 def random_sample(organ: str, *, seed: int, size: int = 256, probe_name: str | None = None, device: str = "auto",
-                  progress: bool = True, per_cell: float = scatter.SCATTERERS_PER_CELL, warm: bool = True):
-    """One random phantom of `organ` as an image set of one sample.
+                  progress: bool = True, per_cell: float = scatter.SCATTERERS_PER_CELL, warm: bool = True,
+                  engine: str = "full"):
+    """One random phantom of `organ` as an image set of one sample, by `engine` (full or fast).
 
     Its `seconds` are the wall time of drawing the anatomy and simulating it. With `warm` the
     one-off set-up runs first, untimed (warm_up on the drawn mask); a caller that makes several
@@ -126,10 +130,10 @@ def random_sample(organ: str, *, seed: int, size: int = 256, probe_name: str | N
     label, drawn = generator.draw(grid.x, grid.z, np.random.default_rng(seed))
     drawing = time.perf_counter() - start
     if warm:
-        warm_up(label, grid, generator.CLASS_NAMES, table, probe, device=device, per_cell=per_cell)
+        warm_up(label, grid, generator.CLASS_NAMES, table, probe, device=device, per_cell=per_cell, engine=engine)
     start = time.perf_counter()
     sim = simulate_mask(label, grid, generator.CLASS_NAMES, table, probe, seed=seed, device=device, progress=progress,
-                        per_cell=per_cell)
+                        per_cell=per_cell, engine=engine)
     seconds = drawing + time.perf_counter() - start
     params = {"organ": organ, "seed": seed, "size": size, "anatomy": drawn, "simulation": sim.params}
     return _sample(sim, label, generator.CLASS_NAMES, organ, seed, seconds, params, f"{organ}-{seed:06d}",
@@ -139,8 +143,9 @@ def random_sample(organ: str, *, seed: int, size: int = 256, probe_name: str | N
 def mask_sample(label, grid: scan.DisplayGrid, class_names, organ: str, *, seed: int, sample_id: str,
                 probe_name: str | None = None, device: str = "auto", progress: bool = True,
                 per_cell: float = scatter.SCATTERERS_PER_CELL, warm: bool = True, condition: str = "mask",
-                sketch: np.ndarray | None = None, image: np.ndarray | None = None, source: str = "reference"):
-    """One given mask of `organ` simulated, as an image set of one sample.
+                sketch: np.ndarray | None = None, image: np.ndarray | None = None, source: str = "reference",
+                engine: str = "full"):
+    """One given mask of `organ` simulated by `engine` (full or fast), as an image set of one sample.
 
     `condition` (ussim.conditions.LEVELS): "mask" uses the mask alone; "mask+sketch" adds the
     reflectors of `sketch` (or of the GANs' Canny sketch of `image`, drawn here); "mask+image"
@@ -168,14 +173,14 @@ def mask_sample(label, grid: scan.DisplayGrid, class_names, organ: str, *, seed:
     if organ == "ivus":  # DECISION: an IVUS image is centred on its catheter, whatever its origin
         grid = scan.DisplayGrid(grid.x - grid.x.mean(), grid.z - grid.z.mean())
     if warm:
-        warm_up(label, grid, class_names, table, probe, device=device, per_cell=per_cell)
+        warm_up(label, grid, class_names, table, probe, device=device, per_cell=per_cell, engine=engine)
         if condition == "mask+image":
-            flat_field_db(table, probes.load(table.probe), grid, device, per_cell)
+            flat_field_db(table, probes.load(table.probe), grid, device, per_cell, engine)
     start = time.perf_counter()
     side, facts = side_of(label, grid, class_names, table, condition=condition, sketch=sketch, image=image,
-                          source=source, device=device, per_cell=per_cell)
+                          source=source, device=device, per_cell=per_cell, engine=engine)
     sim = simulate_mask(label, grid, class_names, table, probe, seed=seed, device=device, progress=progress,
-                        per_cell=per_cell, side=side)
+                        per_cell=per_cell, side=side, engine=engine)
     seconds = time.perf_counter() - start
     params = {"organ": organ, "seed": seed, "mask": sample_id, "condition": condition, "side": facts,
               "simulation": sim.params}
@@ -185,8 +190,8 @@ def mask_sample(label, grid: scan.DisplayGrid, class_names, organ: str, *, seed:
 
 
 def side_of(label, grid: scan.DisplayGrid, class_names, table: tissue.TissueTable, *, condition: str, sketch,
-            image, source: str, device: str = "auto",
-            per_cell: float = scatter.SCATTERERS_PER_CELL) -> tuple[side_scatterers.Side, dict]:
+            image, source: str, device: str = "auto", per_cell: float = scatter.SCATTERERS_PER_CELL,
+            engine: str = "full") -> tuple[side_scatterers.Side, dict]:
     """The sample's side information ready for the scatterers, and what was measured to make it."""
     if condition == "mask":
         return side_scatterers.Side("mask"), {}
@@ -206,7 +211,7 @@ def side_of(label, grid: scan.DisplayGrid, class_names, table: tissue.TissueTabl
     if grain is None:  # DECISION: an image without measurable speckle is smoothed at the resolution cell
         axial, lateral = scatter.resolution_cell(scanner)[:2]  # of that probe
         grain = (axial / float(np.diff(grid.z).mean()), lateral / float(np.diff(grid.x).mean()))
-    flat_db, flat_facts = flat_field_db(table, scanner, grid, device, per_cell)
+    flat_db, flat_facts = flat_field_db(table, scanner, grid, device, per_cell, engine)
     excess_db = side_scatterers.excess_attenuation_db(label, grid.x, grid.z, list(class_names), table, scanner)
     power_db = side_scatterers.echogenicity_map_db(image, label, flat_db, excess_db, chain, grid, grain,
                                                    level.image_smoothing_grains)
@@ -223,12 +228,12 @@ FLAT_FIELD_SIGMA_PER_SIDE = 1 / 32
 
 
 def flat_field_db(table: tissue.TissueTable, probe, grid: scan.DisplayGrid, device: str,
-                  per_cell: float) -> tuple[np.ndarray, dict]:
+                  per_cell: float, engine: str = "full") -> tuple[np.ndarray, dict]:
     """The mean log level (dB re the display reference) at which this simulator shows reference
     tissue (0 dB, nominal attenuation, no texture) at each pixel of `grid` with `probe` and the
     organ's imaging settings; +inf outside what the probe images. Cached per organ, probe, grid,
     device and density: a one-off set-up of a set, paid in its warm-up."""
-    key = (table.organ, probe, grid.x.tobytes(), grid.z.tobytes(), device, per_cell)
+    key = (table.organ, probe, grid.x.tobytes(), grid.z.tobytes(), device, per_cell, engine)
     if key not in _FLAT_FIELDS:
         start = time.perf_counter()
         nominal = table.imaging.get("attenuation_db_cm_mhz", simulate.Settings().attenuation_db_cm_mhz)
@@ -236,7 +241,7 @@ def flat_field_db(table: tissue.TissueTable, probe, grid: scan.DisplayGrid, devi
                                   table.display, table.imaging)
         shape = (grid.z.size, grid.x.size)
         sim = simulate_mask(np.zeros(shape, np.uint8), grid, ["reference"], flat, probe, seed=0, device=device,
-                            progress=False, per_cell=per_cell)
+                            progress=False, per_cell=per_cell, engine=engine)
         envelope = sim.envelope_image.astype(np.float64)
         imaged = (envelope > 0).astype(np.float64)
         with np.errstate(divide="ignore"):
@@ -266,8 +271,9 @@ def given_statement(organ: str, level: str, source: str) -> dict:
 
 def simulate_set(masks_path, organ: str, *, seed: int = 0, samples: int | None = None, probe_name: str | None = None,
                  device: str = "auto", per_cell: float = scatter.SCATTERERS_PER_CELL, progress: bool = True,
-                 condition: str = "mask", sketch_from: str = "reference", side_set=None):
-    """The masks of an image-set file simulated one by one (sample i with seed `seed + i`), as one set;
+                 condition: str = "mask", sketch_from: str = "reference", side_set=None, engine: str = "full"):
+    """The masks of an image-set file simulated one by one (sample i with seed `seed + i`) by
+    `engine` (full or fast), as one set;
     the first mask warms up the simulator, untimed.
 
     `condition` and `sketch_from` / `side_set` choose the side information of every mask: see
@@ -297,7 +303,7 @@ def simulate_set(masks_path, organ: str, *, seed: int = 0, samples: int | None =
             sample = mask_sample(label, grid, names, organ, seed=seed + index, sample_id=sample_id,
                                  probe_name=probe_name, device=device, progress=False, per_cell=per_cell,
                                  warm=index == 0, condition=condition, sketch=sketch_map, image=image,
-                                 source=sketch_from)
+                                 source=sketch_from, engine=engine)
             params = imageset.params_of(sample)
             params["side_information"] = side.record
             if "sample_ids" in side.record:
@@ -313,7 +319,7 @@ def simulate_set(masks_path, organ: str, *, seed: int = 0, samples: int | None =
 def _sample(sim, label, class_names, organ, seed, seconds, params, sample_id, timed, statement=None, sketch=None):
     return imageset.make(sim.bmode[None], np.asarray(label, np.uint8)[None],
                          envelope=sim.envelope_image[None].astype(np.float32), class_names=list(class_names),
-                         organ=organ, method="ussim-field", params=params, seed=[seed], seconds=[seconds],
+                         organ=organ, method=METHODS[sim.params.get("engine", "full")], params=params, seed=[seed], seconds=[seconds],
                          sample_id=[sample_id], y_mm=sim.grid.z_mm, x_mm=sim.grid.x_mm,
                          sketch=None if sketch is None else np.asarray(sketch, np.uint8)[None],
                          condition=statement or condition(organ), timing=timed)

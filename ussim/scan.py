@@ -153,6 +153,22 @@ def _indices(geometry: Geometry, grid: DisplayGrid) -> tuple[np.ndarray, np.ndar
     """Each pixel's fractional line index, sample index, and whether it lies in the imaged region."""
     positions, samples = _axes(geometry)
     x, z = np.meshgrid(grid.x, grid.z)  # shape (n_z, n_x), like the image
+    line, sample, along = beam_indices(geometry, x, z)
+    inside = (sample >= -EDGE_TOLERANCE) & (sample <= len(samples) - 1 + EDGE_TOLERANCE)
+    if isinstance(geometry, RadialLines):
+        # DECISION: the imaged ring starts at the dead zone or at the first sample, whichever is
+        # farther out; with samples from the catheter surface this is dead_zone <= r <= last radius.
+        inside &= along >= geometry.dead_zone
+    else:
+        inside &= (line >= -EDGE_TOLERANCE) & (line <= len(positions) - 1 + EDGE_TOLERANCE)
+    return line, sample, inside
+
+
+def beam_indices(geometry: Geometry, x: np.ndarray, z: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Fractional (line index, sample index) of points (x, z) in m, and their distance along the
+    line (m, the geometry's sample coordinate: depth, or radius from the apex or catheter).
+    IVUS line indices lie in [0, n_lines) of the turn, counted from the first line."""
+    positions, samples = _axes(geometry)
     if isinstance(geometry, LinearLines):
         lateral, along = x, z
     elif isinstance(geometry, SectorLines):
@@ -164,14 +180,7 @@ def _indices(geometry: Geometry, grid: DisplayGrid) -> tuple[np.ndarray, np.ndar
         along = np.hypot(x, z)
     line = (lateral - positions[0]) / ((positions[-1] - positions[0]) / (len(positions) - 1))
     sample = (along - samples[0]) / ((samples[-1] - samples[0]) / (len(samples) - 1))
-    inside = (sample >= -EDGE_TOLERANCE) & (sample <= len(samples) - 1 + EDGE_TOLERANCE)
-    if isinstance(geometry, RadialLines):
-        # DECISION: the imaged ring starts at the dead zone or at the first sample, whichever is
-        # farther out; with samples from the catheter surface this is dead_zone <= r <= last radius.
-        inside &= along >= geometry.dead_zone
-    else:
-        inside &= (line >= -EDGE_TOLERANCE) & (line <= len(positions) - 1 + EDGE_TOLERANCE)
-    return line, sample, inside
+    return line, sample, along
 
 
 def imaged_mask(geometry: Geometry, grid: DisplayGrid) -> np.ndarray:

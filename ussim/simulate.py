@@ -18,7 +18,7 @@ from scipy import ndimage
 
 from ussim import beamform, bmode, display, scan, scatter, transmit
 from ussim import probe as probes
-from ussim.engine import ChannelData, Scatterers, face_distance, simulate_channels
+from ussim.engine import ChannelData, Scatterers, face_distance, resolve_device, simulate_channels
 from ussim.errors import UsageError
 from ussim.probe import SPEED_OF_SOUND, Probe
 
@@ -56,7 +56,7 @@ class Settings:
 class Simulation:
     probe: Probe
     settings: Settings
-    channels: ChannelData
+    channels: ChannelData | None  # None from the fast engine, which makes no channel data
     beamformed: beamform.Beamformed
     envelope: np.ndarray          # (n_lines, n_samples) linear envelope after TGC
     grid: scan.DisplayGrid
@@ -106,15 +106,24 @@ def radii_for(settings: Settings, probe: Probe) -> np.ndarray:
     return np.arange(start, settings.depth, SPEED_OF_SOUND / (2 * probe.sampling_frequency))
 
 
+ENGINES = ("full", "fast")
+
+
 def simulate(scatterers: Scatterers, probe: Probe | str, settings: Settings | None = None, *,
              device: str = "auto", progress: bool = True, grid: scan.DisplayGrid | None = None,
-             **overrides) -> Simulation:
+             engine: str = "full", **overrides) -> Simulation:
     """Simulate one B-mode image of `scatterers` with `probe` (a Probe or a preset name).
 
     Keyword overrides change single settings: simulate(s, "linear-7.6", focus=0.02). `grid`
     fixes the display pixels (e.g. those of a label mask); by default they cover the scan.
+    `engine`: "full" computes channel data and beamforms them (ussim.engine, ussim.beamform);
+    "fast" convolves the scatterers on the beam grid with the full engine's point-spread
+    functions of this probe and these settings (ussim.fast). Everything after the beamformed
+    lines is the same code for both.
     """
     start = time.perf_counter()
+    if engine not in ENGINES:
+        raise UsageError(f"unknown engine '{engine}' (allowed: {', '.join(ENGINES)})")
     probe = probes.load(probe) if isinstance(probe, str) else probes.validate(probe)
     try:
         settings = replace(settings or Settings(), **overrides)
@@ -122,21 +131,31 @@ def simulate(scatterers: Scatterers, probe: Probe | str, settings: Settings | No
         raise UsageError(f"unknown simulation setting: {error}") from None
     settings = resolve(settings, probe, scatterers)
     events = events_for(settings, probe)
-    channels = simulate_channels(scatterers, probe, events, attenuation_db_cm_mhz=settings.attenuation_db_cm_mhz,
-                                 device=device, excitation_cycles=settings.excitation_cycles, progress=progress)
     radii = radii_for(settings, probe)
     line_angles = None
     if settings.scheme == "diverging":  # as many lines as asked for, over the array's field of view
         fov = np.abs(probe.element_positions()[2]).max()
         line_angles = np.linspace(-fov, fov, settings.n_lines)
-    beamformed = beamform.beamform(channels, events, probe, radii, f_number=settings.rx_f_number,
-                                   apodization=settings.rx_apodization, line_angles=line_angles)
+    if engine == "fast":
+        from ussim import fast
+        channels = None
+        geometry = beamform.line_geometry(events, probe, radii, line_angles=line_angles)
+        # the GPU path: torch's FFTs on CUDA where the device resolves to it (the bank's point
+        # targets run on the full engine's own device)
+        backend = "torch" if resolve_device(device) == "cuda" else "numpy"
+        beamformed = fast.beamformed(scatterers, probe, settings, events, radii, geometry, device=device,
+                                     backend=backend)
+    else:
+        channels = simulate_channels(scatterers, probe, events, attenuation_db_cm_mhz=settings.attenuation_db_cm_mhz,
+                                     device=device, excitation_cycles=settings.excitation_cycles, progress=progress)
+        beamformed = beamform.beamform(channels, events, probe, radii, f_number=settings.rx_f_number,
+                                       apodization=settings.rx_apodization, line_angles=line_angles)
     reference = settings.reference or reference_level(probe, settings, device)
     grid = grid or scan.default_grid(beamformed.geometry, settings.shape)
     envelope, envelope_image = detect(beamformed.lines, beamformed.geometry, settings, probe, grid)
     image = display_image(envelope_image, beamformed.geometry, settings, grid, reference)
     params = {"probe": probe.as_dict(), "settings": {**settings.__dict__, "reference": reference},
-              "scatterers": len(scatterers), "device": device}
+              "scatterers": len(scatterers), "device": device, "engine": engine}
     if settings.display_chain is not None:
         params["display_chain"] = display.load(settings.display_chain).as_dict()
     return Simulation(probe, settings, channels, beamformed, envelope.astype(np.float32), grid,

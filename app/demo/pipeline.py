@@ -7,8 +7,10 @@ Reads top to bottom, one stage after another, each announced with its number and
   3. GANs         every ganlab model trains on its organ's training set and generates an image for
                   every reference mask
   4. metrics      `uscompare run` per organ, both comparisons in runs/demo/results.nc
-  5. report       runs/demo/report.html (and report.md)
-  6. study        a ready-made blinded reader study per organ in runs/demo/study.db
+  5. segmentation the segmentation utility of every method (app/demo/segmentation.py): a U-Net on
+                  each method's images of the training masks, both protocols, into results.nc
+  6. report       runs/demo/report.html (and report.md)
+  7. study        a ready-made blinded reader study per organ in runs/demo/study.db
 and ends by printing the one command that opens the dashboard on all of it. Everything it used
 is in runs/demo/demo.json; defaults in compare/demo/defaults.py.
 """
@@ -30,18 +32,19 @@ from pathlib import Path
 from app.study import add_readers, create_study
 from compare import results, runner
 from compare.defaults import Settings
-from app.demo import models, summary
+from app.demo import models, segmentation, summary
 from app.demo.defaults import DEMO, ORGAN_MODELS, DemoConfig
 from app.demo.sets import OrganSets, prepare
 from compare.report.document import write_report
 from ussim import imageset, importers
 
-STAGES = 6
+STAGES = 7
 ADMIN_PASSWORD_FILE = "admin-password.txt"
 NO_REAL = ("No real images were found (../shared/data/real or $USSIM_REAL_DATA): every reference set is "
            "simulated by ussim and the GANs trained on simulated images, so these numbers say how close each "
-           "GAN comes to the simulator, not to real ultrasound. The ussim rows image the same masks with new "
-           "scatterer seeds: the floor any method can reach at this set size.")
+           "GAN comes to the simulator, not to real ultrasound. The reference is made by ussim's fast engine; "
+           "the ussim rows image the same masks by its full engine with new scatterer seeds: the floor any "
+           "method can reach at this set size (plus the engines' difference, bench/RESULTS.md).")
 DEMO_SCALE = ("Demo scale: GANs trained for a few hundred iterations on a CPU, about ten held-out masks per "
               "organ, weights-free texture-v1 features. A worked example of the method, not numbers to cite.")
 
@@ -100,11 +103,18 @@ def run_demo(out_dir: Path = Path("runs/demo"), config: DemoConfig = DEMO, progr
         print(f"    {len(caught)} notes on metrics left NaN or adapted to these set sizes: listed in the report")
         notice = DEMO_SCALE if all(s.real for s in organ_sets.values()) else f"{NO_REAL} {DEMO_SCALE}"
         results.write_comparisons(comparisons, results_path, overwrite=True, attrs={"notice": notice})
+    with timer(5, "segmentation utility: a U-Net on every method's images of the training masks (ussim: fast "
+                  "engine), both protocols"):
+        found, record["segmentation"] = segmentation.run_stage(
+            organ_sets, {organ: record["organs"][organ]["methods"] for organ in ORGAN_MODELS}, sets_dir, config,
+            progress)
+        comparisons = {organ: segmentation.merged(ds, found[organ]) for organ, ds in comparisons.items()}
+        results.write_comparisons(comparisons, results_path, overwrite=True, attrs={"notice": notice})
     report_path = out_dir / "report.html"
-    with timer(5, "report"):
+    with timer(6, "report"):
         write_report(results_path, report_path, overwrite=True)
     db_path, password_path = out_dir / "study.db", out_dir / ADMIN_PASSWORD_FILE
-    with timer(6, "reader study: real and synthetic images, blinded, per organ"):
+    with timer(7, "reader study: real and synthetic images, blinded, per organ"):
         record["study"] = make_studies(db_path, organ_sets, method_sets, config, out_dir / "readers.txt",
                                        password_path)
 

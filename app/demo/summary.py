@@ -48,5 +48,39 @@ def markdown(out_dir: Path) -> str:
     lines += ["", "Each number: value [95 % interval] (bootstrap over the held-out images and the training seeds). "
               "Lower is closer to the reference for FID, KID, FRD and JS; higher for SSIM (same mask). "
               f"{methods.MARK_CAPTION} Full tables, image grids and every note: the demo's report.html.",
-              "", "What the intervals resolve:", "", *resolved]
+              "", "What the intervals resolve:", "", *resolved, *segmentation_lines(comparisons)]
     return "\n".join(lines) + "\n"
+
+
+def segmentation_lines(comparisons) -> list[str]:
+    """The segmentation-utility stage's table (Dice per class on the held-out images) and what its
+    intervals (over segmentation training seeds) resolve; nothing when the results hold none."""
+    from compare.segmentation import store
+
+    found = {organ: ds for organ, ds in comparisons.datasets.items() if store.has_segmentation(ds)}
+    if not found:
+        return []
+    lines = ["", "Segmentation utility (stage 5): a U-Net trained on each method's images of the training masks "
+                 "(ussim by its fast engine), synthetic only or pretrained and fine-tuned on real training images, "
+                 "against one trained on those real images only; Dice per class on the held-out images, mean over "
+                 "the segmentation seeds [95 % interval]:", "",
+             "| organ | method | protocol | Dice per class |", "| --- | --- | --- | --- |"]
+    verdict_lines = []
+    for organ, ds in found.items():
+        seg = ds["segmentation"]
+        for method in ds["seg_method"].values.tolist():
+            for n_real in ds["n_real"].values.tolist():
+                protocol = store.protocol(method, int(n_real))
+                if not protocol:
+                    continue
+                cells = []
+                for name in ds["seg_class"].values.tolist():
+                    at = {"seg_method": method, "n_real": n_real, "seg_class": name}
+                    value = float(seg.sel(seg_metric="dice", **at))
+                    if np.isfinite(value):
+                        cells.append(f"{name} {fmt(value, 3)} [{fmt(float(seg.sel(seg_metric='dice_low', **at)), 3)}, "
+                                     f"{fmt(float(seg.sel(seg_metric='dice_high', **at)), 3)}]")
+                where = protocol if int(n_real) == 0 else f"{protocol}, {n_real} real"
+                lines.append(f"| {organ} | {method} | {where} | {' / '.join(cells) or '–'} |")
+        verdict_lines += [f"- {organ}: {line}" for line in store.verdicts(ds)]
+    return lines + ["", "What the segmentation intervals resolve:", "", *(verdict_lines or ["- nothing"])]

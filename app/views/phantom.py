@@ -4,7 +4,9 @@ Edits: paint a disc of any class (add a follicle, widen the lumen, add plaque; p
 surrounding class over an object removes it), or move and resize one object (a connected region
 of a class: a follicle, the lumen, a plaque) by millimetres and a scale factor. Each trained GAN or
 diffusion model (segdiff; a run folder or snapshot file per line) then draws its image for the same
-mask, timed like the simulator.
+mask, timed like the simulator. The simulator's image comes at once from the fast engine
+(ussim.fast: the full engine's point-spread functions convolved, a fraction of a second) and from
+the full pulse-echo engine on request, each with its seconds.
 """
 
 from __future__ import annotations
@@ -146,32 +148,58 @@ def gan_image(path: str, state: dict, simulated_image: np.ndarray) -> tuple[np.n
     if snapshot.class_names != state["classes"]:
         raise UsageError(f"trained on classes {snapshot.class_names}, the mask has {state['classes']}")
     start = time.perf_counter()
-    # DECISION: sketch-conditioned GANs draw their sketch from the simulator's image of the same
-    # mask, so every method sees one anatomy and the editor needs no sketch input.
+    # DECISION: sketch-conditioned GANs draw their sketch from the simulator's (fast engine's) image
+    # of the same mask, so every method sees one anatomy and the editor needs no sketch input.
     image = generate.generate_image(snapshot, state["label"], image=simulated_image, seed=state["seed"])
     return image, time.perf_counter() - start
 
 
+def engine_image(state: dict, engine: str):
+    """The mask through the simulator's `engine` (ussim.simulate.ENGINES) as (image, seconds),
+    kept in the editor's state for this very mask: a rerun of the page does not simulate again."""
+    key = (engine, hash(state["label"].tobytes()), state["seed"])
+    # only this mask's images are kept: an edit makes the earlier ones stale
+    made = state["images"] = {k: v for k, v in state.get("images", {}).items() if k[1:] == key[1:]}
+    if key not in made:
+        sample = phantom.mask_sample(state["label"], scan.DisplayGrid(state["x"], state["z"]), state["classes"],
+                                     state["organ"], seed=state["seed"], sample_id="edited", progress=False,
+                                     engine=engine)
+        made[key] = (np.asarray(sample["image"].values[0]), float(sample["seconds"][0]))
+    return made[key]
+
+
 def simulated(state: dict) -> None:
-    gan_runs = [line.strip() for line in st.text_area(
-        "Trained GAN or diffusion (segdiff) runs (a run folder or snapshot.pt per line)", key="phantom_gan_runs").splitlines()
-        if line.strip()]
-    if not st.button("Make the images for this mask", key="phantom_simulate"):
-        return
+    """The fast engine's image of the mask at once; the full engine's on request; the models' on request."""
     try:
-        with st.spinner("Simulating…"):
-            sample = phantom.mask_sample(state["label"], scan.DisplayGrid(state["x"], state["z"]),
-                                         state["classes"], state["organ"], seed=state["seed"], sample_id="edited",
-                                         progress=False)
+        # the first fast image of a probe and settings measures its PSF bank (ussim.psf), once per machine
+        with st.spinner("Simulating (fast engine)…"):
+            fast_image, fast_seconds = engine_image(state, "fast")
     except UsageError as error:
         st.error(str(error))
         return
-    simulated_image = np.asarray(sample["image"].values[0])
-    columns = st.columns(1 + len(gan_runs))
-    columns[0].image(simulated_image, caption=f"simulator: {float(sample['seconds'][0]):.3g} s")
-    for column, path in zip(columns[1:], gan_runs, strict=True):
+    gan_runs = [line.strip() for line in st.text_area(
+        "Trained GAN or diffusion (segdiff) runs (a run folder or snapshot.pt per line)",
+        key="phantom_gan_runs").splitlines()
+        if line.strip()]
+    want_full = st.button("Simulate with the full engine (pulse-echo, slower)", key="phantom_full")
+    want_gans = st.button("Make the GAN and diffusion images for this mask", key="phantom_simulate")
+    shown = [(fast_image, f"simulator, fast engine: {fast_seconds:.3g} s")]
+    full_key = ("full", hash(state["label"].tobytes()), state["seed"])
+    if want_full or full_key in state.get("images", {}):
         try:
-            image, seconds = gan_image(path, state, simulated_image)
+            with st.spinner("Simulating (full engine)…"):
+                full_image, full_seconds = engine_image(state, "full")
+            shown.append((full_image, f"simulator, full engine: {full_seconds:.3g} s"))
+        except UsageError as error:
+            st.error(str(error))
+    columns = st.columns(len(shown) + (len(gan_runs) if want_gans else 0))
+    for column, (image, caption) in zip(columns, shown, strict=False):
+        column.image(image, caption=caption)
+    if not want_gans:
+        return
+    for column, path in zip(columns[len(shown):], gan_runs, strict=True):
+        try:
+            image, seconds = gan_image(path, state, fast_image)
         except (UsageError, OSError, KeyError, RuntimeError) as error:
             column.error(f"{path}: {error}")
             continue

@@ -87,7 +87,26 @@ def test_simulated_demo_writes_every_product_and_says_the_reference_is_simulated
         assert f"| {organ} | simulated (reference) |" in summary
     assert "sgan:ref-sketch † | mask + sketch of the reference image †" in summary
     assert "What the intervals resolve" in summary
-    assert set(record["stages"]) == {"image sets", "simulator", "GANs", "metrics", "report", "reader study"}
+    assert set(record["stages"]) == {"image sets", "simulator", "GANs", "metrics", "segmentation utility", "report",
+                                     "reader study"}
+    # the segmentation-utility stage: every method's synthetic set images training masks, never a
+    # held-out one; both protocols are in the results, the report and the summary
+    from compare.segmentation import store
+    assert "Segmentation utility (stage 5)" in summary and "synthetic-only" in summary
+    for organ, ds in comparisons.datasets.items():
+        assert store.has_segmentation(ds)
+        assert ds["seg_method"].values.tolist() == ["real-only", "ussim", *[
+            models.method_names(model)["reference"] for model in ORGAN_MODELS[organ]]]
+        with imageset.read(out / "data" / f"{organ}_train.h5") as train, \
+                imageset.read(out / "data" / f"{organ}_reference.h5") as reference:
+            training = train["label"].values[:TINY.segmentation_synthetic]
+            held_out = reference["label"].values
+            for path in record["segmentation"][organ]["synthetic_sets"].values():
+                with imageset.read(path) as made:
+                    assert np.array_equal(made["label"].values, training)
+                    assert not any(np.array_equal(m, h) for m in made["label"].values for h in held_out)
+        with imageset.read(record["segmentation"][organ]["synthetic_sets"]["ussim"]) as made:
+            assert made.attrs["method"] == "ussim-fast"
     assert json.loads((out / "demo.json").read_text())["config"] == TINY.as_dict()
 
 

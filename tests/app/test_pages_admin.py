@@ -193,11 +193,19 @@ def test_the_editor_simulates_the_edited_mask_and_names_an_unusable_gan(env, tmp
     at.selectbox(key="phantom_organ").set_value("ivus")
     at.select_slider(key="phantom_size").set_value(64)
     at = at.button[0].click().run()  # Generate
+    assert not at.exception
+    images = [node for node in _walk(at._tree) if type(node).__name__ == "Image"]
+    assert len(images) == 1 and "fast engine:" in images[0].captions[0]  # the fast engine's image at once
+    at = at.button(key="phantom_full").click().run()
+    assert not at.exception
+    captions = [node.captions[0] for node in _walk(at._tree) if type(node).__name__ == "Image"]
+    assert len(captions) == 2 and "full engine:" in captions[1]  # the full engine's on request, both timed
+    assert all(caption.endswith(" s") for caption in captions)
     at.text_area(key="phantom_gan_runs").set_value(str(tmp_path))  # a folder that is no training run
     at = at.button(key="phantom_simulate").click().run()
     assert not at.exception
     images = [node for node in _walk(at._tree) if type(node).__name__ == "Image"]
-    assert len(images) == 1  # the simulator's image; the GAN column holds an error instead
+    assert len(images) == 2  # the simulator's two images; the GAN column holds an error instead
     assert [e.value for e in at.error] == [f"{tmp_path}: {tmp_path} is not a finished training run (no snapshot.pt)"]
 
 
@@ -236,4 +244,4 @@ def test_the_editor_shows_a_trained_gans_image_for_the_edited_mask(env, tmp_path
     at = at.button(key="phantom_simulate").click().run()
     assert not at.exception and not at.error
     images = [node for node in _walk(at._tree) if type(node).__name__ == "Image"]
-    assert len(images) == 2  # the simulator's and the GAN's
+    assert len(images) == 2  # the simulator's (fast engine) and the GAN's

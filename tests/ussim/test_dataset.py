@@ -104,5 +104,6 @@ def test_a_killed_run_resumes_to_exactly_the_uninterrupted_result(capsys, tmp_pa
         params = imageset.params_of(resumed)
         assert params["dataset"]["n"] == 4 and params["dataset"]["scatterers_per_cell"] == 1.0
         # Any sample is remade by `ussim phantom` with its seed, as the params say.
-        one = phantom.random_sample("ivus", seed=2, size=48, per_cell=1.0, device="cpu", progress=False)
+        one = phantom.random_sample("ivus", seed=2, size=48, per_cell=1.0, device="cpu", progress=False,
+                                    engine=params["dataset"]["engine"])
         assert np.array_equal(one["image"].values[0], resumed["image"].values[2])

@@ -1,0 +1,128 @@
+"""The fast engine (ussim.fast, ussim.psf) against the full engine on small IVUS scenes.
+
+Cheap by design: an IVUS probe imaging 2.6 mm beyond its catheter (250 samples a line), 128 lines.
+The first 0.5 mm beyond the catheter, the element's near field, is left out: there the fast engine
+is 1-2 dB darker (a measured limit, bench/RESULTS.md). The full-size agreement on both organs' 256 x 256 phantoms
+is bench/fast_engine.py's (results in bench/RESULTS.md, "Fast engine").
+"""
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from ussim import cli, dataset, engine, fast, measure, probe, psf, scan, scatter, simulate
+from ussim.errors import UsageError
+
+IVUS = probe.load("ivus-20")
+LINES = 128  # the beam is 1-2 lines wide: fewer lines under-sample it (cubic splat loses 1 dB at 64)
+SETTINGS = dict(n_lines=LINES, depth=2.6e-3, shape=(48, 48), device="cpu", progress=False)
+SMALL_BANK = psf.DEFAULTS
+NEAR_FIELD = 32  # samples (0.5 mm beyond the catheter surface) left out of the comparisons
+
+
+@pytest.fixture
+def small_bank(tmp_path, monkeypatch):
+    monkeypatch.setenv("USSIM_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(psf, "DEFAULTS", SMALL_BANK)
+    monkeypatch.setattr(psf, "_MEMORY", {})
+    return tmp_path / "cache" / "psf"
+
+
+def _speckle(seed, thickness=None):
+    """A ring of tissue around the catheter, 0.9 to 3.2 mm from its centre."""
+    rng = np.random.default_rng(seed)
+    n = 18000
+    r = np.sqrt(rng.uniform(0.9e-3 ** 2, 3.2e-3 ** 2, n))
+    angle = rng.uniform(0, 2 * np.pi, n)
+    y = rng.uniform(-1, 1, n) * (thickness or 3 * scatter.resolution_cell(IVUS)[2]) / 2
+    return engine.Scatterers(r * np.sin(angle), y, r * np.cos(angle), rng.standard_normal(n))
+
+
+def test_speckle_and_brightness_agree_with_the_full_engine(small_bank):
+    cloud = _speckle(3)
+    full = simulate.simulate(cloud, IVUS, engine="full", **SETTINGS)
+    quick = simulate.simulate(cloud, IVUS, engine="fast", **SETTINGS)
+    assert quick.channels is None and quick.params["engine"] == "fast"
+    assert quick.beamformed.lines.shape == full.beamformed.lines.shape
+    samples = slice(NEAR_FIELD, 240)  # inside the ring, clear of its edges (250 samples a line)
+    stats = [measure.speckle_statistics(np.abs(s.beamformed.lines[:, samples])) for s in (full, quick)]
+    assert abs(stats[0]["mean_over_std"] - stats[1]["mean_over_std"]) < 0.05
+    assert abs(stats[0]["nakagami_m"] - stats[1]["nakagami_m"]) < 0.1
+    # the same scatterers: the fast image is the full one, not merely alike
+    correlation = np.corrcoef(np.abs(full.beamformed.lines[:, samples]).ravel(),
+                              np.abs(quick.beamformed.lines[:, samples]).ravel())[0, 1]
+    assert correlation > 0.9
+    for band in np.array_split(np.arange(NEAR_FIELD, 240), 4):  # mean log brightness against depth
+        levels = [np.mean(20 * np.log10(np.abs(s.beamformed.lines[:, band]) + 1e-30)) for s in (full, quick)]
+        assert abs(levels[0] - levels[1]) < 1.0
+    # the same beam grid and display grid, through the same scan conversion and display code
+    assert np.array_equal(scan.imaged_mask(quick.beamformed.geometry, quick.grid),
+                          scan.imaged_mask(full.beamformed.geometry, full.grid))
+    assert np.array_equal(quick.grid.x, full.grid.x) and quick.bmode.dtype == full.bmode.dtype
+
+
+def test_point_widths_agree_at_three_depths(small_bank):
+    radii = [1.2e-3, 1.9e-3, 2.7e-3]  # from the catheter centre: samples 52, 125, 208
+    angle = 2 * np.pi * (LINES // 2 + 0.3) / LINES  # between two lines
+    points = engine.Scatterers([r * np.sin(angle) for r in radii], [0.0] * 3, [r * np.cos(angle) for r in radii],
+                               [1.0] * 3)
+    along = simulate.radii_for(simulate.resolve(simulate.Settings(depth=2.6e-3, scheme="ivus", n_lines=LINES), IVUS,
+                                                points), IVUS)
+    step = float(along[1] - along[0])
+    lines = {name: np.abs(simulate.simulate(points, IVUS, engine=name, **SETTINGS).beamformed.lines)
+             for name in ("full", "fast")}
+    first = IVUS.dead_zone - IVUS.catheter_radius
+    for r in radii:
+        sample = int(round((r - IVUS.catheter_radius - first) / step))
+        window = slice(sample - 12, sample + 13)
+        for axis in (0, 1):  # across the lines, then along them
+            widths = []
+            for envelope in lines.values():
+                part = envelope[:, window]
+                line, peak = np.unravel_index(part.argmax(), part.shape)
+                widths.append(measure.fwhm(part[:, peak] if axis == 0 else part[line], 1.0))
+            assert abs(widths[1] - widths[0]) <= 0.1 * widths[0], (r, axis, widths)
+
+
+def test_bank_is_cached_on_disk_and_keyed_by_the_physics_sources(small_bank, monkeypatch):
+    cloud = _speckle(1)
+    simulate.simulate(cloud, IVUS, engine="fast", **SETTINGS)
+    stored = sorted(small_bank.iterdir())
+    assert len(stored) == 1 and stored[0].suffix == ".npz"  # written whole: no temporary file left
+    monkeypatch.setattr(psf, "_MEMORY", {})
+    again = simulate.simulate(cloud, IVUS, engine="fast", **SETTINGS)
+    assert len(list(small_bank.iterdir())) == 1
+    resolved = simulate.resolve(dataclasses.replace(simulate.Settings(), n_lines=LINES, depth=2.6e-3), IVUS, cloud)
+    radii = simulate.radii_for(resolved, IVUS)
+    geometry = again.beamformed.geometry
+    before = psf.key(IVUS, resolved, geometry, radii, SMALL_BANK)
+    monkeypatch.setattr(psf, "source_digest", lambda: "another engine.py")
+    assert psf.key(IVUS, resolved, geometry, radii, SMALL_BANK) != before
+    assert psf.key(IVUS, dataclasses.replace(resolved, rx_f_number=2.5), geometry, radii, SMALL_BANK) != before
+
+
+def test_torch_path_matches_numpy(small_bank):
+    pytest.importorskip("torch")
+    cloud = _speckle(2)
+    settings = simulate.resolve(dataclasses.replace(simulate.Settings(), n_lines=LINES, depth=2.6e-3), IVUS, cloud)
+    events, radii = simulate.events_for(settings, IVUS), simulate.radii_for(settings, IVUS)
+    from ussim import beamform
+    geometry = beamform.line_geometry(events, IVUS, radii)
+    by = {backend: fast.beamformed(cloud, IVUS, settings, events, radii, geometry, device="cpu", backend=backend).lines
+          for backend in fast.BACKENDS}
+    # DECISION: the stated tolerance of the GPU path: 1e-4 of the largest value (float32 FFTs)
+    assert np.max(np.abs(by["torch"] - by["numpy"])) <= 1e-4 * np.max(np.abs(by["numpy"]))
+
+
+def test_engine_choice_is_checked(capsys):
+    with pytest.raises(UsageError, match="unknown engine 'quick'"):
+        simulate.simulate(_speckle(0), IVUS, engine="quick", **SETTINGS)
+    with pytest.raises(UsageError, match="unknown fast-engine backend"):
+        fast.beamformed(_speckle(0), IVUS, None, [], np.arange(3.0), None, backend="cupy")
+    full, quick = (dataset.plan("ivus", 8, size=64, engine=name)[0].name for name in ("full", "fast"))
+    assert full != quick  # a shard of one engine is never reused for the other
+    with pytest.raises(SystemExit) as stopped:
+        cli.main(["dataset", "--organ", "ivus", "--n", "1", "--out", "x.h5", "--engine", "quick"])
+    message = capsys.readouterr().err
+    assert stopped.value.code == 2 and "--engine" in message and "'quick'" in message and "full" in message

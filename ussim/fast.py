@@ -1,0 +1,275 @@
+"""The fast engine: scatterers accumulated on the beam grid and convolved with the full engine's
+point-spread functions, in place of channel data and delay-and-sum.
+
+The established convolution model of ultrasound images with a spatially varying PSF (Bamber and
+Dickinson 1980; Meunier and Bertrand 1995; COLE, Gao et al., IEEE UFFC 2009; the beam-profile
+simulator of OpenBCSim, Storve and Torp 2017). The beamformed analytic line of the full engine
+is, to the Born approximation it already makes, a sum of shifted PSFs K:
+
+    L(r, l) = sum_s A_s K_s(r - r_s, l - l_s)
+            = exp(i 2k r) sum_s [A_s exp(-i 2k r_s)] B_s(r - r_s, l - l_s),   B = K exp(-i 2k dr)
+
+with r the distance along a line, l the line, k the wavenumber at fc. So each scatterer adds
+its complex amplitude A_s exp(-i 2k r_s) (exact phase) to the beam grid (linearly between the
+two samples around r_s, the baseband PSF varying slowly over one sample; to the nearest quarter
+line across), and the grid is convolved with the baseband PSFs B of ussim.psf: per depth and
+lateral node of the bank, each scatterer weighted linearly between the two nodes around it
+(overlap-add of node-wise convolutions), its gain interpolated in log between the nodes.
+
+A_s is the scatterer's amplitude times what the full engine applies per scatterer and the bank's
+in-plane points do not have: the attenuation amplitude at fc, exp(-a fc) (a the two-way path
+integral of ussim.engine.path_attenuation), and the elevation beam at its offset y (the probe's
+height aperture table of ussim.aperture, squared for transmit and receive, relative to y = 0);
+its r_s is its 3-D distance from the face. The downshift, exp(-a (f - fc)) on the pulse
+spectrum, is applied to the PSF along the line (time) axis per attenuation bin of the same width
+as the full engine's (ussim.engine.BIN_TOLERANCE_NP).
+
+The lines enter the same envelope, TGC, scan conversion and display chain as the full engine's
+(ussim.simulate.detect and display_image).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import fft, interpolate
+
+from ussim import aperture, beamform, engine, psf, scan
+from ussim.engine import Scatterers
+from ussim.errors import UsageError
+from ussim.probe import SPEED_OF_SOUND, Probe
+
+BACKENDS = ("numpy", "torch")
+# DECISION: the downshift factor exp(-a (f - fc)) is held constant beyond fc +- B fc (twice the
+# -6 dB half band): there the pulse has no energy, and the exponential would only amplify the
+# PSF's numerical floor (-60 dB) by up to e^(a fs / 2).
+DOWNSHIFT_BAND = 1.0
+# extra samples on each side of a kernel before the downshift filter, which lengthens the pulse a little
+DOWNSHIFT_PAD = 8
+
+
+def beamformed(scatterers: Scatterers, probe: Probe, settings, events, radii: np.ndarray,
+               geometry: scan.Geometry, *, device: str = "auto", backend: str = "numpy",
+               bank: psf.Bank | None = None) -> beamform.Beamformed:
+    """The beamformed analytic lines (n_lines, len(radii)) that the full engine would make of
+    `scatterers`, by PSF convolution. `backend` "torch" convolves with torch on CUDA when present."""
+    if backend not in BACKENDS:
+        raise UsageError(f"unknown fast-engine backend '{backend}' (allowed: {', '.join(BACKENDS)})")
+    bank = bank or psf.load_or_measure(probe, settings, events, geometry, radii, device=device)
+    n_lines = len(geometry.x if isinstance(geometry, scan.LinearLines) else geometry.angles)
+    terms = scatterer_terms(scatterers, probe, settings, geometry, radii, bank)
+    kernel_lines, kernel_samples = bank.kernels.shape[-2], bank.kernels.shape[-1] + 2 * DOWNSHIFT_PAD
+    pad_lines, pad_samples = kernel_lines + 4, kernel_samples + 2
+    out = np.zeros((n_lines + 2 * pad_lines, radii.size + 2 * pad_samples), np.complex128)
+    transform = _transforms(backend)
+    axial = attenuation_bin_width(probe)
+    for (depth_node, lateral_node), (j, t, s0, frac, value, bins) in grouped(terms, bank, probe):
+        kernel = np.pad(bank.kernels[depth_node, lateral_node], ((0, 0), (DOWNSHIFT_PAD, DOWNSHIFT_PAD)))
+        j_lo, s_lo = int(j.min()) - 1, int(s0.min())  # the cubic taps reach one line before j
+        rows, cols = int(j.max()) + 2 - j_lo + 1, int(s0.max()) + 1 - s_lo + 1
+        shape = (fft.next_fast_len(rows + kernel_lines - 1), fft.next_fast_len(cols + kernel_samples - 1))
+        offsets = np.fft.fftfreq(shape[1], 1 / probe.sampling_frequency)
+        spectrum = None
+        for b in np.unique(bins):
+            use = bins == b
+            block = splat(j[use] - j_lo, t[use], s0[use] - s_lo, frac[use], value[use], (rows, cols))
+            part = transform.axial(block, shape[1], downshift(offsets, (b + 0.5) * axial, probe))
+            spectrum = part if spectrum is None else spectrum + part
+        result = transform.finish(spectrum, kernel, shape)[:rows + kernel_lines - 1, :cols + kernel_samples - 1]
+        line0 = pad_lines + j_lo - bank.half_lines
+        sample0 = pad_samples + s_lo - (bank.samples_before + DOWNSHIFT_PAD)
+        out[line0:line0 + result.shape[0], sample0:sample0 + result.shape[1]] += result
+    if isinstance(geometry, scan.RadialLines):  # a full turn: what fell beyond either end wraps round
+        body = np.zeros((n_lines, out.shape[1]), out.dtype)
+        np.add.at(body, (np.arange(out.shape[0]) - pad_lines) % n_lines, out)
+    else:
+        body = out[pad_lines:pad_lines + n_lines]
+    baseband = body[:, pad_samples:pad_samples + radii.size]
+    wavenumber = 2 * np.pi * probe.center_frequency / SPEED_OF_SOUND
+    lines = baseband * np.exp(2j * wavenumber * radii)[None, :]
+    return beamform.Beamformed(lines.astype(np.complex64), geometry)
+
+
+def scatterer_terms(scatterers: Scatterers, probe: Probe, settings, geometry: scan.Geometry, radii: np.ndarray,
+                    bank: psf.Bank) -> dict:
+    """Per scatterer on the beam grid: fractional line and sample, complex amplitude A exp(-i 2k r),
+    two-way attenuation path integral; only those whose PSF reaches the grid and is audible."""
+    step = float(radii[1] - radii[0])
+    n_lines = len(geometry.x if isinstance(geometry, scan.LinearLines) else geometry.angles)
+    line, _, along = scan.beam_indices(geometry, scatterers.x, scatterers.z)
+    offset = psf.face_offset(geometry, float(radii[0]))
+    in_plane = along - offset
+    distance = np.sqrt(in_plane ** 2 + scatterers.y ** 2)  # from the face, out of the plane too
+    sample = (distance - radii[0]) / step
+    two_way = 2 * engine.path_attenuation(scatterers, probe, settings.attenuation_db_cm_mhz)
+    keep = (two_way * probe.center_frequency <= engine.INAUDIBLE_NP) & (in_plane > 0)
+    keep &= (sample > -bank.kernels.shape[-1]) & (sample < radii.size + bank.samples_before)
+    if not isinstance(geometry, scan.RadialLines):
+        keep &= (line > -bank.half_lines - 1) & (line < n_lines + bank.half_lines)
+    pick = np.flatnonzero(keep)
+    line, sample, distance, two_way = line[pick], sample[pick], distance[pick], two_way[pick]
+    y = scatterers.y[pick]
+    wavenumber = 2 * np.pi * probe.center_frequency / SPEED_OF_SOUND
+    amplitude = scatterers.amplitude[pick] * np.exp(-two_way * probe.center_frequency)
+    amplitude = amplitude * elevation_factor(probe, in_plane[pick], distance, y) * np.exp(log_gain(bank, sample, line))
+    value = amplitude * np.exp(-2j * wavenumber * distance)
+    return {"line": line, "sample": sample, "value": value, "two_way": two_way}
+
+
+def elevation_factor(probe: Probe, in_plane: np.ndarray, distance: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Two-way response of a scatterer at `y` off the scan plane, at 3-D distance `distance` from
+    the face, relative to a scatterer in the plane at that distance (whose gain the bank holds:
+    the scatterer's sample is its 3-D distance), as the full engine's element terms give it
+    (ussim.kernels.physics: E_w E_h along / r^2 per element):
+
+        [E_h(r, y / r) / E_h(r, 0) x d / r]^2,   d = in_plane, r = distance,
+
+    E_h the probe's height aperture table (ussim.aperture), d / r the obliquity along / r, which
+    matters near the face, where the slab's half thickness is comparable to the depth.
+    DECISION: one element's geometry for the whole aperture: d is the distance from the face
+    along the line, the element right above the scatterer; the receive aperture's elements
+    (f-number 1.5) lie within 5 % of it."""
+    if not np.any(y):
+        return np.ones(distance.size)
+    shortest = SPEED_OF_SOUND / (probe.center_frequency * (1 + probe.bandwidth))
+    r_max = np.ceil(float(distance.max()) / aperture.RANGE_STEP) * aperture.RANGE_STEP
+    u = y / np.maximum(distance, shortest)
+    u_max = aperture.sine_extent(float(np.abs(y).max()), max(float(in_plane.min()), probe.wavelength))
+    table = aperture.table(probe.height, probe.elevation_focus, probe.center_frequency, shortest, r_max, u_max,
+                           SPEED_OF_SOUND)
+    r_nodes = table.r0 + table.dr * np.arange(table.values.shape[0])
+    u_nodes = table.u0 + table.du * np.arange(table.values.shape[1])
+    lookup = interpolate.RegularGridInterpolator((r_nodes, u_nodes), table.values.astype(np.complex128))
+    r = np.clip(distance, r_nodes[0], r_nodes[-1])
+    off = lookup(np.column_stack([r, np.clip(u, u_nodes[0], u_nodes[-1])]))
+    on = lookup(np.column_stack([r, np.zeros_like(r)]))
+    return (off / np.where(on == 0, 1, on) * (in_plane / distance)) ** 2
+
+
+def log_gain(bank: psf.Bank, sample: np.ndarray, line: np.ndarray) -> np.ndarray:
+    """The bank's log peak gain at each scatterer, bilinear between its gain nodes, held beyond."""
+    depth = np.interp(sample, bank.gain_depths, np.arange(bank.gain_depths.size))
+    lateral = np.interp(line, bank.gain_lines, np.arange(bank.gain_lines.size))
+    d0, wd = _cell(depth, bank.gain_depths.size)
+    a0, wa = _cell(lateral, bank.gain_lines.size)
+    d1, a1 = np.minimum(d0 + 1, bank.gain_depths.size - 1), np.minimum(a0 + 1, bank.gain_lines.size - 1)
+    g = bank.log_gain
+    return (1 - wd) * ((1 - wa) * g[d0, a0] + wa * g[d0, a1]) + wd * ((1 - wa) * g[d1, a0] + wa * g[d1, a1])
+
+
+def _cell(position: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Lower node index and weight of the upper node for fractional node positions in [0, n - 1]."""
+    if n < 2:
+        return np.zeros(position.size, np.int64), np.zeros(position.size)
+    lower = np.minimum(np.floor(position).astype(np.int64), n - 2)
+    return lower, position - lower
+
+
+def grouped(terms: dict, bank: psf.Bank, probe: Probe):
+    """(depth node, lateral node) -> that node's scatterers: lower line j, fraction t to the next
+    line, lower sample, fraction to the next sample, weighted value, attenuation bin; each
+    scatterer with its nearest node's PSF (or split linearly between the nodes around it, with
+    psf.DEFAULTS.blend_nodes)."""
+    depth = np.interp(terms["sample"], bank.depth_nodes, np.arange(bank.depth_nodes.size))
+    lateral = np.interp(terms["line"], bank.lateral_nodes, np.arange(bank.lateral_nodes.size))
+    d0, wd = _cell(depth, bank.depth_nodes.size)
+    a0, wa = _cell(lateral, bank.lateral_nodes.size)
+    if not psf.DEFAULTS.blend_nodes:  # the nearest node, whole
+        d0, wd = d0 + (wd >= 0.5), np.zeros_like(wd)
+        a0, wa = a0 + (wa >= 0.5), np.zeros_like(wa)
+    j = np.floor(terms["line"]).astype(np.int64)
+    t = terms["line"] - j
+    s0 = np.floor(terms["sample"]).astype(np.int64)
+    frac = terms["sample"] - s0
+    bins = np.floor(terms["two_way"] / attenuation_bin_width(probe)).astype(np.int64)
+    parts = []
+    for dd, weight_d in ((0, 1 - wd), (1, wd)):
+        for da, weight_a in ((0, 1 - wa), (1, wa)):
+            weight = weight_d * weight_a
+            use = np.flatnonzero(weight > 0)
+            parts.append(((d0[use] + dd) * bank.lateral_nodes.size + a0[use] + da, use, weight[use]))
+    key = np.concatenate([p[0] for p in parts])
+    index = np.concatenate([p[1] for p in parts])
+    weight = np.concatenate([p[2] for p in parts])
+    order = np.argsort(key, kind="stable")
+    key, index, weight = key[order], index[order], weight[order]
+    starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]]) if key.size else np.array([], np.int64)
+    ends = np.r_[starts[1:], key.size]
+    for start, end in zip(starts, ends, strict=True):
+        chosen = index[start:end]
+        yield divmod(int(key[start]), bank.lateral_nodes.size), (
+            j[chosen], t[chosen], s0[chosen], frac[chosen], terms["value"][chosen] * weight[start:end], bins[chosen])
+
+
+def splat(j: np.ndarray, t: np.ndarray, s0: np.ndarray, frac: np.ndarray, value: np.ndarray,
+          shape: tuple[int, int]) -> np.ndarray:
+    """Scatterer values onto a (lines, samples) block: linearly between the two samples around
+    each, and across lines with the cubic convolution weights (Keys, a = -0.5) of its fraction t
+    to the next line, on lines j - 1 .. j + 2 (j counted from the block's second line).
+    DECISION: cubic across lines, so that one PSF per node serves every sub-line position: the
+    lines sample the PSF's main lobe with 3-7 lines (bench/fast_engine.py), where cubic
+    interpolation is within a few per cent and linear would lose up to 10 % of a peak between lines."""
+    rows, cols = shape
+    taps = (((-0.5 * t + 1) * t - 0.5) * t, (1.5 * t - 2.5) * t * t + 1, ((-1.5 * t + 2) * t + 0.5) * t,
+            (0.5 * t - 0.5) * t * t)
+    flat = (j - 1) * cols + s0
+    index = np.concatenate([flat + k * cols + shift for k in range(4) for shift in (0, 1)])
+    weights = np.concatenate([taps[k] * w for k in range(4) for w in (1 - frac, frac)])
+    values = np.tile(value, 8) * weights
+    size = rows * cols
+    block = np.bincount(index, values.real, size) + 1j * np.bincount(index, values.imag, size)
+    return block.reshape(rows, cols)
+
+
+def attenuation_bin_width(probe: Probe) -> float:
+    """The full engine's attenuation bin (Np/Hz, two-way): the pulse shape within 1 dB across the band."""
+    return 2 * engine.BIN_TOLERANCE_NP / (probe.bandwidth * probe.center_frequency)
+
+
+def downshift(offsets: np.ndarray, attenuation: float, probe: Probe) -> np.ndarray:
+    """The pulse-shape part of attenuation at baseband frequencies f - fc: exp(-a (f - fc)), as
+    ussim.pulse.Pulse.baseband applies it (its part at fc, exp(-a fc), is applied per scatterer)."""
+    band = DOWNSHIFT_BAND * probe.bandwidth * probe.center_frequency
+    return np.exp(-attenuation * np.clip(offsets, -band, band))
+
+
+class _NumpyTransforms:
+    """FFTs of the convolution by scipy.fft (threads: numba's count, the engine's CPU budget)."""
+
+    @staticmethod
+    def axial(block: np.ndarray, n: int, factor: np.ndarray) -> np.ndarray:
+        return fft.fft(block, n=n, axis=1, workers=_workers()) * factor[None, :]
+
+    @staticmethod
+    def finish(spectrum: np.ndarray, kernel: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+        workers = _workers()
+        spectrum = fft.fft(spectrum, n=shape[0], axis=0, workers=workers)
+        return fft.ifft2(spectrum * fft.fft2(kernel, s=shape, workers=workers), workers=workers)
+
+
+class _TorchTransforms:
+    """The same FFTs with torch, on CUDA when present (the GPU path)."""
+
+    def __init__(self):
+        import torch
+        self.torch = torch
+        self.device = "cuda" if torch.cuda.is_available() else "cpu"
+
+    def axial(self, block: np.ndarray, n: int, factor: np.ndarray):
+        torch = self.torch
+        return torch.fft.fft(torch.as_tensor(block, device=self.device), n=n, dim=1) * \
+            torch.as_tensor(factor, device=self.device)[None, :]
+
+    def finish(self, spectrum, kernel: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+        torch = self.torch
+        spectrum = torch.fft.fft(spectrum, n=shape[0], dim=0)
+        kernel = torch.fft.fft2(torch.as_tensor(kernel.astype(np.complex128), device=self.device), s=shape)
+        return torch.fft.ifft2(spectrum * kernel).cpu().numpy()
+
+
+def _transforms(backend: str):
+    return _NumpyTransforms() if backend == "numpy" else _TorchTransforms()
+
+
+def _workers() -> int:
+    import numba
+    return numba.get_num_threads()
