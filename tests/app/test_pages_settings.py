@@ -32,7 +32,7 @@ def test_admin_password_from_the_environment_or_a_file(monkeypatch, tmp_path):
     assert settings.admin_password([]) == "from-env"
 
 
-@pytest.mark.parametrize("content, message", [(None, "not readable"), ("\n", "is empty")])
+@pytest.mark.parametrize("content, message", [(None, "no such file"), ("\n", "is empty")])
 def test_usapp_refuses_a_bad_password_file_in_one_line(monkeypatch, tmp_path, capsys, content, message):
     monkeypatch.delenv(settings.PASSWORD_ENV, raising=False)
     path = tmp_path / "pw.txt"
@@ -44,6 +44,8 @@ def test_usapp_refuses_a_bad_password_file_in_one_line(monkeypatch, tmp_path, ca
     assert ended.value.code == 2 and error.count("\n") == 1 and str(path) in error and message in error
 
 
-def test_usapp_passes_the_password_file_to_the_app():
-    args = cli.command(["--db", "sqlite:///x.db", "--admin-password-file", "pw.txt"])
-    assert args[args.index("--") + 1:] == ["--db", "sqlite:///x.db", "--admin-password-file", "pw.txt"]
+def test_usapp_passes_the_password_file_to_the_app(tmp_path):
+    secret = tmp_path / "pw.txt"
+    secret.write_text("from-file\n")
+    args = cli.command(["--db", "sqlite:///x.db", "--admin-password-file", str(secret)])
+    assert args[args.index("--") + 1:] == ["--db", "sqlite:///x.db", "--admin-password-file", str(secret)]

@@ -130,7 +130,7 @@ def test_cli_training_sketches_and_one_line_refusals(capsys, runs_of, heldout, t
         assert imageset.params_of(ds)["sketch_source"]["role"] == "the run's training set"
     for model, extra, message in [("specklegan", ["--sketch-from", "training"], "specklegan sees no sketch"),
                                   ("sgan", ["--sketch-from", "training", "--sketch-set", tmp_path / "no.h5"],
-                                   "no.h5: no such image-set file")]:
+                                   "no.h5: no such file")]:
         code, err = generate_cli(model, *extra)
         assert code == 2 and len(err.strip().splitlines()) == 1 and message in err, err
 
