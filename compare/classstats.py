@@ -22,7 +22,7 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
-from tqdm import tqdm
+from ussim.progress import bar as progress_bar
 
 from compare.metrics import gcnr as gcnr_metric
 from compare.metrics import js, speckle
@@ -54,8 +54,8 @@ def class_statistics(s: ImageSet, n_classes: int, min_pixels: int, progress: boo
     envelope = np.full((n, n_classes, len(speckle.NAMES)), np.nan) if has_envelope else None
     gcnr = np.full((n, n_classes), np.nan)
     pixels = np.zeros((n, n_classes), np.int64)
-    for start in tqdm(range(0, n, BLOCK), unit="block", desc=f"class statistics {s.name}",
-                      disable=None if progress else True):
+    for start in progress_bar(range(0, n, BLOCK), unit="block", desc=f"class statistics {s.name}",
+                      enabled=progress):
         block = slice(start, start + BLOCK)
         images = np.asarray(s.ds["image"][block].values)
         labels = s.labels(block)

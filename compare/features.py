@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import xarray as xr
-from tqdm import tqdm
+from ussim.progress import bar as progress_bar
 
 from compare.defaults import CACHE_ENV, cache_dir
 from ussim.errors import UsageError
@@ -53,8 +53,8 @@ def extract(images: xr.DataArray, backbone, *, batch_size: int = 50, progress: b
             return cached
     n = images.sizes["sample"]
     features = np.empty((n, backbone.dim), np.float32)
-    with tqdm(total=n, unit="img", desc=f"{backbone.name} features {label}".rstrip(),
-              disable=None if progress else True) as bar:
+    with progress_bar(total=n, unit="img", desc=f"{backbone.name} features {label}".rstrip(),
+              enabled=progress) as bar:
         for start in range(0, n, batch_size):
             batch = np.asarray(images[start:start + batch_size].values)
             features[start:start + len(batch)] = backbone.features(batch)

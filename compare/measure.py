@@ -9,7 +9,7 @@
 from __future__ import annotations
 
 import numpy as np
-from tqdm import tqdm
+from ussim.progress import bar as progress_bar
 
 from compare import features, pairing, radiomics
 from compare.classstats import ClassStatistics
@@ -65,8 +65,8 @@ def diversity_values(s: ImageSet, settings: Settings, progress: bool) -> np.ndar
     options = dict(weights=weights, sigma=settings.ssim_sigma, k1=settings.ssim_k1,
                    k2=settings.ssim_k2)
     return np.array([ssim.ms_ssim(images[i] / 255, images[j] / 255, **options)
-                     for i, j in tqdm(pairs, unit="pair", desc=f"diversity {s.name}",
-                                      disable=None if progress else True)])
+                     for i, j in progress_bar(pairs, unit="pair", desc=f"diversity {s.name}",
+                                      enabled=progress)])
 
 
 def measure_pairs(reference: ImageSet, candidate: ImageSet, settings: Settings, notes,
@@ -84,7 +84,7 @@ def measure_pairs(reference: ImageSet, candidate: ImageSet, settings: Settings, 
     with_ms = bool(notes.attempt(f"{where} MS-SSIM", _ms_ssim_fits, reference, settings))
     options = dict(sigma=settings.ssim_sigma, k1=settings.ssim_k1, k2=settings.ssim_k2)
     ssims, ms_ssims = [], []
-    with tqdm(total=len(pairs), unit="pair", desc=f"SSIM {where}", disable=None if progress else True) as bar:
+    with progress_bar(total=len(pairs), unit="pair", desc=f"SSIM {where}", enabled=progress) as bar:
         for start in range(0, len(pairs), PAIR_BLOCK):
             chunk = pairs[start:start + PAIR_BLOCK]
             a = as_unit_float(reference.ds["image"].isel(sample=[i for i, _ in chunk]).values)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 
 import numpy as np
-from tqdm import tqdm
+from ussim.progress import bar as progress_bar
 
 from compare import features
 from compare.defaults import cache_dir
@@ -55,8 +55,8 @@ def set_features(s: ImageSet, n_classes: int, *, progress: bool = True, cache: b
         except (OSError, ValueError):  # unreadable entry: recompute and replace it
             pass
     out: dict = {"image": [], **{c: [] for c in range(n_classes)}}
-    for start in tqdm(range(0, s.n, BLOCK), unit="block", desc=f"radiomics {s.name}",
-                      disable=None if progress else True):
+    for start in progress_bar(range(0, s.n, BLOCK), unit="block", desc=f"radiomics {s.name}",
+                      enabled=progress):
         block = slice(start, start + BLOCK)
         images, labels = np.asarray(s.ds["image"][block].values), s.labels(block)
         out["image"].append(frd.radiomic_features(images, progress=False))

@@ -19,7 +19,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
+from ussim.progress import bar as progress_bar
 
 from compare import backbones, bootstrap, estimates, measure, radiomics, results
 from compare.backbones import weights as inception_weights
@@ -231,7 +231,7 @@ def replicate(reference, paired: dict, settings: Settings, metrics: list[str], n
     tables = np.full((count, len(paired) + 1, len(results.CLASS_METRICS), n_classes), np.nan)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # metrics undefined in a resample are NaN there
-        for b in tqdm(range(count), unit="resample", desc="bootstrap intervals", disable=None if progress else True):
+        for b in progress_bar(range(count), unit="resample", desc="bootstrap intervals", enabled=progress):
             w_reference = bootstrap.resample_counts(rng, reference.n)
             values[b, 0], tables[b, 0] = _vectors(
                 *estimates.set_values(reference, w_reference, _draw(rng, reference.diversity)), metrics, n_classes)

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from tqdm import tqdm
+from ussim.progress import bar as progress_bar
 
 from ganlab import sketch
 from ussim import imageset
@@ -88,7 +88,7 @@ def load(path, size: int, *, canny: dict | None, prefer_stored_sketch: bool = Fa
         sketches = resize_labels((stored > 0).astype(np.uint8), size)
         source["sketch"] = "stored"
     elif canny is not None:
-        with tqdm(total=len(labels), desc="sketches", unit="img", disable=None if progress else True) as bar:
+        with progress_bar(total=len(labels), desc="sketches", unit="img", enabled=progress) as bar:
             sketches = edge_sketches(images, canny, bar)
         source["sketch"] = "canny"
     return Masks(torch.from_numpy(labels), torch.from_numpy(images),

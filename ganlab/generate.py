@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm import tqdm
+from ussim.progress import bar as progress_bar
 
 from ganlab import conditions, data, diversity, registry, runs
 from ganlab.growing import resize
@@ -165,7 +165,7 @@ def generate_set(snapshot: Snapshot, masks_path, *, samples: int | None = None, 
         masks.source.update(sketch="canny", canny=sketches.canny)
     images, shown, seconds = [], [], []
     warm_up(snapshot, masks.labels[0], sketches, out_size, seed)
-    for i in tqdm(range(len(masks)), desc="generate", unit="img", disable=None if progress else True):
+    for i in progress_bar(range(len(masks)), desc="generate", unit="img", enabled=progress):
         start = time.perf_counter()
         torch.manual_seed(seed + i)
         sketch_map = sketches.for_sample(i)

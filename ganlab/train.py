@@ -21,7 +21,7 @@ from pathlib import Path
 
 import torch
 import torch.distributed as dist
-from tqdm import tqdm
+from ussim.progress import bar as progress_bar
 
 from ganlab import __version__, data, diversity, presets, registry, runs, sketch
 from ganlab.growing import resize
@@ -192,8 +192,8 @@ def train(model=None, data_path=None, *, preset: str | None = None, overrides: d
         # holds a full share.
         order = torch.randperm(len(masks), generator=torch.Generator().manual_seed(config["seed"] * 100_003 + epoch))
         started, stop = time.perf_counter(), False
-        bar = tqdm(range(iteration, per_epoch), desc=f"epoch {epoch + 1}/{config['epochs']}", unit="it",
-                   disable=None if progress and rank == 0 else True, leave=False)
+        bar = progress_bar(range(iteration, per_epoch), desc=f"epoch {epoch + 1}/{config['epochs']}", unit="it",
+                   enabled=progress and rank == 0, leave=False)
         for iteration in bar:
             state = spec.schedule(config, epoch + iteration / per_epoch)
             spec.apply_schedule(networks, state)

@@ -181,13 +181,13 @@ def dataset_params(shards: list[Shard], n: int, seed: int, shard_size: int) -> d
 
 def _compute(todo: list[Shard], folder: Path, *, device, workers, scheduler, done, total, progress):
     from dask.distributed import as_completed
-    from tqdm import tqdm
+    from ussim.progress import bar as progress_bar
 
     with _client(workers, scheduler, len(todo)) as (client, threads):
         futures = client.map(make_shard, todo, folder=str(folder.resolve()), device=device, threads=threads,
                              key=[f"ussim-{s.name}" for s in todo])
-        with tqdm(total=total, initial=done, desc=f"dataset ({todo[0].organ})", unit="shard",
-                  disable=None if progress else True) as bar:
+        with progress_bar(total=total, initial=done, desc=f"dataset ({todo[0].organ})", unit="shard",
+                  enabled=progress) as bar:
             for future in as_completed(futures):
                 future.result()  # a worker's error surfaces here, with its traceback
                 bar.update(1)

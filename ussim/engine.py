@@ -48,7 +48,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from tqdm import tqdm
+from ussim.progress import bar as progress_bar
 
 from ussim import aperture, pulse
 from ussim.errors import UsageError
@@ -219,8 +219,8 @@ def simulate_channels(scatterers: Scatterers, probe: Probe, events: list[Transmi
     carrier = np.exp(2j * np.pi * probe.center_frequency * t_out).astype(np.complex64)
     prepare, block_size = _kernels(device)
     total = sum(len(range(a, b, block_size)) for a, b in zip(starts, ends, strict=True)) * len(events)
-    with tqdm(total=total, desc=f"pulse-echo ({device})", unit="block",
-              disable=None if progress else True) as bar:
+    with progress_bar(total=total, desc=f"pulse-echo ({device})", unit="block",
+              enabled=progress) as bar:
         for index, event in enumerate(events):
             add_block = prepare(event, tables, probe, fine_rate, boxes)
             boxed = event.kind != "monostatic" and boxes.longest > 0

@@ -14,14 +14,14 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
-from tqdm import tqdm
+from ussim.progress import bar as progress_bar
 
 from ussim import imageset, raster
 from ussim.errors import UsageError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
-# Progress bars (tqdm's disable=None) show only when stderr is a terminal, so logs and error
-# output stay clean; progress=False hides them there too.
+# Progress (ussim.progress): a bar in a terminal, a line at least every 30 s in a log;
+# progress=False hides it.
 
 
 def real_data_dir() -> Path | None:
@@ -170,7 +170,7 @@ def import_npz(path, *, organ="unknown", method=None, split=None, image_class=No
         raise UsageError(f"{path}: grayscale archive without 'chroma_frac', so --max-color-fraction cannot be applied")
     selection = _Selection(size, fit, gray, max_color_fraction)
     chroma = optional.get("chroma_frac")
-    for i in tqdm(np.flatnonzero(keep), desc=f"import {path.name}", unit="img", disable=None if progress else True):
+    for i in progress_bar(np.flatnonzero(keep), desc=f"import {path.name}", unit="img", enabled=progress):
         _check_labels(masks[i], class_names, f"{path}: mask of sample '{ids[i]}'")
         selection.add(ids[i], images[i], masks[i], None if chroma is None else float(chroma[i]),
                       where=f"{path}: image of sample '{ids[i]}'")
@@ -302,7 +302,7 @@ def import_folder(images_dir, masks_dir, *, class_names=None, palette=None, pale
     if palette is not None:
         names = [name for _, name in palette]
     selection = _Selection(size, fit, gray, max_color_fraction)
-    for stem in tqdm(sorted(images), desc=f"import {images_dir.name}", unit="img", disable=None if progress else True):
+    for stem in progress_bar(sorted(images), desc=f"import {images_dir.name}", unit="img", enabled=progress):
         pixels = _load_pixels(images[stem], "image")
         mask = _mask_to_label(_load_pixels(masks[stem], "mask-index" if palette is None else "mask"),
                               masks[stem], palette, palette_tolerance)

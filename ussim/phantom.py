@@ -280,7 +280,7 @@ def simulate_set(masks_path, organ: str, *, seed: int = 0, samples: int | None =
     ussim.conditions (reference: the file's own images or stored sketches; training: images of
     `side_set` chosen with `seed`, as ganlab chooses training sketches).
     """
-    from tqdm import tqdm
+    from ussim.progress import bar as progress_bar
 
     conditions.check_options(condition, sketch_from, side_set)
     with imageset.read(masks_path) as masks:
@@ -296,7 +296,7 @@ def simulate_set(masks_path, organ: str, *, seed: int = 0, samples: int | None =
         else:  # DECISION: masks without coordinates span the organ's default field of view
             grid = display_grid(tissue.load(organ), shape)
         drawn = []
-        for index in tqdm(range(count), desc=f"simulate {organ}", unit="img", disable=None if progress else True):
+        for index in progress_bar(range(count), desc=f"simulate {organ}", unit="img", enabled=progress):
             label = masks["label"][index].values  # one sample from disk, not the whole set
             sample_id = str(masks["sample_id"].values[index])
             sketch_map, image = side.for_sample(index)

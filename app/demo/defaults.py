@@ -82,6 +82,9 @@ class DemoConfig:
     # `time make demo`; none for configurations that were not timed.
     expected_minutes: dict | None = None
     expected_measured: str = ""
+    # app.demo.speed's workload seconds on that machine when it was timed (demo.json records each
+    # run's): the printed duration scales by this machine's seconds against these.
+    workload_reference_seconds: float | None = None
     # Seeds of the second simulation of the reference masks when the reference itself is simulated.
     resimulation_seed: int = 1_000_000
     # Segmentation utility (app/demo/segmentation.py, issue 16): every method images this many

@@ -32,7 +32,7 @@ from pathlib import Path
 from app.study import add_readers, create_study
 from compare import results, runner
 from compare.defaults import Settings
-from app.demo import models, segmentation, summary
+from app.demo import models, segmentation, speed, summary
 from app.demo.defaults import DEMO, ORGAN_MODELS, DemoConfig
 from app.demo.sets import OrganSets, prepare
 from compare.report.document import write_report
@@ -61,11 +61,14 @@ def run_demo(out_dir: Path = Path("runs/demo"), config: DemoConfig = DEMO, progr
     real_dir = importers.real_data_dir()
     record = {"created_utc": _now(), "config": config.as_dict(), "real_data": str(real_dir) if real_dir else None,
               "machine": machine(), "stages": {}, "organs": {}}
+    record["workload_seconds"] = round(speed.workload_seconds(), 3)
     if config.expected_minutes:
-        minutes = config.expected_minutes["real" if real_dir else "simulated"]
-        print(f"Expected duration: about {minutes} minutes on a 2-core CPU without GPU ("
-              f"{'with' if real_dir else 'without'} real data; measured {config.expected_measured}); slower "
-              f"machines take longer (one took 5 times as long).", flush=True)
+        measured = config.expected_minutes["real" if real_dir else "simulated"]
+        minutes = speed.expected_minutes(measured, config.workload_reference_seconds, record["workload_seconds"])
+        print(f"Expected duration on this machine: about {minutes:.0f} minutes ({measured} minutes measured on a "
+              f"2-core CPU without GPU {'with' if real_dir else 'without'} real data, {config.expected_measured}; "
+              f"scaled by a {record['workload_seconds']:.2f} s workload that took "
+              f"{config.workload_reference_seconds or float('nan'):.2f} s there).", flush=True)
     timer = Stages(record["stages"])
 
     with timer(1, "image sets: " + (f"real images from {real_dir}" if real_dir else "no real images, simulating")):

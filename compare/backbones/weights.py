@@ -17,7 +17,7 @@ import urllib.request
 import uuid
 from pathlib import Path
 
-from tqdm import tqdm
+from ussim.progress import bar as progress_bar
 
 from compare.defaults import cache_dir
 from ussim import imageset
@@ -87,8 +87,8 @@ def fetch(url: str, target: Path, *, progress: bool = True) -> Path:
     try:
         with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response, open(tmp, "wb") as out:
             total = int(response.headers.get("Content-Length") or 0) or None
-            with tqdm(total=total, unit="B", unit_scale=True, desc=f"downloading {target.name}",
-                      disable=None if progress else True) as bar:
+            with progress_bar(total=total, unit="B", unit_scale=True, desc=f"downloading {target.name}",
+                      enabled=progress) as bar:
                 for block in iter(lambda: response.read(1 << 20), b""):
                     out.write(block)
                     bar.update(len(block))

@@ -45,7 +45,7 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
-from tqdm import tqdm
+from ussim.progress import bar as progress_bar
 
 from compare.metrics import MetricUndefined
 from ussim.errors import UsageError
@@ -108,8 +108,8 @@ def radiomic_features(images: np.ndarray, regions: np.ndarray | None = None, *,
         # to a lossless PNG and handed to it, so that the extraction is the library's own code path,
         # the command line's exactly. Writing costs about a millisecond against ~0.5 s of extraction.
         image_path, mask_path = Path(folder) / "image.png", Path(folder) / "region.png"
-        for i in tqdm(range(len(images)), unit="img", desc="FRD radiomics" + (" (region)" if regions is not None else ""),
-                      disable=None if progress else True):
+        for i in progress_bar(range(len(images)), unit="img", desc="FRD radiomics" + (" (region)" if regions is not None else ""),
+                      enabled=progress):
             Image.fromarray(images[i]).save(image_path)
             if regions is not None:
                 Image.fromarray(regions[i].astype(np.uint8)).save(mask_path)

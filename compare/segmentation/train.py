@@ -23,7 +23,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from monai.losses import DiceCELoss
-from tqdm import tqdm
+from ussim.progress import bar as progress_bar
 
 # batch=True: one Dice per class over the batch, defined even when a class misses some images.
 LOSS = DiceCELoss(to_onehot_y=True, softmax=True, batch=True)
@@ -68,7 +68,7 @@ def train(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, *,
     optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate)
     batch_size = min(batch_size, len(images))
     start = time.perf_counter()
-    with deterministic(), tqdm(total=steps, desc=desc, unit="step", disable=None if progress else True) as bar:
+    with deterministic(), progress_bar(total=steps, desc=desc, unit="step", enabled=progress) as bar:
         for index in batches(len(images), batch_size, steps, generator):
             x, y = as_float(images[index]), labels[index].long()
             flip = torch.rand(len(index), generator=generator) < 0.5

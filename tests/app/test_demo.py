@@ -89,6 +89,7 @@ def test_simulated_demo_writes_every_product_and_says_the_reference_is_simulated
     assert "What the intervals resolve" in summary
     assert set(record["stages"]) == {"image sets", "simulator", "GANs", "metrics", "segmentation utility", "report",
                                      "reader study"}
+    assert record["workload_seconds"] > 0  # app.demo.speed: what scales the expected duration on the next run
     # the segmentation-utility stage: every method's synthetic set images training masks, never a
     # held-out one; both protocols are in the results, the report and the summary
     from compare.segmentation import store
