@@ -1,6 +1,7 @@
 """Progress of long work: a tqdm bar in a terminal; in a log (`make demo | tee demo.log`, a batch
 job) one plain line with the share done, the elapsed time and the time left at least every
-LOG_INTERVAL_S seconds, also while one slow step is still running.
+LOG_INTERVAL_S seconds, also while one slow step is still running; work done within the first
+interval writes nothing.
 
 Every long loop of the toolkit (ussim, ganlab, compare) goes through `bar`, so a user who cannot
 see a terminal still sees that work goes on and how long it will take.
@@ -107,5 +108,7 @@ def bar(iterable=None, *, enabled: bool = True, stream=None, **kwargs) -> tqdm:
     if is_terminal(stream):
         return tqdm(iterable, file=stream, **kwargs)
     every = interval()
-    return _LogBar(iterable, file=_Lines(stream), mininterval=every, ascii=True, ncols=80,
+    # delay: work shorter than one interval writes no line at all (a command that fails at once
+    # leaves its one error line alone)
+    return _LogBar(iterable, file=_Lines(stream), mininterval=every, delay=every, ascii=True, ncols=80,
                    dynamic_ncols=False, **kwargs)

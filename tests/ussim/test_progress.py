@@ -24,6 +24,17 @@ def test_a_log_gets_whole_lines_with_share_and_time_left_also_during_a_slow_step
     # the slow second step (0.45 s, interval 0.1 s) is reported while it runs: several lines at 1/4
     assert sum(" 1/4 " in line for line in lines) >= 3, lines
     assert lines[-1].startswith("work: 100%")
+    assert not lines[0].startswith("work:   0%")  # nothing before the first interval has passed
+
+
+def test_work_within_one_interval_writes_no_line(monkeypatch):
+    monkeypatch.setenv(progress.ENV_INTERVAL, "5")
+    log = io.StringIO()
+    for _ in progress.bar(range(3), desc="quick", stream=log):
+        pass
+    with progress.bar(total=2, desc="quick", stream=log) as bar:
+        bar.update(2)
+    assert log.getvalue() == ""
 
 
 def test_a_terminal_gets_tqdms_bar_and_disabled_gets_nothing():
