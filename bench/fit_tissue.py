@@ -76,7 +76,8 @@ FOLLICLE_GRAY, FOLLICLE_SMOOTH_PX, FOLLICLE_MIN_MM = 30, 1.5, 1.5
 # Seconds per fit frame (its groups), per full image, per objective evaluation and fit frame, on
 # 2 otherwise idle cores; estimated from runs at load 7-9 on 2 cores (2026-12-01: IVUS 12 min,
 # ovary 30 min), where this process had a third to a half of the machine.
-SECONDS = {"ivus": (10.0, 3.0, 0.08), "ovary": (40.0, 10.0, 0.12)}
+# The ovary's simulations tripled with issue 21's element directivity (bench/RESULTS.md).
+SECONDS = {"ivus": (10.0, 3.0, 0.08), "ovary": (120.0, 30.0, 0.12)}
 
 
 def load_real(organ: str, frames: int):
