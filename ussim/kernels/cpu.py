@@ -6,7 +6,7 @@ import numpy as np
 from ussim.kernels import physics
 
 BLOCK = 4096  # scatterers per call: the per-block arrays stay in cache
-_amplitude, _path_phase, _monostatic_echo, _box_samples = physics.compile_with(numba.njit)
+_amplitude, _path_phase, _monostatic_echo, _box_samples, _receive_box = physics.compile_with(numba.njit)
 
 
 @numba.njit(parallel=True, cache=True, fastmath=True)
@@ -108,12 +108,8 @@ def accumulate(tau, gain_re, gain_im, box, amplitude, tx_element, tx_shift, tx_w
                 for k in range(n_tx):
                     row[index[k]] += np.complex64(v1_re[k] + 1j * v1_im[k])
                 continue
-            m = _box_samples(box[s, e_rx], n_max)
-            t_rx = tau[s, e_rx] - np.float32(0.5 * (m - 1))
-            r_re = g_re * lead_re[m] - g_im * lead_im[m]
-            r_im = g_re * lead_im[m] + g_im * lead_re[m]
-            c_re = turn_re[m]
-            c_im = turn_im[m]
+            m, t_rx, r_re, r_im, c_re, c_im = _receive_box(box[s, e_rx], tau[s, e_rx], g_re, g_im, n_max,
+                                                           lead_re, lead_im, turn_re, turn_im)
             end_re_s = end_re[s]
             end_im_s = end_im[s]
             for k in range(n_tx):

@@ -12,7 +12,7 @@ from numba import cuda
 from ussim.kernels import physics
 
 BLOCK = 65536  # scatterers per launch: enough threads to fill a GPU
-_amplitude, _path_phase, _monostatic_echo, _box_samples = physics.compile_with(
+_amplitude, _path_phase, _monostatic_echo, _box_samples, _receive_box = physics.compile_with(
     lambda function: cuda.jit(device=True)(function))
 THREADS = (16, 16)
 
@@ -56,12 +56,8 @@ def _accumulate(tau, gain_re, gain_im, box, amplitude, tx_element, tx_shift, tx_
             cuda.atomic.add(acc, (j, 2 * i), a_re * g_re - a_im * g_im)
             cuda.atomic.add(acc, (j, 2 * i + 1), a_re * g_im + a_im * g_re)
         return
-    m = _box_samples(box[s, e_rx], n_max)
-    t_rx = tau[s, e_rx] - np.float32(0.5 * (m - 1))
-    r_re = g_re * lead_re[m] - g_im * lead_im[m]
-    r_im = g_re * lead_im[m] + g_im * lead_re[m]
-    c_re = turn_re[m]
-    c_im = turn_im[m]
+    m, t_rx, r_re, r_im, c_re, c_im = _receive_box(box[s, e_rx], tau[s, e_rx], g_re, g_im, n_max,
+                                                   lead_re, lead_im, turn_re, turn_im)
     for k in range(tx_element.size):
         e = tx_element[k]
         n = _box_samples(box[s, e], n_max)

@@ -11,7 +11,7 @@ import numpy as np
 
 
 def compile_with(jit):
-    """(element_amplitude, with_path_phase, monostatic_echo, box_samples) compiled by `jit`;
+    """(element_amplitude, with_path_phase, monostatic_echo, box_samples, receive_box) compiled by `jit`;
     numba resolves the table lookup from the closure. Amplitude and phase are two functions so
     the CPU can run the phase in a separate, vectorisable loop."""
     lookup = jit(table_lookup)
@@ -61,7 +61,16 @@ def compile_with(jit):
         n = np.int32(box + np.float32(0.5))
         return min(max(n, np.int32(1)), np.int32(n_max))
 
-    return jit(element_amplitude), jit(with_path_phase), jit(monostatic_echo), jit(box_samples)
+    box_length = jit(box_samples)
+
+    def receive_box(box, tau, g_re, g_im, n_max, lead_re, lead_im, turn_re, turn_im):
+        """The receive element's side of an echo's trapezoid (ussim.kernels.cpu.accumulate): its box
+        length m, the start of the box on the grid, the receive gain times lead[m], and turn[m]."""
+        m = box_length(box, n_max)
+        return (m, tau - np.float32(0.5 * (m - 1)), g_re * lead_re[m] - g_im * lead_im[m],
+                g_re * lead_im[m] + g_im * lead_re[m], turn_re[m], turn_im[m])
+
+    return jit(element_amplitude), jit(with_path_phase), jit(monostatic_echo), box_length, jit(receive_box)
 
 
 def table_lookup(values, r0, dr, u0, du, r, u):
