@@ -103,9 +103,10 @@ def speckle_grain_px(images, regions, supports: dict | None = None,
 # Gaussian blur of sigma 1.5 px, about half a speckle grain of either organ's display images) and
 # removing the region's own trend (its normalised blur of sigma 12 px, coarser than any texture the
 # tables model and finer than the organ); its size is the half-height width of that remainder's
-# autocorrelation, as for the grain. Probed on the ovary's held-out frames (2026-12-01): real
-# background 12.6 x 10.5 px, simulated 8.4 x 7.0; blurred white noise of speckle size alone (sigma
-# 0.8 px) reads 5.4 px (tests/ussim/test_measure.py).
+# autocorrelation, as for the grain. Measured by bench/realism.py on the ovary's held-out frames
+# 12-23 (2026-12-02, bench/RESULTS.md "Realism after the fix"): real background 12.3 x 10.9 px,
+# ussim at `mask` 7.8 x 7.2; blurred white noise of speckle size alone (sigma 0.8 px) reads about
+# 5.4 px (tests/ussim/test_measure.py).
 TEXTURE_SPECKLE_SIGMA_PX = 1.5
 TEXTURE_TREND_SIGMA_PX = 12.0
 
