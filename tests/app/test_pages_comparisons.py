@@ -78,8 +78,12 @@ def test_results_option_beats_env_beats_none(monkeypatch):
     assert settings.results_path(["--results", "runs/demo/results.nc"]) == "runs/demo/results.nc"
 
 
-def test_usapp_passes_the_results_file_after_the_separator():
-    args = cli.command(["--db", "sqlite:///x.db", "--results", "runs/demo/results.nc", "--server.port", "8600"])
-    assert args[args.index("--") + 1:] == ["--db", "sqlite:///x.db", "--results", "runs/demo/results.nc"]
+def test_usapp_passes_the_results_file_after_the_separator(tmp_path):
+    # --results must name an existing file (ussim.cliargs), so the test makes one rather than
+    # relying on a local `make demo` having left runs/demo/results.nc behind.
+    results = tmp_path / "results.nc"
+    results.write_bytes(b"")
+    args = cli.command(["--db", "sqlite:///x.db", "--results", str(results), "--server.port", "8600"])
+    assert args[args.index("--") + 1:] == ["--db", "sqlite:///x.db", "--results", str(results)]
     assert args[5:args.index("--")] == ["--server.port", "8600"]
     assert "--results" not in cli.command(["--db", "sqlite:///x.db"])
