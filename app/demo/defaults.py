@@ -60,6 +60,9 @@ class DemoConfig:
     # DECISION: every GAN trains with two seeds (the fewest that show training noise; each seed costs
     # a full training), and the comparison gives each its mean and an interval over seeds and images.
     training_seeds: tuple = (0, 1)
+    # Trainings run at a time, each in its own process on one torch thread (app.demo.models.train_all):
+    # the two cores of the machine the demo is sized for.
+    training_workers: int = 2
     gan_preset: str = "cpu-demo"
     # Applied to every model that has the setting (the test's tiny nets; a GAN's widths do not apply to segdiff).
     gan_overrides: dict = dataclasses.field(default_factory=dict)

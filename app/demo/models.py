@@ -5,8 +5,11 @@ image's sketch, so that both levels of what they see are measured."""
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import math
+import multiprocessing
+import os
 import time
 from pathlib import Path
 
@@ -58,19 +61,70 @@ def method_names(model: str) -> dict[str, str]:
     return {source: f"{model}:{suffix}" for source, suffix in SKETCH_SOURCES.items()}
 
 
-def train_and_generate(model: str, sets: OrganSets, folder: Path, runs_root: Path, config: DemoConfig,
-                       seed: int, progress: bool) -> tuple[dict[str, Path], dict]:
-    """Train `model` with training seed `seed` on the organ's training set and generate for the reference
-    masks (both sketch sources for a sketch model); ({method name: set}, training record)."""
+def train_model(model: str, sets: OrganSets, runs_root: Path, config: DemoConfig, seed: int, progress: bool,
+                threads: int | None = None) -> dict:
+    """Train `model` with training seed `seed` on the organ's training set; the training record
+    (run folder, iterations, seconds, the overrides it ran with)."""
     with imageset.read(sets.train) as ds:
         n_train = ds.sizes["sample"]
     overrides = schedule(model, n_train, config, seed)
+    if threads:
+        overrides["threads"] = threads  # recorded in the run's config.json with the rest
     started = time.perf_counter()
     run = train.train(model, sets.train, preset=config.gan_preset, overrides=overrides, runs_root=runs_root,
                       progress=progress, echo=False)
     seconds = time.perf_counter() - started
     stats = [json.loads(line) for line in (run / "stats.jsonl").read_text().splitlines() if line]
-    snapshot = generate.load(run)
+    last = stats[-1] if stats else {}
+    return {"run": str(run), "seed": seed, "epochs": overrides["epochs"], "iterations": last.get("iterations", 0),
+            "train_seconds": round(seconds, 1), "threads": threads, "loss_d": last.get("loss_d"),
+            "loss_g": last.get("loss_g"), "overrides": overrides}
+
+
+def _train_job(model: str, sets: OrganSets, seed: int, runs_root: Path, config: DemoConfig) -> dict:
+    """One training in a worker process of `train_all` (one torch thread, no progress bars)."""
+    return train_model(model, sets, runs_root, config, seed, progress=False, threads=1)
+
+
+def train_all(jobs: list[tuple[str, OrganSets, int]], runs_root: Path, config: DemoConfig, progress: bool,
+              report=None) -> list[dict]:
+    """Train every (model, organ sets, training seed) job; their training records in job order.
+    `report(index, record)` is called as each training ends.
+
+    DECISION: `config.training_workers` trainings at a time, each in its own process on one torch
+    thread. The demo's networks are small (64-256 px, batches of 4-16): a second torch thread in one
+    training adds little, a second training beside it almost doubles the throughput on two cores.
+    Each run is seeded and single-threaded, so its weights do not depend on what runs beside it.
+    Images are generated afterwards in the main process (`generate_sets`), so that every method's
+    seconds per image are timed alone, as the simulator's are.
+    """
+    from ussim.progress import bar
+
+    workers = max(1, min(config.training_workers, len(jobs), os.cpu_count() or 1))
+    records: list[dict | None] = [None] * len(jobs)
+    report = report or (lambda index, record: None)
+    if workers == 1:  # in this process, with each training's own progress bar
+        for index, (model, sets, seed) in enumerate(jobs):
+            records[index] = train_model(model, sets, runs_root, config, seed, progress)
+            report(index, records[index])
+        return records
+    with bar(total=len(jobs), desc="trainings", unit="run", enabled=progress) as done:
+        # spawn: a fresh interpreter per worker (forking a process that holds torch's and numba's
+        # thread pools can deadlock)
+        with concurrent.futures.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            futures = {pool.submit(_train_job, *job, runs_root, config): index for index, job in enumerate(jobs)}
+            for future in concurrent.futures.as_completed(futures):
+                index = futures[future]
+                records[index] = future.result()
+                report(index, records[index])
+                done.update()
+    return records
+
+
+def generate_sets(model: str, run: str | Path, sets: OrganSets, folder: Path, config: DemoConfig, seed: int,
+                  progress: bool) -> dict[str, Path]:
+    """The trained run's images of the reference masks, one set per sketch source; {method name: set}."""
+    snapshot = generate.load(Path(run))
     paths = {}
     for source, name in method_names(model).items():
         # DECISION: the generation seed is the demo's seed for every training seed, so the seeds' sets
@@ -79,8 +133,12 @@ def train_and_generate(model: str, sets: OrganSets, folder: Path, runs_root: Pat
                                    **({"sketch_set": sets.train} if source == "training" else {}))
         paths[name] = imageset.write(ds, folder / f"{sets.organ}_{name.replace(':', '_')}_seed{seed}.h5",
                                      overwrite=True)
-    last = stats[-1] if stats else {}
-    trained = {"run": str(run), "seed": seed, "epochs": overrides["epochs"], "iterations": last.get("iterations", 0),
-               "train_seconds": round(seconds, 1), "loss_d": last.get("loss_d"), "loss_g": last.get("loss_g"),
-               "overrides": overrides}
-    return paths, trained
+    return paths
+
+
+def train_and_generate(model: str, sets: OrganSets, folder: Path, runs_root: Path, config: DemoConfig,
+                       seed: int, progress: bool) -> tuple[dict[str, Path], dict]:
+    """Train `model` with training seed `seed` and generate for the reference masks, in this process
+    (as one job of the demo; bench/ivus_collapse.py); ({method name: set}, training record)."""
+    trained = train_model(model, sets, runs_root, config, seed, progress)
+    return generate_sets(model, trained["run"], sets, folder, config, seed, progress), trained

@@ -36,7 +36,7 @@ from app.demo import models, segmentation, speed, summary
 from app.demo.defaults import DEMO, ORGAN_MODELS, DemoConfig
 from app.demo.sets import OrganSets, prepare
 from compare.report.document import write_report
-from ussim import imageset, importers
+from ussim import importers
 
 STAGES = 7
 ADMIN_PASSWORD_FILE = "admin-password.txt"
@@ -65,10 +65,12 @@ def run_demo(out_dir: Path = Path("runs/demo"), config: DemoConfig = DEMO, progr
     if config.expected_minutes:
         measured = config.expected_minutes["real" if real_dir else "simulated"]
         minutes = speed.expected_minutes(measured, config.workload_reference_seconds, record["workload_seconds"])
+        scaling = (f"scaled by a {record['workload_seconds']:.2f} s workload that took "
+                   f"{config.workload_reference_seconds:.2f} s there" if config.workload_reference_seconds else
+                   "not scaled to this machine: no workload time was recorded where it was measured")
         print(f"Expected duration on this machine: about {minutes:.0f} minutes ({measured} minutes measured on a "
               f"2-core CPU without GPU {'with' if real_dir else 'without'} real data, {config.expected_measured}; "
-              f"scaled by a {record['workload_seconds']:.2f} s workload that took "
-              f"{config.workload_reference_seconds or float('nan'):.2f} s there).", flush=True)
+              f"{scaling}).", flush=True)
     timer = Stages(record["stages"])
 
     with timer(1, "image sets: " + (f"real images from {real_dir}" if real_dir else "no real images, simulating")):
@@ -85,17 +87,21 @@ def run_demo(out_dir: Path = Path("runs/demo"), config: DemoConfig = DEMO, progr
     n_models = sum(len(m) for m in ORGAN_MODELS.values())
     seeds = config.training_seeds
     with timer(3, f"GANs: {n_models} models x {len(seeds)} training seeds train ({config.gan_preset} preset, demo "
-                  f"iterations) and generate"):
-        for organ, names in ORGAN_MODELS.items():
-            for model in names:
-                for seed in seeds:
-                    paths, trained = models.train_and_generate(model, organ_sets[organ], sets_dir, runs_root,
-                                                               config, seed, progress)
-                    for name, path in paths.items():
-                        method_sets[organ].setdefault(name, []).append(path)
-                    record["organs"][organ]["methods"].setdefault(model, []).append(trained)
-                    print(f"    {model} on {organ}, seed {seed}: {trained['iterations']} iterations in "
-                          f"{trained['epochs']} epochs, {trained['train_seconds']:.0f} s; run {trained['run']}")
+                  f"iterations, {config.training_workers} at a time) and generate"):
+        jobs = [(model, organ_sets[organ], seed) for organ, names in ORGAN_MODELS.items() for model in names
+                for seed in seeds]
+
+        def trained_line(index: int, trained: dict) -> None:
+            model, sets, seed = jobs[index]
+            print(f"    {model} on {sets.organ}, seed {seed}: {trained['iterations']} iterations in "
+                  f"{trained['epochs']} epochs, {trained['train_seconds']:.0f} s; run {trained['run']}", flush=True)
+
+        for (model, sets, seed), trained in zip(jobs, models.train_all(jobs, runs_root, config, progress,
+                                                                       trained_line)):
+            paths = models.generate_sets(model, trained["run"], sets, sets_dir, config, seed, progress)
+            for name, path in paths.items():
+                method_sets[sets.organ].setdefault(name, []).append(path)
+            record["organs"][sets.organ]["methods"].setdefault(model, []).append(trained)
     results_path = out_dir / "results.nc"
     with timer(4, f"metrics: every method against each organ's reference ({config.backbone} features)"):
         # The runner warns for every metric these small sets cannot give; the report lists them all.

@@ -142,16 +142,36 @@ def load_snapshot(path: str):
     return generate.load(path)
 
 
-def gan_image(path: str, state: dict, simulated_image: np.ndarray) -> tuple[np.ndarray, float]:
+def in_model_classes(state: dict, model_classes: list[str]) -> tuple[np.ndarray, str]:
+    """The editor's mask in the classes a model was trained on, and a note of what was merged.
+
+    A random anatomy has the simulator's classes (ovary: follicles, free fluid, vessel, bowel;
+    IVUS: catheter, plaques, guidewire); a model trained on the real archives knows only theirs.
+    DECISION: such a mask is drawn through the organ's documented table onto the real set's classes
+    (ussim.phantoms.<organ>.REAL_CLASS), the one the comparison uses; any other mismatch is refused.
+    """
+    classes = list(state["classes"])
+    if classes == list(model_classes):
+        return state["label"], ""
+    table = {"ovary": ovary, "ivus": ivus}.get(state["organ"])
+    if table is None or list(model_classes) != list(table.REAL_CLASSES) or any(c not in table.REAL_CLASS for c in classes):
+        raise UsageError(f"trained on classes {model_classes}, the mask has {classes}")
+    lookup = np.array([table.REAL_CLASSES.index(table.REAL_CLASS[name]) for name in classes], np.uint8)
+    merged = [f"{name} as {table.REAL_CLASS[name]}" for name in classes
+              if table.REAL_CLASS[name] != name and (state["label"] == classes.index(name)).any()]
+    return lookup[state["label"]], ("; drawn with " + ", ".join(merged)) if merged else ""
+
+
+def gan_image(path: str, state: dict, simulated_image: np.ndarray) -> tuple[np.ndarray, float, str]:
+    """(image, seconds, note on merged classes) of the trained run at `path` for the editor's mask."""
     from ganlab import generate
     snapshot = load_snapshot(path)
-    if snapshot.class_names != state["classes"]:
-        raise UsageError(f"trained on classes {snapshot.class_names}, the mask has {state['classes']}")
+    label, note = in_model_classes(state, snapshot.class_names)
     start = time.perf_counter()
     # DECISION: sketch-conditioned GANs draw their sketch from the simulator's (fast engine's) image
     # of the same mask, so every method sees one anatomy and the editor needs no sketch input.
-    image = generate.generate_image(snapshot, state["label"], image=simulated_image, seed=state["seed"])
-    return image, time.perf_counter() - start
+    image = generate.generate_image(snapshot, label, image=simulated_image, seed=state["seed"])
+    return image, time.perf_counter() - start, note
 
 
 def engine_image(state: dict, engine: str):
@@ -199,11 +219,11 @@ def simulated(state: dict) -> None:
         return
     for column, path in zip(columns[len(shown):], gan_runs, strict=True):
         try:
-            image, seconds = gan_image(path, state, fast_image)
+            image, seconds, note = gan_image(path, state, fast_image)
         except (UsageError, OSError, KeyError, RuntimeError) as error:
             column.error(f"{path}: {error}")
             continue
-        column.image(image, caption=f"{path}: {seconds:.3g} s")
+        column.image(image, caption=f"{path}: {seconds:.3g} s{note}")
 
 
 def render() -> None:

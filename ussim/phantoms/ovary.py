@@ -16,6 +16,12 @@ from ussim.phantoms.shapes import Blob, random_blob
 
 CLASS_NAMES = ("background", "ovary", "follicle", "free_fluid", "vessel", "bowel")
 BACKGROUND, OVARY, FOLLICLE, FREE_FLUID, VESSEL, BOWEL = range(len(CLASS_NAMES))
+REAL_CLASSES = ("background", "ovary")
+# The table onto the real ovary set's classes (the normal ovaries of OTU_2D, as the demo imports
+# them): its masks mark the whole ovary, follicles included, and nothing else, so a follicle is
+# ovary and every structure outside the ovary is background.
+REAL_CLASS = {"background": "background", "ovary": "ovary", "follicle": "ovary", "free_fluid": "background",
+              "vessel": "background", "bowel": "background"}
 
 
 @dataclass(frozen=True)
