@@ -31,7 +31,7 @@ The lines enter the same envelope, TGC, scan conversion and display chain as the
 from __future__ import annotations
 
 import numpy as np
-from scipy import fft, interpolate
+from scipy import fft
 
 from ussim import aperture, beamform, engine, psf, scan
 from ussim.engine import Scatterers
@@ -59,28 +59,29 @@ def beamformed(scatterers: Scatterers, probe: Probe, settings, events, radii: np
     terms = scatterer_terms(scatterers, probe, settings, geometry, radii, bank)
     kernel_lines, kernel_samples = bank.kernels.shape[-2], bank.kernels.shape[-1] + 2 * DOWNSHIFT_PAD
     pad_lines, pad_samples = kernel_lines + 4, kernel_samples + 2
-    out = np.zeros((n_lines + 2 * pad_lines, radii.size + 2 * pad_samples), np.complex128)
+    out = np.zeros((n_lines + 2 * pad_lines, radii.size + 2 * pad_samples), np.complex64)
     transform = _transforms(backend)
     axial = attenuation_bin_width(probe)
     for (depth_node, lateral_node), (j, t, s0, frac, value, bins) in grouped(terms, bank, probe):
-        kernel = np.pad(bank.kernels[depth_node, lateral_node], ((0, 0), (DOWNSHIFT_PAD, DOWNSHIFT_PAD)))
         j_lo, s_lo = int(j.min()) - 1, int(s0.min())  # the cubic taps reach one line before j
         rows, cols = int(j.max()) + 2 - j_lo + 1, int(s0.max()) + 1 - s_lo + 1
-        shape = (fft.next_fast_len(rows + kernel_lines - 1), fft.next_fast_len(cols + kernel_samples - 1))
+        shape = (fft.next_fast_len(rows + kernel_lines - 1, False), fft.next_fast_len(cols + kernel_samples - 1, False))
         offsets = np.fft.fftfreq(shape[1], 1 / probe.sampling_frequency)
-        spectrum = None
-        for b in np.unique(bins):
-            use = bins == b
-            block = splat(j[use] - j_lo, t[use], s0[use] - s_lo, frac[use], value[use], (rows, cols))
-            part = transform.axial(block, shape[1], downshift(offsets, (b + 0.5) * axial, probe))
-            spectrum = part if spectrum is None else spectrum + part
+        # one layer per attenuation bin, each filtered with its downshift along the lines, then summed
+        present, layer = np.unique(bins, return_inverse=True)
+        blocks = splat(j - j_lo, t, s0 - s_lo, frac, value, (present.size, rows, cols), layer.ravel())
+        factors = np.stack([downshift(offsets, (b + 0.5) * axial, probe) for b in present])
+        spectrum = transform.axial(blocks, shape[1], factors)
+        kernel = kernel_spectrum(bank, depth_node, lateral_node, shape, transform)
         result = transform.finish(spectrum, kernel, shape)[:rows + kernel_lines - 1, :cols + kernel_samples - 1]
         line0 = pad_lines + j_lo - bank.half_lines
         sample0 = pad_samples + s_lo - (bank.samples_before + DOWNSHIFT_PAD)
         out[line0:line0 + result.shape[0], sample0:sample0 + result.shape[1]] += result
     if isinstance(geometry, scan.RadialLines):  # a full turn: what fell beyond either end wraps round
-        body = np.zeros((n_lines, out.shape[1]), out.dtype)
-        np.add.at(body, (np.arange(out.shape[0]) - pad_lines) % n_lines, out)
+        folded = np.zeros((-(-out.shape[0] // n_lines) * n_lines, out.shape[1]), out.dtype)
+        folded[:out.shape[0]] = out
+        folded = folded.reshape(-1, n_lines, out.shape[1]).sum(axis=0)  # row k: every row i = k mod n_lines
+        body = np.roll(folded, -pad_lines, axis=0)  # row m of the turn: out's row m + pad_lines, mod n_lines
     else:
         body = out[pad_lines:pad_lines + n_lines]
     baseband = body[:, pad_samples:pad_samples + radii.size]
@@ -136,13 +137,29 @@ def elevation_factor(probe: Probe, in_plane: np.ndarray, distance: np.ndarray, y
     u_max = aperture.sine_extent(float(np.abs(y).max()), max(float(in_plane.min()), probe.wavelength))
     table = aperture.table(probe.height, probe.elevation_focus, probe.center_frequency, shortest, r_max, u_max,
                            SPEED_OF_SOUND)
-    r_nodes = table.r0 + table.dr * np.arange(table.values.shape[0])
-    u_nodes = table.u0 + table.du * np.arange(table.values.shape[1])
-    lookup = interpolate.RegularGridInterpolator((r_nodes, u_nodes), table.values.astype(np.complex128))
-    r = np.clip(distance, r_nodes[0], r_nodes[-1])
-    off = lookup(np.column_stack([r, np.clip(u, u_nodes[0], u_nodes[-1])]))
-    on = lookup(np.column_stack([r, np.zeros_like(r)]))
+    r = (distance - table.r0) / table.dr
+    off = _bilinear(table.values, r, (u - table.u0) / table.du)
+    # in the plane (u = 0): one column of the table, interpolated in range
+    c0, wc = _cell(np.array([-table.u0 / table.du]), table.values.shape[1])
+    column = table.values[:, c0[0]] * (1 - wc[0]) + table.values[:, c0[0] + 1] * wc[0]
+    rows = np.arange(column.size)
+    on = np.interp(r, rows, column.real) + 1j * np.interp(r, rows, column.imag)
     return (off / np.where(on == 0, 1, on) * (in_plane / distance)) ** 2
+
+
+def _bilinear(values: np.ndarray, row: np.ndarray, column: np.ndarray) -> np.ndarray:
+    """`values` (a uniform table) bilinearly at fractional (row, column) node positions, held
+    beyond its edges. Hand-written because the table is uniform: index arithmetic, where
+    scipy's RegularGridInterpolator searches the nodes for every point (4x slower on the
+    ovary's 400 k scatterers) and ndimage.map_coordinates takes no complex values."""
+    rows, columns = values.shape
+    r0, wr = _cell(np.clip(row, 0, rows - 1), rows)
+    c0, wc = _cell(np.clip(column, 0, columns - 1), columns)
+    flat, index = values.ravel(), r0 * columns + c0
+    wr, wc = wr.astype(values.real.dtype), wc.astype(values.real.dtype)
+    top = flat[index] + (flat[index + 1] - flat[index]) * wc
+    bottom = flat[index + columns] + (flat[index + columns + 1] - flat[index + columns]) * wc
+    return (top + (bottom - top) * wr).astype(np.complex128)
 
 
 def log_gain(bank: psf.Bank, sample: np.ndarray, line: np.ndarray) -> np.ndarray:
@@ -201,23 +218,24 @@ def grouped(terms: dict, bank: psf.Bank, probe: Probe):
 
 
 def splat(j: np.ndarray, t: np.ndarray, s0: np.ndarray, frac: np.ndarray, value: np.ndarray,
-          shape: tuple[int, int]) -> np.ndarray:
-    """Scatterer values onto a (lines, samples) block: linearly between the two samples around
-    each, and across lines with the cubic convolution weights (Keys, a = -0.5) of its fraction t
-    to the next line, on lines j - 1 .. j + 2 (j counted from the block's second line).
+          shape: tuple[int, int, int], layer: np.ndarray) -> np.ndarray:
+    """Scatterer values onto (layers, lines, samples) blocks, each into its `layer`: linearly
+    between the two samples around each, and across lines with the cubic convolution weights
+    (Keys, a = -0.5) of its fraction t to the next line, on lines j - 1 .. j + 2 (j counted
+    from the block's second line).
     DECISION: cubic across lines, so that one PSF per node serves every sub-line position: the
     lines sample the PSF's main lobe with 3-7 lines (bench/fast_engine.py), where cubic
     interpolation is within a few per cent and linear would lose up to 10 % of a peak between lines."""
-    rows, cols = shape
+    layers, rows, cols = shape
     taps = (((-0.5 * t + 1) * t - 0.5) * t, (1.5 * t - 2.5) * t * t + 1, ((-1.5 * t + 2) * t + 0.5) * t,
             (0.5 * t - 0.5) * t * t)
-    flat = (j - 1) * cols + s0
+    flat = (layer * rows + j - 1) * cols + s0
     index = np.concatenate([flat + k * cols + shift for k in range(4) for shift in (0, 1)])
     weights = np.concatenate([taps[k] * w for k in range(4) for w in (1 - frac, frac)])
     values = np.tile(value, 8) * weights
-    size = rows * cols
+    size = layers * rows * cols
     block = np.bincount(index, values.real, size) + 1j * np.bincount(index, values.imag, size)
-    return block.reshape(rows, cols)
+    return block.reshape(shape)
 
 
 def attenuation_bin_width(probe: Probe) -> float:
@@ -232,37 +250,67 @@ def downshift(offsets: np.ndarray, attenuation: float, probe: Probe) -> np.ndarr
     return np.exp(-attenuation * np.clip(offsets, -band, band))
 
 
+def kernel_spectrum(bank: psf.Bank, depth_node: int, lateral_node: int, shape: tuple[int, int], transform):
+    """The 2-D spectrum of a node's PSF (padded for the downshift filter) at FFT size `shape`,
+    kept on the bank: the nodes' regions, and so their FFT sizes, recur from image to image."""
+    key = (transform.name, depth_node, lateral_node, shape)
+    if key not in bank.spectra:
+        if len(bank.spectra) >= SPECTRA_KEPT * bank.kernels.shape[0] * bank.kernels.shape[1]:
+            bank.spectra.clear()  # sizes that no longer recur (another image size): start afresh
+        kernel = np.pad(bank.kernels[depth_node, lateral_node], ((0, 0), (DOWNSHIFT_PAD, DOWNSHIFT_PAD)))
+        bank.spectra[key] = transform.kernel(kernel, shape)
+    return bank.spectra[key]
+
+
+# FFT sizes kept per node (a few per node: the regions of phantoms of one size vary by a line or two)
+SPECTRA_KEPT = 3
+
+
 class _NumpyTransforms:
-    """FFTs of the convolution by scipy.fft (threads: numba's count, the engine's CPU budget)."""
+    """FFTs of the convolution by scipy.fft in single precision (the lines are complex64;
+    threads: numba's count, the engine's CPU budget)."""
+    name = "numpy"
 
     @staticmethod
-    def axial(block: np.ndarray, n: int, factor: np.ndarray) -> np.ndarray:
-        return fft.fft(block, n=n, axis=1, workers=_workers()) * factor[None, :]
+    def axial(blocks: np.ndarray, n: int, factors: np.ndarray) -> np.ndarray:
+        """Blocks (layers, lines, samples) along the samples to their spectra, each times its
+        layer's factor, summed over the layers."""
+        spectra = fft.fft(blocks.astype(np.complex64), n=n, axis=2, workers=_workers())
+        spectra *= factors.astype(np.float32)[:, None, :]
+        return spectra.sum(axis=0)
+
+    @staticmethod
+    def kernel(kernel: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+        return fft.fft2(kernel.astype(np.complex64), s=shape, workers=_workers())
 
     @staticmethod
     def finish(spectrum: np.ndarray, kernel: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
         workers = _workers()
-        spectrum = fft.fft(spectrum, n=shape[0], axis=0, workers=workers)
-        return fft.ifft2(spectrum * fft.fft2(kernel, s=shape, workers=workers), workers=workers)
+        spectrum = fft.fft(spectrum, n=shape[0], axis=0, workers=workers, overwrite_x=True)
+        spectrum *= kernel
+        return fft.ifft2(spectrum, workers=workers, overwrite_x=True)
 
 
 class _TorchTransforms:
     """The same FFTs with torch, on CUDA when present (the GPU path)."""
+    name = "torch"
 
     def __init__(self):
         import torch
         self.torch = torch
         self.device = "cuda" if torch.cuda.is_available() else "cpu"
 
-    def axial(self, block: np.ndarray, n: int, factor: np.ndarray):
+    def axial(self, blocks: np.ndarray, n: int, factors: np.ndarray):
         torch = self.torch
-        return torch.fft.fft(torch.as_tensor(block, device=self.device), n=n, dim=1) * \
-            torch.as_tensor(factor, device=self.device)[None, :]
+        spectra = torch.fft.fft(torch.as_tensor(blocks.astype(np.complex64), device=self.device), n=n, dim=2)
+        return (spectra * torch.as_tensor(factors.astype(np.float32), device=self.device)[:, None, :]).sum(dim=0)
 
-    def finish(self, spectrum, kernel: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    def kernel(self, kernel: np.ndarray, shape: tuple[int, int]):
+        return self.torch.fft.fft2(self.torch.as_tensor(kernel.astype(np.complex64), device=self.device), s=shape)
+
+    def finish(self, spectrum, kernel, shape: tuple[int, int]) -> np.ndarray:
         torch = self.torch
         spectrum = torch.fft.fft(spectrum, n=shape[0], dim=0)
-        kernel = torch.fft.fft2(torch.as_tensor(kernel.astype(np.complex128), device=self.device), s=shape)
         return torch.fft.ifft2(spectrum * kernel).cpu().numpy()
 
 

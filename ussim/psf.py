@@ -16,11 +16,12 @@ stale PSFs. Files are written to a temporary name and renamed.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
 import tempfile
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -81,6 +82,8 @@ class Bank:
     half_lines: int
     samples_before: int
     seconds: float               # how long measuring the bank took (0 when read from the cache)
+    # the kernels' FFTs at the sizes the fast engine used, kept in memory for the next image
+    spectra: dict = field(default_factory=dict, repr=False, compare=False)
 
 
 def cache_dir() -> Path:
@@ -91,6 +94,7 @@ def cache_dir() -> Path:
     return (Path(xdg) if xdg else Path.home() / ".cache") / "ussim-toolkit" / "psf"
 
 
+@functools.lru_cache(maxsize=1)
 def source_digest() -> str:
     """sha256 of the source text of every module that shapes a PSF (SOURCES)."""
     root = Path(__file__).parent
