@@ -30,6 +30,7 @@ The lines enter the same envelope, TGC, scan conversion and display chain as the
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 from scipy import fft
 
@@ -68,8 +69,10 @@ def beamformed(scatterers: Scatterers, probe: Probe, settings, events, radii: np
         shape = (fft.next_fast_len(rows + kernel_lines - 1, False), fft.next_fast_len(cols + kernel_samples - 1, False))
         offsets = np.fft.fftfreq(shape[1], 1 / probe.sampling_frequency)
         # one layer per attenuation bin, each filtered with its downshift along the lines, then summed
-        present, layer = np.unique(bins, return_inverse=True)
-        blocks = splat(j - j_lo, t, s0 - s_lo, frac, value, (present.size, rows, cols), layer.ravel())
+        counts = np.bincount(bins - bins.min())
+        present = np.flatnonzero(counts) + bins.min()
+        layer = (np.cumsum(counts > 0) - 1)[bins - bins.min()]
+        blocks = splat(j - j_lo, t, s0 - s_lo, frac, value, (present.size, rows, cols), layer)
         factors = np.stack([downshift(offsets, (b + 0.5) * axial, probe) for b in present])
         spectrum = transform.axial(blocks, shape[1], factors)
         kernel = kernel_spectrum(bank, depth_node, lateral_node, shape, transform)
@@ -110,10 +113,39 @@ def scatterer_terms(scatterers: Scatterers, probe: Probe, settings, geometry: sc
     line, sample, distance, two_way = line[pick], sample[pick], distance[pick], two_way[pick]
     y = scatterers.y[pick]
     wavenumber = 2 * np.pi * probe.center_frequency / SPEED_OF_SOUND
-    amplitude = scatterers.amplitude[pick] * np.exp(-two_way * probe.center_frequency)
-    amplitude = amplitude * elevation_factor(probe, in_plane[pick], distance, y) * np.exp(log_gain(bank, sample, line))
-    value = amplitude * np.exp(-2j * wavenumber * distance)
+    value = elevation_factor(probe, in_plane[pick], distance, y)
+    _gain_and_phase(scatterers.amplitude[pick], two_way * probe.center_frequency, distance, 2 * wavenumber, sample,
+                    line, bank.gain_depths, bank.gain_lines, bank.log_gain, value)
     return {"line": line, "sample": sample, "value": value, "two_way": two_way}
+
+
+@numba.njit(parallel=True, cache=True)
+def _gain_and_phase(amplitude, attenuation, distance, two_k, sample, line, gain_depths, gain_lines, log_gain, value):
+    """value *= amplitude exp(-attenuation) exp(log gain at (sample, line)) exp(-i two_k distance),
+    in place (`log_gain` in numpy terms; compiled: six complex passes over every scatterer were
+    a tenth of the fast engine's image)."""
+    for i in numba.prange(value.size):
+        d0, wd = _node_cell(sample[i], gain_depths)
+        a0, wa = _node_cell(line[i], gain_lines)
+        d1, a1 = min(d0 + 1, gain_depths.size - 1), min(a0 + 1, gain_lines.size - 1)
+        gain = (1 - wd) * ((1 - wa) * log_gain[d0, a0] + wa * log_gain[d0, a1]) + \
+            wd * ((1 - wa) * log_gain[d1, a0] + wa * log_gain[d1, a1])
+        phase = two_k * distance[i]
+        value[i] *= amplitude[i] * np.exp(gain - attenuation[i]) * complex(np.cos(phase), -np.sin(phase))
+
+
+@numba.njit(cache=True)
+def _node_cell(position, nodes):
+    """`_cell(np.interp(position, nodes, arange(n)), n)` for one position: lower node, weight of the upper."""
+    n = nodes.size
+    if n < 2:
+        return 0, 0.0
+    if position <= nodes[0]:
+        return 0, 0.0
+    if position >= nodes[n - 1]:
+        return n - 2, 1.0
+    k = min(np.searchsorted(nodes, position, side="right") - 1, n - 2)
+    return k, (position - nodes[k]) / (nodes[k + 1] - nodes[k])
 
 
 def elevation_factor(probe: Probe, in_plane: np.ndarray, distance: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -130,47 +162,39 @@ def elevation_factor(probe: Probe, in_plane: np.ndarray, distance: np.ndarray, y
     along the line, the element right above the scatterer; the receive aperture's elements
     (f-number 1.5) lie within 5 % of it."""
     if not np.any(y):
-        return np.ones(distance.size)
+        return np.ones(distance.size, np.complex128)
     shortest = SPEED_OF_SOUND / (probe.center_frequency * (1 + probe.bandwidth))
     r_max = np.ceil(float(distance.max()) / aperture.RANGE_STEP) * aperture.RANGE_STEP
-    u = y / np.maximum(distance, shortest)
     u_max = aperture.sine_extent(float(np.abs(y).max()), max(float(in_plane.min()), probe.wavelength))
     table = aperture.table(probe.height, probe.elevation_focus, probe.center_frequency, shortest, r_max, u_max,
                            SPEED_OF_SOUND)
-    r = (distance - table.r0) / table.dr
-    off = _bilinear(table.values, r, (u - table.u0) / table.du)
-    # in the plane (u = 0): one column of the table, interpolated in range
-    c0, wc = _cell(np.array([-table.u0 / table.du]), table.values.shape[1])
-    column = table.values[:, c0[0]] * (1 - wc[0]) + table.values[:, c0[0] + 1] * wc[0]
-    rows = np.arange(column.size)
-    on = np.interp(r, rows, column.real) + 1j * np.interp(r, rows, column.imag)
-    return (off / np.where(on == 0, 1, on) * (in_plane / distance)) ** 2
+    factor = np.empty(distance.size, np.complex128)
+    _elevation(table.values, table.r0, table.dr, table.u0, table.du, shortest, in_plane, distance, y, factor)
+    return factor
 
 
-def _bilinear(values: np.ndarray, row: np.ndarray, column: np.ndarray) -> np.ndarray:
-    """`values` (a uniform table) bilinearly at fractional (row, column) node positions, held
-    beyond its edges. Hand-written because the table is uniform: index arithmetic, where
-    scipy's RegularGridInterpolator searches the nodes for every point (4x slower on the
-    ovary's 400 k scatterers) and ndimage.map_coordinates takes no complex values."""
+@numba.njit(parallel=True, cache=True)
+def _elevation(values, r0, dr, u0, du, shortest, in_plane, distance, y, factor):
+    """The loop of `elevation_factor`, compiled: the table bilinearly at (distance, y / distance)
+    and at (distance, 0), held beyond its edges (scipy's RegularGridInterpolator, which this
+    replaces, searched the nodes for every one of the ovary's 400 k scatterers: 60 ms)."""
     rows, columns = values.shape
-    r0, wr = _cell(np.clip(row, 0, rows - 1), rows)
-    c0, wc = _cell(np.clip(column, 0, columns - 1), columns)
-    flat, index = values.ravel(), r0 * columns + c0
-    wr, wc = wr.astype(values.real.dtype), wc.astype(values.real.dtype)
-    top = flat[index] + (flat[index + 1] - flat[index]) * wc
-    bottom = flat[index + columns] + (flat[index + columns + 1] - flat[index + columns]) * wc
-    return (top + (bottom - top) * wr).astype(np.complex128)
-
-
-def log_gain(bank: psf.Bank, sample: np.ndarray, line: np.ndarray) -> np.ndarray:
-    """The bank's log peak gain at each scatterer, bilinear between its gain nodes, held beyond."""
-    depth = np.interp(sample, bank.gain_depths, np.arange(bank.gain_depths.size))
-    lateral = np.interp(line, bank.gain_lines, np.arange(bank.gain_lines.size))
-    d0, wd = _cell(depth, bank.gain_depths.size)
-    a0, wa = _cell(lateral, bank.gain_lines.size)
-    d1, a1 = np.minimum(d0 + 1, bank.gain_depths.size - 1), np.minimum(a0 + 1, bank.gain_lines.size - 1)
-    g = bank.log_gain
-    return (1 - wd) * ((1 - wa) * g[d0, a0] + wa * g[d0, a1]) + wd * ((1 - wa) * g[d1, a0] + wa * g[d1, a1])
+    c_in = min(max(-u0 / du, 0.0), columns - 1.0)  # the column of u = 0
+    c0_in = min(int(c_in), columns - 2)
+    w_in = c_in - c0_in
+    for i in numba.prange(distance.size):
+        r = min(max((distance[i] - r0) / dr, 0.0), rows - 1.0)
+        k = min(int(r), rows - 2)
+        wr = r - k
+        c = min(max((y[i] / max(distance[i], shortest) - u0) / du, 0.0), columns - 1.0)
+        m = min(int(c), columns - 2)
+        wc = c - m
+        off = (1 - wr) * ((1 - wc) * values[k, m] + wc * values[k, m + 1]) + \
+            wr * ((1 - wc) * values[k + 1, m] + wc * values[k + 1, m + 1])
+        on = (1 - wr) * ((1 - w_in) * values[k, c0_in] + w_in * values[k, c0_in + 1]) + \
+            wr * ((1 - w_in) * values[k + 1, c0_in] + w_in * values[k + 1, c0_in + 1])
+        ratio = complex(off) / (complex(on) if on != 0 else 1.0) * (in_plane[i] / distance[i])
+        factor[i] = ratio * ratio
 
 
 def _cell(position: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -207,14 +231,17 @@ def grouped(terms: dict, bank: psf.Bank, probe: Probe):
     key = np.concatenate([p[0] for p in parts])
     index = np.concatenate([p[1] for p in parts])
     weight = np.concatenate([p[2] for p in parts])
-    order = np.argsort(key, kind="stable")
-    key, index, weight = key[order], index[order], weight[order]
+    # few nodes: a 16-bit key, which numpy sorts stably by radix (6x faster than 64-bit keys)
+    order = np.argsort(key.astype(np.int16 if key.size and key.max() < 2 ** 15 else np.int64), kind="stable")
+    key, index = key[order], index[order]
+    value = terms["value"][index] * weight[order]
+    j, t, s0, frac, bins = j[index], t[index], s0[index], frac[index], bins[index]  # sorted once: nodes are slices
     starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]]) if key.size else np.array([], np.int64)
     ends = np.r_[starts[1:], key.size]
     for start, end in zip(starts, ends, strict=True):
-        chosen = index[start:end]
+        part = slice(start, end)
         yield divmod(int(key[start]), bank.lateral_nodes.size), (
-            j[chosen], t[chosen], s0[chosen], frac[chosen], terms["value"][chosen] * weight[start:end], bins[chosen])
+            j[part], t[part], s0[part], frac[part], value[part], bins[part])
 
 
 def splat(j: np.ndarray, t: np.ndarray, s0: np.ndarray, frac: np.ndarray, value: np.ndarray,
@@ -226,16 +253,22 @@ def splat(j: np.ndarray, t: np.ndarray, s0: np.ndarray, frac: np.ndarray, value:
     DECISION: cubic across lines, so that one PSF per node serves every sub-line position: the
     lines sample the PSF's main lobe with 3-7 lines (bench/fast_engine.py), where cubic
     interpolation is within a few per cent and linear would lose up to 10 % of a peak between lines."""
-    layers, rows, cols = shape
-    taps = (((-0.5 * t + 1) * t - 0.5) * t, (1.5 * t - 2.5) * t * t + 1, ((-1.5 * t + 2) * t + 0.5) * t,
-            (0.5 * t - 0.5) * t * t)
-    flat = (layer * rows + j - 1) * cols + s0
-    index = np.concatenate([flat + k * cols + shift for k in range(4) for shift in (0, 1)])
-    weights = np.concatenate([taps[k] * w for k in range(4) for w in (1 - frac, frac)])
-    values = np.tile(value, 8) * weights
-    size = layers * rows * cols
-    block = np.bincount(index, values.real, size) + 1j * np.bincount(index, values.imag, size)
-    return block.reshape(shape)
+    block = np.zeros(shape, np.complex128)
+    _splat(j, t, s0, frac, value.astype(np.complex128), layer, block)
+    return block
+
+
+@numba.njit(cache=True)
+def _splat(j, t, s0, frac, value, layer, block):
+    """The loop of `splat`, compiled: numpy's bincount needed eight copies of every scatterer."""
+    for i in range(j.size):
+        u = t[i]
+        taps = (((-0.5 * u + 1) * u - 0.5) * u, (1.5 * u - 2.5) * u * u + 1, ((-1.5 * u + 2) * u + 0.5) * u,
+                (0.5 * u - 0.5) * u * u)
+        near, far = value[i] * (1 - frac[i]), value[i] * frac[i]
+        for k in range(4):
+            block[layer[i], j[i] - 1 + k, s0[i]] += taps[k] * near
+            block[layer[i], j[i] - 1 + k, s0[i] + 1] += taps[k] * far
 
 
 def attenuation_bin_width(probe: Probe) -> float:
