@@ -36,7 +36,11 @@ class BankDefaults:
     """Every default of the fast engine's PSF bank, in one place."""
     depth_nodes: int = 16          # DECISION: 16 depths, uniform in sqrt(depth): the PSF changes
                                    # fastest near the face (near field, 1/r spreading)
-    lateral_nodes: int = 5         # sector probes (convex, phased): the PSF widens and tilts off axis
+    lateral_nodes: int = 9         # sector probes (convex, phased): the PSF widens and tilts off axis.
+                                   # DECISION: 9, not 5: on the ovary's 140 degree sector 5 nodes left
+                                   # the fast image 0.35 dB brighter than the full one (depth bands up
+                                   # to +0.7 dB), 9 nodes 0.15-0.21 dB (bands <= +0.53), at no
+                                   # measurable cost per image (bench/RESULTS.md, "Fast engine")
     gain_depth_nodes: int = 32     # the peak gain on a finer grid than the shapes: it changes by
                                    # several dB between shape nodes (measured: not monotonic in depth)
     gain_edge_lines: tuple = (0, 1, 2, 4, 8, 16, 32)  # sector probes: lines from each edge where the
@@ -47,7 +51,12 @@ class BankDefaults:
                                    # diverging wave has a faint arc 50-60 lines aside and 100-160
                                    # samples behind its peak, 5-16 % of its energy, which fills dark
                                    # regions beside strong scatterers (follicles: 98 % left them 1.5 dB
-                                   # too dark, 99.5 % 1.1 dB; bench/fast_engine.py); IVUS needs few lines
+                                   # too dark, 99.5 % 1.1 dB; bench/fast_engine.py); IVUS needs few lines.
+                                   # Re-tested after issue 21 (lower side lobes in the full engine):
+                                   # follicles now come out too BRIGHT, and 99.9 % (ovary kernels 193 x
+                                   # 137 instead of 161 x 105) brightens them further (gray 20.8 -> 21.1,
+                                   # full 19.0; JS 0.042 -> 0.050; the other seed 0.081 -> 0.070); the
+                                   # IVUS kernel already holds 99.9 %. Kept at 99.5 %
     blend_nodes: bool = False      # DECISION: each scatterer takes its nearest node's PSF, whole. Blending
                                    # two nodes' PSFs w K1 + (1 - w) K2 keeps their common main lobe but
                                    # halves the energy of side lobes that lie apart (w^2 + (1 - w)^2 at
