@@ -210,37 +210,41 @@ def grouped(terms: dict, bank: psf.Bank, probe: Probe):
     line, lower sample, fraction to the next sample, weighted value, attenuation bin; each
     scatterer with its nearest node's PSF (or split linearly between the nodes around it, with
     psf.DEFAULTS.blend_nodes)."""
-    depth = np.interp(terms["sample"], bank.depth_nodes, np.arange(bank.depth_nodes.size))
-    lateral = np.interp(terms["line"], bank.lateral_nodes, np.arange(bank.lateral_nodes.size))
-    d0, wd = _cell(depth, bank.depth_nodes.size)
-    a0, wa = _cell(lateral, bank.lateral_nodes.size)
-    if not psf.DEFAULTS.blend_nodes:  # the nearest node, whole
-        d0, wd = d0 + (wd >= 0.5), np.zeros_like(wd)
-        a0, wa = a0 + (wa >= 0.5), np.zeros_like(wa)
-    j = np.floor(terms["line"]).astype(np.int64)
-    t = terms["line"] - j
-    s0 = np.floor(terms["sample"]).astype(np.int64)
-    frac = terms["sample"] - s0
-    bins = np.floor(terms["two_way"] / attenuation_bin_width(probe)).astype(np.int64)
-    parts = []
-    for dd, weight_d in ((0, 1 - wd), (1, wd)):
-        for da, weight_a in ((0, 1 - wa), (1, wa)):
-            weight = weight_d * weight_a
-            use = np.flatnonzero(weight > 0)
-            parts.append(((d0[use] + dd) * bank.lateral_nodes.size + a0[use] + da, use, weight[use]))
-    key = np.concatenate([p[0] for p in parts])
-    index = np.concatenate([p[1] for p in parts])
-    weight = np.concatenate([p[2] for p in parts])
+    lateral_count = bank.lateral_nodes.size
+    if psf.DEFAULTS.blend_nodes:
+        depth = np.interp(terms["sample"], bank.depth_nodes, np.arange(bank.depth_nodes.size))
+        lateral = np.interp(terms["line"], bank.lateral_nodes, np.arange(lateral_count))
+        d0, wd = _cell(depth, bank.depth_nodes.size)
+        a0, wa = _cell(lateral, lateral_count)
+        parts = []
+        for dd, weight_d in ((0, 1 - wd), (1, wd)):
+            for da, weight_a in ((0, 1 - wa), (1, wa)):
+                weight = weight_d * weight_a
+                use = np.flatnonzero(weight > 0)
+                parts.append(((d0[use] + dd) * lateral_count + a0[use] + da, use, weight[use]))
+        key = np.concatenate([p[0] for p in parts])
+        index = np.concatenate([p[1] for p in parts])
+        weight = np.concatenate([p[2] for p in parts])
+    else:  # the nearest node, whole: the one whose midpoints with its neighbours bracket the scatterer
+        nearest_depth = np.searchsorted((bank.depth_nodes[1:] + bank.depth_nodes[:-1]) / 2, terms["sample"], "right")
+        nearest_line = np.searchsorted((bank.lateral_nodes[1:] + bank.lateral_nodes[:-1]) / 2, terms["line"], "right")
+        key, index, weight = nearest_depth * lateral_count + nearest_line, None, None
     # few nodes: a 16-bit key, which numpy sorts stably by radix (6x faster than 64-bit keys)
     order = np.argsort(key.astype(np.int16 if key.size and key.max() < 2 ** 15 else np.int64), kind="stable")
-    key, index = key[order], index[order]
-    value = terms["value"][index] * weight[order]
-    j, t, s0, frac, bins = j[index], t[index], s0[index], frac[index], bins[index]  # sorted once: nodes are slices
+    key = key[order]
+    index = order if index is None else index[order]
+    value = terms["value"][index] if weight is None else terms["value"][index] * weight[order]
+    line, sample, two_way = terms["line"][index], terms["sample"][index], terms["two_way"][index]  # nodes: slices
+    j = np.floor(line).astype(np.int64)
+    t = line - j
+    s0 = np.floor(sample).astype(np.int64)
+    frac = sample - s0
+    bins = np.floor(two_way / attenuation_bin_width(probe)).astype(np.int64)
     starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]]) if key.size else np.array([], np.int64)
     ends = np.r_[starts[1:], key.size]
     for start, end in zip(starts, ends, strict=True):
         part = slice(start, end)
-        yield divmod(int(key[start]), bank.lateral_nodes.size), (
+        yield divmod(int(key[start]), lateral_count), (
             j[part], t[part], s0[part], frac[part], value[part], bins[part])
 
 
