@@ -53,11 +53,12 @@ class BankDefaults:
                                    # samples behind its peak, 5-16 % of its energy, which fills dark
                                    # regions beside strong scatterers (follicles: 98 % left them 1.5 dB
                                    # too dark, 99.5 % 1.1 dB; bench/fast_engine.py); IVUS needs few lines.
-                                   # Re-tested after issue 21 (lower side lobes in the full engine):
-                                   # follicles now come out too BRIGHT, and 99.9 % (ovary kernels 193 x
-                                   # 137 instead of 161 x 105) brightens them further (gray 20.8 -> 21.1,
-                                   # full 19.0; JS 0.042 -> 0.050; the other seed 0.081 -> 0.070); the
-                                   # IVUS kernel already holds 99.9 %. Kept at 99.5 %
+                                   # Re-tested after issue 21 (lower side lobes in the full engine), on
+                                   # the ovary's follicles (seeds 1 / 2, fast minus full, mean dB):
+                                   # kernels in the plane 99.5 % +1.15 / -0.61, off it (shape_offset)
+                                   # 99.5 % +0.01 / -1.57, 99.9 % +0.46 / -1.10 (kernels 193 x 105
+                                   # instead of 161 x 73), JS alike (0.04-0.08): no steady gain for 2x
+                                   # the kernel area. The IVUS kernel holds 99.9 % already. Kept at 99.5 %
     blend_nodes: bool = False      # DECISION: each scatterer takes its nearest node's PSF, whole. Blending
                                    # two nodes' PSFs w K1 + (1 - w) K2 keeps their common main lobe but
                                    # halves the energy of side lobes that lie apart (w^2 + (1 - w)^2 at
