@@ -121,9 +121,9 @@ def scatterer_terms(scatterers: Scatterers, probe: Probe, settings, geometry: sc
 
 @numba.njit(parallel=True, cache=True)
 def _gain_and_phase(amplitude, attenuation, distance, two_k, sample, line, gain_depths, gain_lines, log_gain, value):
-    """value *= amplitude exp(-attenuation) exp(log gain at (sample, line)) exp(-i two_k distance),
-    in place (`log_gain` in numpy terms; compiled: six complex passes over every scatterer were
-    a tenth of the fast engine's image)."""
+    """value *= amplitude exp(-attenuation) exp(log gain) exp(-i two_k distance), in place; the
+    bank's log peak gain bilinear between its gain nodes at (sample, line), held beyond them.
+    Compiled: in numpy, six complex passes over every scatterer were a tenth of the image's time."""
     for i in numba.prange(value.size):
         d0, wd = _node_cell(sample[i], gain_depths)
         a0, wa = _node_cell(line[i], gain_lines)
