@@ -303,29 +303,33 @@ def kernel_spectrum(bank: psf.Bank, depth_node: int, lateral_node: int, shape: t
 SPECTRA_KEPT = 3
 
 
+# DECISION: one thread per FFT. A node's FFTs are small (about 200 x 250): with 2 workers scipy
+# spends more on its threads than it gains (ovary image, 2 numba threads: 0.33-0.34 CPU s with 2
+# FFT workers, 0.28-0.29 with 1; bench/RESULTS.md, "Fast engine")
+FFT_WORKERS = 1
+
+
 class _NumpyTransforms:
-    """FFTs of the convolution by scipy.fft in single precision (the lines are complex64;
-    threads: numba's count, the engine's CPU budget)."""
+    """FFTs of the convolution by scipy.fft in single precision (the lines are complex64)."""
     name = "numpy"
 
     @staticmethod
     def axial(blocks: np.ndarray, n: int, factors: np.ndarray) -> np.ndarray:
         """Blocks (layers, lines, samples) along the samples to their spectra, each times its
         layer's factor, summed over the layers."""
-        spectra = fft.fft(blocks.astype(np.complex64), n=n, axis=2, workers=_workers())
+        spectra = fft.fft(blocks.astype(np.complex64), n=n, axis=2, workers=FFT_WORKERS)
         spectra *= factors.astype(np.float32)[:, None, :]
         return spectra.sum(axis=0)
 
     @staticmethod
     def kernel(kernel: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-        return fft.fft2(kernel.astype(np.complex64), s=shape, workers=_workers())
+        return fft.fft2(kernel.astype(np.complex64), s=shape, workers=FFT_WORKERS)
 
     @staticmethod
     def finish(spectrum: np.ndarray, kernel: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-        workers = _workers()
-        spectrum = fft.fft(spectrum, n=shape[0], axis=0, workers=workers, overwrite_x=True)
+        spectrum = fft.fft(spectrum, n=shape[0], axis=0, workers=FFT_WORKERS, overwrite_x=True)
         spectrum *= kernel
-        return fft.ifft2(spectrum, workers=workers, overwrite_x=True)
+        return fft.ifft2(spectrum, workers=FFT_WORKERS, overwrite_x=True)
 
 
 class _TorchTransforms:
@@ -353,8 +357,3 @@ class _TorchTransforms:
 
 def _transforms(backend: str):
     return _NumpyTransforms() if backend == "numpy" else _TorchTransforms()
-
-
-def _workers() -> int:
-    import numba
-    return numba.get_num_threads()
