@@ -47,18 +47,17 @@ class BankDefaults:
     gain_edge_lines: tuple = (0, 1, 2, 4, 8, 16, 32)  # sector probes: lines from each edge where the
                                    # gain is measured (it halves over the last few lines, where the
                                    # receive aperture leaves the array), then every 1/8 of the sector
-    energy_kept: float = 0.995     # DECISION: the kernel extent is the smallest box of CANDIDATE_*
-                                   # that holds 99.5 % of a central PSF's energy at three depths: a
+    energy_kept: float = 0.999     # DECISION: the kernel extent is the smallest box of CANDIDATE_* that
+                                   # holds this share of a central PSF's energy at three depths: a
                                    # diverging wave has a faint arc 50-60 lines aside and 100-160
-                                   # samples behind its peak, 5-16 % of its energy, which fills dark
-                                   # regions beside strong scatterers (follicles: 98 % left them 1.5 dB
-                                   # too dark, 99.5 % 1.1 dB; bench/fast_engine.py); IVUS needs few lines.
-                                   # Re-tested after issue 21 (lower side lobes in the full engine), on
-                                   # the ovary's follicles (seeds 1 / 2, fast minus full, mean dB):
-                                   # kernels in the plane 99.5 % +1.15 / -0.61, off it (shape_offset)
-                                   # 99.5 % +0.01 / -1.57, 99.9 % +0.46 / -1.10 (kernels 193 x 105
-                                   # instead of 161 x 73), JS alike (0.04-0.08): no steady gain for 2x
-                                   # the kernel area. The IVUS kernel holds 99.9 % already. Kept at 99.5 %
+                                   # samples behind its peak, which fills dark regions beside strong
+                                   # scatterers. Measured after issue 21 with the kernels off the plane
+                                   # (shape_offset), ovary, fast minus full, mean dB: 99.5 % (kernels
+                                   # 161 x 73) inside a -30 dB disc -1.81, below an absorber -0.14,
+                                   # follicles +0.01 / -1.57 (seeds 1 / 2); 99.9 % (193 x 105) -0.67,
+                                   # +0.03, follicles +0.46 / -1.10, elsewhere +0.11 / +0.13 alike
+                                   # (bench/fast_engine.py limits(); bench/RESULTS.md, "Fast engine").
+                                   # The IVUS kernel holds 99.9 % at 25 x 17 lines x samples
     blend_nodes: bool = False      # DECISION: each scatterer takes its nearest node's PSF, whole. Blending
                                    # two nodes' PSFs w K1 + (1 - w) K2 keeps their common main lobe but
                                    # halves the energy of side lobes that lie apart (w^2 + (1 - w)^2 at
