@@ -4,7 +4,7 @@ Runs the command in a child process and samples, every 0.2 s, the resident memor
 whole process tree (the client, the local cluster's scheduler, nannies and workers); reports
 the peak of that sum and the client's own peak, the wall time, and the output file's size.
 
-    python bench/dataset_memory.py --organ ivus --n 200 2000 [--scatterers-per-cell 1] [--workers 2]
+    python bench/dataset_memory.py --organ ivus --n 200 2000 [--scatterers-per-cell 1] [--workers 2] [--engine full]
 """
 
 from __future__ import annotations
@@ -22,11 +22,11 @@ from pathlib import Path
 import psutil
 
 
-def measure(organ: str, n: int, size: int, per_cell: float, workers: int, folder: Path) -> dict:
+def measure(organ: str, n: int, size: int, per_cell: float, workers: int, folder: Path, engine: str = "fast") -> dict:
     out = folder / f"{organ}-{n}.h5"
     command = [sys.executable, "-m", "ussim", "dataset", "--organ", organ, "--n", str(n), "--size", str(size),
                "--scatterers-per-cell", f"{per_cell:g}", "--workers", str(workers), "--device", "cpu",
-               "--out", str(out)]
+               "--engine", engine, "--out", str(out)]
     start = time.perf_counter()
     child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     root = psutil.Process(child.pid)
@@ -62,12 +62,14 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--scatterers-per-cell", type=float, default=10.0)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--engine", default="fast", choices=("fast", "full"))
     args = parser.parse_args()
     print(f"# {platform.node()} {platform.processor() or platform.machine()}, {psutil.cpu_count()} cores, "
           f"{psutil.virtual_memory().total / 2**30:.0f} GiB; {datetime.date.today()}; python {platform.python_version()}")
     with tempfile.TemporaryDirectory() as folder:
         for n in args.n:
-            print(json.dumps(measure(args.organ, n, args.size, args.scatterers_per_cell, args.workers, Path(folder))),
+            print(json.dumps(measure(args.organ, n, args.size, args.scatterers_per_cell, args.workers, Path(folder),
+                                     args.engine)),
                   flush=True)
 
 

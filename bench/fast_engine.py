@@ -36,18 +36,62 @@ def organ_setup(organ: str, size: int):
     return table, probe, grid, phantom.GENERATORS[organ]
 
 
+FAST_REPEATS = 5  # the fast image is timed this many times (median): one run of 0.1-0.3 s is at the load's mercy
+
+
 def timed_pair(organ: str, seed: int, size: int, device: str):
-    """Both engines on the same anatomy and scatterers (seeded alike), each timed warm."""
+    """Both engines on the same anatomy and scatterers (seeded alike), each timed warm: the full
+    engine once, the fast one FAST_REPEATS times (median, and the fastest)."""
     table, probe, grid, generator = organ_setup(organ, size)
     label, _ = generator.draw(grid.x, grid.z, np.random.default_rng(seed))
     sims, seconds = {}, {}
     for name in ("fast", "full"):
         phantom.warm_up(label, grid, generator.CLASS_NAMES, table, probe, device=device, per_cell=10, engine=name)
-        start = time.perf_counter()
-        sims[name] = phantom.simulate_mask(label, grid, generator.CLASS_NAMES, table, probe, seed=seed, device=device,
-                                           progress=False, engine=name)
-        seconds[name] = time.perf_counter() - start
+        runs, cpu = [], []
+        for _ in range(FAST_REPEATS if name == "fast" else 1):
+            start, start_cpu = time.perf_counter(), time.process_time()
+            sims[name] = phantom.simulate_mask(label, grid, generator.CLASS_NAMES, table, probe, seed=seed,
+                                               device=device, progress=False, engine=name)
+            runs.append(time.perf_counter() - start)
+            cpu.append(time.process_time() - start_cpu)
+        seconds[name] = float(np.median(runs))
+        # CPU seconds (all threads): on a shared machine the wall clock measures the neighbours too
+        seconds[f"{name}_cpu"] = float(np.median(cpu))
+        if name == "fast":
+            seconds["fast_fastest"] = min(runs)
     return label, generator.CLASS_NAMES, sims, seconds
+
+
+def fast_stages(organ: str, size: int, device: str, repeats: int = FAST_REPEATS) -> dict:
+    """Median seconds of each stage of one fast image (seed 1), warm: scatterers from the mask,
+    the fast engine (accumulation + convolution), the rest of `simulate` (settings, envelope, TGC,
+    scan conversion, display): the shared chain is the floor of the speed ratio."""
+    from ussim import beamform, fast, side_scatterers
+    table, probe, grid, generator = organ_setup(organ, size)
+    label, _ = generator.draw(grid.x, grid.z, np.random.default_rng(1))
+    overrides = dict(table.imaging)
+    overrides["depth"] = (float(np.hypot(np.abs(grid.x).max(), np.abs(grid.z).max())) - probe.catheter_radius
+                          if organ == "ivus" else float(grid.z[-1]) + 2e-3)
+    times = {"scatterers": [], "engine": [], "simulate_rest": []}
+    for _ in range(repeats):
+        start = time.perf_counter()
+        cloud = side_scatterers.scatterers_for(label, grid.x, grid.z, generator.CLASS_NAMES, table, probe, seed=1,
+                                               per_cell=10)
+        times["scatterers"].append(time.perf_counter() - start)
+        settings = simulate.resolve(dataclasses.replace(simulate.Settings(), **overrides), probe, cloud)
+        events, radii = simulate.events_for(settings, probe), simulate.radii_for(settings, probe)
+        line_angles = None
+        if settings.scheme == "diverging":
+            fov = np.abs(probe.element_positions()[2]).max()
+            line_angles = np.linspace(-fov, fov, settings.n_lines)
+        geometry = beamform.line_geometry(events, probe, radii, line_angles=line_angles)
+        start = time.perf_counter()
+        fast.beamformed(cloud, probe, settings, events, radii, geometry, device=device)
+        times["engine"].append(time.perf_counter() - start)
+        start = time.perf_counter()
+        simulate.simulate(cloud, probe, device=device, progress=False, grid=grid, engine="fast", **overrides)
+        times["simulate_rest"].append(time.perf_counter() - start - times["engine"][-1])
+    return {name: float(np.median(values)) for name, values in times.items()}
 
 
 def envelope_stats(envelope: np.ndarray) -> dict:
@@ -193,18 +237,21 @@ def engine_only_seconds(organ: str, size: int, device: str, repeats: int = 2) ->
         line_angles = np.linspace(-fov, fov, settings.n_lines)
     geometry = beamform.line_geometry(events, probe, radii, line_angles=line_angles)
     fast.beamformed(cloud, probe, settings, events, radii, geometry, device=device)  # the bank, once
-    timings = {"fast": [], "full": []}
+    timings = {"fast": [], "full": [], "fast_cpu": [], "full_cpu": []}
     for _ in range(repeats):
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         fast.beamformed(cloud, probe, settings, events, radii, geometry, device=device)
         timings["fast"].append(time.perf_counter() - start)
-    start = time.perf_counter()
+        timings["fast_cpu"].append(time.process_time() - start_cpu)
+    start, start_cpu = time.perf_counter(), time.process_time()
     channels = engine.simulate_channels(cloud, probe, events, attenuation_db_cm_mhz=settings.attenuation_db_cm_mhz,
                                         device=device, progress=False)
     beamform.beamform(channels, events, probe, radii, f_number=settings.rx_f_number,
                       apodization=settings.rx_apodization, line_angles=line_angles)
     timings["full"].append(time.perf_counter() - start)
-    result = {"scatterers": len(cloud), "fast_s": min(timings["fast"]), "full_s": timings["full"][0]}
+    timings["full_cpu"].append(time.process_time() - start_cpu)
+    result = {"scatterers": len(cloud), "fast_s": min(timings["fast"]), "full_s": timings["full"][0],
+              "fast_cpu_s": min(timings["fast_cpu"]), "full_cpu_s": timings["full_cpu"][0]}
     try:
         import torch
         if torch.cuda.is_available():
@@ -227,15 +274,15 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=2, help="phantoms per organ for agreement and speed")
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--threads", type=int, default=2, help="numba threads (and FFT workers)")
+    parser.add_argument("--threads", type=int, default=2, help="numba threads (the FFTs run on one, ussim.fast.FFT_WORKERS)")
     parser.add_argument("--dataset-n", type=int, default=0, help="also time `ussim dataset --engine fast --n N`")
     parser.add_argument("--skip", nargs="*", default=[], choices=("agreement", "points", "limits", "engine"))
     args = parser.parse_args()
     import numba
     numba.set_num_threads(min(args.threads, numba.config.NUMBA_NUM_THREADS))
     print(f"# {machine.describe()}; {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC; "
-          f"numba threads {numba.get_num_threads()}; command: python bench/fast_engine.py {' '.join(sys.argv[1:])}",
-          flush=True)
+          f"numba threads {numba.get_num_threads()}; "
+          f"command: python bench/fast_engine.py {' '.join(sys.argv[1:])}", flush=True)
     for organ in args.organs:
         start = time.perf_counter()
         table, probe, grid, generator = organ_setup(organ, args.size)
@@ -247,8 +294,9 @@ def main() -> None:
         if "agreement" not in args.skip:
             for seed in range(1, args.seeds + 1):
                 label, names, sims, seconds = timed_pair(organ, seed, args.size, args.device)
-                print(json.dumps({"organ": organ, "seed": seed, "seconds": seconds,
-                                  "speedup": seconds["full"] / seconds["fast"], **agreement(label, names, sims)}),
+                print(json.dumps({"organ": organ, "seed": seed, "seconds": seconds, "load": os.getloadavg()[0],
+                                  "speedup": seconds["full"] / seconds["fast"],
+                                  "speedup_cpu": seconds["full_cpu"] / seconds["fast_cpu"], **agreement(label, names, sims)}),
                       flush=True)
         if "points" not in args.skip:
             print(json.dumps({"organ": organ, "points": point_widths(organ, args.size, args.device)}), flush=True)
@@ -257,11 +305,14 @@ def main() -> None:
         if "engine" not in args.skip:
             print(json.dumps({"organ": organ, "engine_only": engine_only_seconds(organ, args.size, args.device)}),
                   flush=True)
+            print(json.dumps({"organ": organ, "fast_stages_s": fast_stages(organ, args.size, args.device),
+                              "load": os.getloadavg()[0]}), flush=True)
         if args.dataset_n:
             from bench import dataset_memory
             with tempfile.TemporaryDirectory() as folder:
                 print(json.dumps({"organ": organ, "dataset": dataset_memory.measure(
-                    organ, args.dataset_n, args.size, 10.0, 2, Path(folder))}), flush=True)
+                    organ, args.dataset_n, args.size, 10.0, 2, Path(folder), "fast"), "load": os.getloadavg()[0]}),
+                    flush=True)
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 from scipy import ndimage
 
@@ -126,7 +127,7 @@ def anatomy_from_mask(label: np.ndarray, x: np.ndarray, z: np.ndarray, class_nam
                            f"density 0, or too few of its pixels have any)")
     alpha = np.array([pulse.db_per_cm_mhz_to_np_per_m_hz(t.attenuation_db_cm_mhz) for t in tissues])[label]
     path = path_integral_map(alpha, x, z, probe)
-    attenuation = ndimage.map_coordinates(path, [(sz - z[0]) / dz, (sx - x[0]) / dx], order=1, mode="nearest")
+    attenuation = bilinear(path, (sz - z[0]) / dz, (sx - x[0]) / dx)
     cloud = Scatterers(sx, sy, sz, amplitude, path_attenuation=np.maximum(attenuation, 0.0))
     return Anatomy(cloud, group, group_names, label, names, texture_db, drawn, texture_rng_state)
 
@@ -157,7 +158,13 @@ def _beyond_gaussian(amplitude: np.ndarray, klass: np.ndarray, tissues, rng: np.
 def _groups(names, klass, strong, layer, layer_pairs):
     """Group index per scatterer and the group names (see Anatomy)."""
     stride = len(layer_pairs) + 1
-    kinds, code = np.unique((klass * 2 + strong) * stride + layer + 1, return_inverse=True)
+    codes = ((klass * 2 + strong) * stride + layer + 1).ravel()
+    # np.unique(codes, return_inverse=True) by counting: the codes are small integers, and sorting
+    # a mask's million scatterers for them cost more than drawing them
+    kinds = np.flatnonzero(np.bincount(codes)) if codes.size else np.zeros(0, np.int64)
+    lookup = np.zeros(kinds[-1] + 1 if kinds.size else 0, np.int64)
+    lookup[kinds] = np.arange(kinds.size)
+    code = lookup[codes]
     keys = []
     for kind in kinds:
         rest, which = divmod(int(kind), stride)
@@ -230,10 +237,37 @@ def path_integral_map(alpha: np.ndarray, x: np.ndarray, z: np.ndarray, probe: Pr
     edges = start + step * np.arange(max(2, int(np.ceil((far - start) / step)) + 2))
     middles = (edges[:-1] + edges[1:]) / 2
     sample_x, sample_z = position(rays[:, None], np.broadcast_to(middles, (rays.size, middles.size)))
-    values = ndimage.map_coordinates(alpha, [(sample_z - z[0]) / dz, (sample_x - x[0]) / dx], order=1, mode="nearest")
+    values = bilinear(alpha, (sample_z - z[0]) / dz, (sample_x - x[0]) / dx)
     integral = np.concatenate([np.zeros((rays.size, 1)), np.cumsum(values * step, axis=1)], axis=1)
     where = [ray_of_pixel, np.maximum(distance - start, 0.0) / step]
-    return ndimage.map_coordinates(integral, where, order=1, mode="nearest")
+    return bilinear(integral, *where)
+
+
+def bilinear(image: np.ndarray, rows, columns) -> np.ndarray:
+    """`image` bilinearly at fractional (rows, columns) pixel positions (arrays of one shape),
+    the edge pixels continued beyond the edges: scipy.ndimage.map_coordinates(image, [rows,
+    columns], order=1, mode="nearest"), to rounding. Hand-written because map_coordinates' generic
+    spline path costs about 40 ns a point, and a mask's scatterers and attenuation rays are a
+    million points: a third of the fast engine's image (bench/RESULTS.md, "Fast engine")."""
+    rows, columns = np.broadcast_arrays(np.asarray(rows, np.float64), np.asarray(columns, np.float64))
+    out = np.empty(rows.shape)
+    _bilinear_nearest(np.ascontiguousarray(image, np.float64), np.ascontiguousarray(rows).ravel(),
+                      np.ascontiguousarray(columns).ravel(), out.reshape(-1))
+    return out
+
+
+@numba.njit(parallel=True, cache=True)
+def _bilinear_nearest(image, rows, columns, out):
+    last_row, last_column = image.shape[0] - 1, image.shape[1] - 1
+    for i in numba.prange(rows.size):
+        r = min(max(rows[i], 0.0), float(last_row))
+        c = min(max(columns[i], 0.0), float(last_column))
+        r0, c0 = min(int(r), max(last_row - 1, 0)), min(int(c), max(last_column - 1, 0))
+        r1, c1 = min(r0 + 1, last_row), min(c0 + 1, last_column)
+        wr, wc = r - r0, c - c0
+        top = image[r0, c0] * (1 - wc) + image[r0, c1] * wc
+        bottom = image[r1, c0] * (1 - wc) + image[r1, c1] * wc
+        out[i] = top * (1 - wr) + bottom * wr
 
 
 def _step(axis: np.ndarray, name: str) -> float:

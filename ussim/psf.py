@@ -1,9 +1,10 @@
 """Point-spread functions of the full engine, for the fast engine (ussim.fast): a bank per probe,
 transmit scheme, focus and settings, measured once and cached on disk.
 
-A PSF is what the full engine (ussim.engine + ussim.beamform) makes of one unit scatterer in the
-scan plane: the beamformed analytic lines around it, on the very beam grid of the image (the
-lines and samples `simulate` beamforms), the point on a line and a sample. The bank holds one
+A PSF is what the full engine (ussim.engine + ussim.beamform) makes of one unit scatterer: the
+beamformed analytic lines around it, on the very beam grid of the image (the lines and samples
+`simulate` beamforms), the point on a line and a sample, its shape measured where the slab's
+scatterers lie on average (BankDefaults.shape_offset off the plane), its gain in the plane. The bank holds one
 per node of a grid of depths x lateral positions (lines). Each is stored in complex baseband (the carrier taken out, see ussim.fast), divided by the
 peak of its node's on-line PSF; the peaks themselves are kept as a log gain over the nodes.
 
@@ -16,16 +17,17 @@ stale PSFs. Files are written to a temporary name and renamed.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
 import tempfile
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from ussim import beamform, engine, scan
+from ussim import beamform, engine, scan, scatter
 from ussim.engine import Scatterers
 from ussim.probe import SPEED_OF_SOUND, Probe
 
@@ -35,23 +37,41 @@ class BankDefaults:
     """Every default of the fast engine's PSF bank, in one place."""
     depth_nodes: int = 16          # DECISION: 16 depths, uniform in sqrt(depth): the PSF changes
                                    # fastest near the face (near field, 1/r spreading)
-    lateral_nodes: int = 5         # sector probes (convex, phased): the PSF widens and tilts off axis
+    lateral_nodes: int = 9         # sector probes (convex, phased): the PSF widens and tilts off axis.
+                                   # DECISION: 9, not 5: on the ovary's 140 degree sector 5 nodes left
+                                   # the fast image 0.35 dB brighter than the full one (depth bands up
+                                   # to +0.7 dB), 9 nodes 0.15-0.21 dB (bands <= +0.53), at no
+                                   # measurable cost per image (bench/RESULTS.md, "Fast engine")
     gain_depth_nodes: int = 32     # the peak gain on a finer grid than the shapes: it changes by
                                    # several dB between shape nodes (measured: not monotonic in depth)
     gain_edge_lines: tuple = (0, 1, 2, 4, 8, 16, 32)  # sector probes: lines from each edge where the
                                    # gain is measured (it halves over the last few lines, where the
                                    # receive aperture leaves the array), then every 1/8 of the sector
-    energy_kept: float = 0.995     # DECISION: the kernel extent is the smallest box of CANDIDATE_*
-                                   # that holds 99.5 % of a central PSF's energy at three depths: a
+    energy_kept: float = 0.999     # DECISION: the kernel extent is the smallest box of CANDIDATE_* that
+                                   # holds this share of a central PSF's energy at three depths: a
                                    # diverging wave has a faint arc 50-60 lines aside and 100-160
-                                   # samples behind its peak, 5-16 % of its energy, which fills dark
-                                   # regions beside strong scatterers (follicles: 98 % left them 1.5 dB
-                                   # too dark, 99.5 % 1.1 dB; bench/fast_engine.py); IVUS needs few lines
+                                   # samples behind its peak, which fills dark regions beside strong
+                                   # scatterers. Measured after issue 21 with the kernels off the plane
+                                   # (shape_offset), ovary, fast minus full, mean dB: 99.5 % (kernels
+                                   # 161 x 73) inside a -30 dB disc -1.81, below an absorber -0.14,
+                                   # follicles +0.01 / -1.57 (seeds 1 / 2); 99.9 % (193 x 105) -0.67,
+                                   # +0.03, follicles +0.46 / -1.10, elsewhere +0.11 / +0.13 alike
+                                   # (bench/fast_engine.py limits(); bench/RESULTS.md, "Fast engine").
+                                   # The IVUS kernel holds 99.9 % at 25 x 17 lines x samples
     blend_nodes: bool = False      # DECISION: each scatterer takes its nearest node's PSF, whole. Blending
                                    # two nodes' PSFs w K1 + (1 - w) K2 keeps their common main lobe but
                                    # halves the energy of side lobes that lie apart (w^2 + (1 - w)^2 at
                                    # w = 1/2): dark regions, filled by side lobes, came out 3 dB too
                                    # dark (follicles; bench/fast_engine.py)
+    shape_offset: float = 0.577    # DECISION: the kernels' point lies this fraction of the slab's half
+                                   # thickness (ussim.anatomy: one elevation cell) off the scan plane, at
+                                   # the node's 3-D distance: 1/sqrt(3), the RMS offset of the slab's
+                                   # scatterers. In the plane itself the elevation aperture's near field
+                                   # can depress the peak (ovary, 8 mm: 2.5x below the point 0.34 mm off
+                                   # it) and leave a PSF whose far field holds 6.4 % of its energy
+                                   # against 2.6-3.0 % off the plane, which filled follicles too brightly
+                                   # (bench/RESULTS.md, "Fast engine"). The gains stay in the plane: the
+                                   # elevation factor (ussim.fast) scales them to each scatterer's offset
     first_node_wavelengths: float = 1.0  # the shallowest node: 1 wavelength from the face
                                          # (nearer, the point sits in the element's near field)
 
@@ -81,6 +101,8 @@ class Bank:
     half_lines: int
     samples_before: int
     seconds: float               # how long measuring the bank took (0 when read from the cache)
+    # the kernels' FFTs at the sizes the fast engine used, kept in memory for the next image
+    spectra: dict = field(default_factory=dict, repr=False, compare=False)
 
 
 def cache_dir() -> Path:
@@ -91,6 +113,7 @@ def cache_dir() -> Path:
     return (Path(xdg) if xdg else Path.home() / ".cache") / "ussim-toolkit" / "psf"
 
 
+@functools.lru_cache(maxsize=1)
 def source_digest() -> str:
     """sha256 of the source text of every module that shapes a PSF (SOURCES)."""
     root = Path(__file__).parent
@@ -210,12 +233,14 @@ def measure(probe: Probe, settings, events, geometry: scan.Geometry, radii: np.n
     step = float(radii[1] - radii[0])
     wavenumber = 2 * np.pi * probe.center_frequency / SPEED_OF_SOUND
 
+    offset = defaults.shape_offset * scatter.resolution_cell(probe)[2] / 2
+
     def lines_of(line: float, depth: float, half: int, before: int, after: int) -> np.ndarray:
         r = float(radii[0] + depth * step)
         window = np.arange(-before, after + 1) * step
         lines_at = positions[0] + (line + np.arange(-half, half + 1)) * line_step
         value = point_lines(probe, settings, events, geometry, float(positions[0] + line * line_step), r, lines_at,
-                            r + window, float(radii[0]), device)
+                            r + window, float(radii[0]), device, y=min(offset, r / 2))
         return value * np.exp(-2j * wavenumber * window)[None, :]  # analytic -> baseband (ussim.fast)
 
     depths, laterals = depth_nodes(probe, radii, defaults.depth_nodes, defaults), \
@@ -282,13 +307,14 @@ def kernel_extent(lines_of, widest: int, n_lines: int, depths: np.ndarray,
 
 
 def point_lines(probe: Probe, settings, events, geometry: scan.Geometry, lateral: float, r,
-                lines_at: np.ndarray, radii: np.ndarray, radii_start: float, device: str) -> np.ndarray:
+                lines_at: np.ndarray, radii: np.ndarray, radii_start: float, device: str, *,
+                y: float = 0.0) -> np.ndarray:
     """The full engine's beamformed analytic lines (len(lines_at), len(radii)) of a unit scatterer
     (or several) at line position `lateral` (x or angle) and distance(s) `r` along its line (the settings' radii,
-    whose first sample is `radii_start`)."""
+    whose first sample is `radii_start`); `y` off the scan plane, its 3-D distance from the face still `r`."""
     r = np.atleast_1d(np.asarray(r, np.float64))  # several points along the line: one simulation
-    x, z = plane_position(geometry, lateral, r + face_offset(geometry, radii_start))
-    point = Scatterers(np.broadcast_to(x, r.shape), np.zeros(r.size), z, np.ones(r.size))
+    x, z = plane_position(geometry, lateral, np.sqrt(r ** 2 - y ** 2) + face_offset(geometry, radii_start))
+    point = Scatterers(np.broadcast_to(x, r.shape), np.full(r.size, y), z, np.ones(r.size))
     kind = events[0].kind
     if kind in ("diverging", "plane"):
         channels = engine.simulate_channels(point, probe, events, attenuation_db_cm_mhz=0.0, device=device,

@@ -126,3 +126,30 @@ def test_engine_choice_is_checked(capsys):
         cli.main(["dataset", "--organ", "ivus", "--n", "1", "--out", "x.h5", "--engine", "quick"])
     message = capsys.readouterr().err
     assert stopped.value.code == 2 and "--engine" in message and "'quick'" in message and "full" in message
+
+
+def test_elevation_factor_matches_scipy_interpolation():
+    """The compiled elevation factor reads the height-aperture table as scipy's
+    RegularGridInterpolator does (linear, held at the table's edges)."""
+    from scipy import interpolate
+
+    from ussim import aperture
+    rng = np.random.default_rng(1)
+    n = 2000
+    in_plane = rng.uniform(0.05e-3, 3e-3, n)
+    y = rng.uniform(-0.3e-3, 0.3e-3, n)
+    distance = np.sqrt(in_plane ** 2 + y ** 2)
+    got = fast.elevation_factor(IVUS, in_plane, distance, y)
+    shortest = probe.SPEED_OF_SOUND / (IVUS.center_frequency * (1 + IVUS.bandwidth))
+    r_max = np.ceil(distance.max() / aperture.RANGE_STEP) * aperture.RANGE_STEP
+    u_max = aperture.sine_extent(float(np.abs(y).max()), max(float(in_plane.min()), IVUS.wavelength))
+    table = aperture.table(IVUS.height, IVUS.elevation_focus, IVUS.center_frequency, shortest, r_max, u_max,
+                           probe.SPEED_OF_SOUND)
+    nodes = (table.r0 + table.dr * np.arange(table.values.shape[0]), table.u0 + table.du * np.arange(table.values.shape[1]))
+    lookup = interpolate.RegularGridInterpolator(nodes, table.values.astype(np.complex128))
+    r = np.clip(distance, nodes[0][0], nodes[0][-1])
+    u = np.clip(y / np.maximum(distance, shortest), nodes[1][0], nodes[1][-1])
+    off, on = lookup(np.column_stack([r, u])), lookup(np.column_stack([r, np.zeros(n)]))
+    expected = (off / on * in_plane / distance) ** 2
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6 * np.abs(expected).max())
+    assert np.all(fast.elevation_factor(IVUS, in_plane, in_plane, np.zeros(n)) == 1)  # in the plane: no change
