@@ -53,6 +53,7 @@ PROFILE_BIN_MM = 2.0
 PROFILE_WEIGHT = 10.0      # DECISION: (gray / 255)^2 of the depth profile weighed 10x: about as JS
 TGC_DEPTHS = 4             # TGC control points, evenly from the face to the deepest imaged pixel
 KNOTS = 8                  # gray-map knots
+MIN_KNOT_STEP = 1e-3       # gray between neighbouring knots at least (the map must stay invertible)
 
 
 def load_real(organ: str, frames: int):
@@ -260,7 +261,9 @@ def fit_gray_map(envelopes, references, real_images, labels, background, grid, c
     gain, tgc = stage1.x[0], stage1.x[1:1 + n_tgc]
 
     def knots(p):  # strictly increasing from max(p0, 0), squeezed under 255 when it overshoots
-        grays = np.cumsum(np.r_[max(p[0], 0.0), np.exp(p[1:])])
+        # DECISION: each step at least MIN_KNOT_STEP gray: Powell drives the step of a saturated top
+        # knot towards exp(-inf), and two knots within a rounding error of 255 fail display.validate
+        grays = np.cumsum(np.r_[max(p[0], 0.0), np.maximum(np.exp(p[1:]), MIN_KNOT_STEP)])
         if grays[-1] > 255:
             grays = grays[0] + (grays - grays[0]) * (255 - grays[0]) / (grays[-1] - grays[0])
         return np.minimum(grays, 255.0)  # the rescaled last knot may overshoot by a rounding error
