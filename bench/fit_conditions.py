@@ -9,7 +9,9 @@ linearly between the two levels that bracket it (the contrast rises monotonicall
 and each level costs a simulation of every tuning frame, so a few levels and an interpolation
 replace an optimiser's many evaluations).
 
-    python bench/fit_conditions.py --organ ivus|ovary [--frames K] [--levels 5 10 15 20]
+    python bench/fit_conditions.py --organ ivus|ovary [--frames K] [--levels 5 10 15 20] [--engine full|fast]
+
+`--engine fast` simulates with ussim's fast engine (PSF convolution, ussim.fast).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import fit_display  # noqa: E402  (the split and the real grid, as the display fit uses them)
 
-from ussim import conditions, imageset, phantom, side_scatterers, sketch, tissue  # noqa: E402
+from ussim import conditions, imageset, phantom, side_scatterers, simulate, sketch, tissue  # noqa: E402
 
 
 def contrast(images, sketches, labels) -> float:
@@ -33,7 +35,7 @@ def contrast(images, sketches, labels) -> float:
     return float(np.nanmean(values))
 
 
-def simulated_contrast(organ, real, index, grid, sketches, level_db) -> float:
+def simulated_contrast(organ, real, index, grid, sketches, level_db, engine="full") -> float:
     names = imageset.class_names_of(real)
     original = conditions.settings
     current = original(organ)
@@ -41,7 +43,7 @@ def simulated_contrast(organ, real, index, grid, sketches, level_db) -> float:
     try:
         images = [phantom.mask_sample(real["label"].values[i], grid, names, organ, seed=int(i), sample_id=str(i),
                                       device="cpu", progress=False, condition="mask+sketch", sketch=sketches[k],
-                                      warm=k == 0)["image"].values[0] for k, i in enumerate(index)]
+                                      warm=k == 0, engine=engine)["image"].values[0] for k, i in enumerate(index)]
     finally:
         conditions.settings = original
     return contrast(images, sketches, real["label"].values[index])
@@ -52,20 +54,23 @@ def main():
     parser.add_argument("--organ", choices=("ivus", "ovary"), required=True)
     parser.add_argument("--frames", type=int, default=12, help="tuning frames; as many again are held out")
     parser.add_argument("--levels", type=float, nargs="+", default=[5.0, 10.0, 15.0, 20.0])
+    parser.add_argument("--engine", choices=simulate.ENGINES, default="full",
+                        help="the simulator: full, or fast (PSF convolution, ussim.fast)")
     args = parser.parse_args()
     start = time.perf_counter()
     real, splits = fit_display.load_real(args.organ, args.frames)
     grid = fit_display.real_grid(args.organ, real, tissue.load(args.organ), (real.sizes["y"], real.sizes["x"]))
     images = real["image"].values
     canny = sketch.canny_for_size(images.shape[1])
-    report = {"organ": args.organ, "date": time.strftime("%Y-%m-%d"), "command": " ".join(sys.argv)}
+    report = {"organ": args.organ, "date": time.strftime("%Y-%m-%d"), "command": " ".join(sys.argv),
+              "engine": args.engine}
     for split, index in splits.items():
         sketches = [sketch.edge_sketch(images[i], **canny) for i in index]
         report[f"real_{split}"] = contrast(images[index], sketches, real["label"].values[index])
     tuning = splits["tuning"]
     sketches = [sketch.edge_sketch(images[i], **canny) for i in tuning]
     levels = sorted(args.levels)
-    simulated = [simulated_contrast(args.organ, real, tuning, grid, sketches, level) for level in levels]
+    simulated = [simulated_contrast(args.organ, real, tuning, grid, sketches, level, args.engine) for level in levels]
     report["simulated_tuning"] = dict(zip(map(str, levels), simulated, strict=True))
     target = report["real_tuning"]
     if not min(simulated) <= target <= max(simulated):
@@ -76,7 +81,7 @@ def main():
         held = splits["held_out"]
         held_sketches = [sketch.edge_sketch(images[i], **canny) for i in held]
         report["simulated_held_out_at_fit"] = simulated_contrast(args.organ, real, held, grid, held_sketches,
-                                                                 report["fitted_db"])
+                                                                 report["fitted_db"], args.engine)
     report["seconds"] = time.perf_counter() - start
     print(json.dumps(report, indent=2))
 

@@ -16,7 +16,12 @@ IVUS: the dmolony pullback). Steps:
    (scipy.optimize.minimize, Powell).
 3. per-class JS (base 2, 256 bins) of the fitted chain on the tuning AND held-out frames.
 
-    python bench/fit_display.py --organ ovary|ivus [--frames 12] [--out bench/out]
+    python bench/fit_display.py --organ ovary|ivus [--frames 12] [--out bench/out] [--engine full|fast]
+                                [--tuning-only]
+
+`--engine fast` simulates with ussim's fast engine (PSF convolution, ussim.fast) instead of the full
+one; `--tuning-only` simulates the tuning frames alone (half the cost: no held-out JS, no montage,
+bench/realism.py measures the held-out frames).
 
 It prints JSON; put the values into data/organs/<organ>.toml ([display], [display_chain]).
 """
@@ -35,7 +40,7 @@ from scipy import ndimage, optimize
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from realism import IMPORTS, js_divergence  # noqa: E402
 
-from ussim import bmode, display, imageset, importers, measure, phantom, scan, tissue  # noqa: E402
+from ussim import bmode, display, imageset, importers, measure, phantom, scan, simulate, tissue  # noqa: E402
 from ussim import probe as probes  # noqa: E402
 
 # DECISION: a pixel shows echoes when its 7x7 mean exceeds gray 6: speckle has dark pixels but
@@ -48,6 +53,7 @@ PROFILE_BIN_MM = 2.0
 PROFILE_WEIGHT = 10.0      # DECISION: (gray / 255)^2 of the depth profile weighed 10x: about as JS
 TGC_DEPTHS = 4             # TGC control points, evenly from the face to the deepest imaged pixel
 KNOTS = 8                  # gray-map knots
+MIN_KNOT_STEP = 1e-3       # gray between neighbouring knots at least (the map must stay invertible)
 
 
 def load_real(organ: str, frames: int):
@@ -183,19 +189,20 @@ def real_grid(organ: str, real, table, shape):
     return phantom.display_grid(table, shape)
 
 
-def simulate_frames(real, index, organ, grid, **imaging):
-    """Envelope images, references and seconds of the real masks `index`, simulated on `grid`
-    with the organ table's imaging settings (`imaging` overrides some)."""
+def simulate_frames(real, index, organ, grid, engine="full", **imaging):
+    """Envelope images, references and seconds of the real masks `index`, simulated on `grid` by
+    `engine` (full or fast) with the organ table's imaging settings (`imaging` overrides some)."""
     table = tissue.load(organ)
     probe = probes.load(table.probe)
     names = imageset.class_names_of(real)
     table = tissue.TissueTable(table.organ, table.probe, table.classes, table.display, {**table.imaging, **imaging})
     envelopes, references, seconds = [], [], []
-    phantom.warm_up(real["label"].values[index[0]], grid, names, table, probe, device="cpu", per_cell=1.0)
+    phantom.warm_up(real["label"].values[index[0]], grid, names, table, probe, device="cpu", per_cell=1.0,
+                    engine=engine)
     for i in index:
         start = time.perf_counter()
         sim = phantom.simulate_mask(real["label"].values[i], grid, names, table, probe, seed=int(i), device="cpu",
-                                    progress=False)
+                                    progress=False, engine=engine)
         seconds.append(time.perf_counter() - start)
         envelopes.append(sim.envelope_image)
         references.append(sim.params["settings"]["reference"])
@@ -254,7 +261,9 @@ def fit_gray_map(envelopes, references, real_images, labels, background, grid, c
     gain, tgc = stage1.x[0], stage1.x[1:1 + n_tgc]
 
     def knots(p):  # strictly increasing from max(p0, 0), squeezed under 255 when it overshoots
-        grays = np.cumsum(np.r_[max(p[0], 0.0), np.exp(p[1:])])
+        # DECISION: each step at least MIN_KNOT_STEP gray: Powell drives the step of a saturated top
+        # knot towards exp(-inf), and two knots within a rounding error of 255 fail display.validate
+        grays = np.cumsum(np.r_[max(p[0], 0.0), np.maximum(np.exp(p[1:]), MIN_KNOT_STEP)])
         if grays[-1] > 255:
             grays = grays[0] + (grays - grays[0]) * (255 - grays[0]) / (grays[-1] - grays[0])
         return np.minimum(grays, 255.0)  # the rescaled last knot may overshoot by a rounding error
@@ -287,7 +296,7 @@ def fitted_chain(organ, real, splits, grid) -> tuple[display.DisplayChain, dict]
     return display.validate(display.DisplayChain(**{**chain.as_dict(), **values}), "measured geometry"), found
 
 
-def scheme_comparison(organ, real, splits, grid, chain, schemes, frames) -> list[dict]:
+def scheme_comparison(organ, real, splits, grid, chain, schemes, frames, engine="full") -> list[dict]:
     """Per transmit scheme on the first `frames` tuning frames: seconds per image, background grain
     near the centre line and its streakiness (columns / rows) against the real ones, and per-class
     JS after a gray-map fit on those frames (each scheme gets its own fit: texture, not level)."""
@@ -302,11 +311,11 @@ def scheme_comparison(organ, real, splits, grid, chain, schemes, frames) -> list
     real_grain = measure.speckle_grain_px(real_images, background)
     rows = []
     for settings in schemes:
-        envelopes, references, seconds = simulate_frames(real, index, organ, grid, **settings)
+        envelopes, references, seconds = simulate_frames(real, index, organ, grid, engine=engine, **settings)
         fitted = fit_gray_map(envelopes, references, real_images, labels, 0, grid, chain, NEAR_FIELD_MM[organ])
         images = rendered(envelopes, references, grid, fitted)
         grain = measure.speckle_grain_px(images, background)
-        rows.append({"settings": settings, "seconds_per_image": float(seconds.mean()),
+        rows.append({"settings": settings, "engine": engine, "seconds_per_image": float(seconds.mean()),
                      "grain_px_rows_cols": grain, "real_grain_px_rows_cols": real_grain,
                      "streakiness": round(grain[1] / grain[0], 2),
                      "real_streakiness": round(real_grain[1] / real_grain[0], 2),
@@ -315,10 +324,32 @@ def scheme_comparison(organ, real, splits, grid, chain, schemes, frames) -> list
     return rows
 
 
+def comparison_schemes(scheme_set: str, chain) -> list[dict]:
+    """The transmit schemes compared: `diverging` (one wave, three coherent waves, one wave with a
+    narrower receive aperture) or `focused` (the table's wave against focused lines, one transmit
+    per line, focused at mid-depth and at 2/3 of the depth shown: 2 of the console's focal zones)."""
+    if scheme_set == "diverging":
+        return [dict(n_waves=1), dict(n_waves=3), dict(n_waves=1, rx_f_number=3.5)]
+    shown_mm = chain.outer_radius_mm - chain.inner_radius_mm  # tissue shown along a line from the face
+    return [dict(n_waves=1)] + [dict(scheme="focused", focus=round(shown_mm * share, 2) * 1e-3)
+                                for share in (1 / 2, 2 / 3)]
+
+
+def full_engine_cost(organ, real, index, grid, settings, lines=(8, 16)) -> dict:
+    """The full engine's seconds for an image of `settings` whose events are one per line (focused),
+    estimated from images of fewer lines: seconds linear in the number of lines, fitted on `lines`
+    and extrapolated to the table's n_lines (the scan conversion of few lines costs as much as of many)."""
+    n_lines = int(tissue.load(organ).imaging.get("n_lines", 128))
+    times = [float(simulate_frames(real, index[:1], organ, grid, **{**settings, "n_lines": n})[2][0]) for n in lines]
+    slope = (times[1] - times[0]) / (lines[1] - lines[0])
+    return {"lines": list(lines), "seconds": times, "per_line": slope, "n_lines": n_lines,
+            "estimated_seconds_per_image": times[0] + slope * (n_lines - lines[0])}
+
+
 def homogeneous_correlation(n_waves: int) -> dict:
     """Envelope correlation of homogeneous speckle (convex-tv-7.5, 12-24 mm deep, on the beam axis)
     at 1-3 px of 0.25 mm across the beam and 0.125 mm along it: the speckle's shape without anatomy."""
-    from ussim import scatter, simulate
+    from ussim import scatter
     probe = probes.load("convex-tv-7.5")
     cloud = scatter.homogeneous_box(probe, (-6e-3, 6e-3), (12e-3, 24e-3), per_cell=3, seed=1)
     grid = scan.DisplayGrid.covering(-6e-3, 6e-3, 12e-3, 24e-3, (96, 48))
@@ -375,9 +406,18 @@ def main():
     parser.add_argument("--compare-schemes", type=int, default=0, metavar="N",
                         help="compare the ovary transmit schemes on N tuning frames, then stop")
     parser.add_argument("--skip-schemes", type=int, default=0, help="leave out the first schemes of the comparison")
+    parser.add_argument("--scheme-set", choices=("diverging", "focused"), default="diverging",
+                        help="diverging: 1 or 3 waves, receive F# 3.5; focused: the table's wave against focused "
+                             "lines at 1/2 and 2/3 of the depth shown (with --engine fast: and the full engine's "
+                             "estimated cost per image)")
     parser.add_argument("--out", type=Path, default=Path("bench/out"))
     parser.add_argument("--cache", type=Path, help="keep the simulated envelopes here (.npz) and reuse them "
                         "(not checked against the tables: delete it after a change of tissue or probe)")
+    parser.add_argument("--engine", choices=simulate.ENGINES, default="full",
+                        help="the simulator of the envelopes: full (channel data and delay-and-sum) or fast "
+                             "(PSF convolution, ussim.fast)")
+    parser.add_argument("--tuning-only", action="store_true",
+                        help="simulate the tuning frames only: no held-out JS and no montage")
     parser.add_argument("--fit-smoothing", action="store_true",
                         help="fit only the chain's smoothing_mm to the real speckle size on the tuning frames "
                              "(the table's chain otherwise as it is)")
@@ -393,21 +433,33 @@ def main():
     report = {"organ": organ, "frames": {k: [int(v[0]), int(v[-1])] for k, v in splits.items()},
               "measured": found}
     if args.compare_schemes:
-        schemes = [dict(n_waves=1), dict(n_waves=3), dict(n_waves=1, rx_f_number=3.5)]
-        report["homogeneous_speckle"] = [homogeneous_correlation(n) for n in (1, 3)]
+        schemes = comparison_schemes(args.scheme_set, display.load(organ))
+        if args.scheme_set == "diverging":
+            report["homogeneous_speckle"] = [homogeneous_correlation(n) for n in (1, 3)]
         report["schemes"] = scheme_comparison(organ, real, splits, grid, chain, schemes[args.skip_schemes:],
-                                              args.compare_schemes)
+                                              args.compare_schemes, args.engine)
+        if args.scheme_set == "focused":
+            report["full_engine_cost"] = [{"settings": s, **full_engine_cost(organ, real, splits["tuning"], grid, s)}
+                                          for s in schemes[args.skip_schemes:] if s.get("scheme") == "focused"]
         print(json.dumps(report, indent=2))
         return
     names = imageset.class_names_of(real)
-    every = np.r_[splits["tuning"], splits["held_out"]]
+    every = splits["tuning"] if args.tuning_only else np.r_[splits["tuning"], splits["held_out"]]
     if args.cache and args.cache.is_file():  # the envelopes of an earlier run: refit without simulating
         cached = np.load(args.cache)
         envelopes, references, seconds = cached["envelopes"], cached["references"], cached["seconds"]
+        if "engine" in cached and str(cached["engine"]) != args.engine:
+            raise SystemExit(f"--cache {args.cache} holds {cached['engine']} engine envelopes, not --engine "
+                             f"{args.engine}'s: delete it or pass --engine {cached['engine']}")
+        every = every[: len(envelopes)]  # a cache of the tuning frames alone serves --tuning-only runs
     else:
-        envelopes, references, seconds = simulate_frames(real, every, organ, grid)
-        if args.cache:
-            np.savez_compressed(args.cache, envelopes=envelopes, references=references, seconds=seconds)
+        envelopes, references, seconds = simulate_frames(real, every, organ, grid, engine=args.engine)
+        if args.cache:  # written whole or not at all: a temporary file, then renamed
+            partial = args.cache.with_name(args.cache.stem + ".partial.npz")
+            np.savez_compressed(partial, envelopes=envelopes, references=references, seconds=seconds,
+                                engine=args.engine)
+            partial.replace(args.cache)
+    report["engine"] = args.engine
     if args.fit_smoothing:
         tuning = np.arange(len(splits["tuning"]))
         current = display.load(organ)
@@ -425,7 +477,11 @@ def main():
     report["seconds_per_image"] = float(seconds.mean())
     report["chain"] = fitted.as_dict()
     for split, index in (("tuning", tuning), ("held_out", np.arange(len(tuning), len(every)))):
-        report[f"js_{split}"] = js_per_class(real_images[index], images[index], labels[index], names)
+        if len(index):
+            report[f"js_{split}"] = js_per_class(real_images[index], images[index], labels[index], names)
+    if len(every) == len(tuning):  # --tuning-only (or a cache of it): no held-out frames to show
+        print(json.dumps(report, indent=2))
+        return
     # before: the former display (linear range and gain, no fill; ovary: one diverging wave of 256
     # lines on the square 60 mm grid) on the first 4 held-out frames
     shown = np.arange(len(tuning), len(tuning) + 4)

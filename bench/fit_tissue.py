@@ -29,6 +29,12 @@ of the texture size (ussim.measure.texture_length_px, rows and columns), average
 (scipy.optimize) within bounds and an evaluation budget.
 
     python bench/fit_tissue.py [--organ ivus|ovary|both] [--frames 12] [--fit-frames 8] [--budget 300]
+                               [--engine full|fast]
+
+`--engine fast` simulates the groups and the verification with ussim's fast engine (PSF
+convolution, ussim.fast; linear in the amplitudes like the full one, so the recombination stays
+exact) and checks it on the first fit frame against a full-engine simulation (mean gray
+difference and per-class JS, reported as "engine_check").
 """
 
 from __future__ import annotations
@@ -78,6 +84,9 @@ FOLLICLE_GRAY, FOLLICLE_SMOOTH_PX, FOLLICLE_MIN_MM = 30, 1.5, 1.5
 # ovary 30 min), where this process had a third to a half of the machine.
 # The ovary's simulations tripled with issue 21's element directivity (bench/RESULTS.md).
 SECONDS = {"ivus": (10.0, 3.0, 0.08), "ovary": (120.0, 30.0, 0.12)}
+# the same with --engine fast (bench/RESULTS.md "Fast engine": about 1.3 s an image; a group costs
+# a little less than an image)
+FAST_SECONDS = {"ivus": (4.0, 1.3, 0.08), "ovary": (8.0, 1.5, 0.12)}
 
 
 def load_real(organ: str, frames: int):
@@ -143,7 +152,7 @@ def border_profiles(images, labels, names, table, grid, step_mm=0.05, reach_mm=1
 class Frame:
     """One fit frame: the images of its scatterer groups, simulated once, and the chain after them."""
 
-    def __init__(self, label, grid, names, table, probe, seed, per_cell):
+    def __init__(self, label, grid, names, table, probe, seed, per_cell, engine="full"):
         self.made = anatomy.anatomy_from_mask(label, grid.x, grid.z, names, table, probe, seed=seed, per_cell=per_cell)
         overrides = dict(table.imaging)
         if table.organ == "ivus":
@@ -157,7 +166,8 @@ class Frame:
             pick = self.made.group == g
             part = anatomy.Scatterers(cloud.x[pick], cloud.y[pick], cloud.z[pick], cloud.amplitude[pick],
                                       path_attenuation=cloud.path_attenuation[pick])
-            sim = simulate.simulate(part, probe, device="cpu", progress=False, grid=grid, **overrides)
+            sim = simulate.simulate(part, probe, device="cpu", progress=False, grid=grid, engine=engine,
+                                    **overrides)
             self.lines[name] = sim.beamformed.lines
         self.sim = sim  # geometry, settings, reference: the same for every group
 
@@ -251,11 +261,12 @@ def objective_parts(real, simulated, labels, names, cache=None):
     return parts
 
 
-def fit(organ: str, frames: int, fit_frames: int, budget: int, per_cell: float, out: Path) -> dict:
+def fit(organ: str, frames: int, fit_frames: int, budget: int, per_cell: float, out: Path,
+        engine: str = "full") -> dict:
     real, labels, names, grid, table, tuning = load_real(organ, frames)
     probe = probes.load(table.probe)
     result = {"organ": organ, "tuning_frames": [0, tuning - 1], "held_out_frames": [tuning, len(real) - 1],
-              "fit_frames": [0, fit_frames - 1]}
+              "fit_frames": [0, fit_frames - 1], "engine": engine}
     for name in names:  # sub-structures: measured on all tuning frames
         t = table.classes[name]
         if t.inclusion_class:
@@ -267,14 +278,25 @@ def fit(organ: str, frames: int, fit_frames: int, budget: int, per_cell: float, 
     start_time = time.perf_counter()
     fits = []
     for i in range(fit_frames):
-        fits.append(Frame(labels[i], grid, names, table, probe, seed=i, per_cell=per_cell))
+        fits.append(Frame(labels[i], grid, names, table, probe, seed=i, per_cell=per_cell, engine=engine))
         print(f"  {organ}: fit frame {i + 1}/{fit_frames} simulated in groups "
               f"({len(fits[-1].lines)} groups), {time.perf_counter() - start_time:.0f} s", file=sys.stderr)
     keys, start, bounds = parameters(table, names)
     full = phantom.simulate_mask(labels[0], grid, names, table, probe, seed=0, device="cpu", progress=False,
-                                 per_cell=per_cell).bmode
+                                 per_cell=per_cell, engine=engine).bmode
     ones = {name: 1.0 for name in fits[0].lines}
     result["proxy_check_max_gray_difference"] = int(np.abs(fits[0].image(ones).astype(int) - full).max())
+    if engine != "full":  # how far the fitting engine's image lies from the full engine's, same scatterers
+        reference = phantom.simulate_mask(labels[0], grid, names, table, probe, seed=0, device="cpu",
+                                          progress=False, per_cell=per_cell).bmode
+        result["engine_check"] = {
+            "frame": 0, "mean_gray_difference_vs_full": {
+                name: round(float(full[labels[0] == k].mean()) - float(reference[labels[0] == k].mean()), 2)
+                for k, name in enumerate(names) if (labels[0] == k).any()},
+            "js_vs_full": {name: round(realism.js_divergence(reference[labels[0] == k], full[labels[0] == k]), 4)
+                           for k, name in enumerate(names) if (labels[0] == k).any()}}
+        print(f"  {organ}: {engine} against full engine on frame 0: {json.dumps(result['engine_check'])}",
+              file=sys.stderr)
     textured = any(key in TEXTURE_KEYS for _, key, _ in keys)
     dx, dz = float(grid.x[1] - grid.x[0]), float(grid.z[1] - grid.z[0])  # the pixel steps anatomy used
 
@@ -315,7 +337,7 @@ def fit(organ: str, frames: int, fit_frames: int, budget: int, per_cell: float, 
     print(f"  {organ}: fitted {json.dumps(fitted)}", file=sys.stderr)  # kept in the log should the check fail
     fitted_table = apply(table, keys, answer.x)
     result["verified"] = verify(fitted_table, real, labels, names, grid, probe, tuning, fit_frames, per_cell,
-                                out / f"fit_tissue_{organ}.png")
+                                out / f"fit_tissue_{organ}.png", engine)
     result["table"] = toml_snippet(fitted_table, names)
     return result
 
@@ -332,13 +354,15 @@ def apply(table, keys, values, digits: int | None = 1):
     return dataclasses.replace(table, classes=classes)
 
 
-def verify(table, real, labels, names, grid, probe, tuning, fit_frames, per_cell, montage: Path) -> dict:
-    """Full simulations with the fitted table: realism.class_statistics on the fit frames and the
+def verify(table, real, labels, names, grid, probe, tuning, fit_frames, per_cell, montage: Path,
+           engine: str = "full") -> dict:
+    """Whole simulations (by `engine`) with the fitted table: realism.class_statistics on the fit frames and the
     held-out frames (the other tuning frames are skipped to save time), and a
     montage of the first three held-out frames (real left, simulated right)."""
     splits = {"fit_frames": np.arange(fit_frames), "held_out": np.arange(tuning, len(real))}
     simulated = {i: phantom.simulate_mask(labels[i], grid, names, table, probe, seed=i, device="cpu",
-                                          progress=False, per_cell=per_cell).bmode for i in np.concatenate(list(splits.values()))}
+                                          progress=False, per_cell=per_cell, engine=engine).bmode
+                 for i in np.concatenate(list(splits.values()))}
     shown = range(tuning, min(tuning + 3, len(real)))
     Image.fromarray(np.concatenate([np.concatenate([real[i], simulated[i]], axis=1) for i in shown])).save(montage)
     simulated = np.stack([simulated.get(i, real[i]) for i in range(len(real))])
@@ -369,18 +393,25 @@ def main():
     parser.add_argument("--budget", type=int, default=300, help="objective evaluations of the optimiser")
     parser.add_argument("--scatterers-per-cell", type=float, default=10.0)
     parser.add_argument("--json", type=Path, default=Path("bench/out/fit_tissue.json"))
+    parser.add_argument("--engine", choices=simulate.ENGINES, default="full",
+                        help="the simulator of the groups and the verification: full, or fast (PSF convolution, "
+                             "ussim.fast; checked against the full engine on the first fit frame)")
     args = parser.parse_args()
     if not 0 < args.fit_frames <= args.frames:
         raise SystemExit(f"--fit-frames {args.fit_frames} must lie in 1..--frames ({args.frames})")
     organs = ["ivus", "ovary"] if args.organ == "both" else [args.organ]
-    expected = sum(SECONDS[o][0] * args.fit_frames + SECONDS[o][1] * (2 * args.fit_frames + args.frames + 1)
-                   + SECONDS[o][2] * args.budget * args.fit_frames for o in organs)
+    cost = SECONDS if args.engine == "full" else FAST_SECONDS
+    expected = sum(cost[o][0] * args.fit_frames + cost[o][1] * (2 * args.fit_frames + args.frames + 1)
+                   + cost[o][2] * args.budget * args.fit_frames
+                   + (SECONDS[o][1] if args.engine != "full" else 0) for o in organs)
     print(f"expected duration: about {expected / 60:.0f} min on 2 otherwise idle cores", file=sys.stderr)
     args.json.parent.mkdir(parents=True, exist_ok=True)
     report = {"date": time.strftime("%Y-%m-%d"), "command": " ".join(sys.argv),
               "results": [fit(o, args.frames, args.fit_frames, args.budget, args.scatterers_per_cell,
-                               args.json.parent) for o in organs]}
-    args.json.write_text(json.dumps(report, indent=2))
+                               args.json.parent, args.engine) for o in organs]}
+    partial = args.json.with_name(args.json.name + ".partial")  # written whole or not at all
+    partial.write_text(json.dumps(report, indent=2))
+    partial.replace(args.json)
     print(json.dumps(report, indent=2))
 
 
