@@ -25,7 +25,7 @@ condition with no set kept under that label is left out with one line (simulatin
 label today's simulator as the kept one). Output:
 bench/out/realism_<label>.json and .md, montages bench/realism_montage_<organ>_<label>.png.
 
-    python bench/realism.py [--organ ivus|ovary|both] [--frames K] [--label before] [--demo runs/demo]
+    python bench/realism.py [--organ ivus|ovary|both] [--frames K] [--label before] [--demo runs/demo] [--conditions C ...]
                             [--reuse LABEL] [--per-cell N] [--out bench/out]
 """
 
@@ -221,7 +221,8 @@ def run(organ: str, args, with_frd: bool) -> dict:
     reference = Reference(f"real held-out frames {held[0]}-{held[-1]}", images[held], labels[held], names, fov, origin,
                           args.seed, with_frd)
     rows = [reference.against("real floor (tuning frames)", images[splits["tuning"]], labels[splits["tuning"]])]
-    montage_columns, conditions = [images[held]], available_conditions()
+    montage_columns = [images[held]]
+    conditions = [c for c in available_conditions() if not args.conditions or c in args.conditions]
     if conditions == ["mask"]:
         print("  ussim.phantom.mask_sample has no `condition` here: measuring the mask condition only", flush=True)
     for condition in conditions:
@@ -321,6 +322,8 @@ def main():
     parser.add_argument("--label", default="current", help="names the outputs (e.g. before, after)")
     parser.add_argument("--reuse", metavar="LABEL", help="measure the sets kept under LABEL instead of simulating "
                                                          "(conditions with no set kept under LABEL are left out)")
+    parser.add_argument("--conditions", nargs="+", choices=CONDITIONS,
+                        help="only these condition levels (default: every one the phantom API offers)")
     parser.add_argument("--demo", type=Path, help="a `make demo` run folder (e.g. runs/demo): its sets too")
     parser.add_argument("--per-cell", type=float, default=scatter.SCATTERERS_PER_CELL,
                         help="scatterers per resolution cell (lower only for quick trials)")
@@ -336,7 +339,7 @@ def main():
     args.out.mkdir(parents=True, exist_ok=True)
     organs = ["ivus", "ovary"] if args.organ == "both" else [args.organ]
     command = "python bench/realism.py " + " ".join(sys.argv[1:])
-    conditions = len(available_conditions())
+    conditions = len([c for c in available_conditions() if not args.conditions or c in args.conditions])
     demo_sets = {o: len(list((args.demo / "sets").glob(f"{o}_*.h5"))) if args.demo else 0 for o in organs}
     per_row = EXPECTED_SECONDS["c2st"] + args.frames * EXPECTED_SECONDS["frd_image"] * with_frd
     expected = sum(args.frames * (0 if args.reuse else EXPECTED_SECONDS[o] * conditions)
