@@ -62,11 +62,24 @@ def timed_pair(organ: str, seed: int, size: int, device: str):
     return label, generator.CLASS_NAMES, sims, seconds
 
 
+def beam_grid(cloud, probe, overrides: dict):
+    """(settings, events, radii, line angles, line geometry) of the organ's imaging settings for
+    `cloud`, as `simulate` resolves them: what `fast.beamformed` and `beamform.beamform` take."""
+    from ussim import beamform
+    settings = simulate.resolve(dataclasses.replace(simulate.Settings(), **overrides), probe, cloud)
+    events, radii = simulate.events_for(settings, probe), simulate.radii_for(settings, probe)
+    line_angles = None
+    if settings.scheme == "diverging":
+        fov = np.abs(probe.element_positions()[2]).max()
+        line_angles = np.linspace(-fov, fov, settings.n_lines)
+    return settings, events, radii, line_angles, beamform.line_geometry(events, probe, radii, line_angles=line_angles)
+
+
 def fast_stages(organ: str, size: int, device: str, repeats: int = FAST_REPEATS) -> dict:
     """Median seconds of each stage of one fast image (seed 1), warm: scatterers from the mask,
     the fast engine (accumulation + convolution), the rest of `simulate` (settings, envelope, TGC,
     scan conversion, display): the shared chain is the floor of the speed ratio."""
-    from ussim import beamform, fast, side_scatterers
+    from ussim import fast, side_scatterers
     table, probe, grid, generator = organ_setup(organ, size)
     label, _ = generator.draw(grid.x, grid.z, np.random.default_rng(1))
     overrides = dict(table.imaging)
@@ -78,13 +91,7 @@ def fast_stages(organ: str, size: int, device: str, repeats: int = FAST_REPEATS)
         cloud = side_scatterers.scatterers_for(label, grid.x, grid.z, generator.CLASS_NAMES, table, probe, seed=1,
                                                per_cell=10)
         times["scatterers"].append(time.perf_counter() - start)
-        settings = simulate.resolve(dataclasses.replace(simulate.Settings(), **overrides), probe, cloud)
-        events, radii = simulate.events_for(settings, probe), simulate.radii_for(settings, probe)
-        line_angles = None
-        if settings.scheme == "diverging":
-            fov = np.abs(probe.element_positions()[2]).max()
-            line_angles = np.linspace(-fov, fov, settings.n_lines)
-        geometry = beamform.line_geometry(events, probe, radii, line_angles=line_angles)
+        settings, events, radii, _, geometry = beam_grid(cloud, probe, overrides)
         start = time.perf_counter()
         fast.beamformed(cloud, probe, settings, events, radii, geometry, device=device)
         times["engine"].append(time.perf_counter() - start)
@@ -229,13 +236,7 @@ def engine_only_seconds(organ: str, size: int, device: str, repeats: int = 2) ->
     overrides = dict(table.imaging)
     overrides["depth"] = (float(np.hypot(np.abs(grid.x).max(), np.abs(grid.z).max())) - probe.catheter_radius
                           if organ == "ivus" else float(grid.z[-1]) + 2e-3)
-    settings = simulate.resolve(dataclasses.replace(simulate.Settings(), **overrides), probe, cloud)
-    events, radii = simulate.events_for(settings, probe), simulate.radii_for(settings, probe)
-    line_angles = None
-    if settings.scheme == "diverging":
-        fov = np.abs(probe.element_positions()[2]).max()
-        line_angles = np.linspace(-fov, fov, settings.n_lines)
-    geometry = beamform.line_geometry(events, probe, radii, line_angles=line_angles)
+    settings, events, radii, line_angles, geometry = beam_grid(cloud, probe, overrides)
     fast.beamformed(cloud, probe, settings, events, radii, geometry, device=device)  # the bank, once
     timings = {"fast": [], "full": [], "fast_cpu": [], "full_cpu": []}
     for _ in range(repeats):
