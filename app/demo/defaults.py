@@ -108,9 +108,9 @@ class DemoConfig:
 
 
 # DECISION (2026-12-02): with real data 26.7 minutes measured (`time make demo`, 2026-12-02, trainings
-# one after another; workload 1.517 s on that machine, bench/RESULTS.md "`make demo`"). Without real
+# one after another; bench/RESULTS.md "`make demo`"). Without real
 # data not timed since 18 minutes on a faster machine (2026-12-01, before segdiff and the segmentation
-# stage): 31 is that run scaled by the two machines' speed (about 1.5) plus those two stages (about
+# stage): 31 is that run scaled by the GANs' training times on the two days (about 1.5) plus those two stages (about
 # 4 minutes), an estimate. Both before the trainings ran two at a time, which shortens them.
 # Not scaled by app.demo.speed's workload: on the same machine it took 1.517 s before that run and
 # 0.11 s two hours later (idle both times), so it does not yet measure a machine's speed.

@@ -67,7 +67,7 @@ def run_demo(out_dir: Path = Path("runs/demo"), config: DemoConfig = DEMO, progr
         minutes = speed.expected_minutes(measured, config.workload_reference_seconds, record["workload_seconds"])
         scaling = (f"scaled by a {record['workload_seconds']:.2f} s workload that took "
                    f"{config.workload_reference_seconds:.2f} s there" if config.workload_reference_seconds else
-                   "not scaled to this machine: no workload time was recorded where it was measured")
+                   "not scaled to this machine: machines differ, by up to 5 x")
         print(f"Expected duration on this machine: about {minutes:.0f} minutes ({measured} minutes measured on a "
               f"2-core CPU without GPU {'with' if real_dir else 'without'} real data, {config.expected_measured}; "
               f"{scaling}).", flush=True)
