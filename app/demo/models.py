@@ -92,8 +92,10 @@ def train_all(jobs: list[tuple[str, OrganSets, int]], runs_root: Path, config: D
     `report(index, record)` is called as each training ends.
 
     DECISION: `config.training_workers` trainings at a time, each in its own process on one torch
-    thread. The demo's networks are small (64-256 px, batches of 4-16): a second torch thread in one
-    training adds little, a second training beside it almost doubles the throughput on two cores.
+    thread. The demo's networks are small (64-256 px, batches of 4-16): 30 cgan iterations cost
+    25-28 s of CPU on one thread and 119 s on two (the second thread mostly spins); with two
+    trainings at a time the demo's GAN stage took 918 s against 1124 s one after another on two
+    threads (2026-12-02, the same idle 2-core machine; bench/RESULTS.md "`make demo`").
     Each run is seeded and single-threaded, so its weights do not depend on what runs beside it.
     Images are generated afterwards in the main process (`generate_sets`), so that every method's
     seconds per image are timed alone, as the simulator's are.
