@@ -107,16 +107,16 @@ class DemoConfig:
         return json.loads(json.dumps(dataclasses.asdict(self)))
 
 
-# DECISION (2026-12-02): with real data 26.7 minutes measured (`time make demo`, 2026-12-02, trainings
-# one after another; bench/RESULTS.md "`make demo`"). Without real
-# data not timed since 18 minutes on a faster machine (2026-12-01, before segdiff and the segmentation
-# stage): 31 is that run scaled by the GANs' training times on the two days (about 1.5) plus those two stages (about
-# 4 minutes), an estimate. Both before the trainings ran two at a time, which shortens them.
-# Not scaled by app.demo.speed's workload: on the same machine it took 1.517 s before that run and
-# 0.11 s two hours later (idle both times), so it does not yet measure a machine's speed.
-DEMO = DemoConfig(expected_minutes={"real": 27, "simulated": 31}, workload_reference_seconds=None,
-                  expected_measured="2026-12-02 with the trainings one after another (without real data: "
-                                    "estimated from 2026-12-01)")
+# DECISION (2026-12-02): with real data 22.9 minutes measured (`time python -m app.demo`, 2026-12-02
+# 05:00 UTC, idle 2-core AMD EPYC, two trainings at a time; 26.7 minutes one after another; both in
+# bench/RESULTS.md "`make demo`"). Without real data not timed since 18 minutes on a faster machine
+# (2026-12-01, before segdiff and the segmentation stage): 27 scales that run by the GANs' training
+# times on the two days (about 1.5) and adds those two stages (about 4 minutes), less the 3.4 minutes
+# the parallel trainings saved with real data: an estimate. Not scaled to the machine it runs on:
+# app.demo.speed's workload took 1.517 s and 0.11 s on the same idle machine two hours apart, so it
+# does not yet measure a machine's speed.
+DEMO = DemoConfig(expected_minutes={"real": 23, "simulated": 27}, workload_reference_seconds=None,
+                  expected_measured="2026-12-02 (without real data: estimated from 2026-12-01)")
 
 # The configuration of tests/compare/test_demo.py: every stage runs, on a handful of 64 px images
 # with networks that train in a second; its numbers mean nothing.
