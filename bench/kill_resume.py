@@ -38,8 +38,9 @@ sys.path.insert(0, str(ROOT))
 from bench.machine import describe  # noqa: E402
 from ussim import examples, imageset  # noqa: E402
 
+EPOCHS, SHARDS = 40, 6  # as in TRAIN and DATASET
 ENV = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "NUMBA_NUM_THREADS": "1"}
-DATASET = ["--organ", "ivus", "--size", "48", "--scatterers-per-cell", "1", "--device", "cpu", "--shard-size", "1",
+DATASET = ["--organ", "ivus", "--size", "96", "--scatterers-per-cell", "1", "--device", "cpu", "--shard-size", "1",
            "--n", "6", "--workers", "1"]
 TRAIN = ["--model", "cgan", "--preset", "cpu-demo", "--set", "resolution=32", "--set", "g_width=8", "--set",
          "d_width=8", "--set", "g_blocks=1", "--set", "grid_samples=2", "--set", "batch=2", "--epochs", "40",
@@ -52,12 +53,33 @@ def start(argv: list[str], log: Path) -> subprocess.Popen:
                                 stdout=handle, stderr=subprocess.STDOUT)
 
 
-def run_to_end(argv: list[str], log: Path) -> float:
+def run_to_end(argv: list[str], log: Path, first_output: tuple[Path, str] | None = None) -> tuple[float, float]:
+    """Run to the end; the seconds in all and the seconds until a file matching `first_output`
+    (folder, glob pattern) appeared (polled)."""
     began = time.perf_counter()
-    code = start(argv, log).wait()
-    if code != 0:
-        raise SystemExit(f"{' '.join(argv)} failed with {code}; see {log}")
-    return time.perf_counter() - began
+    child = start(argv, log)
+    first = None
+    while child.poll() is None:
+        if first is None and first_output is not None and any(first_output[0].glob(first_output[1])):
+            first = time.perf_counter() - began
+        time.sleep(0.05)
+    if child.returncode != 0:
+        raise SystemExit(f"{' '.join(argv)} failed with {child.returncode}; see {log}")
+    seconds = time.perf_counter() - began
+    return seconds, seconds if first is None else first
+
+
+def kill_delay(rng: random.Random, seconds: float, first: float, left: float) -> float:
+    """A random moment of a started job: a quarter of the kills during its start-up (before the first
+    unit of work is written: `first` s in the reference run), the rest within the work it has left
+    (the `left` fraction of the reference's remaining seconds)."""
+    # DECISION: drawn over the whole reference duration, 4 of 10 kills landed before the run folder
+    # existed and 4 after the last epoch (2026-12-02, load 7): a resumed job has less work than the
+    # reference, so most draws fell after its end. Drawing within the work left spreads the kills
+    # over the work itself while still killing some start-ups.
+    if rng.random() < 0.25:
+        return rng.uniform(0.5, max(first, 0.6))
+    return rng.uniform(first, first + max(seconds - first, 0.1) * left)
 
 
 def kill_after(child: subprocess.Popen, delay: float) -> bool:
@@ -78,13 +100,15 @@ def temporaries(folder: Path) -> list[str]:
 def dataset_loop(folder: Path, kills: int, rng: random.Random) -> dict:
     log = folder / "dataset.log"
     reference = folder / "reference.h5"
-    seconds = run_to_end(["-m", "ussim", "dataset", *DATASET, "--out", str(reference)], log)
+    seconds, first = run_to_end(["-m", "ussim", "dataset", *DATASET, "--out", str(reference)], log,
+                                first_output=(folder, "reference.h5.shards/shard-*.h5"))
     target = folder / "killed.h5"
     argv = ["-m", "ussim", "dataset", *DATASET, "--out", str(target)]
     done, finished_early, restarts = 0, 0, 0
     while done < kills:
         restarts += 1
-        if kill_after(start(argv, log), rng.uniform(0.5, seconds)):
+        shards = len(list(folder.glob("killed.h5.shards/shard-*.h5")))
+        if kill_after(start(argv, log), kill_delay(rng, seconds, first, 1 - shards / SHARDS + 0.1)):
             done += 1
             print(f"dataset kill {done}: shards {len(list(folder.glob('killed.h5.shards/shard-*.h5')))}, "
                   f"temporaries {temporaries(folder)}", flush=True)
@@ -111,8 +135,8 @@ def compare_sets(reference: Path, other: Path) -> None:
 def train_loop(folder: Path, kills: int, rng: random.Random) -> dict:
     log = folder / "train.log"
     data = imageset.write(examples.toy_imageset(n=16, size=32, seed=3), folder / "toy.h5")
-    seconds = run_to_end(["-m", "ganlab", "train", *TRAIN, "--data", str(data), "--runs", str(folder / "reference")],
-                         log)
+    seconds, first = run_to_end(["-m", "ganlab", "train", *TRAIN, "--data", str(data), "--runs",
+                                 str(folder / "reference")], log, first_output=(folder, "reference/0*/stats.jsonl"))
     (reference,) = list((folder / "reference").glob("0*"))
     runs = folder / "killed"
     done, starts, finished_early = 0, 0, 0
@@ -131,7 +155,9 @@ def train_loop(folder: Path, kills: int, rng: random.Random) -> dict:
         if done >= kills:
             run_to_end(argv, log)
             break
-        if kill_after(start(argv, log), rng.uniform(0.5, seconds)):
+        stats = existing[0] / "stats.jsonl" if existing else None
+        logged = len(stats.read_text().splitlines()) if stats and stats.is_file() else 0
+        if kill_after(start(argv, log), kill_delay(rng, seconds, first, 1 - logged / EPOCHS + 0.1)):
             done += 1
             folders = sorted(runs.glob("0*")) if runs.is_dir() else []
             stats = folders[0] / "stats.jsonl" if folders else None

@@ -7,7 +7,13 @@ indices), so a set whose pixels or masks changed is never served stale features.
 
 from __future__ import annotations
 
+import atexit
+import concurrent.futures
+import functools
 import hashlib
+import multiprocessing
+import os
+import warnings
 
 import numpy as np
 from ussim.progress import bar as progress_bar
@@ -19,6 +25,10 @@ from ussim.errors import UsageError
 
 BLOCK = 64
 CACHE_KEY = "frd-v1"
+# DECISION: pyradiomics runs one image at a time on one core (0.2-0.3 s an image or region at
+# 256 px, the demo's metrics stage's largest part), so the extractions of a set are shared among
+# processes, one per core up to this many; the features do not depend on how they were shared.
+MAX_WORKERS = 8
 
 
 def decide(mode: str, notes) -> bool:
@@ -39,8 +49,10 @@ def decide(mode: str, notes) -> bool:
     return True
 
 
-def set_features(s: ImageSet, n_classes: int, *, progress: bool = True, cache: bool = True) -> dict:
-    """{"image": (n, d), class index: (n, d)} radiomic features; NaN rows where a region is too small."""
+def set_features(s: ImageSet, n_classes: int, *, progress: bool = True, cache: bool = True,
+                 workers: int | None = None) -> dict:
+    """{"image": (n, d), class index: (n, d)} radiomic features; NaN rows where a region is too small.
+    `workers` processes share the extractions (None: default_workers(); 1: this process alone)."""
     from compare.metrics import frd
 
     frd.require()
@@ -55,17 +67,63 @@ def set_features(s: ImageSet, n_classes: int, *, progress: bool = True, cache: b
         except (OSError, ValueError):  # unreadable entry: recompute and replace it
             pass
     out: dict = {"image": [], **{c: [] for c in range(n_classes)}}
-    for start in progress_bar(range(0, s.n, BLOCK), unit="block", desc=f"radiomics {s.name}",
-                      enabled=progress):
-        block = slice(start, start + BLOCK)
+    workers = default_workers() if workers is None else workers
+    # One task per (piece of a block, whole image or class region): pieces small enough that every
+    # worker has one.
+    tasks = []
+    for start in range(0, s.n, BLOCK):
+        block = slice(start, min(start + BLOCK, s.n))
         images, labels = np.asarray(s.ds["image"][block].values), s.labels(block)
-        out["image"].append(frd.radiomic_features(images, progress=False))
-        for c in range(n_classes):
-            out[c].append(frd.radiomic_features(images, labels == c, progress=False))
+        for piece in np.array_split(np.arange(len(images)), min(workers, len(images))):
+            for key in ("image", *range(n_classes)):
+                tasks.append((key, images[piece], None if key == "image" else labels[piece] == key))
+    with progress_bar(total=len(tasks), unit="task", desc=f"radiomics {s.name}", enabled=progress) as done:
+        if workers == 1:
+            results = []
+            for _, images, regions in tasks:
+                results.append(_extract(images, regions))
+                done.update()
+        else:
+            futures = [_pool(workers).submit(_extract, images, regions) for _, images, regions in tasks]
+            for future in concurrent.futures.as_completed(futures):
+                done.update()
+            results = [future.result() for future in futures]
+    for (key, _, _), (rows, said) in zip(tasks, results):
+        out[key].append(rows)
+        for category, message in said:  # a worker's warnings, said here where the caller records them
+            warnings.warn(message, category, stacklevel=2)
     found = {key: np.concatenate(parts) for key, parts in out.items()}
     if cache:
         features.save_atomically(path, lambda tmp: np.savez(tmp, **{str(k): v for k, v in found.items()}))
     return found
+
+
+def _extract(images: np.ndarray, regions: np.ndarray | None) -> tuple[np.ndarray, list[tuple[type, str]]]:
+    """One task of set_features (in a worker process or this one): the features and the warnings said."""
+    from compare.metrics import frd
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        rows = frd.radiomic_features(images, regions, progress=False)
+    # what concerns the library's code (its imports' deprecations) is not the caller's to see
+    code = (DeprecationWarning, PendingDeprecationWarning, ImportWarning)
+    return rows, [(w.category, str(w.message)) for w in caught if not issubclass(w.category, code)]
+
+
+def default_workers() -> int:
+    """The cores this process may use, at most MAX_WORKERS."""
+    return max(1, min(MAX_WORKERS, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+                      else os.cpu_count() or 1))
+
+
+@functools.cache
+def _pool(workers: int) -> concurrent.futures.ProcessPoolExecutor:
+    """One pool per process, kept for every later set (a worker takes ~1.5 s to import pyradiomics).
+    spawn: a fresh interpreter (forking a process that holds torch's, numba's or ITK's thread pools
+    can deadlock)."""
+    pool = concurrent.futures.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+    atexit.register(pool.shutdown)  # before the interpreter tears down what the pool's threads use
+    return pool
 
 
 def _key(name: str):

@@ -50,7 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
         "train", formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG,
         help="train a model on an image-set file (or resume a run)",
         description="Train a model into a new numbered run folder RUNS/NNNNN-MODEL-DATANAME (config.json, log.txt, "
-                    "stats.jsonl, a sample grid per epoch, snapshot.pt for inference, state.pt for exact resume). "
+                    "stats.jsonl, a sample grid per epoch or every --set snap_epochs=N, snapshot.pt for inference, state.pt "
+                    "for exact resume). "
                     "Runs on CUDA when present; under torchrun each process trains on its share of every batch.")
     train.add_argument("--model", help="registered model name: cgan, sgan, pgsgan, specklegan, speckle-baseline or "
                                        "segdiff (see `ganlab models`)")

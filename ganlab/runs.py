@@ -3,9 +3,10 @@
     runs/<NNNNN>-<model>-<dataname>/
         config.json     everything that defines the run, written before training starts
         log.txt         the human-readable log
-        stats.jsonl     one JSON line per finished epoch (losses, phase, alpha, seconds, and the
-                        sample grid's diversity: ganlab.diversity)
-        samples-<EEEEEE>.png   the fixed masks' images after each epoch
+        stats.jsonl     one JSON line per finished epoch (losses, phase, alpha, seconds, and, in
+                        an epoch with a sample grid, its diversity: ganlab.diversity)
+        samples-<EEEEEE>.png   the fixed masks' images after every snap_epochs-th epoch and where
+                        the run stops (snapshot.pt and state.pt are written with it)
         snapshot.pt     light: the generator and what inference needs
         state.pt        full: both networks, both optimisers, schedule, epoch, RNG states
 

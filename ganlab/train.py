@@ -2,7 +2,8 @@
 
 Reads top to bottom: settings, devices and processes, data, run folder, networks and
 optimisers (or the saved state of a run to resume), then epochs of iterations, each epoch
-ending in a sample grid, a line of statistics, a light snapshot and the full training state.
+ending in a line of statistics and, every `snap_epochs` epochs and at the end, a sample grid, a
+light snapshot and the full training state.
 The model entry (ganlab.registry) supplies the networks, the condition, the schedule and the
 step; everything else here is shared. Under torchrun each process trains on its share of each
 batch with DistributedDataParallel (gloo on CPU, nccl on GPU); only rank 0 writes files.
@@ -30,7 +31,9 @@ from ussim.errors import UsageError
 
 # DECISION: a resumed run continues in its own folder with its own config.json; only settings
 # that alter how it runs, not what it computes, may change (and epochs, to train longer).
-RESUME_MAY_CHANGE = ("device", "threads", "max_iters", "epochs")
+# The seed of every sample grid's random draws (train.grid).
+GRID_SEED = 0
+RESUME_MAY_CHANGE = ("device", "threads", "max_iters", "epochs", "snap_epochs")
 
 
 def pick_device(choice: str, local_rank: int = 0) -> torch.device:
@@ -72,6 +75,10 @@ def settings(model, data_path, preset, overrides: dict, resume, runs_root) -> tu
                 "config": config}, None
     run = runs.find_run(resume, runs_root)
     described = runs.read_config(run)
+    if isinstance(described.get("config"), dict):
+        # runtime settings added since the run started take their defaults
+        described["config"] = {**{k: v for k, v in presets.RUNTIME.items() if k == "snap_epochs"},
+                               **described["config"]}
     given = {"model": model, "preset": preset, "data": None if data_path is None else str(Path(data_path).resolve())}
     for key, value in given.items():
         if value is not None and value != described[key]:
@@ -211,22 +218,29 @@ def train(model=None, data_path=None, *, preset: str | None = None, overrides: d
                 stop = True
                 break
         iteration += 1
-        if iteration >= per_epoch:
+        finished = iteration >= per_epoch
+        if finished:
             means = average(partial, world)
             epoch, iteration, partial = epoch + 1, 0, {}
-            if rank == 0:
-                seconds = round(time.perf_counter() - started, 3)
-                fakes = grid(run / f"samples-{epoch - 1:06d}.png", networks, spec, masks, fixed, state, device)
-                record = {"epoch": epoch - 1, "iterations": total, **state, **means, "seconds": seconds,
-                          **collapse_statistics(fakes, masks.images[fixed].numpy(), config["seed"])}
-                log.stats(record)
-                log.line(f"{now()} epoch {epoch}/{config['epochs']} " + " ".join(
-                    f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items() if k != "epoch"))
-                if record["collapsed"]:
-                    log.line(f"{now()} warning: the sample grid looks collapsed (diversity MS-SSIM "
-                             f"{record['diversity_ms_ssim']:.3f} >= {diversity.COLLAPSE_MS_SSIM}; the real images of "
-                             f"the same masks: {record['real_diversity_ms_ssim']})")
-        if rank == 0:
+        # The grid, snapshot and state at every snap_epochs-th epoch and wherever the run stops
+        # (its last epoch, or max_iters within an epoch: then the grid shows the unfinished epoch).
+        snap = stop or epoch >= config["epochs"] or (finished and epoch % config["snap_epochs"] == 0)
+        if rank == 0 and (finished or snap):
+            fakes = grid(run / f"samples-{epoch - finished:06d}.png", networks, spec, masks, fixed, state,
+                         device) if snap else None
+        if rank == 0 and finished:
+            seconds = round(time.perf_counter() - started, 3)
+            record = {"epoch": epoch - 1, "iterations": total, **state, **means, "seconds": seconds,
+                      **({} if fakes is None else collapse_statistics(fakes, masks.images[fixed].numpy(),
+                                                                      config["seed"]))}
+            log.stats(record)
+            log.line(f"{now()} epoch {epoch}/{config['epochs']} " + " ".join(
+                f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items() if k != "epoch"))
+            if record.get("collapsed"):
+                log.line(f"{now()} warning: the sample grid looks collapsed (diversity MS-SSIM "
+                         f"{record['diversity_ms_ssim']:.3f} >= {diversity.COLLAPSE_MS_SSIM}; the real images of "
+                         f"the same masks: {record['real_diversity_ms_ssim']})")
+        if rank == 0 and snap:
             checkpoint(run, described, masks, networks, optimizers, state, epoch, iteration, total, partial)
         if stop:
             break
@@ -253,7 +267,12 @@ def grid(path, networks, spec, masks, fixed, state, device) -> None:
     generator = unwrap(networks.generator)
     generator.eval()
     condition = data.batch(masks, fixed, spec.condition, device)["condition"]
-    fakes = sketch.to_uint8(registry.make_images(spec, generator, resize(condition, state["g_size"])))
+    # DECISION: the grid draws (SpeckleGAN's z and speckle phases) from a generator of its own, seeded
+    # alike at every grid: the training's random stream then does not depend on how often grids
+    # are drawn (snap_epochs may change on resume), and every grid starts from the same noise.
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        torch.manual_seed(GRID_SEED)
+        fakes = sketch.to_uint8(registry.make_images(spec, generator, resize(condition, state["g_size"])))
     generator.train()
     sketches = None if masks.sketches is None else masks.sketches[fixed].numpy()
     view = runs.condition_view(masks.labels[fixed].numpy(), sketches, len(masks.class_names))

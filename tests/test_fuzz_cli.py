@@ -154,6 +154,8 @@ CASES = {
     "train-epochs": ("ganlab", ["train", "--model", "cgan", "--data", "{w}/ovary.h5", "--epochs", "0"], ">= 1"),
     "train-seed": ("ganlab", ["train", "--model", "cgan", "--data", "{w}/ovary.h5", "--seed", "-3"], "-3"),
     "train-device": ("ganlab", ["train", "--model", "cgan", "--data", "{w}/ovary.h5", "--device", "tpu"], "tpu"),
+    "train-snap-epochs": ("ganlab", ["train", "--model", "cgan", "--data", "{w}/ovary.h5", "--runs", "{w}/runs",
+                                     "--set", "snap_epochs=0"], "snap_epochs 0"),
     "train-set-unknown": ("ganlab", ["train", "--model", "cgan", "--data", "{w}/ovary.h5", "--runs", "{w}/runs",
                                      "--set", "nosuch=1"], "nosuch"),
     "generate-size": ("ganlab", ["generate", "--run", "{w}/runs/00000-cgan-ovary", "--masks", "{w}/ovary.h5",

@@ -63,6 +63,11 @@ class DemoConfig:
     # Trainings run at a time, each in its own process on one torch thread (app.demo.models.train_all):
     # the two cores of the machine the demo is sized for.
     training_workers: int = 2
+    # Sample grids and checkpoints per training run (ganlab's snap_epochs), the last epoch's included.
+    # DECISION: 5: a grid every epoch cost the IVUS models (16 frames, 4 iterations an epoch) a quarter
+    # to a third of their training time (SpeckleGAN 52 of 204 s, 2026-12-02); five grids still show
+    # how the run learned.
+    snapshots_per_run: int = 5
     gan_preset: str = "cpu-demo"
     # Applied to every model that has the setting (the test's tiny nets; a GAN's widths do not apply to segdiff).
     gan_overrides: dict = dataclasses.field(default_factory=dict)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from app.demo.defaults import DemoConfig
 from app.demo.sets import OrganSets
-from ganlab import generate, presets, registry, train
+from ganlab import generate, presets, registry, runs, train
 from ussim import imageset
 
 SIMULATOR = "ussim"
@@ -43,7 +43,11 @@ def schedule(model: str, n_train: int, config: DemoConfig, seed: int) -> dict:
     table = presets.config_for(model, config.gan_preset, own)
     per_epoch = max(1, n_train // table["batch"])
     epochs = max(1, math.ceil(config.iterations[model] / per_epoch))
-    overrides = {**own, "epochs": epochs, "seed": seed}
+    # max_iters: exactly the iterations asked for (the last epoch may stop part-way; rounding up to
+    # whole epochs trained the ovary GANs 204 iterations instead of 160); snap_epochs: about
+    # config.snapshots_per_run sample grids and checkpoints per run.
+    overrides = {**own, "epochs": epochs, "seed": seed, "max_iters": config.iterations[model],
+                 "snap_epochs": max(1, math.ceil(epochs / config.snapshots_per_run))}
     if "phase_epochs" in table:
         # DECISION: the growing model keeps its preset's shape: each phase is the same fraction of
         # the (shorter) run, at least one epoch, and alpha completes its fade within phase 2.
@@ -75,8 +79,9 @@ def train_model(model: str, sets: OrganSets, runs_root: Path, config: DemoConfig
                       progress=progress, echo=False)
     seconds = time.perf_counter() - started
     stats = [json.loads(line) for line in (run / "stats.jsonl").read_text().splitlines() if line]
-    last = stats[-1] if stats else {}
-    return {"run": str(run), "seed": seed, "epochs": overrides["epochs"], "iterations": last.get("iterations", 0),
+    last = stats[-1] if stats else {}  # the last finished epoch's losses
+    iterations = runs.load(run / runs.SNAPSHOT, runs.SNAPSHOT_FORMAT)["total"]  # an unfinished last epoch's too
+    return {"run": str(run), "seed": seed, "epochs": overrides["epochs"], "iterations": iterations,
             "train_seconds": round(seconds, 1), "threads": threads, "loss_d": last.get("loss_d"),
             "loss_g": last.get("loss_g"), "overrides": overrides}
 

@@ -15,6 +15,9 @@ Kept in this module and one call of pipeline.run_demo, so that other stages merg
 
 from __future__ import annotations
 
+import concurrent.futures
+import multiprocessing
+import os
 import time
 from pathlib import Path
 
@@ -64,31 +67,53 @@ def run_stage(organ_sets: dict[str, OrganSets], trained: dict[str, dict[str, lis
               config: DemoConfig, progress: bool) -> tuple[dict[str, xr.Dataset], dict]:
     """Per organ the benchmark's Dataset (to merge into that organ's comparison) and a record of
     what was made and how long it took."""
-    from compare.segmentation import benchmark
-
     # DECISION: torch on one thread for this small U-Net (64 px, widths 8-32): measured 21 ms a
     # step on one thread, and 1.6 s on two on a machine whose cores other jobs were using (the
     # threads wait on each other); one thread costs little where two would be idle.
-    found, record = {}, {}
+    found, record, methods = {}, {}, {}
     for organ, sets in organ_sets.items():
         started = time.perf_counter()
         # DECISION: a GAN's first training seed makes its synthetic set: the stage measures the
         # data's utility across segmentation seeds, not GAN training noise again (stage 3 does).
         runs = {model: records[0]["run"] for model, records in trained[organ].items() if records}
-        methods = synthetic_sets(sets, runs, folder, config, progress)
-        made = time.perf_counter() - started
-        found[organ] = benchmark.run(sets.train, list(methods.items()), n_real=list(config.segmentation_n_real),
-                                     preset="cpu", overrides=dict(config.segmentation_overrides),
-                                     test=sets.reference, seeds=config.segmentation_seeds, threads=1,
-                                     progress=progress)
-        record[organ] = {"synthetic_sets": {name: str(path) for name, path in methods.items()},
-                         "synthetic_seconds": round(made, 1),
-                         "benchmark_seconds": round(time.perf_counter() - started - made, 1)}
-        print(f"    {organ}: {len(methods)} synthetic sets of {config.segmentation_synthetic} training masks in "
-              f"{made:.0f} s, benchmark ({len(config.segmentation_seeds)} seeds, n_real "
-              f"{', '.join(map(str, config.segmentation_n_real))}) in {record[organ]['benchmark_seconds']:.0f} s",
-              flush=True)
-    return found, record
+        methods[organ] = synthetic_sets(sets, runs, folder, config, progress)
+        record[organ] = {"synthetic_sets": {name: str(path) for name, path in methods[organ].items()},
+                         "synthetic_seconds": round(time.perf_counter() - started, 1)}
+    # DECISION: the organs' benchmarks run side by side, each in its own process on its one thread
+    # (config.training_workers at a time, as the trainings): one thread each leaves the second core
+    # idle otherwise (26 + 21 s one after the other, 2026-12-02).
+    jobs = {organ: (sets.train, list(methods[organ].items()), list(config.segmentation_n_real),
+                    dict(config.segmentation_overrides), sets.reference, tuple(config.segmentation_seeds))
+            for organ, sets in organ_sets.items()}
+    workers = max(1, min(config.training_workers, len(jobs), os.cpu_count() or 1))
+
+    def finished(organ: str, result: xr.Dataset, seconds: float) -> None:
+        found[organ] = result
+        record[organ]["benchmark_seconds"] = round(seconds, 1)
+        print(f"    {organ}: {len(methods[organ])} synthetic sets of {config.segmentation_synthetic} training masks "
+              f"in {record[organ]['synthetic_seconds']:.0f} s, benchmark ({len(config.segmentation_seeds)} seeds, "
+              f"n_real {', '.join(map(str, config.segmentation_n_real))}) in {seconds:.0f} s", flush=True)
+
+    if workers == 1:
+        for organ, job in jobs.items():
+            finished(organ, *_benchmark(*job, progress=progress))
+    else:
+        # spawn: a fresh interpreter (forking a process that holds torch's thread pool can deadlock)
+        with concurrent.futures.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            futures = {pool.submit(_benchmark, *job, progress=False): organ for organ, job in jobs.items()}
+            for future in concurrent.futures.as_completed(futures):
+                finished(futures[future], *future.result())
+    return {organ: found[organ] for organ in organ_sets}, record
+
+
+def _benchmark(train, methods, n_real, overrides, test, seeds, *, progress: bool) -> tuple[xr.Dataset, float]:
+    """One organ's `uscompare segment` benchmark on one torch thread, and its seconds."""
+    from compare.segmentation import benchmark
+
+    started = time.perf_counter()
+    result = benchmark.run(train, methods, n_real=n_real, preset="cpu", overrides=overrides, test=test, seeds=seeds,
+                           threads=1, progress=progress)
+    return result, time.perf_counter() - started
 
 
 def merged(comparison: xr.Dataset, segmentation: xr.Dataset) -> xr.Dataset:

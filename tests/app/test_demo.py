@@ -79,6 +79,8 @@ def test_simulated_demo_writes_every_product_and_says_the_reference_is_simulated
         for model in organ_models:
             trained = record["organs"][organ]["methods"][model]
             assert [t["seed"] for t in trained] == list(TINY.training_seeds)
+            # exactly the configured iterations, not rounded up to whole epochs
+            assert [t["iterations"] for t in trained] == [TINY.iterations[model]] * len(trained)
             for run in (Path(t["run"]) for t in trained):
                 assert (run / "snapshot.pt").is_file() and (run / "config.json").is_file()
         for name in method_names(organ):
@@ -206,3 +208,16 @@ def test_the_demo_prepares_its_study_by_the_reader_study_rules(tmp_path):
             assert sorted(a.method for a in mine if not a.is_practice) == ["gan", "real", "ussim"]
     finally:
         db.dispose_engines()
+
+
+def test_schedule_trains_exactly_the_demo_iterations_with_few_snapshots():
+    """The demo's real schedules: 205 ovaries at batch 4 (51 iterations an epoch) train the
+    configured 160 cgan iterations, not four whole epochs (204); SpeckleGAN's 16 frames (4 an
+    epoch) take 50 epochs with a grid and checkpoint every 10."""
+    from app.demo.defaults import DEMO
+    cgan = models.schedule("cgan", 205, DEMO, seed=1)
+    assert (cgan["epochs"], cgan["max_iters"], cgan["snap_epochs"], cgan["seed"]) == (4, DEMO.iterations["cgan"], 1, 1)
+    speckle = models.schedule("specklegan", 16, DEMO, seed=0)
+    assert (speckle["epochs"], speckle["max_iters"], speckle["snap_epochs"]) == (50, 200, 10)
+    grown = models.schedule("pgsgan", 205, DEMO, seed=0)
+    assert grown["max_iters"] == DEMO.iterations["pgsgan"] <= grown["epochs"] * 51

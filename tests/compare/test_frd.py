@@ -144,3 +144,27 @@ def test_the_vectorised_z_score_is_the_library_s():
             expected = library.z_score_normalize(features, 0.0, 1.0, replace_nan=False, handle_std_zero=False,
                                                  base_distribution=base)
         np.testing.assert_array_equal(frd._z_score(features, base), expected)
+
+
+@needs_frd
+def test_set_features_shared_among_processes_equal_one_process_and_keep_the_warnings(two_sets):
+    """compare.radiomics.set_features with two worker processes: the same rows, in order, as one
+    process, and a worker's warning about a too-small region reaches the caller."""
+    import xarray as xr
+
+    from compare import radiomics
+    from compare.sets import ImageSet
+    _, _, images_b, regions_b = two_sets
+    labels = regions_b.astype(np.uint8)[:5]
+    ds = xr.Dataset({"image": (("sample", "y", "x"), images_b[:5].astype(np.uint8)),
+                     "label": (("sample", "y", "x"), labels)})
+    s = ImageSet(name="b", ds=ds, class_names=["background", "ellipse"], path=None,
+                 lookup=np.arange(2))
+    found = {}
+    for workers in (1, 2):
+        with pytest.warns(UserWarning, match=r"1 of \d regions too small"):
+            found[workers] = radiomics.set_features(s, 2, progress=False, cache=False, workers=workers)
+    assert found[1].keys() == found[2].keys() == {"image", 0, 1}
+    for key in found[1]:
+        assert np.array_equal(found[1][key], found[2][key], equal_nan=True)
+    assert np.isnan(found[2][1][3]).all() and np.isfinite(found[2]["image"]).all()
