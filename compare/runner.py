@@ -120,8 +120,12 @@ def run(reference: str | Path, methods: list[tuple[str, str | Path | list]], set
         backbone = backbones.load(settings.backbone, weights=weights, device=settings.device, download=download,
                                   progress=progress)
         statistics = {s.path: class_statistics(s, len(classes), settings.min_class_pixels, progress) for s in every}
-        measured = {s.path: measure.measure_set(s, statistics[s.path], backbone, settings, notes, progress=progress,
-                                                cache=cache, with_frd=with_frd) for s in every}
+        # One bar over the sets as well as each set's own: many short sets (the demo's dozen images
+        # each) would otherwise run minutes without a line in a log (ussim.progress).
+        measured = {}
+        for s in progress_bar(every, unit="set", desc="image sets measured", enabled=progress):
+            measured[s.path] = measure.measure_set(s, statistics[s.path], backbone, settings, notes, progress=progress,
+                                                   cache=cache, with_frd=with_frd)
         reference_data = measured[reference_set.path]
         paired = {name: [estimates.Paired.of(reference_data, measured[s.path],
                                              *measure.measure_pairs(reference_set, s, settings, notes, progress))

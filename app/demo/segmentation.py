@@ -29,6 +29,7 @@ from app.demo import models
 from app.demo.models import SIMULATOR
 from app.demo.sets import OrganSets
 from ussim import imageset
+from ussim.progress import bar as progress_bar
 
 
 def training_masks(sets: OrganSets, folder: Path, count: int) -> Path:
@@ -99,10 +100,12 @@ def run_stage(organ_sets: dict[str, OrganSets], trained: dict[str, dict[str, lis
             finished(organ, *_benchmark(*job, progress=progress))
     else:
         # spawn: a fresh interpreter (forking a process that holds torch's thread pool can deadlock)
-        with concurrent.futures.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        with concurrent.futures.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool, \
+                progress_bar(total=len(jobs), desc="segmentation benchmarks", unit="organ", enabled=progress) as done:
             futures = {pool.submit(_benchmark, *job, progress=False): organ for organ, job in jobs.items()}
             for future in concurrent.futures.as_completed(futures):
                 finished(futures[future], *future.result())
+                done.update()
     return {organ: found[organ] for organ in organ_sets}, record
 
 
