@@ -29,10 +29,10 @@ from ganlab.growing import resize
 from ganlab.pix2pix import unwrap
 from ussim.errors import UsageError
 
-# DECISION: a resumed run continues in its own folder with its own config.json; only settings
-# that alter how it runs, not what it computes, may change (and epochs, to train longer).
 # The seed of every sample grid's random draws (train.grid).
 GRID_SEED = 0
+# DECISION: a resumed run continues in its own folder with its own config.json; only settings
+# that alter how it runs, not what it computes, may change (and epochs, to train longer).
 RESUME_MAY_CHANGE = ("device", "threads", "max_iters", "epochs", "snap_epochs")
 
 
