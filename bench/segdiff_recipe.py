@@ -1,5 +1,9 @@
 """The segdiff cpu-demo recipe on the demo's real sets: does a short training visibly learn?
 
+Columns printed: set | training images x iterations (seconds) | JS per class | outside / inside
+(contrast) | class means | detail | FID[texture-v1] | seconds per image. Appends each result to
+bench/out/segdiff_recipe/results.jsonl and keeps each generated set there for --rescore / --montage.
+
 Trains segdiff (cpu-demo preset plus --set overrides) for exactly --iterations iterations (the
 training loop's max_iters; epochs rounded up so the run ends there) on a demo run's training set
 of each organ, images the demo's held-out masks with the preset's sampler, and measures against
@@ -11,11 +15,17 @@ the held-out real images:
                     fan, the constant fill around the IVUS circle) and inside it
                     (bench/realism_measures.footprint); the real images' own values are printed too
   contrast          inside - outside: the "sector number" (0 when no field of view is drawn)
+  class means       mean gray of each class inside the real field of view (real: in brackets)
+  detail            std of gray less its Gaussian blur of TEXTURE_SIGMA_PX (4 px) inside the field of
+                    view: speckle-scale grain (noise counts too; smooth blobs give ~1)
+  FID[texture-v1]   of 10 or 8 images: rank-deficient and biased upward, a side number only
   train s, s/image  wall seconds of the whole training (sample grids and checkpoints included) and
-                    per generated image (batch 1, 64 px sampled, resized to 256)
+                    the median per generated image (batch 1, at the run's resolution, resized to 256)
+--seed seeds the training and the bootstrap; run two at a time to time them as the demo trains.
 
     PYTHONPATH=.:bench python bench/segdiff_recipe.py --demo /work/main/runs/demo --label after
         [--organ ovary|ivus|both] [--iterations N] [--set key=value ...] [--threads 1]
+    PYTHONPATH=.:bench python bench/segdiff_recipe.py --demo ... --rescore before after   (measures only)
     PYTHONPATH=.:bench python bench/segdiff_recipe.py --demo ... --montage before after
         (after the runs: bench/segdiff_cpu_demo_recipe_<organ>.png, rows of held-out masks; columns mask,
         each label's image, the real image)
@@ -28,6 +38,7 @@ import json
 import math
 import re
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -104,12 +115,16 @@ def scores(organ: str, label: str, demo: Path, seed: int) -> dict:
         return {n: round(float(images[(labels == c) & inside].mean()), 1) for c, n in enumerate(names)}
 
     def detail(images):  # speckle-scale detail: std of gray less its smooth texture, inside the field of view
-        smooth = ndimage.gaussian_filter(images.astype(np.float64), (0, measures.TEXTURE_SIGMA_PX, measures.TEXTURE_SIGMA_PX))
+        sigma = measures.TEXTURE_SIGMA_PX
+        smooth = ndimage.gaussian_filter(images.astype(np.float64), (0, sigma, sigma))
         return round(float((images - smooth)[:, inside].std()), 1)
 
+    with warnings.catch_warnings():  # FID of 10 images is rank-deficient: a side number, said in the docstring
+        warnings.simplefilter("ignore")
+        texture_fid = fid.fid(realism.texture_features(real_images), realism.texture_features(images))
     return {"detail": detail(images), "real_detail": detail(real_images),
             "js": {n: [round(float(js[k][i]), 3) for k in ("value", "low", "high")] for i, n in enumerate(names)},
-            "fid_texture_v1": round(fid.fid(realism.texture_features(real_images), realism.texture_features(images)), 2),
+            "fid_texture_v1": round(texture_fid, 2),
             "class_means": class_means(images), "real_class_means": class_means(real_images),
             "sector": sector(images, inside, outside), "real_sector": sector(real_images, inside, outside)}
 
@@ -117,10 +132,12 @@ def scores(organ: str, label: str, demo: Path, seed: int) -> dict:
 def row(result: dict) -> str:
     js = " | ".join(f"{v:.3f} [{lo:.3f}, {hi:.3f}]" for v, lo, hi in result["js"].values())
     s, r = result["sector"], result["real_sector"]
-    return (f"| {result['label']} | {result['train_images']} x {result['iterations']} ({result['train_seconds']:.0f} s)"
-            f" | {js} | {s['outside']:.0f} / {s['inside']:.0f} ({s['contrast']:+.0f}; real {r['contrast']:+.0f})"
+    return (f"| {result['label']} | {result['train_images']} x {result['iterations']}"
+            f" ({result['train_seconds']:.0f} s) | {js}"
+            f" | {s['outside']:.0f} / {s['inside']:.0f} ({s['contrast']:+.0f}; real {r['contrast']:+.0f})"
             f" | {means(result['class_means'])} (real {means(result['real_class_means'])})"
-            f" | {result['detail']:.1f} (real {result['real_detail']:.1f}) | {result['fid_texture_v1']:.1f} | {result['seconds_per_image']:.2f} |")
+            f" | {result['detail']:.1f} (real {result['real_detail']:.1f}) | {result['fid_texture_v1']:.1f}"
+            f" | {result['seconds_per_image']:.2f} |")
 
 
 def means(values: dict) -> str:
