@@ -10,9 +10,9 @@ Cost of each preset (bench/RESULTS.md, "segdiff", has the measurements and comma
               a GPU preset (one A6000 in the published setup); on one CPU thread a UNet evaluation
               took 22.6 s, so ~19 min per image at 50 steps, and a training iteration is out of reach.
     cpu-demo  32 px, 3-level UNet of 16-32-64 channels (0.6 M parameters), v-prediction, batch 4: the
-              demo's 360 iterations in 40-42 s (205 ovaries) and 59 s (16 IVUS frames: 90 epochs,
-              each with its sample grid), 0.2-0.6 s per image at 25 steps; two trainings at a time,
-              one thread each, on a shared 2-core machine at load 3.
+              demo's 360 iterations in 17-18 s (205 ovaries) and 26 s (16 IVUS frames: 90 epochs,
+              each with its sample grid), 0.14-0.16 s per image at 25 steps; two trainings at a
+              time, one thread each, on a 2-core machine at load ~1 (40-59 s and 0.2-0.4 s at load 3).
 """
 
 from __future__ import annotations

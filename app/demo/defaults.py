@@ -32,9 +32,10 @@ ORGAN_MODELS = {"ovary": ("cgan", "sgan", "pgsgan", "segdiff"), "ivus": ("speckl
 # ovary's mean gray outside the real fan (real 0) was 20 after 120 iterations, 14 after 240, 12
 # after 360 and 480, 10 after 720, and no per-class JS changed beyond its interval from 240 on.
 # Measured with bench/segdiff_recipe.py, two trainings at a time on one torch thread each (as the
-# demo), load 2.7-3 from other sessions on the 2-core machine: 40-42 s a seed on the 205 ovaries
-# (with today's rounding to whole epochs 408 iterations) and 59 s on the 16 IVUS frames (90 epochs,
-# of which the per-epoch sample grids and checkpoints take 27 s).
+# demo), exactly 360 iterations: 17-18 s a seed on the 205 ovaries and 26 s on the 16 IVUS frames
+# (90 epochs, each with a sample grid and a checkpoint) at load ~1; 40-42 s and 59 s at load 3
+# from other sessions (the former recipe: 13 s and 21 s for 120 iterations at load ~1). Until
+# ganlab.train stops at exactly `iterations`, the ovary runs round up to 8 epochs (408).
 SEGDIFF_ITERATIONS = 360
 ITERATIONS = {"cgan": 160, "sgan": 160, "pgsgan": 240, "specklegan": 200, "speckle-baseline": 200,
               "segdiff": SEGDIFF_ITERATIONS}
