@@ -104,8 +104,9 @@ SEGDIFF_PAPER = {
 #   - 32 px: at 64 px the 3-level UNet never drew the ovary fan (outside gray 30 after 300 iterations
 #     with sample prediction, also with a fourth level), at 32 px it did (2-13 after 480): the fan is
 #     a whole-image feature, and at 32 px the UNet's deepest level (8 px) sees all of it; an
-#     iteration also costs less than half (whole ovary runs at load ~1: 0.05 s against 0.11 s). The price: no speckle at the 256 px scale (detail, the
-#     std of gray less its 4 px blur, 3-5 against the real 16-24).
+#     iteration also costs less than half (whole ovary runs at load ~1: 0.05 s against 0.11 s).
+#     The price: no speckle at the 256 px scale (detail, the std of gray less its 4 px blur, 3-5
+#     against the real 16-24).
 #   - v-prediction (Salimans & Ho 2022): epsilon prediction at 32 px stayed saturated noise after
 #     480 iterations (ovary JS 0.238 / 0.235); v gave 0.060 / 0.080 and sample prediction 0.037 /
 #     0.055 (IVUS: v 0.157 / 0.078 / 0.168, sample 0.146 / 0.068 / 0.172; none of the v-sample
