@@ -53,7 +53,8 @@ class SegDiffusion(nn.Module):
         self.config = config
         self.noise_schedule = diffusers.DDPMScheduler(
             num_train_timesteps=config["train_steps"],
-            beta_schedule=segdiff_defaults.DIFFUSERS_BETA_SCHEDULE[config["beta_schedule"]])
+            beta_schedule=segdiff_defaults.DIFFUSERS_BETA_SCHEDULE[config["beta_schedule"]],
+            prediction_type=config["prediction"])
         self.mask_channels = mask_channels
 
     def forward(self, model_input: torch.Tensor, timesteps: torch.Tensor) -> torch.Tensor:
@@ -72,6 +73,8 @@ class SegDiffusion(nn.Module):
 
 def build(config: dict, condition_channels: int) -> Networks:
     # DECISION: the weights are drawn from the run's seed alone, whatever ran before (as the GANs').
+    # Snapshots made before a setting existed ran as its SINCE_ADDED value (e.g. epsilon prediction).
+    config = {**segdiff_defaults.SINCE_ADDED, **config}
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config["seed"])
         model = SegDiffusion(config, condition_channels)
@@ -130,13 +133,24 @@ def step(networks: Networks, optimizers: Optimizers, batch: dict, config: dict, 
     optimizer.zero_grad(set_to_none=True)
     with autocast(config, image.device):
         predicted = model(torch.cat([noisy, mask], 1), timesteps)
-    loss = F.mse_loss(predicted.float(), noise)
+    loss = F.mse_loss(predicted.float(), training_target(plain, image, noise, timesteps))
     loss.backward()
     if config["grad_clip"] > 0:
         torch.nn.utils.clip_grad_norm_(plain.unet.parameters(), config["grad_clip"])
     optimizer.step()
     plain.ema.update_parameters(plain.unet)
     return {"loss": loss.detach(), "lr": torch.tensor(config["lr"] * factor)}
+
+
+def training_target(model: SegDiffusion, image: torch.Tensor, noise: torch.Tensor,
+                    timesteps: torch.Tensor) -> torch.Tensor:
+    """What the UNet learns to predict (its config's "prediction"): the noise (PAPER: SGD code,
+    main.py), the velocity v = sqrt(a) noise - sqrt(1 - a) image (Salimans & Ho 2022, diffusers'
+    get_velocity), or the clean image; the samplers read the same from the noise schedule."""
+    prediction = model.config["prediction"]
+    if prediction == "v_prediction":
+        return model.noise_schedule.get_velocity(image, noise, timesteps)
+    return noise if prediction == "epsilon" else image
 
 
 def schedule(config: dict, epochs_elapsed: float) -> dict:

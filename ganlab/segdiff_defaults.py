@@ -9,9 +9,10 @@ Cost of each preset (bench/RESULTS.md, "segdiff", has the measurements and comma
     paper     256 px, 6-level UNet of 128-512 channels (113.7 M parameters), batch 16, 400 epochs:
               a GPU preset (one A6000 in the published setup); on one CPU thread a UNet evaluation
               took 22.6 s, so ~19 min per image at 50 steps, and a training iteration is out of reach.
-    cpu-demo  64 px, 3-level UNet of 16-32-64 channels (0.6 M parameters), batch 4: 153 iterations in
-              29 s (205 ovaries) to 199 s (16 IVUS frames: 38 epochs, each with its sample grid) and
-              0.2-0.7 s per image at 25 steps, one thread on a shared 2-core machine at load 7-12.
+    cpu-demo  32 px, 3-level UNet of 16-32-64 channels (0.6 M parameters), v-prediction, batch 4: the
+              demo's 360 iterations in 17-18 s (205 ovaries) and 26 s (16 IVUS frames: 90 epochs,
+              each with its sample grid), 0.14-0.16 s per image at 25 steps; two trainings at a
+              time, one thread each, on a 2-core machine at load ~1 (40-59 s and 0.2-0.4 s at load 3).
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ BETA_SCHEDULES = ("linear", "cosine")
 # diffusers' names of the two beta schedules.
 DIFFUSERS_BETA_SCHEDULE = {"linear": "linear", "cosine": "squaredcos_cap_v2"}
 AUTOCAST = (None, "bf16")
+# What the UNet predicts (diffusers' DDPMScheduler prediction_type; the samplers read the same).
+PREDICTIONS = ("epsilon", "v_prediction", "sample")
 
 SEGDIFF_PAPER = {
     "resolution": 256,        # PAPER: SGD code, main.py --img_size default 256 (and the README's example)
@@ -52,6 +55,7 @@ SEGDIFF_PAPER = {
     # DECISION: the paper preset keeps the published linear schedule (its 256 px images keep
     # structure at high t under it); the cpu-demo preset takes the cosine one (below).
     "beta_schedule": "linear",
+    "prediction": "epsilon",  # PAPER: SGD code, main.py: the UNet predicts the noise (MSE to it)
     # DECISION: the mask enters as one channel per class (one-hot, ganlab.sketch.condition), which
     # DIFFERS FROM THE SGD CODE's default "single" channel of class values k/255: one-hot gives the
     # classes no order and is how every GAN here reads masks, so all families see the same input.
@@ -87,24 +91,48 @@ SEGDIFF_PAPER = {
     "autocast": "bf16",
 }
 
-# DECISION: the cpu-demo network: 64 px, three levels of 16, 32, 64 channels, one ResNet layer per
-# block, no attention (self-attention at 64 px costs more than the convolutions on a CPU), norm
-# groups 8; batch 4; learning rate 1e-3 (ten times the paper's: a run of a few hundred iterations
-# must move far) after 20 warm-up iterations. The images are made at 64 px and brought to the
-# masks' size by `ganlab generate`: speckle finer than 4 px at 256 px is out of its reach.
-# DECISION: the cosine beta schedule (Nichol & Dhariwal 2021, diffusers' squaredcos_cap_v2) at
-# 64 px: under the linear schedule the last quarter of the steps is nearly pure noise at low
-# resolution, which wastes the few iterations the demo has.
+# DECISION: the cpu-demo network: three levels of 16, 32, 64 channels, one ResNet layer per block,
+# no attention (self-attention costs more than the convolutions on a CPU), norm groups 8; batch 4;
+# learning rate 1e-3 (ten times the paper's: a run of a few hundred iterations must move far; 2e-3
+# changed no measure) after 20 warm-up iterations. The images are brought to the masks' size by
+# `ganlab generate`.
+# DECISION (cpu-demo recipe, 2026-12-02, bench/segdiff_recipe.py, bench/RESULTS.md "segdiff",
+# "cpu-demo recipe"; per-class JS against the demo's held-out real images, and the mean gray
+# outside the real field of view, 0 in the real ovary images and 30 around the IVUS circle):
+# 32 px and v-prediction, because the former recipe (64 px, epsilon) drew noise after 120
+# iterations: ovary JS background 0.231, outside gray 93, no sector; IVUS JS lumen 0.632, outside 93.
+#   - 32 px: at 64 px the 3-level UNet never drew the ovary fan (outside gray 30 after 300 iterations
+#     with sample prediction, also with a fourth level), at 32 px it did (2-13 after 480): the fan is
+#     a whole-image feature, and at 32 px the UNet's deepest level (8 px) sees all of it; an
+#     iteration also costs less than half (whole ovary runs at load ~1: 0.05 s against 0.11 s).
+#     The price: no speckle at the 256 px scale (detail, the std of gray less its 4 px blur, 3-5
+#     against the real 16-24).
+#   - v-prediction (Salimans & Ho 2022): epsilon prediction at 32 px stayed saturated noise after
+#     480 iterations (ovary JS 0.238 / 0.235); v gave 0.060 / 0.080 and sample prediction 0.037 /
+#     0.055 (IVUS: v 0.157 / 0.078 / 0.168, sample 0.146 / 0.068 / 0.172; none of the v-sample
+#     differences resolved by the intervals), but sample prediction drew smooth blobs without grain
+#     (detail 1.2 against v's 3.5, real 16.4): v keeps what texture 32 px allows.
+#   - no min-SNR-gamma weighting (Hang et al. 2023): gamma 5 made every JS worse at 32 px (v: ovary
+#     0.093 / 0.118), so it was not kept.
+# DECISION: the cosine beta schedule (Nichol & Dhariwal 2021, diffusers' squaredcos_cap_v2): under
+# the linear schedule the last quarter of the steps is nearly pure noise at low resolution, which
+# wastes the few iterations the demo has.
 # DECISION: sampling defaults DPM-Solver++ (2nd order) at 25 steps, chosen by the steps sweep in
-# bench/RESULTS.md ("segdiff"): on both organs every per-class JS improved from 10 to 25 steps and
-# no further at 50 or 100 (none of it resolved by the intervals of 8-10 held-out images), while
-# the seconds per image grow with the steps; DDIM (the SGD code's sampler) saturated the images
-# under the cosine schedule at this training (JS 0.5-0.99). The sample grid of each epoch takes
-# 4 steps: a preview that costs little on small sets, where an epoch is a few iterations.
-CPU_DEMO = {**SEGDIFF_PAPER, "resolution": 64, "block_channels": [16, 32, 64], "layers_per_block": 1,
+# bench/RESULTS.md ("segdiff", 64 px epsilon recipe): every per-class JS improved from 10 to 25
+# steps and no further at 50 or 100; DDIM saturated the images under the cosine schedule with
+# epsilon prediction (JS 0.5-0.99). With the v recipe (480 iterations) 10, 25 and 50 steps gave the
+# same JS within 0.02 and DDIM 25 was no better (IVUS lumen 0.345 against 0.168). The sample grid
+# of each epoch takes 4 steps: a preview that costs little on small sets, where an epoch is a few
+# iterations.
+CPU_DEMO = {**SEGDIFF_PAPER, "resolution": 32, "block_channels": [16, 32, 64], "layers_per_block": 1,
             "down_blocks": ["DownBlock2D"] * 3, "up_blocks": ["UpBlock2D"] * 3, "norm_groups": 8,
             "mid_attention": False, "batch": 4, "epochs": 12, "lr": 1e-3, "lr_warmup_iters": 20,
-            "beta_schedule": "cosine", "sampler": "dpm++", "sample_steps": 25, "grid_steps": 4, "autocast": None}
+            "beta_schedule": "cosine", "prediction": "v_prediction", "sampler": "dpm++", "sample_steps": 25,
+            "grid_steps": 4, "autocast": None}
+
+# Settings added after the first segdiff runs, with the value those runs trained with: a snapshot
+# without them still builds (ganlab.segdiff.build).
+SINCE_ADDED = {"prediction": "epsilon"}
 
 PRESETS = {"segdiff": {"paper": SEGDIFF_PAPER, "cpu-demo": CPU_DEMO}}
 
@@ -157,6 +185,8 @@ def check_config(config: dict) -> None:
         raise UsageError(f"ema_max_decay {config['ema_max_decay']!r} not allowed: need a number in [0, 1)")
     if config["beta_schedule"] not in BETA_SCHEDULES:
         raise UsageError(f"beta_schedule {config['beta_schedule']!r} not allowed: {' or '.join(BETA_SCHEDULES)}")
+    if config["prediction"] not in PREDICTIONS:
+        raise UsageError(f"prediction {config['prediction']!r} not allowed: {', '.join(PREDICTIONS)}")
     if config["autocast"] not in AUTOCAST:
         raise UsageError(f"autocast {config['autocast']!r} not allowed: null or bf16")
     check_sampling(config["sampler"], config["sample_steps"], config["guidance"], config)

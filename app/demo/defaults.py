@@ -27,12 +27,16 @@ ORGAN_MODELS = {"ovary": ("cgan", "sgan", "pgsgan", "segdiff"), "ivus": ("speckl
 # per-epoch sample grids and checkpoints). DECISION: 80 % of the iterations of 2026-11-22, since
 # every model now trains with two seeds: with the former counts the stage took 10.5 min with real
 # data (2026-12-01) and the demo without real data would pass 20 minutes.
-# DECISION: segdiff trains 120 iterations (cpu-demo preset, 64 px), so that both seeds' training and
-# sampling stay near the budget of two minutes per organ: measured at load 7-10 on the shared
-# 2-core machine (one thread), 153 iterations took 29 s on the 205 ovaries (3 epochs) and 199 s on
-# the 16 IVUS frames (38 epochs, each ending in a sample grid and a checkpoint); bench/RESULTS.md,
-# "segdiff".
-SEGDIFF_ITERATIONS = 120
+# DECISION: segdiff trains 360 iterations (cpu-demo preset: 32 px, v-prediction), the fewest at which
+# its measures stopped improving (bench/RESULTS.md, "segdiff", "cpu-demo recipe", 2026-12-02): the
+# ovary's mean gray outside the real fan (real 0) was 20 after 120 iterations, 14 after 240, 12
+# after 360 and 480, 10 after 720, and no per-class JS changed beyond its interval from 240 on.
+# Measured with bench/segdiff_recipe.py, two trainings at a time on one torch thread each (as the
+# demo), exactly 360 iterations: 17-18 s a seed on the 205 ovaries and 26 s on the 16 IVUS frames
+# (90 epochs, each with a sample grid and a checkpoint) at load ~1; 40-42 s and 59 s at load 3
+# from other sessions (the former recipe: 13 s and 21 s for 120 iterations at load ~1). Until
+# ganlab.train stops at exactly `iterations`, the ovary runs round up to 8 epochs (408).
+SEGDIFF_ITERATIONS = 360
 ITERATIONS = {"cgan": 160, "sgan": 160, "pgsgan": 240, "specklegan": 200, "speckle-baseline": 200,
               "segdiff": SEGDIFF_ITERATIONS}
 

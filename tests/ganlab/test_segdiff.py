@@ -75,6 +75,30 @@ def test_mask_channels_reach_the_network():
     assert not torch.allclose(images[0], images[1])
 
 
+def test_cpu_demo_learns_v_and_its_samplers_read_the_same_target():
+    model, config = _tiny_model()
+    assert config["prediction"] == "v_prediction" and segdiff_defaults.SEGDIFF_PAPER["prediction"] == "epsilon"
+    for name in segdiff_defaults.SAMPLERS:
+        assert segdiff._sampler(name, model.noise_schedule.config).config.prediction_type == "v_prediction"
+    generator = torch.Generator().manual_seed(0)
+    image, noise = torch.rand(3, 1, 8, 8, generator=generator) * 2 - 1, torch.randn(3, 1, 8, 8, generator=generator)
+    t = torch.tensor([0, 500, 999])
+    noisy = model.noise_schedule.add_noise(image, noise, t)
+    v = segdiff.training_target(model, image, noise, t)
+    alpha_bar = model.noise_schedule.alphas_cumprod[t].view(-1, 1, 1, 1)
+    # v = sqrt(a) noise - sqrt(1 - a) image, so the clean image is sqrt(a) x_t - sqrt(1 - a) v
+    torch.testing.assert_close(alpha_bar.sqrt() * noisy - (1 - alpha_bar).sqrt() * v, image, atol=1e-5, rtol=0)
+    for prediction, expected in (("epsilon", noise), ("sample", image)):
+        other = segdiff.build({**config, "prediction": prediction}, 2).generator
+        assert other.noise_schedule.config.prediction_type == prediction
+        assert torch.equal(segdiff.training_target(other, image, noise, t), expected)
+
+
+def test_a_bad_prediction_is_refused_in_one_line():
+    with pytest.raises(UsageError, match=r"^prediction 'x0' not allowed: epsilon, v_prediction, sample$"):
+        segdiff_defaults.check_config({**segdiff_defaults.CPU_DEMO, "prediction": "x0"})
+
+
 def test_ablation_removes_classes_to_background_and_guidance_drops_the_whole_mask():
     label = torch.tensor([[[0, 1], [2, 1]]]).repeat(64, 1, 1)
     mask = segdiff.mask_only(label, None, 3)
@@ -134,6 +158,11 @@ def test_masks_with_unknown_classes_and_gan_sampling_options_are_refused(tiny_ru
     with pytest.raises(UsageError, match="guidance 1 needs a run trained with cfg_p_uncond > 0"):
         generate.load(unguided, guidance=1)
     assert registry.get("cgan").sampling_options is None
+    # A snapshot from before the prediction setting existed loads as the epsilon model it was.
+    older = tiny_run.parent / "older.pt"
+    del saved["config"]["prediction"]
+    runs.save(older, saved)
+    assert generate.load(older).generator.noise_schedule.config.prediction_type == "epsilon"
 
 
 class Killed(BaseException):
