@@ -34,8 +34,7 @@ ORGAN_MODELS = {"ovary": ("cgan", "sgan", "pgsgan", "segdiff"), "ivus": ("speckl
 # Measured with bench/segdiff_recipe.py, two trainings at a time on one torch thread each (as the
 # demo), exactly 360 iterations: 17-18 s a seed on the 205 ovaries and 26 s on the 16 IVUS frames
 # (90 epochs, each with a sample grid and a checkpoint) at load ~1; 40-42 s and 59 s at load 3
-# from other sessions (the former recipe: 13 s and 21 s for 120 iterations at load ~1). Until
-# ganlab.train stops at exactly `iterations`, the ovary runs round up to 8 epochs (408).
+# from other sessions (the former recipe: 13 s and 21 s for 120 iterations at load ~1).
 SEGDIFF_ITERATIONS = 360
 ITERATIONS = {"cgan": 160, "sgan": 160, "pgsgan": 240, "specklegan": 200, "speckle-baseline": 200,
               "segdiff": SEGDIFF_ITERATIONS}
