@@ -49,7 +49,7 @@ from machine import describe
 
 from app.demo import models as demo_models
 from app.demo.defaults import DEMO
-from ganlab import generate, train
+from ganlab import generate, runs, train
 from ussim import imageset, importers, tissue
 from ussim import probe as probes
 
@@ -73,7 +73,9 @@ def train_segdiff(train_path: Path, runs_root: Path, seed: int, threads: int, it
                       progress=False, echo=False)
     seconds = time.perf_counter() - started
     stats = [json.loads(line) for line in (run / "stats.jsonl").read_text().splitlines() if line]
-    return run, {"train_images": int(n_train), "iterations": stats[-1]["iterations"],
+    # the iterations of the snapshot (an unfinished last epoch's included), the loss of the last finished epoch
+    iterations = runs.load(run / runs.SNAPSHOT, runs.SNAPSHOT_FORMAT)["total"]
+    return run, {"train_images": int(n_train), "iterations": iterations,
                  "train_seconds": round(seconds, 1), "final_loss": stats[-1]["loss"]}
 
 

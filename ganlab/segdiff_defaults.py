@@ -13,6 +13,7 @@ Cost of each preset (bench/RESULTS.md, "segdiff", has the measurements and comma
               demo's 360 iterations in 17-18 s (205 ovaries) and 26 s (16 IVUS frames: 90 epochs,
               each with its sample grid), 0.14-0.16 s per image at 25 steps; two trainings at a
               time, one thread each, on a 2-core machine at load ~1 (40-59 s and 0.2-0.4 s at load 3).
+              In `make demo` (five sample grids a run): 18 s ovary, 15-16 s IVUS, 0.12-0.17 s an image.
 """
 
 from __future__ import annotations
