@@ -93,9 +93,9 @@ class DemoConfig:
     # `time make demo`; none for configurations that were not timed.
     expected_minutes: dict | None = None
     expected_measured: str = ""
-    # app.demo.speed's workload seconds on that machine when it was timed (demo.json records each
-    # run's): the printed duration scales by this machine's seconds against these.
-    workload_reference_seconds: float | None = None
+    # app.demo.speed's workload seconds at the start of each timed run ("real", "simulated"; demo.json
+    # records each run's): the printed duration scales by this machine's seconds against these.
+    workload_reference_seconds: dict | None = None
     # Seeds of the second simulation of the reference masks when the reference itself is simulated.
     resimulation_seed: int = 1_000_000
     # Segmentation utility (app/demo/segmentation.py, issue 16): every method images this many
@@ -115,16 +115,14 @@ class DemoConfig:
         return json.loads(json.dumps(dataclasses.asdict(self)))
 
 
-# DECISION (2026-12-02): with real data 22.9 minutes measured (`time python -m app.demo`, 2026-12-02
-# 05:00 UTC, idle 2-core AMD EPYC, two trainings at a time; 26.7 minutes one after another; both in
-# bench/RESULTS.md "`make demo`"). Without real data not timed since 18 minutes on a faster machine
-# (2026-12-01, before segdiff and the segmentation stage): 27 scales that run by the GANs' training
-# times on the two days (about 1.5) and adds those two stages (about 4 minutes), less the 3.4 minutes
-# the parallel trainings saved with real data: an estimate. Not scaled to the machine it runs on:
-# app.demo.speed's workload took 1.517 s and 0.11 s on the same idle machine two hours apart, so it
-# does not yet measure a machine's speed.
-DEMO = DemoConfig(expected_minutes={"real": 23, "simulated": 27}, workload_reference_seconds=None,
-                  expected_measured="2026-12-02 (without real data: estimated from 2026-12-01)")
+# DECISION (2026-12-02): measured with `time python -m app.demo` on an idle 2-core AMD EPYC with
+# empty caches, output to a log (bench/RESULTS.md, "`make demo`"): with real data 17.4 minutes
+# (06:29 UTC, workload 0.228 s), without 31.4 minutes (07:02 UTC, workload 0.193 s): its GANs
+# train on 16 simulated anatomies of 6-7 classes, 1.5-2.6 x slower per iteration two at a time
+# than on the real sets' 2-3 classes (alone on one thread the classes cost 20 %; why the pair
+# slows so much more is not yet known). Scaled by this machine's workload seconds against those.
+DEMO = DemoConfig(expected_minutes={"real": 17.4, "simulated": 31.4},
+                  workload_reference_seconds={"real": 0.228, "simulated": 0.193}, expected_measured="2026-12-02")
 
 # The configuration of tests/compare/test_demo.py: every stage runs, on a handful of 64 px images
 # with networks that train in a second; its numbers mean nothing.

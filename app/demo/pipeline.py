@@ -63,12 +63,13 @@ def run_demo(out_dir: Path = Path("runs/demo"), config: DemoConfig = DEMO, progr
               "machine": machine(), "stages": {}, "organs": {}}
     record["workload_seconds"] = round(speed.workload_seconds(), 3)
     if config.expected_minutes:
-        measured = config.expected_minutes["real" if real_dir else "simulated"]
-        minutes = speed.expected_minutes(measured, config.workload_reference_seconds, record["workload_seconds"])
-        scaling = (f"scaled by a {record['workload_seconds']:.2f} s workload that took "
-                   f"{config.workload_reference_seconds:.2f} s there" if config.workload_reference_seconds else
-                   "not scaled to this machine: machines differ, by up to 5 x")
-        print(f"Expected duration on this machine: about {minutes:.0f} minutes ({measured} minutes measured on a "
+        kind = "real" if real_dir else "simulated"
+        measured = config.expected_minutes[kind]
+        reference = (config.workload_reference_seconds or {}).get(kind)
+        minutes = speed.expected_minutes(measured, reference, record["workload_seconds"])
+        scaling = (f"scaled by a {record['workload_seconds']:.2f} s workload that took {reference:.2f} s there"
+                   if reference else "not scaled to this machine: machines differ, by up to 5 x")
+        print(f"Expected duration on this machine: about {minutes:.0f} minutes ({measured:g} minutes measured on a "
               f"2-core CPU without GPU {'with' if real_dir else 'without'} real data, {config.expected_measured}; "
               f"{scaling}).", flush=True)
     timer = Stages(record["stages"])
