@@ -119,8 +119,9 @@ class DemoConfig:
 # empty caches, output to a log (bench/RESULTS.md, "`make demo`"): with real data 17.4 minutes
 # (06:29 UTC, workload 0.228 s), without 31.4 minutes (07:02 UTC, workload 0.193 s): its GANs
 # train on 16 simulated anatomies of 6-7 classes, 1.5-2.6 x slower per iteration two at a time
-# than on the real sets' 2-3 classes (alone on one thread the classes cost 20 %; why the pair
-# slows so much more is not yet known). Scaled by this machine's workload seconds against those.
+# than on the real sets' 2-3 classes (alone on one thread the classes cost 20 %, and two side by
+# side outside the demo 25 % more: what slowed them in the demo is not yet found). Scaled by this
+# machine's workload seconds against those.
 DEMO = DemoConfig(expected_minutes={"real": 17.4, "simulated": 31.4},
                   workload_reference_seconds={"real": 0.228, "simulated": 0.193}, expected_measured="2026-12-02")
 
