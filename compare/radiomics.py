@@ -3,6 +3,10 @@ and on each class region, cached like the backbone features (compare.features).
 
 The cache key is the SHA-256 of the pixels and of the label maps (in this comparison's class
 indices), so a set whose pixels or masks changed is never served stale features.
+
+The extractions run in spawned worker processes (one per core): a script that calls the
+comparison (compare.runner.run) must start under `if __name__ == "__main__":`, as any user of
+multiprocessing's spawn, since each worker imports the script's module.
 """
 
 from __future__ import annotations
