@@ -212,9 +212,31 @@ def _client(workers: int | None, scheduler: str | None, shards: int):
     workers = workers or min(cores, shards)
     # DECISION: processes, one thread each: the physics kernels release the GIL only inside numba,
     # the anatomy and merge steps are plain numpy; the cores are split between the workers' numba.
-    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
-                      silence_logs=40) as cluster, Client(cluster) as client:
+    with _environment_kept(), LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                                           dashboard_address=None, silence_logs=40) as cluster, \
+            Client(cluster) as client:
         yield client, max(1, cores // workers)
+
+
+@contextlib.contextmanager
+def _environment_kept():
+    """os.environ as it was before, once the local cluster is gone.
+
+    DECISION: dask's nannies write their pre-spawn variables (MALLOC_TRIM_THRESHOLD_=65536,
+    OMP/MKL/OPENBLAS_NUM_THREADS=1) into this process's environment and leave them there; every
+    process started afterwards inherited them. The demo's GAN trainings, spawned after its image-set
+    stage, then ran 1.5-2.6 x slower (glibc returning freed memory to the system at every
+    iteration); measured 2026-12-02, bench/RESULTS.md "`make demo`".
+    """
+    before = dict(os.environ)
+    try:
+        yield
+    finally:
+        for key in set(os.environ) - set(before):
+            del os.environ[key]
+        for key, value in before.items():
+            if os.environ.get(key) != value:
+                os.environ[key] = value
 
 
 def merge(shards: list[Shard], folder: Path, out: Path, *, overwrite: bool, params: dict) -> Path:

@@ -83,8 +83,12 @@ def test_a_killed_run_resumes_to_exactly_the_uninterrupted_result(capsys, tmp_pa
     assert 1 <= len(finished) < 4, f"the kill came too late to test a resume: {finished}"
     assert not target.exists()
 
+    environ = dict(os.environ)
     code, _, err = run(capsys, "dataset", *TINY, "--n", "4", "--workers", "1", "--out", target, "--keep-shards")
     assert code == 0, err
+    # the local cluster leaves this process's environment as it found it (dask's nannies left
+    # MALLOC_TRIM_THRESHOLD_ and *_NUM_THREADS behind, for every process started afterwards)
+    assert dict(os.environ) == environ
     after = _shard_files(folder)
     assert len(after) == 4 and all(after[name] == stamp for name, stamp in finished.items()), \
         "finished shards were simulated again"
