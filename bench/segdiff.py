@@ -73,8 +73,7 @@ def train_segdiff(train_path: Path, runs_root: Path, seed: int, threads: int, it
                       progress=False, echo=False)
     seconds = time.perf_counter() - started
     stats = [json.loads(line) for line in (run / "stats.jsonl").read_text().splitlines() if line]
-    # the iterations of the snapshot (an unfinished last epoch's included), the loss of the last finished epoch
-    iterations = runs.load(run / runs.SNAPSHOT, runs.SNAPSHOT_FORMAT)["total"]
+    iterations = runs.iterations_trained(run)
     return run, {"train_images": int(n_train), "iterations": iterations,
                  "train_seconds": round(seconds, 1), "final_loss": stats[-1]["loss"]}
 

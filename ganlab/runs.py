@@ -167,6 +167,12 @@ def save(path: Path, payload: dict) -> None:
     atomic_write(path, lambda tmp: torch.save(payload, tmp))
 
 
+def iterations_trained(run: Path) -> int:
+    """The iterations in the run's snapshot, an unfinished last epoch's included (stats.jsonl counts
+    finished epochs only)."""
+    return load(run / SNAPSHOT, SNAPSHOT_FORMAT)["total"]
+
+
 def load(path: Path, expected_format: str) -> dict:
     if not path.is_file():
         where = (f"{path.parent} is not a finished training run (no {path.name})" if path.parent.is_dir()

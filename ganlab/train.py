@@ -75,10 +75,8 @@ def settings(model, data_path, preset, overrides: dict, resume, runs_root) -> tu
                 "config": config}, None
     run = runs.find_run(resume, runs_root)
     described = runs.read_config(run)
-    if isinstance(described.get("config"), dict):
-        # runtime settings added since the run started take their defaults
-        described["config"] = {**{k: v for k, v in presets.RUNTIME.items() if k == "snap_epochs"},
-                               **described["config"]}
+    if isinstance(described.get("config"), dict):  # a setting added since the run started takes its default
+        described["config"].setdefault("snap_epochs", presets.RUNTIME["snap_epochs"])
     given = {"model": model, "preset": preset, "data": None if data_path is None else str(Path(data_path).resolve())}
     for key, value in given.items():
         if value is not None and value != described[key]:

@@ -80,7 +80,7 @@ def train_model(model: str, sets: OrganSets, runs_root: Path, config: DemoConfig
     seconds = time.perf_counter() - started
     stats = [json.loads(line) for line in (run / "stats.jsonl").read_text().splitlines() if line]
     last = stats[-1] if stats else {}  # the last finished epoch's losses
-    iterations = runs.load(run / runs.SNAPSHOT, runs.SNAPSHOT_FORMAT)["total"]  # an unfinished last epoch's too
+    iterations = runs.iterations_trained(run)
     return {"run": str(run), "seed": seed, "epochs": overrides["epochs"], "iterations": iterations,
             "train_seconds": round(seconds, 1), "threads": threads, "loss_d": last.get("loss_d"),
             "loss_g": last.get("loss_g"), "overrides": overrides}
