@@ -3,7 +3,7 @@
 limits of the approximation, and speed per image; optionally `ussim dataset --engine fast` timed
 with its peak memory (bench/dataset_memory.py), and the torch path on a GPU when there is one.
 
-    python bench/fast_engine.py [--organs ovary ivus] [--seeds 2] [--dataset-n 200] [--threads 2]
+    python bench/fast_engine.py [--organs ovary ivus] [--seeds 2] [--pooled 8] [--dataset-n 200] [--threads 2]
 
 Prints one JSON line per measurement and a Markdown summary (bench/RESULTS.md, "Fast engine").
 """
@@ -137,6 +137,44 @@ def agreement(label, names, sims) -> dict:
         bands.append({"rows": [int(rows[0]), int(rows[-1])], "full_db": levels[0], "fast_minus_full_db":
                       levels[1] - levels[0]})
     return {"classes": classes, "depth_bands": bands}
+
+
+REALISATION_SEED = 1000  # added to a phantom's seed for its second full image (other scatterers)
+
+
+def pooled_js(organ: str, count: int, size: int, device: str) -> dict:
+    """Per class over `count` random phantoms (seeds 1..count): the JS divergence of the gray
+    histograms pooled over the phantoms, as compare's JS metric pools a set's images, between the
+    engines on the same scatterers, and between two full images of each anatomy with other
+    scatterers (the realisation floor: what a second draw of the same physics differs by); and
+    the per-image JS of the engines, whose small classes (a few hundred pixels over 256 bins) are
+    dominated by how sparse their histograms are."""
+    table, probe, grid, generator = organ_setup(organ, size)
+    names = generator.CLASS_NAMES
+    pooled = {key: np.zeros((len(names), 256), np.int64) for key in ("full", "fast", "full_again")}
+    per_image: dict[str, list] = {name: [] for name in names}
+    for seed in range(1, count + 1):
+        label, _ = generator.draw(grid.x, grid.z, np.random.default_rng(seed))
+        images = {}
+        for key, engine_name, scatterer_seed in (("full", "full", seed), ("fast", "fast", seed),
+                                                 ("full_again", "full", seed + REALISATION_SEED)):
+            images[key] = phantom.simulate_mask(label, grid, names, table, probe, seed=scatterer_seed, device=device,
+                                                progress=False, engine=engine_name).bmode
+            pooled[key] += class_histograms(images[key][None], label[None], len(names))
+        counts = {key: class_histograms(images[key][None], label[None], len(names)) for key in ("full", "fast")}
+        for index, name in enumerate(names):
+            if counts["full"][index].sum() >= measure.MIN_REGION_PIXELS:
+                per_image[name].append(js_divergence(counts["full"][index], counts["fast"][index]))
+    classes = {}
+    for index, name in enumerate(names):
+        if pooled["full"][index].sum() < measure.MIN_REGION_PIXELS:
+            continue
+        classes[name] = {"pixels": int(pooled["full"][index].sum()), "phantoms": len(per_image[name]),
+                         "js_engines_pooled": js_divergence(pooled["full"][index], pooled["fast"][index]),
+                         "js_realisations_pooled": js_divergence(pooled["full"][index], pooled["full_again"][index]),
+                         "js_engines_per_image": [float(np.min(per_image[name])), float(np.median(per_image[name])),
+                                                  float(np.max(per_image[name]))]}
+    return {"phantoms": count, "classes": classes}
 
 
 def point_widths(organ: str, size: int, device: str) -> list[dict]:
@@ -277,6 +315,7 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=2, help="numba threads (the FFTs run on one, ussim.fast.FFT_WORKERS)")
     parser.add_argument("--dataset-n", type=int, default=0, help="also time `ussim dataset --engine fast --n N`")
+    parser.add_argument("--pooled", type=int, default=0, help="also the per-class JS pooled over N phantoms")
     parser.add_argument("--skip", nargs="*", default=[], choices=("agreement", "points", "limits", "engine"))
     args = parser.parse_args()
     import numba
@@ -299,6 +338,9 @@ def main() -> None:
                                   "speedup": seconds["full"] / seconds["fast"],
                                   "speedup_cpu": seconds["full_cpu"] / seconds["fast_cpu"], **agreement(label, names, sims)}),
                       flush=True)
+        if args.pooled:
+            print(json.dumps({"organ": organ, "pooled_js": pooled_js(organ, args.pooled, args.size, args.device)}),
+                  flush=True)
         if "points" not in args.skip:
             print(json.dumps({"organ": organ, "points": point_widths(organ, args.size, args.device)}), flush=True)
         if "limits" not in args.skip:

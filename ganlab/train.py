@@ -95,10 +95,13 @@ def settings(model, data_path, preset, overrides: dict, resume, runs_root) -> tu
 
 
 def train(model=None, data_path=None, *, preset: str | None = None, overrides: dict | None = None,
-          runs_root="runs", resume=None, progress: bool = True, echo: bool = True) -> Path:
+          runs_root="runs", resume=None, progress: bool = True, echo: bool = True,
+          on_iteration=None) -> Path:
     """Train `model` on the image-set file `data_path` (or resume run `resume`); returns the run folder.
 
-    `progress` shows each epoch's progress bar, `echo` prints the log's lines (log.txt has them always).
+    `progress` shows each epoch's progress bar, `echo` prints the log's lines (log.txt has them always),
+    `on_iteration(total)` is called after every iteration with the run's iteration count (a caller's
+    own progress across several trainings).
     """
     described, run = settings(model, data_path, preset, overrides or {}, resume, Path(runs_root))
     spec, config = registry.get(described["model"]), described["config"]
@@ -209,6 +212,8 @@ def train(model=None, data_path=None, *, preset: str | None = None, overrides: d
                 partial[key] = partial.get(key, 0.0) + float(value)
             partial["count"] = partial.get("count", 0) + 1
             total += 1
+            if on_iteration is not None and rank == 0:
+                on_iteration(total)
             shown = (("d", "loss_d"), ("g", "loss_g"), ("loss", "loss"))  # a diffusion model has one loss
             bar.set_postfix(phase=state["phase"], **{name: f"{partial[key] / partial['count']:.3f}"
                                                      for name, key in shown if key in partial})

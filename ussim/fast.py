@@ -241,7 +241,7 @@ def grouped(terms: dict, bank: psf.Bank, probe: Probe):
     frac = sample - s0
     bins = np.floor(two_way / attenuation_bin_width(probe)).astype(np.int64)
     starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]]) if key.size else np.array([], np.int64)
-    ends = np.r_[starts[1:], key.size]
+    ends = np.r_[starts[1:], key.size] if key.size else starts  # no scatterer reaches the grid: no node
     for start, end in zip(starts, ends, strict=True):
         part = slice(start, end)
         yield divmod(int(key[start]), lateral_count), (

@@ -5,8 +5,8 @@ A PSF is what the full engine (ussim.engine + ussim.beamform) makes of one unit 
 beamformed analytic lines around it, on the very beam grid of the image (the lines and samples
 `simulate` beamforms), the point on a line and a sample, its shape measured where the slab's
 scatterers lie on average (BankDefaults.shape_offset off the plane), its gain in the plane. The bank holds one
-per node of a grid of depths x lateral positions (lines). Each is stored in complex baseband (the carrier taken out, see ussim.fast), divided by the
-peak of its node's on-line PSF; the peaks themselves are kept as a log gain over the nodes.
+per node of a grid of depths x lateral positions (lines). Each is stored in complex baseband (the carrier taken out, see ussim.fast), divided by its
+peak around the point (PEAK_HALF); those peaks of in-plane points are kept as a log gain over the nodes.
 
 The cache key hashes everything that shapes a PSF: the probe, the settings that reach the
 transmit and the beamformer, the beam grid, the bank's own defaults, and the source text of the
@@ -254,7 +254,13 @@ def measure(probe: Probe, settings, events, geometry: scan.Geometry, radii: np.n
     for d, depth in enumerate(depths):
         for a, line in enumerate(laterals):
             value = lines_of(line, depth, half, before, after)
-            kernels[d, a] = value / max(float(np.abs(value).max()), 1e-30)
+            # DECISION: divided by the peak around the point (PEAK_HALF), where the gain is read, not
+            # by the kernel's maximum: in the IVUS element's near field (0.1-0.5 mm) a point's echo
+            # is strongest 3-6 lines aside (up to 1.3x the on-line peak), and dividing by that
+            # maximum left the fast image 1.4-2.2 dB dark there (bench/RESULTS.md, "Fast engine")
+            around = value[half - PEAK_HALF[0]:half + PEAK_HALF[0] + 1,
+                           max(before - PEAK_HALF[1], 0):before + PEAK_HALF[1] + 1]
+            kernels[d, a] = value / max(float(np.abs(around).max()), 1e-30)
     gain_depths = depth_nodes(probe, radii, defaults.gain_depth_nodes, defaults)
     lines = gain_lines(probe, n_lines, defaults)
     log_gain = np.zeros((gain_depths.size, lines.size))

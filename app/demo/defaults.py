@@ -38,6 +38,14 @@ ORGAN_MODELS = {"ovary": ("cgan", "sgan", "pgsgan", "segdiff"), "ivus": ("speckl
 SEGDIFF_ITERATIONS = 360
 ITERATIONS = {"cgan": 160, "sgan": 160, "pgsgan": 240, "specklegan": 200, "speckle-baseline": 200,
               "segdiff": SEGDIFF_ITERATIONS}
+# Seconds an iteration of each model, two trainings at a time on one torch thread each, idle 2-core
+# EPYC (the demo without real data, 2026-12-02 09:55-10:06 UTC: cgan 143 s for 160 iterations, sgan
+# 137-141, pgsgan 84-87 for 240, specklegan 130-136 and its baseline 89-90 for 200, segdiff 14-19
+# for 360; with the real sets at 06:29: cgan 150 s, specklegan 120-128, the baseline 70-72). Only
+# the GAN stage's progress line uses them, to weigh each iteration by its cost, so that its share
+# done and time left mean something from the first minute (a model missing here counts 1 s).
+SECONDS_PER_ITERATION = {"cgan": 0.89, "sgan": 0.87, "pgsgan": 0.36, "specklegan": 0.67, "speckle-baseline": 0.45,
+                         "segdiff": 0.045}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,6 +68,7 @@ class DemoConfig:
     image_size: int = 256
     scatterers_per_cell: float = 10.0          # ussim's default: fully developed speckle
     iterations: dict = dataclasses.field(default_factory=lambda: dict(ITERATIONS))
+    seconds_per_iteration: dict = dataclasses.field(default_factory=lambda: dict(SECONDS_PER_ITERATION))
     # DECISION: every GAN trains with two seeds (the fewest that show training noise; each seed costs
     # a full training), and the comparison gives each its mean and an interval over seeds and images.
     training_seeds: tuple = (0, 1)
@@ -117,15 +126,11 @@ class DemoConfig:
 
 # DECISION (2026-12-02): measured with `time python -m app.demo` on an idle 2-core AMD EPYC with
 # empty caches, output to a log (bench/RESULTS.md, "`make demo`"): with real data 17.4 minutes
-# (06:29 UTC, workload 0.228 s), without 31.4 minutes (07:02 UTC, workload 0.193 s): its GANs
-# train on 16 simulated anatomies of 6-7 classes, 1.5-2.6 x slower per iteration two at a time
-# than on the real sets' 2-3 classes (alone on one thread the classes cost 20 %, and two side by
-# side outside the demo 25 % more): dask's nannies had left MALLOC_TRIM_THRESHOLD_ and
-# *_NUM_THREADS in the demo's environment for the trainings to inherit, fixed since in
-# ussim.dataset; the simulated demo is not yet timed again. Scaled by this machine's workload
-# seconds against those.
-DEMO = DemoConfig(expected_minutes={"real": 17.4, "simulated": 31.4},
-                  workload_reference_seconds={"real": 0.228, "simulated": 0.193}, expected_measured="2026-12-02")
+# (06:29 UTC, workload 0.228 s), without 20.1 minutes (09:51 UTC, workload 0.167 s; 31.4 before
+# ussim.dataset stopped dask's nannies leaving MALLOC_TRIM_THRESHOLD_ and *_NUM_THREADS in the
+# environment the trainings inherit). Scaled by this machine's workload seconds against those.
+DEMO = DemoConfig(expected_minutes={"real": 17.4, "simulated": 20.1},
+                  workload_reference_seconds={"real": 0.228, "simulated": 0.167}, expected_measured="2026-12-02")
 
 # The configuration of tests/compare/test_demo.py: every stage runs, on a handful of 64 px images
 # with networks that train in a second; its numbers mean nothing.

@@ -10,6 +10,7 @@ import json
 import math
 import multiprocessing
 import os
+import queue
 import time
 from pathlib import Path
 
@@ -21,6 +22,8 @@ from ussim import imageset
 SIMULATOR = "ussim"
 # Method-name suffixes of the sketch models per sketch source (ganlab generate --sketch-from).
 SKETCH_SOURCES = {"reference": "ref-sketch", "training": "train-sketch"}
+# The trainings' bar: the share of expected work done and its time left; runs finished in its description.
+TRAININGS_BAR = "{desc}{percentage:3.0f}%|{bar}| [{elapsed}<{remaining}]"
 
 
 def simulate(sets: OrganSets, folder: Path, config: DemoConfig, progress: bool) -> Path:
@@ -66,9 +69,9 @@ def method_names(model: str) -> dict[str, str]:
 
 
 def train_model(model: str, sets: OrganSets, runs_root: Path, config: DemoConfig, seed: int, progress: bool,
-                threads: int | None = None) -> dict:
+                threads: int | None = None, on_iteration=None) -> dict:
     """Train `model` with training seed `seed` on the organ's training set; the training record
-    (run folder, iterations, seconds, the overrides it ran with)."""
+    (run folder, iterations, seconds, the overrides it ran with). `on_iteration` as ganlab's train."""
     with imageset.read(sets.train) as ds:
         n_train = ds.sizes["sample"]
     overrides = schedule(model, n_train, config, seed)
@@ -76,7 +79,7 @@ def train_model(model: str, sets: OrganSets, runs_root: Path, config: DemoConfig
         overrides["threads"] = threads  # recorded in the run's config.json with the rest
     started = time.perf_counter()
     run = train.train(model, sets.train, preset=config.gan_preset, overrides=overrides, runs_root=runs_root,
-                      progress=progress, echo=False)
+                      progress=progress, echo=False, on_iteration=on_iteration)
     seconds = time.perf_counter() - started
     stats = [json.loads(line) for line in (run / "stats.jsonl").read_text().splitlines() if line]
     last = stats[-1] if stats else {}  # the last finished epoch's losses
@@ -86,9 +89,18 @@ def train_model(model: str, sets: OrganSets, runs_root: Path, config: DemoConfig
             "loss_g": last.get("loss_g"), "overrides": overrides}
 
 
-def _train_job(model: str, sets: OrganSets, seed: int, runs_root: Path, config: DemoConfig) -> dict:
-    """One training in a worker process of `train_all` (one torch thread, no progress bars)."""
-    return train_model(model, sets, runs_root, config, seed, progress=False, threads=1)
+def _train_job(model: str, sets: OrganSets, seed: int, runs_root: Path, config: DemoConfig, index: int,
+               iterations) -> dict:
+    """One training in a worker process of `train_all` (one torch thread, no progress bars): each
+    iteration puts (job index, iterations so far) on the `iterations` queue for the caller's bar."""
+    return train_model(model, sets, runs_root, config, seed, progress=False, threads=1,
+                       on_iteration=lambda total: iterations.put((index, total)))
+
+
+def expected_work(model: str, config: DemoConfig) -> float:
+    """A training's expected cost in seconds of the reference machine: what the trainings' bar counts
+    (DemoConfig.seconds_per_iteration; 1 s an iteration for a model it lacks: progress only)."""
+    return config.iterations[model] * config.seconds_per_iteration.get(model, 1.0)
 
 
 def train_all(jobs: list[tuple[str, OrganSets, int]], runs_root: Path, config: DemoConfig, progress: bool,
@@ -115,16 +127,48 @@ def train_all(jobs: list[tuple[str, OrganSets, int]], runs_root: Path, config: D
             records[index] = train_model(model, sets, runs_root, config, seed, progress)
             report(index, records[index])
         return records
-    with bar(total=len(jobs), desc="trainings", unit="run", enabled=progress) as done:
-        # spawn: a fresh interpreter per worker (forking a process that holds torch's and numba's
-        # thread pools can deadlock)
-        with concurrent.futures.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-            futures = {pool.submit(_train_job, *job, runs_root, config): index for index, job in enumerate(jobs)}
-            for future in concurrent.futures.as_completed(futures):
-                index = futures[future]
-                records[index] = future.result()
-                report(index, records[index])
-                done.update()
+    # The bar counts expected seconds (iterations weighted by each model's cost per iteration), not
+    # finished runs: with 14 runs of 1-3 minutes, a count of runs says nothing and no time left
+    # until the first run ends.
+    weight = [config.seconds_per_iteration.get(model, 1.0) for model, _, _ in jobs]
+    counted = [0] * len(jobs)  # iterations of each job the bar holds
+    finished = 0
+    # spawn: a fresh interpreter per worker (forking a process that holds torch's and numba's
+    # thread pools can deadlock); a manager's queue is what spawned workers can be handed
+    context = multiprocessing.get_context("spawn")
+    with context.Manager() as manager, bar(total=sum(expected_work(model, config) for model, _, _ in jobs),
+                                           desc="trainings", enabled=progress, unit_scale=False,
+                                           bar_format=TRAININGS_BAR) as done:
+        iterations = manager.Queue()
+
+        def drain() -> None:
+            while True:
+                try:
+                    index, total = iterations.get_nowait()
+                except queue.Empty:
+                    return
+                if total > counted[index]:
+                    done.update(weight[index] * (total - counted[index]))
+                    counted[index] = total
+
+        done.set_description(f"trainings (0/{len(jobs)} runs done)")
+        with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context) as pool:
+            futures = {pool.submit(_train_job, *job, runs_root, config, index, iterations): index
+                       for index, job in enumerate(jobs)}
+            pending = set(futures)
+            while pending:
+                ended, pending = concurrent.futures.wait(pending, timeout=1.0,
+                                                         return_when=concurrent.futures.FIRST_COMPLETED)
+                drain()
+                for future in ended:
+                    index = futures[future]
+                    records[index] = future.result()
+                    # a run's true iterations replace its expected ones (max_iters may stop it sooner)
+                    done.update(weight[index] * max(0, config.iterations[jobs[index][0]] - counted[index]))
+                    counted[index] = config.iterations[jobs[index][0]]
+                    finished += 1
+                    done.set_description(f"trainings ({finished}/{len(jobs)} runs done)")
+                    report(index, records[index])
     return records
 
 

@@ -1,6 +1,7 @@
 """The whole `make demo` pipeline on the tiny configuration: every stage runs and hands its
 outputs to the next (image sets, simulator, every GAN, metrics, report, reader study)."""
 
+import dataclasses
 import json
 import stat
 import subprocess
@@ -221,3 +222,23 @@ def test_schedule_trains_exactly_the_demo_iterations_with_few_snapshots():
     assert (speckle["epochs"], speckle["max_iters"], speckle["snap_epochs"]) == (50, 200, 10)
     grown = models.schedule("pgsgan", 205, DEMO, seed=0)
     assert grown["max_iters"] == DEMO.iterations["pgsgan"] <= grown["epochs"] * 51
+
+
+def test_training_stage_reports_weighted_progress(tmp_path, monkeypatch, capsys):
+    """In a log the trainings' line gives the share of expected work (iterations weighted by each
+    model's seconds an iteration), runs finished and a time left, and ends at 100 %."""
+    from ussim import examples
+
+    path = tmp_path / "toy.h5"
+    imageset.write(examples.toy_imageset(n=8, size=64, seed=3), path)
+    sets = OrganSets("ovary", True, path, path, "toy")
+    config = dataclasses.replace(TINY, iterations={"cgan": 3, "segdiff": 3},
+                                 seconds_per_iteration={"cgan": 3.0, "segdiff": 1.0})
+    monkeypatch.setenv("USSIM_PROGRESS_INTERVAL", "0.05")
+    records = models.train_all([("cgan", sets, 0), ("segdiff", sets, 0)], tmp_path / "runs", config, progress=True)
+    assert [r["iterations"] for r in records] == [3, 3]
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("trainings (")]
+    assert lines and "100%" in lines[-1] and "(2/2 runs done)" in lines[-1]
+    shares = [int(line.split("):")[1].split("%")[0]) for line in lines]
+    assert shares == sorted(shares) and all(0 <= share <= 100 for share in shares)
+    assert all("<" in line for line in lines)  # elapsed<remaining on every line

@@ -13,8 +13,10 @@ from tests.ganlab.conftest import TINY
 @pytest.mark.parametrize("preset", ["paper", "cpu-demo"])
 @pytest.mark.parametrize("model", ["cgan", "sgan", "pgsgan"])
 def test_two_iteration_smoke_run(tmp_path, toy_file, model, preset):
+    counts = []
     run = train.train(model, toy_file, preset=preset, overrides={**TINY, "max_iters": 2}, runs_root=tmp_path,
-                      progress=False)
+                      progress=False, on_iteration=counts.append)
+    assert counts == [1, 2]  # the caller's progress hook: the run's iterations so far, after each
     assert run.name == f"00000-{model}-toy"
     described = json.loads((run / "config.json").read_text())
     assert described["model"] == model and described["preset"] == preset
