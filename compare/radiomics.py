@@ -127,7 +127,21 @@ def _pool(workers: int) -> concurrent.futures.ProcessPoolExecutor:
     can deadlock)."""
     pool = concurrent.futures.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
     atexit.register(pool.shutdown)  # before the interpreter tears down what the pool's threads use
+    _POOLS_OPEN.add(workers)
     return pool
+
+
+_POOLS_OPEN: set = set()  # worker counts whose pool _pool made in this process
+
+
+def shutdown() -> None:
+    """Close this process's pools. A process started by multiprocessing must call it before it
+    returns: such a process joins its children before the atexit hooks run (multiprocessing.util),
+    so a pool left open there waits for work that never comes."""
+    for workers in list(_POOLS_OPEN):
+        _pool(workers).shutdown()
+    _POOLS_OPEN.clear()
+    _pool.cache_clear()
 
 
 def _key(name: str):

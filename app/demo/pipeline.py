@@ -17,9 +17,11 @@ is in runs/demo/demo.json; defaults in compare/demo/defaults.py.
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import datetime
 import json
+import multiprocessing
 import os
 import platform
 import secrets
@@ -105,12 +107,8 @@ def run_demo(out_dir: Path = Path("runs/demo"), config: DemoConfig = DEMO, progr
             record["organs"][sets.organ]["methods"].setdefault(model, []).append(trained)
     results_path = out_dir / "results.nc"
     with timer(4, f"metrics: every method against each organ's reference ({config.backbone} features)"):
-        # The runner warns for every metric these small sets cannot give; the report lists them all.
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            comparisons = {organ: compare_organ(organ_sets[organ], method_sets[organ], config, progress)
-                           for organ in ORGAN_MODELS}
-        print(f"    {len(caught)} notes on metrics left NaN or adapted to these set sizes: listed in the report")
+        comparisons, noted = compare_organs(organ_sets, method_sets, config, progress)
+        print(f"    {noted} notes on metrics left NaN or adapted to these set sizes: listed in the report")
         notice = DEMO_SCALE if all(s.real for s in organ_sets.values()) else f"{NO_REAL} {DEMO_SCALE}"
         results.write_comparisons(comparisons, results_path, overwrite=True, attrs={"notice": notice})
     with timer(5, "segmentation utility: a U-Net on every method's images of the training masks (ussim: fast "
@@ -141,6 +139,52 @@ def run_demo(out_dir: Path = Path("runs/demo"), config: DemoConfig = DEMO, progr
     print("Open the dashboard (comparison, phantom editor, reader study) with:\n")
     print(f"    {dashboard_command(db_path, results_path, password_path)}\n")
     return record
+
+
+def compare_organs(organ_sets: dict[str, OrganSets], method_sets: dict, config: DemoConfig,
+                   progress: bool) -> tuple[dict, int]:
+    """Every organ's comparison, and how many warnings (metric notes) they gave.
+
+    DECISION: the organs side by side (config.training_workers at a time, as the trainings): the
+    first in this process with its progress bars, the others each in a spawned process. Much of a
+    comparison is single-threaded (the bootstrap: 1000 resamples at about 30 a second an organ),
+    so one after the other left a core idle for about a minute (metrics 185 s without real data,
+    2026-12-02; bench/RESULTS.md, "`make demo`"). Each comparison is seeded, so its numbers do not
+    depend on what runs beside it."""
+    organs = list(ORGAN_MODELS)
+    workers = max(1, min(config.training_workers, len(organs), os.cpu_count() or 1))
+    jobs = {organ: (organ_sets[organ], method_sets[organ], config) for organ in organs}
+    found: dict = {}
+    if workers == 1:
+        found = {organ: _compare_job(*job, progress=progress) for organ, job in jobs.items()}
+    else:
+        # spawn: a fresh interpreter (forking a process that holds torch's thread pool can deadlock)
+        with concurrent.futures.ProcessPoolExecutor(workers - 1, mp_context=multiprocessing.get_context("spawn")) \
+                as pool:
+            futures = {organ: pool.submit(_compare_in_worker, *jobs[organ]) for organ in organs[1:]}
+            found[organs[0]] = _compare_job(*jobs[organs[0]], progress=progress)
+            for organ, future in futures.items():
+                found[organ] = future.result()
+    return {organ: found[organ][0] for organ in organs}, sum(found[organ][1] for organ in organs)
+
+
+def _compare_job(sets: OrganSets, methods: dict, config: DemoConfig, *, progress: bool):
+    """One organ's comparison and the number of warnings it gave (the runner warns for every metric
+    these small sets cannot give; the report lists them all)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        comparison = compare_organ(sets, methods, config, progress)
+    return comparison, len(caught)
+
+
+def _compare_in_worker(sets: OrganSets, methods: dict, config: DemoConfig):
+    """`_compare_job` in a spawned process, without progress bars; its radiomics pool closed before it
+    returns (compare.radiomics.shutdown: else the process hangs on exit)."""
+    from compare import radiomics
+    try:
+        return _compare_job(sets, methods, config, progress=False)
+    finally:
+        radiomics.shutdown()
 
 
 def compare_organ(sets: OrganSets, methods: dict[str, Path | list[Path]], config: DemoConfig, progress: bool):
