@@ -32,10 +32,16 @@ def simulate(sets: OrganSets, folder: Path, config: DemoConfig, progress: bool) 
 
     # DECISION: a simulated reference is imaged again with other scatterer seeds, so the ussim row
     # measures how far two realisations of the same physics lie apart at this set size: the
-    # floor that any method can reach.
+    # floor that any method can reach. DECISION: against real images the full engine (the physics
+    # the comparison judges); against a simulated reference the engine that made it, the fast one
+    # (app.demo.sets), so that the row is that floor and nothing else. The full engine there cost
+    # 188-234 s of the 20.1-20.4 minutes of the demo without real data (2026-12-02); the fast
+    # engine's images lie within the speckle's own sampling noise of the full engine's (per-class
+    # JS pooled over phantoms; bench/RESULTS.md, "Fast engine").
     seed = config.seed if sets.real else config.resimulation_seed
+    engine = "full" if sets.real else "fast"
     ds = phantom.simulate_set(sets.reference, sets.organ, seed=seed, per_cell=config.scatterers_per_cell,
-                              progress=progress)
+                              progress=progress, engine=engine)
     return imageset.write(ds, folder / f"{sets.organ}_{SIMULATOR}.h5", overwrite=True)
 
 
@@ -97,10 +103,11 @@ def _train_job(model: str, sets: OrganSets, seed: int, runs_root: Path, config: 
                        on_iteration=lambda total: iterations.put((index, total)))
 
 
-def expected_work(model: str, config: DemoConfig) -> float:
-    """A training's expected cost in seconds of the reference machine: what the trainings' bar counts
-    (DemoConfig.seconds_per_iteration; 1 s an iteration for a model it lacks: progress only)."""
-    return config.iterations[model] * config.seconds_per_iteration.get(model, 1.0)
+def iteration_cost_ms(model: str, config: DemoConfig) -> int:
+    """An iteration's expected cost in milliseconds of the reference machine: what the trainings' bar
+    counts, in whole units so that its count never passes its total (DemoConfig.seconds_per_iteration;
+    1 s for a model it lacks: progress only)."""
+    return max(1, round(1000 * config.seconds_per_iteration.get(model, 1.0)))
 
 
 def train_all(jobs: list[tuple[str, OrganSets, int]], runs_root: Path, config: DemoConfig, progress: bool,
@@ -130,13 +137,14 @@ def train_all(jobs: list[tuple[str, OrganSets, int]], runs_root: Path, config: D
     # The bar counts expected seconds (iterations weighted by each model's cost per iteration), not
     # finished runs: with 14 runs of 1-3 minutes, a count of runs says nothing and no time left
     # until the first run ends.
-    weight = [config.seconds_per_iteration.get(model, 1.0) for model, _, _ in jobs]
+    weight = [iteration_cost_ms(model, config) for model, _, _ in jobs]
     counted = [0] * len(jobs)  # iterations of each job the bar holds
     finished = 0
     # spawn: a fresh interpreter per worker (forking a process that holds torch's and numba's
     # thread pools can deadlock); a manager's queue is what spawned workers can be handed
     context = multiprocessing.get_context("spawn")
-    with context.Manager() as manager, bar(total=sum(expected_work(model, config) for model, _, _ in jobs),
+    with context.Manager() as manager, bar(total=sum(w * config.iterations[model] for w, (model, _, _) in
+                                                     zip(weight, jobs, strict=True)),
                                            desc="trainings", enabled=progress, unit_scale=False,
                                            bar_format=TRAININGS_BAR) as done:
         iterations = manager.Queue()
@@ -147,6 +155,7 @@ def train_all(jobs: list[tuple[str, OrganSets, int]], runs_root: Path, config: D
                     index, total = iterations.get_nowait()
                 except queue.Empty:
                     return
+                total = min(total, config.iterations[jobs[index][0]])
                 if total > counted[index]:
                     done.update(weight[index] * (total - counted[index]))
                     counted[index] = total

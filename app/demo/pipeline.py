@@ -45,8 +45,8 @@ ADMIN_PASSWORD_FILE = "admin-password.txt"
 NO_REAL = ("No real images were found (../shared/data/real or $USSIM_REAL_DATA): every reference set is "
            "simulated by ussim and the GANs trained on simulated images, so these numbers say how close each "
            "GAN comes to the simulator, not to real ultrasound. The reference is made by ussim's fast engine; "
-           "the ussim rows image the same masks by its full engine with new scatterer seeds: the floor any "
-           "method can reach at this set size (plus the engines' difference, bench/RESULTS.md).")
+           "the ussim rows image the same masks by the same engine with new scatterer seeds: the floor any "
+           "method can reach at this set size.")
 DEMO_SCALE = ("Demo scale: GANs trained for a few hundred iterations on a CPU, about ten held-out masks per "
               "organ, weights-free texture-v1 features. A worked example of the method, not numbers to cite.")
 

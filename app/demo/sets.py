@@ -53,9 +53,8 @@ def prepare(organ: str, folder: Path, config: DemoConfig, real_dir: Path | None,
     n_train = config.simulated_train[organ]
     everything = folder / f"{organ}_simulated.h5"
     # DECISION: the fast engine (ussim.fast, `ussim dataset`'s default): 50 images by the full
-    # engine took 5 of the 18 minutes, and the segmentation stage needs that time; the reference
-    # then differs from the ussim row (full engine) by the scatterers' seeds and the engines'
-    # measured difference (bench/RESULTS.md, "Fast engine"), which the report's notice states
+    # engine took 5 of the 18 minutes, and the segmentation stage needs that time; the ussim row
+    # images the same masks by the same engine with other scatterer seeds (app.demo.models.simulate)
     dataset.run(organ, n_train + held_out, everything, seed=config.seed, size=config.image_size,
                 per_cell=config.scatterers_per_cell, overwrite=True, progress=progress, engine="fast")
     with imageset.read(everything) as ds:

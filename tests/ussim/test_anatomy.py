@@ -114,3 +114,32 @@ def test_bilinear_reads_maps_as_ndimage_does():
         rows[0, :3], columns[0, :3] = [0, shape[0] - 1, shape[0] - 1.5], [shape[1] - 1, 0, 0.5]
         expected = ndimage.map_coordinates(image, [rows, columns], order=1, mode="nearest")
         np.testing.assert_allclose(anatomy.bilinear(image, rows, columns), expected, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("rate", [1.029, 6.0])  # the ovary table's rate, and one that packs the ovary
+def test_follicles_lie_apart_and_inside_the_ovary(rate):
+    """Seeded follicles are separate discs wholly inside the ovary, apart by the gap; the draw is seeded."""
+    import dataclasses
+
+    from scipy import ndimage
+
+    from ussim.phantoms import structures
+
+    table = tissue.load("ovary")
+    ovary = dataclasses.replace(table.classes["ovary"], inclusions_per_cm2=rate)
+    table = dataclasses.replace(table, classes={**table.classes, "ovary": ovary})
+    step = 0.2e-3
+    rows, cols = np.mgrid[:200, :200] * step * 1e3
+    label = (((rows - 20) / 15) ** 2 + ((cols - 20) / 12) ** 2 <= 1).astype(np.uint8)  # 30 x 24 mm ovary
+    drawn_label, names, drawn = structures.draw_inclusions(label, ["background", "ovary"], table, step, step,
+                                                           np.random.default_rng(5))
+    follicle = drawn_label == names.index("follicle")
+    assert names == ["background", "ovary", "follicle"] and len(drawn) >= 3
+    assert not (follicle & (label == 0)).any()  # inside the ovary
+    components, count = ndimage.label(follicle)
+    assert count == len(drawn)  # no two merged
+    for one, two in ((a, b) for i, a in enumerate(drawn) for b in drawn[i + 1:]):
+        apart = np.hypot(one["row"] - two["row"], one["column"] - two["column"]) * step * 1e3
+        assert apart >= (one["diameter_mm"] + two["diameter_mm"]) / 2 + structures.INCLUSION_GAP_MM - 1e-9
+    again = structures.draw_inclusions(label, ["background", "ovary"], table, step, step, np.random.default_rng(5))
+    assert np.array_equal(again[0], drawn_label)

@@ -1,7 +1,8 @@
 """Structures a tissue model draws inside or along its classes (ussim.tissue explains the keys).
 
 - `draw_inclusions`: sub-structures such as follicles inside an ovary, relabelled as another
-  table class (seeded: a Poisson count per cm2, lognormal diameters, uniform centres);
+  table class (seeded: a Poisson count per cm2, lognormal diameters, centres uniform where the
+  inclusion fits wholly inside its class and apart from the others);
 - `boundary_layers`: the band within a thickness of a class border whose echogenicity differs
   (IVUS adventitia, media, intimal border);
 - `interface_points`: a row of coherent scatterers along a class border, spaced a quarter
@@ -24,6 +25,10 @@ from ussim.probe import Probe
 # border parallel to the beam is then pi (cancellation), and at right angles the row is dense
 # enough (4 per wavelength) to act as one smooth reflector.
 INTERFACE_SPACING_WAVELENGTHS = 0.25
+# DECISION: 0.5 mm of the enclosing tissue between two inclusions, two pixels across the ovary
+# archive's 0.24 mm columns: each follicle stays a blob of its own, as bench/fit_tissue.py counted
+# them on the real frames (dark blobs after 1.5 px smoothing).
+INCLUSION_GAP_MM = 0.5
 # DECISION: the class indicator is smoothed by 1.5 px before its border is traced, so that the
 # staircase of a pixel mask does not turn a smooth organ border into many tiny facets.
 BORDER_SMOOTHING_PX = 1.5
@@ -54,12 +59,31 @@ def draw_inclusions(label: np.ndarray, names: list[str], table, dx: float, dz: f
             names.append(tissue.inclusion_class)
         target = names.index(tissue.inclusion_class)
         rows, cols = np.nonzero(inside)
-        centres = rng.integers(rows.size, size=count)
+        # how far each pixel of the class lies from its border (mm): a follicle must fit inside
+        depth_mm = ndimage.distance_transform_edt(inside, sampling=(dz * 1e3, dx * 1e3))[rows, cols]
         diameters = tissue.inclusion_mm * np.exp(tissue.inclusion_spread * rng.standard_normal(count))
-        for centre, diameter in zip(centres, diameters, strict=True):
+        placed_r, placed_c, placed_radius = [], [], []
+        for diameter in np.sort(diameters)[::-1]:  # the largest first: the small ones fill the gaps
+            # DECISION: inclusions lie wholly inside their class and apart by at least INCLUSION_GAP_MM:
+            # follicles are separate sacs within the ovary's capsule. Placed independently they
+            # overlapped and merged, filling a large ovary with one anechoic region where the real
+            # frames show a dozen small follicles (bench/RESULTS.md, "Refit to the corrected
+            # engine"). The centre is uniform over the pixels where it fits; one that fits nowhere
+            # is left out.
+            free = depth_mm >= diameter / 2
+            for r, c, radius in zip(placed_r, placed_c, placed_radius, strict=True):
+                free &= np.hypot(rows_mm[rows] - rows_mm[r], cols_mm[cols] - cols_mm[c]) >= \
+                    radius + diameter / 2 + INCLUSION_GAP_MM
+            candidates = np.flatnonzero(free)
+            if not candidates.size:
+                continue
+            centre = candidates[rng.integers(candidates.size)]
             r, c = rows[centre], cols[centre]
             disc = np.hypot(rows_mm[:, None] - rows_mm[r], cols_mm[None, :] - cols_mm[c]) <= diameter / 2
             label[disc & inside] = target
+            placed_r.append(r)
+            placed_c.append(c)
+            placed_radius.append(diameter / 2)
             drawn.append({"class": tissue.inclusion_class, "inside": name, "row": int(r), "column": int(c),
                           "diameter_mm": float(diameter)})
     return label, names, drawn
