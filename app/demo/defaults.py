@@ -125,15 +125,15 @@ class DemoConfig:
 
 
 # DECISION (2026-12-02): measured with `time python -m app.demo` on an idle 2-core AMD EPYC with
-# empty caches, output to a log (bench/RESULTS.md, "`make demo`"): with real data 17.4 minutes
-# (06:29 UTC, workload 0.228 s), without 15.3 minutes (11:04 UTC, workload 0.238 s; 31.4 before
+# empty caches, output to a log (bench/RESULTS.md, "`make demo`"): with real data 17.5 minutes
+# (11:48 UTC, workload 0.191 s), without 15.3 minutes (11:04 UTC, workload 0.238 s; 31.4 before
 # ussim.dataset stopped dask's nannies leaving MALLOC_TRIM_THRESHOLD_ and *_NUM_THREADS in the
 # environment the trainings inherit, 20.1-20.4 before the ussim row took the fast engine there
 # and the organs' metrics ran side by side). Scaled by this machine's workload seconds against
 # those: a rough guide, the workload itself reading 0.17-0.26 s in fresh processes on one idle
 # machine minutes apart.
-DEMO = DemoConfig(expected_minutes={"real": 17.4, "simulated": 15.3},
-                  workload_reference_seconds={"real": 0.228, "simulated": 0.238}, expected_measured="2026-12-02")
+DEMO = DemoConfig(expected_minutes={"real": 17.5, "simulated": 15.3},
+                  workload_reference_seconds={"real": 0.191, "simulated": 0.238}, expected_measured="2026-12-02")
 
 # The configuration of tests/compare/test_demo.py: every stage runs, on a handful of 64 px images
 # with networks that train in a second; its numbers mean nothing.
