@@ -134,7 +134,7 @@ def train_all(jobs: list[tuple[str, OrganSets, int]], runs_root: Path, config: D
             records[index] = train_model(model, sets, runs_root, config, seed, progress)
             report(index, records[index])
         return records
-    # The bar counts expected seconds (iterations weighted by each model's cost per iteration), not
+    # The bar counts expected work (iterations weighted by each model's milliseconds an iteration), not
     # finished runs: with 14 runs of 1-3 minutes, a count of runs says nothing and no time left
     # until the first run ends.
     weight = [iteration_cost_ms(model, config) for model, _, _ in jobs]
