@@ -155,13 +155,13 @@ def pooled_js(organ: str, count: int, size: int, device: str) -> dict:
     per_image: dict[str, list] = {name: [] for name in names}
     for seed in range(1, count + 1):
         label, _ = generator.draw(grid.x, grid.z, np.random.default_rng(seed))
-        images = {}
+        counts = {}
         for key, engine_name, scatterer_seed in (("full", "full", seed), ("fast", "fast", seed),
                                                  ("full_again", "full", seed + REALISATION_SEED)):
-            images[key] = phantom.simulate_mask(label, grid, names, table, probe, seed=scatterer_seed, device=device,
-                                                progress=False, engine=engine_name).bmode
-            pooled[key] += class_histograms(images[key][None], label[None], len(names))
-        counts = {key: class_histograms(images[key][None], label[None], len(names)) for key in ("full", "fast")}
+            image = phantom.simulate_mask(label, grid, names, table, probe, seed=scatterer_seed, device=device,
+                                          progress=False, engine=engine_name).bmode
+            counts[key] = class_histograms(image[None], label[None], len(names))
+            pooled[key] += counts[key]
         for index, name in enumerate(names):
             if counts["full"][index].sum() >= measure.MIN_REGION_PIXELS:
                 per_image[name].append(js_divergence(counts["full"][index], counts["fast"][index]))

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import atexit
 import concurrent.futures
-import functools
 import hashlib
 import multiprocessing
 import os
@@ -120,28 +119,26 @@ def default_workers() -> int:
                       else os.cpu_count() or 1))
 
 
-@functools.cache
 def _pool(workers: int) -> concurrent.futures.ProcessPoolExecutor:
     """One pool per process, kept for every later set (a worker takes ~1.5 s to import pyradiomics).
     spawn: a fresh interpreter (forking a process that holds torch's, numba's or ITK's thread pools
     can deadlock)."""
-    pool = concurrent.futures.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
-    atexit.register(pool.shutdown)  # before the interpreter tears down what the pool's threads use
-    _POOLS_OPEN.add(workers)
-    return pool
+    if workers not in _POOLS:
+        pool = concurrent.futures.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+        atexit.register(pool.shutdown)  # before the interpreter tears down what the pool's threads use
+        _POOLS[workers] = pool
+    return _POOLS[workers]
 
 
-_POOLS_OPEN: set = set()  # worker counts whose pool _pool made in this process
+_POOLS: dict[int, concurrent.futures.ProcessPoolExecutor] = {}  # this process's pools by worker count
 
 
 def shutdown() -> None:
     """Close this process's pools. A process started by multiprocessing must call it before it
     returns: such a process joins its children before the atexit hooks run (multiprocessing.util),
     so a pool left open there waits for work that never comes."""
-    for workers in list(_POOLS_OPEN):
-        _pool(workers).shutdown()
-    _POOLS_OPEN.clear()
-    _pool.cache_clear()
+    while _POOLS:
+        _POOLS.popitem()[1].shutdown()
 
 
 def _key(name: str):

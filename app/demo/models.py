@@ -138,13 +138,13 @@ def train_all(jobs: list[tuple[str, OrganSets, int]], runs_root: Path, config: D
     # finished runs: with 14 runs of 1-3 minutes, a count of runs says nothing and no time left
     # until the first run ends.
     weight = [iteration_cost_ms(model, config) for model, _, _ in jobs]
+    expected = [config.iterations[model] for model, _, _ in jobs]
     counted = [0] * len(jobs)  # iterations of each job the bar holds
     finished = 0
     # spawn: a fresh interpreter per worker (forking a process that holds torch's and numba's
     # thread pools can deadlock); a manager's queue is what spawned workers can be handed
     context = multiprocessing.get_context("spawn")
-    with context.Manager() as manager, bar(total=sum(w * config.iterations[model] for w, (model, _, _) in
-                                                     zip(weight, jobs, strict=True)),
+    with context.Manager() as manager, bar(total=sum(w * n for w, n in zip(weight, expected, strict=True)),
                                            desc="trainings", enabled=progress, unit_scale=False,
                                            bar_format=TRAININGS_BAR) as done:
         iterations = manager.Queue()
@@ -155,7 +155,7 @@ def train_all(jobs: list[tuple[str, OrganSets, int]], runs_root: Path, config: D
                     index, total = iterations.get_nowait()
                 except queue.Empty:
                     return
-                total = min(total, config.iterations[jobs[index][0]])
+                total = min(total, expected[index])
                 if total > counted[index]:
                     done.update(weight[index] * (total - counted[index]))
                     counted[index] = total
@@ -173,8 +173,8 @@ def train_all(jobs: list[tuple[str, OrganSets, int]], runs_root: Path, config: D
                     index = futures[future]
                     records[index] = future.result()
                     # a run's true iterations replace its expected ones (max_iters may stop it sooner)
-                    done.update(weight[index] * max(0, config.iterations[jobs[index][0]] - counted[index]))
-                    counted[index] = config.iterations[jobs[index][0]]
+                    done.update(weight[index] * (expected[index] - counted[index]))
+                    counted[index] = expected[index]
                     finished += 1
                     done.set_description(f"trainings ({finished}/{len(jobs)} runs done)")
                     report(index, records[index])
