@@ -17,7 +17,7 @@ IVUS: the dmolony pullback). Steps:
 3. per-class JS (base 2, 256 bins) of the fitted chain on the tuning AND held-out frames.
 
     python bench/fit_display.py --organ ovary|ivus [--frames 12] [--out bench/out] [--engine full|fast]
-                                [--tuning-only]
+                                [--tuning-only] [--fit-smoothing | --fit-despeckle]
 
 `--engine fast` simulates with ussim's fast engine (PSF convolution, ussim.fast) instead of the full
 one; `--tuning-only` simulates the tuning frames alone (half the cost: no held-out JS, no montage,
@@ -229,10 +229,11 @@ def fit_gray_map(envelopes, references, real_images, labels, background, grid, c
     bins = (depth[None].repeat(len(labels), 0)[pick] // PROFILE_BIN_MM).astype(int)
     counts = np.bincount(bins)
     real_profile = np.bincount(bins, real_values) / np.maximum(counts, 1)
-    levels = np.stack([20 * np.log10(np.maximum(e, bmode.ENVELOPE_FLOOR) / r)
+    inside = display.field_of_view(grid, chain)
+    # the levels as display.level_db makes them before gain and TGC, the console's speckle reduction included
+    levels = np.stack([display.despeckled(20 * np.log10(np.maximum(e, bmode.ENVELOPE_FLOOR) / r), inside, chain)
                        for e, r in zip(envelopes, references, strict=True)])
     tgc_points = np.asarray(chain.tgc_mm)
-    inside = display.field_of_view(grid, chain)
     smoothing = max(chain.smoothing_mm) > 0
 
     def gray(gain, tgc, knots_gray):
@@ -393,6 +394,38 @@ def fit_smoothing(envelopes, references, real_images, labels, names, grid, chain
         [{"real_grain_px": {names[i]: real[i].tolist() for i in classes}}, best, tried[0]]
 
 
+# DECISION: candidate strengths of the speckle reduction (h of non-local means, dB): from none to
+# about the log-compressed speckle's own standard deviation (5.6 dB, ussim.measure), where the
+# filter starts to flatten the texture the tables model as well
+DESPECKLE_DB = (0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0)
+
+
+def fit_despeckle(envelopes, references, real_images, labels, names, grid, chain,
+                  near_field_mm: float) -> tuple[display.DisplayChain, list]:
+    """The display chain's despeckle_db that brings the simulated fine-scale contrast
+    (ussim.measure.band_contrast, the band below 2 px) of every class closest to the real one on
+    these frames, the gray map refitted (fit_gray_map) for each candidate, since the filter narrows
+    the histogram the map must match: the least mean squared relative error over the classes."""
+    inside = display.field_of_view(grid, chain) & (display.depth_mm(grid, chain) > near_field_mm)
+    classes = [i for i in range(len(names)) if (labels == i).sum() > 200 * len(labels) // 4]
+    real = {i: np.array(measure.band_contrast(real_images, (labels == i) & inside)) for i in classes}
+    tried = []
+    for strength in DESPECKLE_DB:
+        candidate = fit_gray_map(envelopes, references, real_images, labels, 0, grid,
+                                 display.DisplayChain(**{**chain.as_dict(), "despeckle_db": strength}), near_field_mm)
+        images = rendered(envelopes, references, grid, candidate)
+        bands = {i: np.array(measure.band_contrast(images, (labels == i) & inside)) for i in classes}
+        error = float(np.mean([(bands[i][0] / real[i][0] - 1) ** 2 for i in classes]))
+        tried.append({"despeckle_db": strength, "error": error, "chain": candidate,
+                      "band_contrast": {names[i]: np.round(bands[i], 2).tolist() for i in classes},
+                      "js": js_per_class(real_images, images, labels, names)})
+        print(json.dumps({k: v for k, v in tried[-1].items() if k != "chain"}), flush=True)
+    best = min(tried, key=lambda t: t["error"])
+    summary = [{"real_band_contrast": {names[i]: np.round(real[i], 2).tolist() for i in classes}}]
+    summary += [{k: v for k, v in t.items() if k != "chain"} for t in tried]
+    return best["chain"], summary
+
+
 def montage(real_images, before, after, path: Path):
     rows = [np.concatenate([r, b, a], axis=1) for r, b, a in zip(real_images, before, after, strict=True)]
     from PIL import Image
@@ -418,6 +451,9 @@ def main():
                              "(PSF convolution, ussim.fast)")
     parser.add_argument("--tuning-only", action="store_true",
                         help="simulate the tuning frames only: no held-out JS and no montage")
+    parser.add_argument("--fit-despeckle", action="store_true",
+                        help="fit only the chain's speckle reduction (despeckle_db) to the real fine-scale contrast "
+                             "on the tuning frames, with the gray map, gain and TGC refitted for it")
     parser.add_argument("--fit-smoothing", action="store_true",
                         help="fit only the chain's smoothing_mm to the real speckle size on the tuning frames "
                              "(the table's chain otherwise as it is)")
@@ -471,6 +507,16 @@ def main():
         return
     tuning = np.arange(len(splits["tuning"]))
     real_images, labels = real["image"].values[every], real["label"].values[every]
+    if args.fit_despeckle:
+        fitted, found = fit_despeckle(envelopes[tuning], references[tuning], real_images[tuning], labels[tuning],
+                                      names, grid, display.load(organ), NEAR_FIELD_MM[organ])
+        report.update(chain=fitted.as_dict(), despeckle_fit=found)
+        images = rendered(envelopes, references, grid, fitted)
+        for split, index in (("tuning", tuning), ("held_out", np.arange(len(tuning), len(every)))):
+            if len(index):
+                report[f"js_{split}"] = js_per_class(real_images[index], images[index], labels[index], names)
+        print(json.dumps(report, indent=2))
+        return
     fitted = fit_gray_map(envelopes[tuning], references[tuning], real_images[tuning], labels[tuning], 0, grid, chain,
                           NEAR_FIELD_MM[organ])
     images = rendered(envelopes, references, grid, fitted)

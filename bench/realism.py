@@ -223,7 +223,7 @@ def run(organ: str, args, with_frd: bool) -> dict:
     rows = [reference.against("real floor (tuning frames)", images[splits["tuning"]], labels[splits["tuning"]])]
     montage_columns = [images[held]]
     conditions = [c for c in available_conditions() if not args.conditions or c in args.conditions]
-    if conditions == ["mask"]:
+    if available_conditions() == ["mask"]:
         print("  ussim.phantom.mask_sample has no `condition` here: measuring the mask condition only", flush=True)
     for condition in conditions:
         path = args.out / f"realism_{organ}_{condition}_{args.reuse or args.label}.h5"

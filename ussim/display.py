@@ -1,7 +1,8 @@
 """The scanner's display chain: what a console does between the detected envelope and the screen.
 
 `render` turns an envelope image (linear, on the display grid, against the simulator's FIXED
-reference) into the uint8 image a scanner would show: level in dB + gain + TGC from depth control
+reference) into the uint8 image a scanner would show: level in dB -> the console's speckle
+reduction (non-local means of the level, fitted strength) -> + gain + TGC from depth control
 points -> a fitted monotone gray map (knots dB -> gray) -> the field of view with the scanner's
 outside fill -> what the scanner draws over the image (a convex probe's bright face arc and the
 decaying reverberation bands under it; an IVUS catheter, dark, inside its bright ring).
@@ -52,6 +53,8 @@ class DisplayChain:
     catheter_gray: float = 0.0            # inside the catheter (circle)
     smoothing_mm: tuple[float, ...] = (0.0, 0.0)  # Gaussian sigma (depth z, lateral x) of the gray image's
                                           # post-detection smoothing and resampling (0: none)
+    despeckle_db: float = 0.0             # speckle reduction: the non-local means filter's h on the
+                                          # level in dB (`despeckled`; 0: none)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -101,6 +104,8 @@ def validate(chain: DisplayChain, source: str = "display chain") -> DisplayChain
     bad = [f"{k} = {numbers[k]:g}" for k in grays if not 0 <= numbers[k] <= 255]
     if bad:
         raise UsageError(f"{where} {', '.join(bad)} (gray levels must lie within 0..255)")
+    if not chain.despeckle_db >= 0:
+        raise UsageError(f"{where} despeckle_db = {chain.despeckle_db:g} (allowed: >= 0 dB, 0 = no speckle reduction)")
     smoothing = np.asarray(chain.smoothing_mm, float)
     if smoothing.shape != (2,) or not (np.all(np.isfinite(smoothing)) and np.all(smoothing >= 0)):
         raise UsageError(f"{where} smoothing_mm {list(chain.smoothing_mm)} (need two finite values >= 0: "
@@ -152,15 +157,46 @@ def gray_map(level_db, chain: DisplayChain) -> np.ndarray:
 
 
 def level_db(envelope_image, reference: float, grid, chain: DisplayChain) -> np.ndarray:
-    """The displayed level (dB): 20 log10(envelope / reference) + gain + TGC at each pixel's depth."""
+    """The displayed level (dB): 20 log10(envelope / reference), despeckled within the field of
+    view (`despeckled`), + gain + TGC at each pixel's depth."""
     if not (reference > 0 and math.isfinite(reference)):
         raise UsageError(f"display reference {reference:g} (must be a finite, positive envelope value)")
     floored = np.maximum(np.asarray(envelope_image, np.float64), bmode.ENVELOPE_FLOOR)
-    level = 20.0 * np.log10(floored / reference) + chain.gain_db
+    level = despeckled(20.0 * np.log10(floored / reference), field_of_view(grid, chain), chain) + chain.gain_db
     if chain.tgc_mm:
         level = level + bmode.tgc_from_points(depth_mm(grid, chain) * 1e-3,
                                               list(zip(chain.tgc_mm, chain.tgc_db, strict=True)))
     return level
+
+
+# DECISION: the console's speckle reduction (the ovary archive's frames show "SRI II" and "CRI" in
+# their settings text: GE's speckle reduction and compound imaging) is proprietary; it is stood in
+# for by non-local means (Buades et al., CVPR 2005), the filter family of the established
+# ultrasound despeckling method (Coupe et al., IEEE TIP 2009, on the log-compressed image), from
+# scikit-image. Patches of 5 px, searched within 6 px (skimage's defaults for its fast mode are 7
+# and 11; smaller windows keep the filter to the speckle's scale, 3-4 px in both archives). Only
+# the strength h is fitted (bench/fit_display.py --fit-despeckle), against the real images'
+# fine-scale contrast (ussim.measure.band_contrast).
+DESPECKLE_PATCH_PX = 5
+DESPECKLE_DISTANCE_PX = 6
+# levels below the field's median by more than this are clipped before filtering, so that the
+# envelope floor (-inf dB in effect) of empty pixels does not dominate the patch distances
+DESPECKLE_FLOOR_DB = 60.0
+
+
+def despeckled(level: np.ndarray, inside: np.ndarray, chain: DisplayChain) -> np.ndarray:
+    """The level image (dB) with the console's speckle reduction applied within `inside` (the
+    field of view); unchanged when chain.despeckle_db is 0. Outside pixels are filled with the
+    inside median before filtering, so that the outside fill does not pull the border's patches."""
+    if chain.despeckle_db <= 0 or not inside.any():
+        return level
+    from skimage.restoration import denoise_nl_means
+
+    middle = float(np.median(level[inside]))
+    filled = np.where(inside, np.maximum(level, middle - DESPECKLE_FLOOR_DB), middle)
+    filtered = denoise_nl_means(filled, patch_size=DESPECKLE_PATCH_PX, patch_distance=DESPECKLE_DISTANCE_PX,
+                                h=chain.despeckle_db, fast_mode=True)
+    return np.where(inside, filtered, level)
 
 
 def overlays(grid, chain: DisplayChain) -> tuple[np.ndarray, np.ndarray]:

@@ -77,3 +77,26 @@ def test_texture_length_grows_with_the_texture_and_sees_through_the_speckle():
     assert alone[0] < rows[0] and alone[1] < columns[0]
     assert np.all(np.diff(rows) > 0.5) and np.all(np.diff(columns) > 0.5)
     assert np.all(columns > 1.1 * rows)
+
+
+def test_band_contrast_equals_the_direct_computation_on_a_whole_image():
+    rng = np.random.default_rng(6)
+    image = ndimage.gaussian_filter(rng.standard_normal((96, 96)), 1.0) * 40 + 100
+    region = np.ones(image.shape, bool)
+    core = ndimage.binary_erosion(region, iterations=measure.BAND_MARGIN_PX)
+    fine_blur, coarse_blur = ndimage.gaussian_filter(image, 2.0), ndimage.gaussian_filter(image, 8.0)
+    expected = [np.std((image - fine_blur)[core]), np.std((fine_blur - coarse_blur)[core]), np.std(coarse_blur[core])]
+    np.testing.assert_allclose(measure.band_contrast([image], [region]), expected, rtol=1e-9)
+
+
+def test_band_contrast_puts_each_scale_in_its_band_and_skips_small_regions():
+    rows, columns = np.mgrid[0:128, 0:128]
+    noise = np.random.default_rng(7).standard_normal((128, 128)) * 10   # pixel-scale: fine
+    waves = 30 * np.sin(2 * np.pi * columns / 128)                      # 128 px period: coarse
+    region = np.ones((128, 128), bool)
+    fine, mid, coarse = measure.band_contrast([noise], [region])
+    assert fine > 3 * mid and fine > 3 * coarse
+    fine, mid, coarse = measure.band_contrast([waves], [region])
+    assert coarse > 5 * mid and coarse > 5 * fine
+    small = (rows < 10) & (columns < 10)
+    assert np.isnan(measure.band_contrast([noise], [small])).all()
