@@ -81,6 +81,12 @@ def focused_lines(probe: Probe, n_lines: int, focus: float, *, f_number: float =
         else:
             offset = np.hypot(ex - ox, ez - oz) * np.sign((ex - ox) * np.cos(direction) - (ez - oz) * np.sin(direction))
             active = np.flatnonzero(np.abs(offset) <= max(half_aperture, probe.pitch / 2))
+            if active.size == 0:
+                # DECISION: a line placed beyond the array (`positions` past its last element: the
+                # PSF bank's kernels at the sector's edge reach a few lines past the image) fires
+                # the element nearest to it alone: no image line lies there, and an empty aperture
+                # would have no delays to compute.
+                active = np.array([int(np.argmin(np.abs(offset)))])
             u = offset / max(half_aperture, probe.pitch / 2)
         rx = np.arange(probe.n_elements)
         if rx_half_aperture is not None and probe.kind != "phased":

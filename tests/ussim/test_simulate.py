@@ -65,3 +65,12 @@ def test_settings_errors():
         simulate.simulate(point, "convex-tv-7.5", scheme="plane", device="cpu")
     with pytest.raises(UsageError, match="unknown probe"):
         simulate.simulate(point, "linear-99", device="cpu")
+
+
+def test_a_focused_line_beyond_a_convex_array_fires_its_nearest_element():
+    from ussim import transmit
+    p = probe.load("convex-tv-7.5")
+    _, _, angle = p.element_positions()
+    beyond = float(angle[-1]) + np.deg2rad(45.0)  # 7.9 mm along the arc past the last element
+    event = transmit.focused_lines(p, 1, 0.02, positions=[beyond])[0]
+    assert list(event.tx) == [p.n_elements - 1] and np.isfinite(event.delays).all()
