@@ -17,8 +17,9 @@ Proxy (say it, and check it): beamformed signals are linear in scatterer amplitu
 frame's scatterer groups (ussim.anatomy.Anatomy.group) are simulated once and recombined with
 gains; that is exact for every level above. The texture is the one non-level part fitted: the
 same field (its noise redrawn from the generator state the anatomy kept) with the candidate
-level and lengths, divided by the simulated one, is applied to the envelope image (a field
-coarser than speckle scales the envelope locally). The script checks on one frame that the recombined image equals a full simulation,
+level and lengths, divided by the simulated one, scales the beamformed echoes where they lie (a
+field coarser than speckle scales them locally), before the receiver noise (ussim.simulate.
+receiver_noise, whose level is fitted too when the table's [imaging] names one) is added. The script checks on one frame that the recombined image equals a full simulation,
 and finally simulates tuning and held-out frames in full with the fitted table.
 
 Objective, per class of the real masks, pooled over the fit frames: Jensen-Shannon divergence
@@ -56,7 +57,7 @@ from skimage import measure
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import realism  # noqa: E402  (bench/realism.py: the split and JS of the realism report)
 
-from ussim import anatomy, importers, imageset, phantom, scan, simulate, tissue  # noqa: E402
+from ussim import anatomy, importers, imageset, phantom, psf, scan, simulate, tissue  # noqa: E402
 from ussim import probe as probes  # noqa: E402
 from ussim.measure import band_contrast, speckle_grain_px, texture_length_px  # noqa: E402
 
@@ -80,7 +81,8 @@ TEXTURE_LENGTH_WEIGHT = 0.1
 # The texture level stays above 0.1 dB: at 0 the class draws no texture noise, and the fields of
 # the classes after it would come from other draws than the ones the proxy redraws.
 BOUNDS = {"echogenicity_db": 15.0, "strong_db": (0.0, 30.0), "heterogeneity_db": (0.1, 6.0),
-          "heterogeneity_mm": (0.2, 6.0), "heterogeneity_aspect": (0.5, 4.0), "layer_db": 15.0, "interface_db": 20.0}
+          "heterogeneity_mm": (0.2, 6.0), "heterogeneity_aspect": (0.5, 4.0), "layer_db": 15.0, "interface_db": 20.0,
+          "noise_db": 15.0}
 TEXTURE_KEYS = ("heterogeneity_db", "heterogeneity_mm", "heterogeneity_aspect")
 # DECISION: a follicle is a blob inside the ovary darker than gray 30 after a 1.5 px smoothing
 # (real follicles read 0-20, ovarian stroma 50-120 on the tuning frames) and at least 1.5 mm
@@ -161,7 +163,7 @@ class Frame:
 
     def __init__(self, label, grid, names, table, probe, seed, per_cell, engine="full"):
         self.made = anatomy.anatomy_from_mask(label, grid.x, grid.z, names, table, probe, seed=seed, per_cell=per_cell)
-        overrides = dict(table.imaging)
+        overrides = dict(table.imaging, noise_seed=seed)  # as phantom.simulate_mask seeds the receiver noise
         if table.organ == "ivus":
             overrides["depth"] = float(np.hypot(np.abs(grid.x).max(), np.abs(grid.z).max())) - probe.catheter_radius
         else:
@@ -178,15 +180,30 @@ class Frame:
             self.lines[name] = sim.beamformed.lines
         self.sim = sim  # geometry, settings, reference: the same for every group
 
-    def image(self, gains: dict, texture_factor: np.ndarray | None = None) -> np.ndarray:
+    def on_lines(self, image: np.ndarray) -> np.ndarray:
+        """`image` (on the display grid) read at every sample of every beamformed line (bilinear,
+        held beyond the grid): the texture factor where each echo sample lies."""
+        if not hasattr(self, "_line_pixels"):
+            geometry, grid = self.sim.beamformed.geometry, self.grid
+            linear = isinstance(geometry, scan.LinearLines)
+            positions, samples = (geometry.x, geometry.z) if linear else (geometry.angles, geometry.radii)
+            lateral, along = np.meshgrid(positions, samples, indexing="ij")
+            x, z = psf.plane_position(geometry, lateral, along)
+            self._line_pixels = ((z - grid.z[0]) / (grid.z[1] - grid.z[0]), (x - grid.x[0]) / (grid.x[1] - grid.x[0]))
+        return ndimage.map_coordinates(image, self._line_pixels, order=1, mode="nearest")
+
+    def image(self, gains: dict, texture_factor: np.ndarray | None = None, noise_db: float | None = None) -> np.ndarray:
         """The display image of the groups recombined with amplitude `gains`: simulate.simulate's
-        own chain after beamforming (simulate.detect, then simulate.display_image)."""
-        lines = sum(gains[name] * lines for name, lines in self.lines.items())
+        own chain after beamforming (its receiver noise at `noise_db`, or the table's, then
+        simulate.detect and simulate.display_image)."""
         sim = self.sim
-        _, image_envelope = simulate.detect(lines, sim.beamformed.geometry, sim.settings, self.probe, self.grid)
-        if texture_factor is not None:
-            image_envelope = image_envelope * texture_factor
-        return simulate.display_image(image_envelope, sim.beamformed.geometry, sim.settings, self.grid,
+        settings = sim.settings if noise_db is None else dataclasses.replace(sim.settings, noise_db=noise_db)
+        lines = sum(gains[name] * lines for name, lines in self.lines.items())
+        if texture_factor is not None:  # the echoes scaled where the texture changed, not the noise
+            lines = lines * self.on_lines(texture_factor)
+        lines = lines + simulate.receiver_noise(lines.shape, settings, sim.params["settings"]["reference"])
+        _, image_envelope = simulate.detect(lines, sim.beamformed.geometry, settings, self.probe, self.grid)
+        return simulate.display_image(image_envelope, sim.beamformed.geometry, settings, self.grid,
                                       sim.params["settings"]["reference"])
 
 
@@ -203,6 +220,8 @@ def parameters(table, names):
         found += [((name, "layer_db", other), value) for other, value in t.layer_db.items()]
     for name, t in table.classes.items():  # interfaces, also those of sub-structure classes
         found += [((name, "interface_db", other), value) for other, value in t.interface_db.items()]
+    if table.imaging.get("noise_db") is not None:  # the receiver noise, one level for the organ
+        found.append((("imaging", "noise_db", None), float(table.imaging["noise_db"])))
     bounds = []
     for (_, key, _), value in found:
         b = BOUNDS[key]
@@ -309,6 +328,7 @@ def fit(organ: str, frames: int, fit_frames: int, budget: int, per_cell: float, 
 
     def images(values):
         gain = gains_for(keys, values, start, table)
+        noise = dict(zip(keys, values, strict=True))
         candidate = apply(table, keys, values, digits=None) if textured else None
         out = []
         for frame in fits:
@@ -318,7 +338,7 @@ def fit(organ: str, frames: int, fit_frames: int, budget: int, per_cell: float, 
                 redrawn = anatomy.texture(made.label, candidate.for_classes(made.names), dx, dz,
                                           anatomy.rng_from_state(made.texture_rng_state))
                 factor = 10 ** ((redrawn - made.texture_db) / 20)
-            out.append(frame.image({g: gain(g) for g in frame.lines}, factor))
+            out.append(frame.image({g: gain(g) for g in frame.lines}, factor, noise.get(("imaging", "noise_db", None))))
         return np.stack(out)
 
     target = real[:fit_frames], labels[:fit_frames]
@@ -351,14 +371,16 @@ def fit(organ: str, frames: int, fit_frames: int, budget: int, per_cell: float, 
 
 def apply(table, keys, values, digits: int | None = 1):
     """The table with the fitted values (rounded to `digits`, as the TOML keeps them; None: exact)."""
-    classes = dict(table.classes)
+    classes, imaging = dict(table.classes), dict(table.imaging)
     for (name, key, other), value in zip(keys, values, strict=True):
         value = float(value) if digits is None else round(float(value), digits)
-        if other is None:
+        if name == "imaging":
+            imaging[key] = value
+        elif other is None:
             classes[name] = dataclasses.replace(classes[name], **{key: value})
         else:
             classes[name] = dataclasses.replace(classes[name], **{key: {**getattr(classes[name], key), other: value}})
-    return dataclasses.replace(table, classes=classes)
+    return dataclasses.replace(table, classes=classes, imaging=imaging)
 
 
 def verify(table, real, labels, names, grid, probe, tuning, fit_frames, per_cell, montage: Path,

@@ -63,7 +63,7 @@ def simulate_mask(label, grid: scan.DisplayGrid, class_names, table: tissue.Tiss
     fast, ussim.simulate)."""
     cloud = side_scatterers.scatterers_for(label, grid.x, grid.z, class_names, table, probe, seed=seed,
                                            per_cell=per_cell, side=side)
-    overrides = dict(table.imaging)
+    overrides = dict(table.imaging, noise_seed=seed)
     if table.organ == "ivus":  # image out to the grid's farthest corner from the catheter
         overrides["depth"] = float(np.hypot(np.abs(grid.x).max(), np.abs(grid.z).max())) - probe.catheter_radius
     else:

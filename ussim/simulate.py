@@ -50,6 +50,8 @@ class Settings:
                                          # image (ussim.display); None: linear dynamic range and gain
     shape: tuple[int, int] = (256, 256)
     excitation_cycles: float = 1.0
+    noise_db: float | None = None        # receiver noise RMS in dB re the fixed reference (receiver_noise); None: none
+    noise_seed: int = 0                  # seeds the receiver noise
 
 
 @dataclass
@@ -78,6 +80,8 @@ def resolve(settings: Settings, probe: Probe, scatterers: Scatterers) -> Setting
         depth = float(face_distance(scatterers.x, scatterers.z, probe).max())
     if not depth > 0:
         raise UsageError(f"imaging depth {depth * 1e3:g} mm must be positive")
+    if settings.noise_db is not None and not np.isfinite(settings.noise_db):
+        raise UsageError(f"receiver noise_db {settings.noise_db} (allowed: a finite level in dB, or none)")
     scheme = settings.scheme or ("ivus" if probe.kind == "ivus" else "focused")
     schemes = {"ivus": ("ivus",), "convex": ("focused", "diverging")}.get(probe.kind, ("focused", "plane"))
     if scheme not in schemes:
@@ -152,7 +156,8 @@ def simulate(scatterers: Scatterers, probe: Probe | str, settings: Settings | No
                                        apodization=settings.rx_apodization, line_angles=line_angles)
     reference = settings.reference or reference_level(probe, settings, device)
     grid = grid or scan.default_grid(beamformed.geometry, settings.shape)
-    envelope, envelope_image = detect(beamformed.lines, beamformed.geometry, settings, probe, grid)
+    lines = beamformed.lines + receiver_noise(beamformed.lines.shape, settings, reference)
+    envelope, envelope_image = detect(lines, beamformed.geometry, settings, probe, grid)
     image = display_image(envelope_image, beamformed.geometry, settings, grid, reference)
     params = {"probe": probe.as_dict(), "settings": {**settings.__dict__, "reference": reference},
               "scatterers": len(scatterers), "device": device, "engine": engine}
@@ -160,6 +165,24 @@ def simulate(scatterers: Scatterers, probe: Probe | str, settings: Settings | No
         params["display_chain"] = display.load(settings.display_chain).as_dict()
     return Simulation(probe, settings, channels, beamformed, envelope.astype(np.float32), grid,
                       envelope_image, image, time.perf_counter() - start, params)
+
+
+def receiver_noise(shape: tuple[int, ...], settings: Settings, reference: float) -> np.ndarray | float:
+    """The receiver's noise on the beamformed lines (`shape`): complex white Gaussian noise of RMS
+    reference x 10^(noise_db / 20), seeded by settings.noise_seed; 0 when noise_db is None.
+
+    DECISION: added to the beamformed lines, before envelope and TGC, at one level for every
+    sample: a scanner's thermal noise enters every channel alike and sums incoherently in the
+    beamformer, and its TGC lifts it with depth, so anechoic regions are not black and the far field
+    turns noisy. One level per organ, fitted with the tissue (bench/fit_tissue.py). The lines that
+    `Simulation.beamformed` keeps are the echoes alone; the envelope and the image carry the noise.
+    """
+    if settings.noise_db is None:
+        return 0.0
+    rng = np.random.default_rng([settings.noise_seed, 3])  # a stream of its own beside the scatterers'
+    rms = reference * 10 ** (settings.noise_db / 20)
+    noise = rng.standard_normal((*shape, 2), dtype=np.float32) * np.float32(rms / np.sqrt(2))
+    return noise[..., 0] + 1j * noise[..., 1]
 
 
 def detect(lines: np.ndarray, geometry: scan.Geometry, settings: Settings, probe: Probe,

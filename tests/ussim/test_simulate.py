@@ -74,3 +74,23 @@ def test_a_focused_line_beyond_a_convex_array_fires_its_nearest_element():
     beyond = float(angle[-1]) + np.deg2rad(45.0)  # 7.9 mm along the arc past the last element
     event = transmit.focused_lines(p, 1, 0.02, positions=[beyond])[0]
     assert list(event.tx) == [p.n_elements - 1] and np.isfinite(event.delays).all()
+
+
+@pytest.mark.parametrize("engine_name", ["full", "fast"])
+def test_receiver_noise_has_its_level_its_seed_and_lifts_an_empty_field(engine_name):
+    ivus = probe.load("ivus-40")
+    point = engine.Scatterers([0.0], [0.0], [1.5e-3], [1.0])  # one echo; the rest of the field is empty
+    common = dict(n_lines=32, shape=(32, 32), device="cpu", progress=False, engine=engine_name, tgc=False)
+    quiet = simulate.simulate(point, ivus, **common)
+    noisy = simulate.simulate(point, ivus, noise_db=-40.0, noise_seed=1, **common)
+    again = simulate.simulate(point, ivus, noise_db=-40.0, noise_seed=1, **common)
+    other = simulate.simulate(point, ivus, noise_db=-40.0, noise_seed=2, **common)
+    reference = noisy.params["settings"]["reference"]
+    empty = quiet.envelope < 1e-6 * quiet.envelope.max()   # samples no echo reaches
+    assert empty.mean() > 0.5
+    measured_db = 10 * np.log10(np.mean(noisy.envelope[empty].astype(np.float64) ** 2) / reference ** 2)
+    assert measured_db == pytest.approx(-40.0, abs=0.3)    # the RMS asked for, re the fixed reference
+    assert np.array_equal(noisy.envelope, again.envelope) and not np.array_equal(noisy.envelope, other.envelope)
+    np.testing.assert_array_equal(noisy.beamformed.lines, quiet.beamformed.lines)  # the echoes stay noise-free
+    with pytest.raises(UsageError, match="noise_db"):
+        simulate.simulate(point, ivus, noise_db=float("nan"), **common)
