@@ -174,8 +174,10 @@ def receiver_noise(shape: tuple[int, ...], settings: Settings, reference: float)
     DECISION: added to the beamformed lines, before envelope and TGC, at one level for every
     sample: a scanner's thermal noise enters every channel alike and sums incoherently in the
     beamformer, and its TGC lifts it with depth, so anechoic regions are not black and the far field
-    turns noisy. One level per organ, fitted with the tissue (bench/fit_tissue.py). The lines that
-    `Simulation.beamformed` keeps are the echoes alone; the envelope and the image carry the noise.
+    turns noisy. An organ table may name one level ([imaging] noise_db), fitted with its tissue by
+    bench/fit_tissue.py; neither table does yet (the ovary's fit, 2026-12-02, did not improve the
+    held-out frames: bench/RESULTS.md, "Receiver noise"). The lines that `Simulation.beamformed`
+    keeps are the echoes alone; the envelope and the image carry the noise.
     """
     if settings.noise_db is None:
         return 0.0
