@@ -419,7 +419,7 @@ def fit_despeckle(envelopes, references, real_images, labels, names, grid, chain
         tried.append({"despeckle_db": strength, "error": error, "chain": candidate,
                       "band_contrast": {names[i]: np.round(bands[i], 2).tolist() for i in classes},
                       "js": js_per_class(real_images, images, labels, names)})
-        print(json.dumps({k: v for k, v in tried[-1].items() if k != "chain"}), flush=True)
+        print(json.dumps({k: v for k, v in tried[-1].items() if k != "chain"}), file=sys.stderr, flush=True)
     best = min(tried, key=lambda t: t["error"])
     summary = [{"real_band_contrast": {names[i]: np.round(real[i], 2).tolist() for i in classes}}]
     summary += [{k: v for k, v in t.items() if k != "chain"} for t in tried]
