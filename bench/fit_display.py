@@ -372,12 +372,17 @@ def homogeneous_correlation(n_waves: int) -> dict:
 SMOOTHING_SIGMAS_PX = np.arange(0.0, 3.01, 0.25)
 
 
+def measured_classes(labels, names) -> list[int]:
+    """The classes large enough to measure a speckle grain or a contrast on: more than 50 px an image."""
+    return [i for i in range(len(names)) if (labels == i).sum() > 200 * len(labels) // 4]
+
+
 def fit_smoothing(envelopes, references, real_images, labels, names, grid, chain) -> tuple[display.DisplayChain, list]:
     """The display chain's smoothing_mm that brings the simulated speckle size (rows along depth,
     columns across; ussim.measure.speckle_grain_px per class) closest to the real one on these frames:
     the least mean squared relative error over the classes with a measurable grain."""
     dz_mm, dx_mm = float(np.mean(np.diff(grid.z))) * 1e3, float(np.mean(np.diff(grid.x))) * 1e3
-    classes = [i for i in range(len(names)) if (labels == i).sum() > 200 * len(labels) // 4]
+    classes = measured_classes(labels, names)
     real = {i: np.array(measure.speckle_grain_px(real_images, labels == i)) for i in classes}
     tried = []
     for sz in SMOOTHING_SIGMAS_PX:
@@ -407,7 +412,7 @@ def fit_despeckle(envelopes, references, real_images, labels, names, grid, chain
     these frames, the gray map refitted (fit_gray_map) for each candidate, since the filter narrows
     the histogram the map must match: the least mean squared relative error over the classes."""
     inside = display.field_of_view(grid, chain) & (display.depth_mm(grid, chain) > near_field_mm)
-    classes = [i for i in range(len(names)) if (labels == i).sum() > 200 * len(labels) // 4]
+    classes = measured_classes(labels, names)
     real = {i: np.array(measure.band_contrast(real_images, (labels == i) & inside)) for i in classes}
     tried = []
     for strength in DESPECKLE_DB:

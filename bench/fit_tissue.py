@@ -179,18 +179,18 @@ class Frame:
                                     **overrides)
             self.lines[name] = sim.beamformed.lines
         self.sim = sim  # geometry, settings, reference: the same for every group
+        geometry = sim.beamformed.geometry
+        linear = isinstance(geometry, scan.LinearLines)
+        positions, samples = (geometry.x, geometry.z) if linear else (geometry.angles, geometry.radii)
+        lateral, along = np.meshgrid(positions, samples, indexing="ij")
+        x, z = psf.plane_position(geometry, lateral, along)
+        # every line sample's fractional pixel (row, column) on the grid: where `on_lines` reads a texture
+        self.line_pixels = ((z - grid.z[0]) / (grid.z[1] - grid.z[0]), (x - grid.x[0]) / (grid.x[1] - grid.x[0]))
 
     def on_lines(self, image: np.ndarray) -> np.ndarray:
         """`image` (on the display grid) read at every sample of every beamformed line (bilinear,
         held beyond the grid): the texture factor where each echo sample lies."""
-        if not hasattr(self, "_line_pixels"):
-            geometry, grid = self.sim.beamformed.geometry, self.grid
-            linear = isinstance(geometry, scan.LinearLines)
-            positions, samples = (geometry.x, geometry.z) if linear else (geometry.angles, geometry.radii)
-            lateral, along = np.meshgrid(positions, samples, indexing="ij")
-            x, z = psf.plane_position(geometry, lateral, along)
-            self._line_pixels = ((z - grid.z[0]) / (grid.z[1] - grid.z[0]), (x - grid.x[0]) / (grid.x[1] - grid.x[0]))
-        return ndimage.map_coordinates(image, self._line_pixels, order=1, mode="nearest")
+        return ndimage.map_coordinates(image, self.line_pixels, order=1, mode="nearest")
 
     def image(self, gains: dict, texture_factor: np.ndarray | None = None, noise_db: float | None = None) -> np.ndarray:
         """The display image of the groups recombined with amplitude `gains`: simulate.simulate's

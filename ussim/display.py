@@ -162,7 +162,10 @@ def level_db(envelope_image, reference: float, grid, chain: DisplayChain) -> np.
     if not (reference > 0 and math.isfinite(reference)):
         raise UsageError(f"display reference {reference:g} (must be a finite, positive envelope value)")
     floored = np.maximum(np.asarray(envelope_image, np.float64), bmode.ENVELOPE_FLOOR)
-    level = despeckled(20.0 * np.log10(floored / reference), field_of_view(grid, chain), chain) + chain.gain_db
+    level = 20.0 * np.log10(floored / reference)
+    if chain.despeckle_db > 0:
+        level = despeckled(level, field_of_view(grid, chain), chain)
+    level = level + chain.gain_db
     if chain.tgc_mm:
         level = level + bmode.tgc_from_points(depth_mm(grid, chain) * 1e-3,
                                               list(zip(chain.tgc_mm, chain.tgc_db, strict=True)))

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from ussim import engine, probe, scatter, simulate
+from ussim import engine, probe, scatter, simulate, transmit
 from ussim.errors import UsageError
 
 
@@ -68,7 +68,6 @@ def test_settings_errors():
 
 
 def test_a_focused_line_beyond_a_convex_array_fires_its_nearest_element():
-    from ussim import transmit
     p = probe.load("convex-tv-7.5")
     _, _, angle = p.element_positions()
     beyond = float(angle[-1]) + np.deg2rad(45.0)  # 7.9 mm along the arc past the last element
