@@ -16,8 +16,8 @@ IVUS: the dmolony pullback). Steps:
    (scipy.optimize.minimize, Powell).
 3. per-class JS (base 2, 256 bins) of the fitted chain on the tuning AND held-out frames.
 
-    python bench/fit_display.py --organ ovary|ivus [--frames 12] [--out bench/out] [--engine full|fast]
-                                [--tuning-only] [--fit-smoothing | --fit-despeckle]
+    python bench/fit_display.py --organ ovary|ivus [--frames 36] [--out bench/out] [--engine full|fast]
+                                [--tuning-only] [--fit-smoothing | --fit-despeckle | --fit-gain-spread]
 
 `--engine fast` simulates with ussim's fast engine (PSF convolution, ussim.fast) instead of the full
 one; `--tuning-only` simulates the tuning frames alone (half the cost: no held-out JS, no montage,
@@ -38,6 +38,7 @@ import numpy as np
 from scipy import ndimage, optimize
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import realism_measures as measures  # noqa: E402
 from realism import IMPORTS, js_divergence  # noqa: E402
 
 from ussim import bmode, display, imageset, importers, measure, phantom, scan, simulate, tissue  # noqa: E402
@@ -209,8 +210,11 @@ def simulate_frames(real, index, organ, grid, engine="full", **imaging):
     return np.stack(envelopes), np.array(references), np.array(seconds)
 
 
-def rendered(envelopes, references, grid, chain):
-    return np.stack([display.render(e, r, grid, chain) for e, r in zip(envelopes, references, strict=True)])
+def rendered(envelopes, references, grid, chain, seeds):
+    """The display images of the frames seeded by `seeds`, each exam with its own gain
+    (ussim.display.exam_gain_db), as ussim.phantom.simulate_mask renders them."""
+    return np.stack([display.render(e, r, grid, display.with_gain(chain, display.exam_gain_db(chain, int(s))))
+                     for e, r, s in zip(envelopes, references, seeds, strict=True)])
 
 
 def with_map(chain, gain, tgc, knots_gray):
@@ -219,9 +223,10 @@ def with_map(chain, gain, tgc, knots_gray):
 
 
 def fit_gray_map(envelopes, references, real_images, labels, background, grid, chain,
-                 near_field_mm: float) -> display.DisplayChain:
+                 near_field_mm: float, seeds) -> display.DisplayChain:
     """Gain, TGC points and gray-map knots matching the background class's gray histogram and
-    mean gray versus depth inside the field of view (minus the near field), on these frames."""
+    mean gray versus depth inside the field of view (minus the near field), on these frames (seeded
+    by `seeds`: each with its exam's gain, as `rendered`)."""
     depth = display.depth_mm(grid, chain)
     used = display.field_of_view(grid, chain) & (depth > near_field_mm)
     pick = (labels == background) & used[None]
@@ -233,6 +238,7 @@ def fit_gray_map(envelopes, references, real_images, labels, background, grid, c
     # the levels as display.level_db makes them before gain and TGC, the console's speckle reduction included
     levels = np.stack([display.despeckled(20 * np.log10(np.maximum(e, bmode.ENVELOPE_FLOOR) / r), inside, chain)
                        for e, r in zip(envelopes, references, strict=True)])
+    levels += np.array([display.exam_gain_db(chain, int(s)) for s in seeds])[:, None, None]
     tgc_points = np.asarray(chain.tgc_mm)
     smoothing = max(chain.smoothing_mm) > 0
 
@@ -313,8 +319,9 @@ def scheme_comparison(organ, real, splits, grid, chain, schemes, frames, engine=
     rows = []
     for settings in schemes:
         envelopes, references, seconds = simulate_frames(real, index, organ, grid, engine=engine, **settings)
-        fitted = fit_gray_map(envelopes, references, real_images, labels, 0, grid, chain, NEAR_FIELD_MM[organ])
-        images = rendered(envelopes, references, grid, fitted)
+        fitted = fit_gray_map(envelopes, references, real_images, labels, 0, grid, chain, NEAR_FIELD_MM[organ],
+                              index)
+        images = rendered(envelopes, references, grid, fitted, index)
         grain = measure.speckle_grain_px(images, background)
         rows.append({"settings": settings, "engine": engine, "seconds_per_image": float(seconds.mean()),
                      "grain_px_rows_cols": grain, "real_grain_px_rows_cols": real_grain,
@@ -377,7 +384,8 @@ def measured_classes(labels, names) -> list[int]:
     return [i for i in range(len(names)) if (labels == i).sum() > 200 * len(labels) // 4]
 
 
-def fit_smoothing(envelopes, references, real_images, labels, names, grid, chain) -> tuple[display.DisplayChain, list]:
+def fit_smoothing(envelopes, references, real_images, labels, names, grid, chain,
+                  seeds) -> tuple[display.DisplayChain, list]:
     """The display chain's smoothing_mm that brings the simulated speckle size (rows along depth,
     columns across; ussim.measure.speckle_grain_px per class) closest to the real one on these frames:
     the least mean squared relative error over the classes with a measurable grain."""
@@ -388,7 +396,7 @@ def fit_smoothing(envelopes, references, real_images, labels, names, grid, chain
     for sz in SMOOTHING_SIGMAS_PX:
         for sx in SMOOTHING_SIGMAS_PX:
             candidate = display.DisplayChain(**{**chain.as_dict(), "smoothing_mm": (sz * dz_mm, sx * dx_mm)})
-            images = rendered(envelopes, references, grid, candidate)
+            images = rendered(envelopes, references, grid, candidate, seeds)
             grains = {i: np.array(measure.speckle_grain_px(images, labels == i)) for i in classes}
             error = float(np.mean([np.mean((grains[i] / real[i] - 1) ** 2) for i in classes]))
             tried.append({"sigma_px": [float(sz), float(sx)], "error": error,
@@ -406,7 +414,7 @@ DESPECKLE_DB = (0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0)
 
 
 def fit_despeckle(envelopes, references, real_images, labels, names, grid, chain,
-                  near_field_mm: float) -> tuple[display.DisplayChain, list]:
+                  near_field_mm: float, seeds) -> tuple[display.DisplayChain, list]:
     """The display chain's despeckle_db that brings the simulated fine-scale contrast
     (ussim.measure.band_contrast, the band below 2 px) of every class closest to the real one on
     these frames, the gray map refitted (fit_gray_map) for each candidate, since the filter narrows
@@ -417,8 +425,9 @@ def fit_despeckle(envelopes, references, real_images, labels, names, grid, chain
     tried = []
     for strength in DESPECKLE_DB:
         candidate = fit_gray_map(envelopes, references, real_images, labels, 0, grid,
-                                 display.DisplayChain(**{**chain.as_dict(), "despeckle_db": strength}), near_field_mm)
-        images = rendered(envelopes, references, grid, candidate)
+                                 display.DisplayChain(**{**chain.as_dict(), "despeckle_db": strength}), near_field_mm,
+                                 seeds)
+        images = rendered(envelopes, references, grid, candidate, seeds)
         bands = {i: np.array(measure.band_contrast(images, (labels == i) & inside)) for i in classes}
         error = float(np.mean([(bands[i][0] / real[i][0] - 1) ** 2 for i in classes]))
         tried.append({"despeckle_db": strength, "error": error, "chain": candidate,
@@ -431,6 +440,47 @@ def fit_despeckle(envelopes, references, real_images, labels, names, grid, chain
     return best["chain"], summary
 
 
+def median_levels_db(images, labels, inside, chain) -> np.ndarray:
+    """Each image's median gray over its pixels inside `inside` (every class), as a level in dB
+    through the inverse of `chain`'s gray map (gain undone; the TGC is the same for every frame)."""
+    grays = np.array([np.median(image[inside]) for image in images])
+    return display.gray_to_level_db(grays, chain)
+
+
+def fit_gain_spread(envelopes, references, real_images, labels, names, grid, chain,
+                    near_field_mm: float, seeds) -> tuple[display.DisplayChain, dict]:
+    """The chain's gain_spread_db: the spread of the exams' gains that the simulated frames lack.
+
+    The real frames' median levels (dB, `median_levels_db`) vary by their exams' gains and by their
+    anatomy; frames simulated with one gain vary by their anatomy alone. DECISION: the two add as
+    independent variances, so the spread is sqrt(var real - var simulated) (0 when the simulated
+    frames already vary as much); then the gray map, gain and TGC are refitted with each frame's
+    own exam gain (`fit_gray_map`), since the spread widens the pooled histogram the map matches."""
+    inside = display.field_of_view(grid, chain) & (display.depth_mm(grid, chain) > near_field_mm)
+    one_gain = display.DisplayChain(**{**chain.as_dict(), "gain_spread_db": 0.0})
+    real_db = median_levels_db(real_images, labels, inside, one_gain)
+    before = rendered(envelopes, references, grid, one_gain, seeds)
+    simulated_db = median_levels_db(before, labels, inside, one_gain)
+    spread = float(np.sqrt(max(real_db.var(ddof=1) - simulated_db.var(ddof=1), 0.0)))
+    candidate = display.DisplayChain(**{**chain.as_dict(), "gain_spread_db": round(spread, 2)})
+    fitted = fit_gray_map(envelopes, references, real_images, labels, 0, grid, candidate, near_field_mm, seeds)
+    after = rendered(envelopes, references, grid, fitted, seeds)
+
+    def per_image_median_gray(images):
+        return {names[c]: round(float(np.std([np.median(i[(lab == c) & inside]) for i, lab in zip(images, labels)
+                                              if ((lab == c) & inside).sum() > 0])), 1)
+                for c in range(len(names))}
+    found = {"median_level_db_std": {"real": round(float(real_db.std(ddof=1)), 2),
+                                     "simulated_one_gain": round(float(simulated_db.std(ddof=1)), 2)},
+             "gain_spread_db": round(spread, 2),
+             "per_image_median_gray_std": {"real": per_image_median_gray(real_images),
+                                           "one_gain": per_image_median_gray(before),
+                                           "fitted": per_image_median_gray(after)},
+             "js_one_gain": js_per_class(real_images, before, labels, names),
+             "js_fitted": js_per_class(real_images, after, labels, names)}
+    return fitted, found
+
+
 def montage(real_images, before, after, path: Path):
     rows = [np.concatenate([r, b, a], axis=1) for r, b, a in zip(real_images, before, after, strict=True)]
     from PIL import Image
@@ -440,7 +490,8 @@ def montage(real_images, before, after, path: Path):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--organ", choices=("ivus", "ovary"), required=True)
-    parser.add_argument("--frames", type=int, default=12, help="tuning frames; as many again are held out")
+    parser.add_argument("--frames", type=int, default=measures.TUNING_FRAMES,
+                        help="tuning frames; as many again are held out (default %(default)s)")
     parser.add_argument("--compare-schemes", type=int, default=0, metavar="N",
                         help="compare the ovary transmit schemes on N tuning frames, then stop")
     parser.add_argument("--skip-schemes", type=int, default=0, help="leave out the first schemes of the comparison")
@@ -459,6 +510,10 @@ def main():
     parser.add_argument("--fit-despeckle", action="store_true",
                         help="fit only the chain's speckle reduction (despeckle_db) to the real fine-scale contrast "
                              "on the tuning frames, with the gray map, gain and TGC refitted for it")
+    parser.add_argument("--fit-gain-spread", action="store_true",
+                        help="fit only the chain's exam-to-exam gain spread (gain_spread_db) to the real frames' "
+                             "spread of median level on the tuning frames, with the gray map, gain and TGC refitted "
+                             "for it")
     parser.add_argument("--fit-smoothing", action="store_true",
                         help="fit only the chain's smoothing_mm to the real speckle size on the tuning frames "
                              "(the table's chain otherwise as it is)")
@@ -506,7 +561,8 @@ def main():
         current = display.load(organ)
         smoothed_chain, found = fit_smoothing(envelopes[tuning], references[tuning],
                                               real["image"].values[splits["tuning"]],
-                                              real["label"].values[splits["tuning"]], names, grid, current)
+                                              real["label"].values[splits["tuning"]], names, grid, current,
+                                              every[tuning])
         report.update(smoothing_mm=list(smoothed_chain.smoothing_mm), smoothing_fit=found)
         print(json.dumps(report, indent=2))
         return
@@ -514,17 +570,27 @@ def main():
     real_images, labels = real["image"].values[every], real["label"].values[every]
     if args.fit_despeckle:
         fitted, found = fit_despeckle(envelopes[tuning], references[tuning], real_images[tuning], labels[tuning],
-                                      names, grid, display.load(organ), NEAR_FIELD_MM[organ])
+                                      names, grid, display.load(organ), NEAR_FIELD_MM[organ], every[tuning])
         report.update(chain=fitted.as_dict(), despeckle_fit=found)
-        images = rendered(envelopes, references, grid, fitted)
+        images = rendered(envelopes, references, grid, fitted, every)
+        for split, index in (("tuning", tuning), ("held_out", np.arange(len(tuning), len(every)))):
+            if len(index):
+                report[f"js_{split}"] = js_per_class(real_images[index], images[index], labels[index], names)
+        print(json.dumps(report, indent=2))
+        return
+    if args.fit_gain_spread:
+        fitted, found = fit_gain_spread(envelopes[tuning], references[tuning], real_images[tuning], labels[tuning],
+                                        names, grid, display.load(organ), NEAR_FIELD_MM[organ], every[tuning])
+        report.update(chain=fitted.as_dict(), gain_spread_fit=found)
+        images = rendered(envelopes, references, grid, fitted, every)
         for split, index in (("tuning", tuning), ("held_out", np.arange(len(tuning), len(every)))):
             if len(index):
                 report[f"js_{split}"] = js_per_class(real_images[index], images[index], labels[index], names)
         print(json.dumps(report, indent=2))
         return
     fitted = fit_gray_map(envelopes[tuning], references[tuning], real_images[tuning], labels[tuning], 0, grid, chain,
-                          NEAR_FIELD_MM[organ])
-    images = rendered(envelopes, references, grid, fitted)
+                          NEAR_FIELD_MM[organ], every[tuning])
+    images = rendered(envelopes, references, grid, fitted, every)
     report["seconds_per_image"] = float(seconds.mean())
     report["chain"] = fitted.as_dict()
     for split, index in (("tuning", tuning), ("held_out", np.arange(len(tuning), len(every)))):

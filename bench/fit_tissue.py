@@ -31,7 +31,7 @@ TEXTURE_LENGTH_WEIGHT (0.1) x squared relative error
 of the texture size (ussim.measure.texture_length_px, rows and columns), averaged over classes; minimised by Powell's method
 (scipy.optimize) within bounds and an evaluation budget.
 
-    python bench/fit_tissue.py [--organ ivus|ovary|both] [--frames 12] [--fit-frames 8] [--budget 300]
+    python bench/fit_tissue.py [--organ ivus|ovary|both] [--frames 36] [--fit-frames 8] [--budget 300]
                                [--engine full|fast]
 
 `--engine fast` simulates the groups and the verification with ussim's fast engine (PSF
@@ -56,6 +56,7 @@ from skimage import measure
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import realism  # noqa: E402  (bench/realism.py: the split and JS of the realism report)
+import realism_measures as measures  # noqa: E402
 
 from ussim import anatomy, importers, imageset, phantom, psf, scan, simulate, tissue  # noqa: E402
 from ussim import probe as probes  # noqa: E402
@@ -163,11 +164,7 @@ class Frame:
 
     def __init__(self, label, grid, names, table, probe, seed, per_cell, engine="full"):
         self.made = anatomy.anatomy_from_mask(label, grid.x, grid.z, names, table, probe, seed=seed, per_cell=per_cell)
-        overrides = dict(table.imaging, noise_seed=seed)  # as phantom.simulate_mask seeds the receiver noise
-        if table.organ == "ivus":
-            overrides["depth"] = float(np.hypot(np.abs(grid.x).max(), np.abs(grid.z).max())) - probe.catheter_radius
-        else:
-            overrides.setdefault("depth", float(grid.z[-1]) + 2e-3)
+        overrides = phantom.imaging_settings(table, probe, grid, seed)  # as phantom.simulate_mask
         self.overrides, self.probe, self.grid = overrides, probe, grid
         cloud = self.made.scatterers
         self.lines = {}
@@ -417,7 +414,8 @@ def toml_snippet(table, names) -> str:
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--organ", choices=("ivus", "ovary", "both"), default="both")
-    parser.add_argument("--frames", type=int, default=12, help="tuning frames K; frames K..2K-1 are held out")
+    parser.add_argument("--frames", type=int, default=measures.TUNING_FRAMES,
+                        help="tuning frames K; frames K..2K-1 are held out (default %(default)s)")
     parser.add_argument("--fit-frames", type=int, default=8, help="the first tuning frames the optimiser sees")
     parser.add_argument("--budget", type=int, default=300, help="objective evaluations of the optimiser")
     parser.add_argument("--scatterers-per-cell", type=float, default=10.0)

@@ -318,7 +318,8 @@ def markdown(report: dict) -> str:
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--organ", choices=("ivus", "ovary", "both"), default="both")
-    parser.add_argument("--frames", type=int, default=12, help="tuning frames K; frames K..2K-1 are held out")
+    parser.add_argument("--frames", type=int, default=measures.TUNING_FRAMES,
+                        help="tuning frames K; frames K..2K-1 are held out (default %(default)s)")
     parser.add_argument("--label", default="current", help="names the outputs (e.g. before, after)")
     parser.add_argument("--reuse", metavar="LABEL", help="measure the sets kept under LABEL instead of simulating "
                                                          "(conditions with no set kept under LABEL are left out)")

@@ -55,6 +55,8 @@ class DisplayChain:
                                           # post-detection smoothing and resampling (0: none)
     despeckle_db: float = 0.0             # speckle reduction: the non-local means filter's h on the
                                           # level in dB (`despeckled`; 0: none)
+    gain_spread_db: float = 0.0           # exam-to-exam spread (std, dB) of the gain a sonographer
+                                          # sets: each simulated exam draws its own (`exam_gain_db`)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -106,6 +108,9 @@ def validate(chain: DisplayChain, source: str = "display chain") -> DisplayChain
         raise UsageError(f"{where} {', '.join(bad)} (gray levels must lie within 0..255)")
     if not chain.despeckle_db >= 0:
         raise UsageError(f"{where} despeckle_db = {chain.despeckle_db:g} (allowed: >= 0 dB, 0 = no speckle reduction)")
+    if not chain.gain_spread_db >= 0:
+        raise UsageError(f"{where} gain_spread_db = {chain.gain_spread_db:g} (allowed: >= 0 dB, 0 = one gain for "
+                         f"every exam)")
     smoothing = np.asarray(chain.smoothing_mm, float)
     if smoothing.shape != (2,) or not (np.all(np.isfinite(smoothing)) and np.all(smoothing >= 0)):
         raise UsageError(f"{where} smoothing_mm {list(chain.smoothing_mm)} (need two finite values >= 0: "
@@ -121,6 +126,26 @@ def validate(chain: DisplayChain, source: str = "display chain") -> DisplayChain
     if bad:
         raise UsageError(f"{where} {', '.join(bad)} (lengths must be >= 0, spacing and decay > 0)")
     return chain
+
+
+def exam_gain_db(chain: DisplayChain, seed: int) -> float:
+    """The gain offset (dB) of the exam seeded by `seed`: normal, of std chain.gain_spread_db.
+
+    DECISION: a real set is many exams, each with the gain and TGC its sonographer chose; the
+    ovary archive's per-image median gray varies by 16 gray (background) and 22 (ovary) between
+    frames, where one fixed gain gives 7 (bench/RESULTS.md, "A larger split"). One normal offset
+    per exam, of a spread fitted on the tuning frames (bench/fit_display.py --fit-gain-spread),
+    reproduces that spread; a simulation told the reference image's gray values (mask+image) takes
+    none, its brightness being the reference's (ussim.phantom.simulate_mask).
+    """
+    if chain.gain_spread_db == 0:
+        return 0.0
+    return float(np.random.default_rng([seed, 5]).normal(0.0, chain.gain_spread_db))  # a stream of its own
+
+
+def with_gain(chain: DisplayChain, offset_db: float) -> DisplayChain:
+    """The chain with `offset_db` added to its gain (an exam's own setting of the knob)."""
+    return chain if offset_db == 0 else DisplayChain(**{**chain.as_dict(), "gain_db": chain.gain_db + offset_db})
 
 
 def _chain(table_or_chain) -> DisplayChain:

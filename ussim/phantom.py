@@ -63,14 +63,25 @@ def simulate_mask(label, grid: scan.DisplayGrid, class_names, table: tissue.Tiss
     fast, ussim.simulate)."""
     cloud = side_scatterers.scatterers_for(label, grid.x, grid.z, class_names, table, probe, seed=seed,
                                            per_cell=per_cell, side=side)
+    overrides = imaging_settings(table, probe, grid, seed, side)
+    sim = simulate.simulate(cloud, probe, device=device, progress=progress, grid=grid, engine=engine, **overrides)
+    sim.params["scatterers_per_cell"] = per_cell
+    return sim
+
+
+def imaging_settings(table: tissue.TissueTable, probe, grid: scan.DisplayGrid, seed: int,
+                     side: side_scatterers.Side | None = None) -> dict:
+    """The simulate.Settings overrides of one exam of `table` on `grid`: the table's [imaging], the
+    depth the grid needs, and what `seed` draws: the receiver noise and the exam's gain (none for a
+    mask+image sample, whose brightness is its reference image's own)."""
     overrides = dict(table.imaging, noise_seed=seed)
+    if table.imaging.get("display_chain") and (side is None or side.condition != "mask+image"):
+        overrides["exam_gain_db"] = display.exam_gain_db(display.load(table.imaging["display_chain"]), seed)
     if table.organ == "ivus":  # image out to the grid's farthest corner from the catheter
         overrides["depth"] = float(np.hypot(np.abs(grid.x).max(), np.abs(grid.z).max())) - probe.catheter_radius
     else:
         overrides.setdefault("depth", float(grid.z[-1]) + 2e-3)
-    sim = simulate.simulate(cloud, probe, device=device, progress=progress, grid=grid, engine=engine, **overrides)
-    sim.params["scatterers_per_cell"] = per_cell
-    return sim
+    return overrides
 
 
 def warm_up(label, grid: scan.DisplayGrid, class_names, table: tissue.TissueTable, probe, *, device: str,

@@ -52,6 +52,8 @@ class Settings:
     excitation_cycles: float = 1.0
     noise_db: float | None = None        # receiver noise RMS in dB re the fixed reference (receiver_noise); None: none
     noise_seed: int = 0                  # seeds the receiver noise
+    exam_gain_db: float = 0.0            # added to the display chain's gain: this exam's own setting
+                                         # (ussim.display.exam_gain_db; ussim.phantom draws it per image)
 
 
 @dataclass
@@ -212,7 +214,8 @@ def display_image(envelope_image: np.ndarray, geometry: scan.Geometry, settings:
         image[~imaged] = 0
         return image
     # the scanner's own chain; pixels it shows but no line reached stay as dark as no echo
-    return display.render(np.where(imaged, envelope_image, 0.0), reference, grid, display.load(settings.display_chain))
+    chain = display.with_gain(display.load(settings.display_chain), settings.exam_gain_db)
+    return display.render(np.where(imaged, envelope_image, 0.0), reference, grid, chain)
 
 
 def antialiased(envelope: np.ndarray, radii: np.ndarray, grid: scan.DisplayGrid) -> np.ndarray:

@@ -193,3 +193,39 @@ def test_bad_despeckle_strength_is_one_line():
     with pytest.raises(UsageError, match="despeckle_db = -1") as error:
         display.validate(dataclasses.replace(display.load("ovary"), despeckle_db=-1.0))
     assert "\n" not in str(error.value)
+
+
+def test_an_exams_gain_is_the_echoes_louder_and_is_drawn_from_its_seed(organ):
+    grid = grid_of(organ, 64)
+    chain = dataclasses.replace(display.load(organ), despeckle_db=0.0)
+    rng = np.random.default_rng(5)
+    envelope = np.abs(rng.standard_normal((64, 64)) + 1j * rng.standard_normal((64, 64))) * 0.05
+    # 4 dB more gain shows what 4 dB stronger echoes would (the overlays and the fill unchanged)
+    louder = display.render(envelope * 10 ** (4 / 20), 1.0, grid, chain).astype(int)
+    gained = display.render(envelope, 1.0, grid, display.with_gain(chain, 4.0)).astype(int)
+    assert np.abs(louder - gained).max() <= 1 and display.with_gain(chain, 0.0) is chain
+    spread = dataclasses.replace(chain, gain_spread_db=2.0)
+    draws = np.array([display.exam_gain_db(spread, seed) for seed in range(2000)])
+    assert draws.std() == pytest.approx(2.0, rel=0.06) and abs(draws.mean()) < 0.15
+    assert display.exam_gain_db(spread, 7) == display.exam_gain_db(spread, 7) != display.exam_gain_db(spread, 8)
+    assert display.exam_gain_db(dataclasses.replace(chain, gain_spread_db=0.0), 7) == 0.0
+
+
+def test_each_simulated_exam_gets_its_own_gain_but_a_mask_image_sample_none():
+    from ussim import side_scatterers
+
+    table = tissue.load("ovary")
+    p = probes.load(table.probe)
+    grid = grid_of("ovary")
+    spread = display.load("ovary").gain_spread_db
+    assert spread > 0  # the ovary table's fitted spread (bench/fit_display.py --fit-gain-spread)
+    gains = [phantom.imaging_settings(table, p, grid, seed)["exam_gain_db"] for seed in (1, 2)]
+    assert gains[0] != gains[1] and gains[0] == display.exam_gain_db(display.load("ovary"), 1)
+    image_side = side_scatterers.Side("mask+image")
+    assert "exam_gain_db" not in phantom.imaging_settings(table, p, grid, 1, image_side)
+
+
+def test_bad_gain_spread_is_one_line():
+    with pytest.raises(UsageError, match="gain_spread_db = -0.5") as error:
+        display.validate(dataclasses.replace(display.load("ovary"), gain_spread_db=-0.5))
+    assert "\n" not in str(error.value)
