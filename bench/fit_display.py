@@ -507,14 +507,15 @@ def main():
                              "(PSF convolution, ussim.fast)")
     parser.add_argument("--tuning-only", action="store_true",
                         help="simulate the tuning frames only: no held-out JS and no montage")
-    parser.add_argument("--fit-despeckle", action="store_true",
+    one_part = parser.add_mutually_exclusive_group()  # each fits one part of the chain, then stops
+    one_part.add_argument("--fit-despeckle", action="store_true",
                         help="fit only the chain's speckle reduction (despeckle_db) to the real fine-scale contrast "
                              "on the tuning frames, with the gray map, gain and TGC refitted for it")
-    parser.add_argument("--fit-gain-spread", action="store_true",
+    one_part.add_argument("--fit-gain-spread", action="store_true",
                         help="fit only the chain's exam-to-exam gain spread (gain_spread_db) to the real frames' "
                              "spread of median level on the tuning frames, with the gray map, gain and TGC refitted "
                              "for it")
-    parser.add_argument("--fit-smoothing", action="store_true",
+    one_part.add_argument("--fit-smoothing", action="store_true",
                         help="fit only the chain's smoothing_mm to the real speckle size on the tuning frames "
                              "(the table's chain otherwise as it is)")
     args = parser.parse_args()
@@ -568,20 +569,11 @@ def main():
         return
     tuning = np.arange(len(splits["tuning"]))
     real_images, labels = real["image"].values[every], real["label"].values[every]
-    if args.fit_despeckle:
-        fitted, found = fit_despeckle(envelopes[tuning], references[tuning], real_images[tuning], labels[tuning],
-                                      names, grid, display.load(organ), NEAR_FIELD_MM[organ], every[tuning])
-        report.update(chain=fitted.as_dict(), despeckle_fit=found)
-        images = rendered(envelopes, references, grid, fitted, every)
-        for split, index in (("tuning", tuning), ("held_out", np.arange(len(tuning), len(every)))):
-            if len(index):
-                report[f"js_{split}"] = js_per_class(real_images[index], images[index], labels[index], names)
-        print(json.dumps(report, indent=2))
-        return
-    if args.fit_gain_spread:
-        fitted, found = fit_gain_spread(envelopes[tuning], references[tuning], real_images[tuning], labels[tuning],
-                                        names, grid, display.load(organ), NEAR_FIELD_MM[organ], every[tuning])
-        report.update(chain=fitted.as_dict(), gain_spread_fit=found)
+    if args.fit_despeckle or args.fit_gain_spread:  # one part of the chain, the gray map refitted with it
+        fit, key = (fit_despeckle, "despeckle_fit") if args.fit_despeckle else (fit_gain_spread, "gain_spread_fit")
+        fitted, found = fit(envelopes[tuning], references[tuning], real_images[tuning], labels[tuning],
+                            names, grid, display.load(organ), NEAR_FIELD_MM[organ], every[tuning])
+        report.update({"chain": fitted.as_dict(), key: found})
         images = rendered(envelopes, references, grid, fitted, every)
         for split, index in (("tuning", tuning), ("held_out", np.arange(len(tuning), len(every)))):
             if len(index):

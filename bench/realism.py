@@ -2,7 +2,7 @@
 and the GANs of a `make demo` run.
 
 Real images with expert masks (../shared/data/real, or $USSIM_REAL_DATA): frames 0..K-1 of each
-archive are the tuning frames (what bench/fit_display.py and bench/fit_tissue.py may fit on),
+archive (K = 36, realism_measures.TUNING_FRAMES; IVUS 12, half its pullback) are the tuning frames (what bench/fit_display.py and bench/fit_tissue.py may fit on),
 frames K..2K-1 are held out (IVUS: the dmolony pullback; ovary: the normal ovaries of the OTU_2D
 train split without Doppler, app.demo.sets.OVARY_IMPORT). ussim images the held-out masks at
 every condition its phantom API offers (`mask`; `mask+sketch` with the held-out image's own edge
@@ -56,9 +56,10 @@ IMPORTS = {"ivus": ("ivus_dmolony_256.npz", dict(organ="ivus")),
 CONDITIONS = ("mask", "mask+sketch", "mask+image")
 # DECISION: expected seconds on 2 free cores, from bench/RESULTS.md (ussim per 256 px image, FRD
 # radiomics per image) and this script's C2ST (per comparison); printed before the run starts.
-# The ovary's 36 s: 12 s before the element directivity over the whole band (issue 21) made array
-# simulations about 3 x dearer (bench/RESULTS.md); IVUS is unchanged.
-EXPECTED_SECONDS = {"ivus": 3.0, "ovary": 36.0, "frd_image": 0.6, "c2st": 12.0}
+# The ovary's 15 s: 36 images at `mask` took 10.1 min with their measuring (2026-12-02, bench/RESULTS.md
+# "A larger split"; 36 s before the speckle reduction's refits, 12 s before issue 21); IVUS unchanged.
+EXPECTED_SECONDS = {"ivus": 3.0, "ovary": 15.0, "frd_image": 0.6, "c2st": 12.0}
+IVUS_FRAMES = 24  # the dmolony pullback: at most 12 tuning + 12 held-out frames
 
 
 # --- kept for bench/fit_display.py and bench/fit_tissue.py, which import them ------------------
@@ -342,9 +343,10 @@ def main():
     command = "python bench/realism.py " + " ".join(sys.argv[1:])
     conditions = len([c for c in available_conditions() if not args.conditions or c in args.conditions])
     demo_sets = {o: len(list((args.demo / "sets").glob(f"{o}_*.h5"))) if args.demo else 0 for o in organs}
-    per_row = EXPECTED_SECONDS["c2st"] + args.frames * EXPECTED_SECONDS["frd_image"] * with_frd
-    expected = sum(args.frames * (0 if args.reuse else EXPECTED_SECONDS[o] * conditions)
-                   + (2 + conditions + demo_sets[o]) * per_row for o in organs)
+    frames = {o: min(args.frames, IVUS_FRAMES // 2) if o == "ivus" else args.frames for o in organs}
+    expected = sum(frames[o] * (0 if args.reuse else EXPECTED_SECONDS[o] * conditions)
+                   + (2 + conditions + demo_sets[o])
+                   * (EXPECTED_SECONDS["c2st"] + frames[o] * EXPECTED_SECONDS["frd_image"] * with_frd) for o in organs)
     started = datetime.datetime.now(datetime.timezone.utc)
     print(f"{describe()}\n{started:%Y-%m-%d %H:%M} UTC: {command}\nexpected about {expected / 60:.0f} min on 2 free "
           f"cores (5-6 x that when other jobs load them){'' if with_frd else '; FRD left out (pyradiomics absent)'}",

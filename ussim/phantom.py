@@ -72,10 +72,13 @@ def simulate_mask(label, grid: scan.DisplayGrid, class_names, table: tissue.Tiss
 def imaging_settings(table: tissue.TissueTable, probe, grid: scan.DisplayGrid, seed: int,
                      side: side_scatterers.Side | None = None) -> dict:
     """The simulate.Settings overrides of one exam of `table` on `grid`: the table's [imaging], the
-    depth the grid needs, and what `seed` draws: the receiver noise and the exam's gain (none for a
-    mask+image sample, whose brightness is its reference image's own)."""
+    depth the grid needs, and what `seed` draws: the receiver noise and the exam's gain. A mask+image
+    sample takes neither: its amplitudes are the reference image's gray values undone, which carry
+    that scanner's gain and noise floor already."""
     overrides = dict(table.imaging, noise_seed=seed)
-    if table.imaging.get("display_chain") and (side is None or side.condition != "mask+image"):
+    if side is not None and side.condition == "mask+image":
+        overrides.pop("noise_db", None)
+    elif table.imaging.get("display_chain"):
         overrides["exam_gain_db"] = display.exam_gain_db(display.load(table.imaging["display_chain"]), seed)
     if table.organ == "ivus":  # image out to the grid's farthest corner from the catheter
         overrides["depth"] = float(np.hypot(np.abs(grid.x).max(), np.abs(grid.z).max())) - probe.catheter_radius

@@ -177,8 +177,9 @@ def receiver_noise(shape: tuple[int, ...], settings: Settings, reference: float)
     sample: a scanner's thermal noise enters every channel alike and sums incoherently in the
     beamformer, and its TGC lifts it with depth, so anechoic regions are not black and the far field
     turns noisy. An organ table may name one level ([imaging] noise_db), fitted with its tissue by
-    bench/fit_tissue.py; neither table does yet (the ovary's fit, 2026-12-02, did not improve the
-    held-out frames: bench/RESULTS.md, "Receiver noise"). The lines that `Simulation.beamformed`
+    bench/fit_tissue.py: the ovary's does (fitted on 36 tuning frames, it brings the held-out ovary
+    class closer; on 12 it had not: bench/RESULTS.md, "Receiver noise" and "A larger split"); the
+    IVUS table names none. The lines that `Simulation.beamformed`
     keeps are the echoes alone; the envelope and the image carry the noise.
     """
     if settings.noise_db is None:

@@ -211,7 +211,7 @@ def test_an_exams_gain_is_the_echoes_louder_and_is_drawn_from_its_seed(organ):
     assert display.exam_gain_db(dataclasses.replace(chain, gain_spread_db=0.0), 7) == 0.0
 
 
-def test_each_simulated_exam_gets_its_own_gain_but_a_mask_image_sample_none():
+def test_each_simulated_exam_gets_its_own_gain_but_a_mask_image_sample_neither_gain_nor_noise():
     from ussim import side_scatterers
 
     table = tissue.load("ovary")
@@ -221,8 +221,9 @@ def test_each_simulated_exam_gets_its_own_gain_but_a_mask_image_sample_none():
     assert spread > 0  # the ovary table's fitted spread (bench/fit_display.py --fit-gain-spread)
     gains = [phantom.imaging_settings(table, p, grid, seed)["exam_gain_db"] for seed in (1, 2)]
     assert gains[0] != gains[1] and gains[0] == display.exam_gain_db(display.load("ovary"), 1)
-    image_side = side_scatterers.Side("mask+image")
-    assert "exam_gain_db" not in phantom.imaging_settings(table, p, grid, 1, image_side)
+    image_side = side_scatterers.Side("mask+image")  # the reference's gain and noise floor are in its grays
+    assert table.imaging.get("noise_db") is not None and phantom.imaging_settings(table, p, grid, 1)["noise_db"]
+    assert not {"exam_gain_db", "noise_db"} & set(phantom.imaging_settings(table, p, grid, 1, image_side))
 
 
 def test_bad_gain_spread_is_one_line():
