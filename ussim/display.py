@@ -136,7 +136,7 @@ def exam_gain_db(chain: DisplayChain, seed: int) -> float:
     frames, where one fixed gain gives 7 (bench/RESULTS.md, "A larger split"). One normal offset
     per exam, of a spread fitted on the tuning frames (bench/fit_display.py --fit-gain-spread),
     reproduces that spread; a simulation told the reference image's gray values (mask+image) takes
-    none, its brightness being the reference's (ussim.phantom.simulate_mask).
+    none, its brightness being the reference's (ussim.phantom.imaging_settings).
     """
     if chain.gain_spread_db == 0:
         return 0.0
