@@ -52,7 +52,7 @@ def simulated_contrast(organ, real, index, grid, sketches, level_db, engine="ful
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--organ", choices=("ivus", "ovary"), required=True)
-    parser.add_argument("--frames", type=int, default=fit_display.measures.TUNING_FRAMES,
+    parser.add_argument("--frames", type=fit_display.measures.frames_argument, default=fit_display.measures.TUNING_FRAMES,
                         help="tuning frames; as many again are held out (default %(default)s)")
     parser.add_argument("--levels", type=float, nargs="+", default=[5.0, 10.0, 15.0, 20.0])
     parser.add_argument("--engine", choices=simulate.ENGINES, default="full",

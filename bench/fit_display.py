@@ -60,8 +60,7 @@ MIN_KNOT_STEP = 1e-3       # gray between neighbouring knots at least (the map m
 def load_real(organ: str, frames: int):
     archive, options = IMPORTS[organ]
     real = importers.import_npz(importers.real_data_dir() / archive, progress=False, **options)
-    count = min(2 * frames, real.sizes["sample"])
-    return real, {"tuning": np.arange(0, count // 2), "held_out": np.arange(count // 2, count)}
+    return real, measures.split_frames(real.sizes["sample"], frames)
 
 
 def content_mask(images: np.ndarray) -> np.ndarray:
@@ -440,7 +439,7 @@ def fit_despeckle(envelopes, references, real_images, labels, names, grid, chain
     return best["chain"], summary
 
 
-def median_levels_db(images, labels, inside, chain) -> np.ndarray:
+def median_levels_db(images, inside, chain) -> np.ndarray:
     """Each image's median gray over its pixels inside `inside` (every class), as a level in dB
     through the inverse of `chain`'s gray map (gain undone; the TGC is the same for every frame)."""
     grays = np.array([np.median(image[inside]) for image in images])
@@ -458,9 +457,9 @@ def fit_gain_spread(envelopes, references, real_images, labels, names, grid, cha
     own exam gain (`fit_gray_map`), since the spread widens the pooled histogram the map matches."""
     inside = display.field_of_view(grid, chain) & (display.depth_mm(grid, chain) > near_field_mm)
     one_gain = display.DisplayChain(**{**chain.as_dict(), "gain_spread_db": 0.0})
-    real_db = median_levels_db(real_images, labels, inside, one_gain)
+    real_db = median_levels_db(real_images, inside, one_gain)
     before = rendered(envelopes, references, grid, one_gain, seeds)
-    simulated_db = median_levels_db(before, labels, inside, one_gain)
+    simulated_db = median_levels_db(before, inside, one_gain)
     spread = float(np.sqrt(max(real_db.var(ddof=1) - simulated_db.var(ddof=1), 0.0)))
     candidate = display.DisplayChain(**{**chain.as_dict(), "gain_spread_db": round(spread, 2)})
     fitted = fit_gray_map(envelopes, references, real_images, labels, 0, grid, candidate, near_field_mm, seeds)
@@ -490,7 +489,7 @@ def montage(real_images, before, after, path: Path):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--organ", choices=("ivus", "ovary"), required=True)
-    parser.add_argument("--frames", type=int, default=measures.TUNING_FRAMES,
+    parser.add_argument("--frames", type=measures.frames_argument, default=measures.TUNING_FRAMES,
                         help="tuning frames; as many again are held out (default %(default)s)")
     parser.add_argument("--compare-schemes", type=int, default=0, metavar="N",
                         help="compare the ovary transmit schemes on N tuning frames, then stop")

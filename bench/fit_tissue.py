@@ -112,7 +112,7 @@ def load_real(organ: str, frames: int):
         grid = phantom.display_grid(table, (real.sizes["y"], real.sizes["x"]))
     if organ == "ivus":  # as phantom.mask_sample: centred on the catheter
         grid = scan.DisplayGrid(grid.x - grid.x.mean(), grid.z - grid.z.mean())
-    count = min(2 * frames, real.sizes["sample"])
+    count = 2 * len(measures.split_frames(real.sizes["sample"], frames)["tuning"])
     return (real["image"].values[:count], real["label"].values[:count], imageset.class_names_of(real), grid,
             table, count // 2)
 
@@ -414,7 +414,7 @@ def toml_snippet(table, names) -> str:
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--organ", choices=("ivus", "ovary", "both"), default="both")
-    parser.add_argument("--frames", type=int, default=measures.TUNING_FRAMES,
+    parser.add_argument("--frames", type=measures.frames_argument, default=measures.TUNING_FRAMES,
                         help="tuning frames K; frames K..2K-1 are held out (default %(default)s)")
     parser.add_argument("--fit-frames", type=int, default=8, help="the first tuning frames the optimiser sees")
     parser.add_argument("--budget", type=int, default=300, help="objective evaluations of the optimiser")

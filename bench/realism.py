@@ -2,9 +2,10 @@
 and the GANs of a `make demo` run.
 
 Real images with expert masks (../shared/data/real, or $USSIM_REAL_DATA): frames 0..K-1 of each
-archive (K = 36, realism_measures.TUNING_FRAMES; IVUS 12, half its pullback) are the tuning frames (what bench/fit_display.py and bench/fit_tissue.py may fit on),
-frames K..2K-1 are held out (IVUS: the dmolony pullback; ovary: the normal ovaries of the OTU_2D
-train split without Doppler, app.demo.sets.OVARY_IMPORT). ussim images the held-out masks at
+archive (K = 36, realism_measures.TUNING_FRAMES; IVUS 12, half its pullback) are the tuning frames
+(what bench/fit_display.py and bench/fit_tissue.py may fit on), frames K..2K-1 are held out (IVUS:
+the dmolony pullback; ovary: the normal ovaries of the OTU_2D train split without Doppler,
+app.demo.sets.OVARY_IMPORT). ussim images the held-out masks at
 every condition its phantom API offers (`mask`; `mask+sketch` with the held-out image's own edge
 sketch; `mask+image` with the held-out image itself: both the reference's own side information).
 
@@ -319,7 +320,7 @@ def markdown(report: dict) -> str:
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--organ", choices=("ivus", "ovary", "both"), default="both")
-    parser.add_argument("--frames", type=int, default=measures.TUNING_FRAMES,
+    parser.add_argument("--frames", type=measures.frames_argument, default=measures.TUNING_FRAMES,
                         help="tuning frames K; frames K..2K-1 are held out (default %(default)s)")
     parser.add_argument("--label", default="current", help="names the outputs (e.g. before, after)")
     parser.add_argument("--reuse", metavar="LABEL", help="measure the sets kept under LABEL instead of simulating "

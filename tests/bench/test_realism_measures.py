@@ -26,6 +26,15 @@ def test_split_keeps_tuning_and_held_out_frames_apart():
         measures.split_frames(30, 1)
 
 
+@pytest.mark.parametrize("text", ["1", "0", "-3", "x", "2.5"])
+def test_a_bad_frames_argument_is_one_argparse_line(text):
+    import argparse
+
+    with pytest.raises(argparse.ArgumentTypeError, match="at least 2 tuning frames"):
+        measures.frames_argument(text)
+    assert measures.frames_argument("36") == 36
+
+
 def test_footprint_is_the_varying_disc_not_the_constant_fill():
     rng = np.random.default_rng(0)
     y, x = np.mgrid[:96, :96]
