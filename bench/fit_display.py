@@ -17,7 +17,7 @@ IVUS: the dmolony pullback). Steps:
 3. per-class JS (base 2, 256 bins) of the fitted chain on the tuning AND held-out frames.
 
     python bench/fit_display.py --organ ovary|ivus [--frames 36] [--out bench/out] [--engine full|fast]
-                                [--tuning-only] [--fit-smoothing | --fit-despeckle | --fit-gain-spread]
+                                [--tuning-only] [--fit-smoothing | --fit-despeckle | --fit-exam-spread]
 
 `--engine fast` simulates with ussim's fast engine (PSF convolution, ussim.fast) instead of the full
 one; `--tuning-only` simulates the tuning frames alone (half the cost: no held-out JS, no montage,
@@ -29,6 +29,7 @@ It prints JSON; put the values into data/organs/<organ>.toml ([display], [displa
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
@@ -55,6 +56,10 @@ PROFILE_WEIGHT = 10.0      # DECISION: (gray / 255)^2 of the depth profile weigh
 TGC_DEPTHS = 4             # TGC control points, evenly from the face to the deepest imaged pixel
 KNOTS = 8                  # gray-map knots
 MIN_KNOT_STEP = 1e-3       # gray between neighbouring knots at least (the map must stay invertible)
+MIN_CLASS_PIXELS = 200     # DECISION: a class's median level needs this many pixels of a frame
+# DECISION: the cap of a fitted echogenicity spread (3x the largest the ovary archive asks for), for
+# a class whose level hardly moves with its offset (slope below 0.1), where the scaling would blow up
+MAX_ECHOGENICITY_SPREAD_DB = 6.0
 
 
 def load_real(organ: str, frames: int):
@@ -189,10 +194,11 @@ def real_grid(organ: str, real, table, shape):
     return phantom.display_grid(table, shape)
 
 
-def simulate_frames(real, index, organ, grid, engine="full", **imaging):
+def simulate_frames(real, index, organ, grid, engine="full", table=None, **imaging):
     """Envelope images, references and seconds of the real masks `index`, simulated on `grid` by
-    `engine` (full or fast) with the organ table's imaging settings (`imaging` overrides some)."""
-    table = tissue.load(organ)
+    `engine` (full or fast) with the organ's table (or `table`) and its imaging settings
+    (`imaging` overrides some)."""
+    table = tissue.load(organ) if table is None else table
     probe = probes.load(table.probe)
     names = imageset.class_names_of(real)
     table = tissue.TissueTable(table.organ, table.probe, table.classes, table.display, {**table.imaging, **imaging})
@@ -439,43 +445,105 @@ def fit_despeckle(envelopes, references, real_images, labels, names, grid, chain
     return best["chain"], summary
 
 
-def median_levels_db(images, inside, chain) -> np.ndarray:
-    """Each image's median gray over its pixels inside `inside` (every class), as a level in dB
-    through the inverse of `chain`'s gray map (gain undone; the TGC is the same for every frame)."""
-    grays = np.array([np.median(image[inside]) for image in images])
-    return display.gray_to_level_db(grays, chain)
+def class_levels_db(images, labels, classes, inside, chain) -> np.ndarray:
+    """(frames, classes): each image's median gray over each class's pixels inside `inside`, as a
+    level in dB through the inverse of `chain`'s gray map (gain undone; the TGC is the same for
+    every frame); NaN where a frame shows fewer than MIN_CLASS_PIXELS of the class."""
+    out = np.full((len(images), len(classes)), np.nan)
+    for f, (image, label) in enumerate(zip(images, labels, strict=True)):
+        for j, c in enumerate(classes):
+            pick = (label == c) & inside
+            if pick.sum() >= MIN_CLASS_PIXELS:
+                out[f, j] = np.median(image[pick])
+    return np.where(np.isnan(out), np.nan, display.gray_to_level_db(np.nan_to_num(out), chain))
 
 
-def fit_gain_spread(envelopes, references, real_images, labels, names, grid, chain,
-                    near_field_mm: float, seeds) -> tuple[display.DisplayChain, dict]:
-    """The chain's gain_spread_db: the spread of the exams' gains that the simulated frames lack.
+def spread_moments(real_cov, simulated_cov) -> tuple[float, np.ndarray]:
+    """The exams' added variance (dB^2) shared by all classes, and each class's own added spread
+    (dB), from the covariance of the per-frame class levels of real and simulated frames: the
+    shared part is the mean added covariance of the class pairs (all of it with one class), each
+    class's own the rest of its added variance (both at least 0)."""
+    added = np.atleast_2d(real_cov) - np.atleast_2d(simulated_cov)
+    pairs = ~np.eye(len(added), dtype=bool)
+    common = max(float(added[pairs].mean() if pairs.any() else added[0, 0]), 0.0)
+    return common, np.sqrt(np.maximum(np.diag(added) - common, 0.0))
 
-    The real frames' median levels (dB, `median_levels_db`) vary by their exams' gains and by their
-    anatomy; frames simulated with one gain vary by their anatomy alone. DECISION: the two add as
-    independent variances, so the spread is sqrt(var real - var simulated) (0 when the simulated
-    frames already vary as much); then the gray map, gain and TGC are refitted with each frame's
-    own exam gain (`fit_gray_map`), since the spread widens the pooled histogram the map matches."""
+
+def fit_exam_spread(simulate, table, real_images, labels, names, grid, chain, near_field_mm: float,
+                    seeds) -> tuple[display.DisplayChain, dict]:
+    """The exams' spreads that frames simulated with one gain and one tissue table lack: the
+    chain's gain_spread_db (shared by every class of an exam) and each real class's
+    echogenicity_spread_db (its own, ussim.tissue.exam_offsets_db).
+
+    The real frames' per-class median levels (dB, `class_levels_db`) vary with their anatomy,
+    their exam's gain and each tissue's own level; frames simulated (`simulate(table)` gives
+    envelopes, references, seconds) with neither spread vary with their anatomy alone. DECISION:
+    the three are independent, so the gain's variance is what the classes' covariance adds to the
+    simulated one (mean over class pairs, at least 0) and each class's spread is the variance it
+    adds beyond that (moment estimates; with one class all of it is gain). Then the frames are
+    simulated with the fitted class spreads and the gray map, gain and TGC refitted with each
+    frame's own gain (`fit_gray_map`): the spreads widen the pooled histograms the map matches."""
     inside = display.field_of_view(grid, chain) & (display.depth_mm(grid, chain) > near_field_mm)
+    classes = [c for c, name in enumerate(names) if name in table.classes and (labels == c).any()]
     one_gain = display.DisplayChain(**{**chain.as_dict(), "gain_spread_db": 0.0})
-    real_db = median_levels_db(real_images, inside, one_gain)
+    still = dataclasses.replace(table, classes={n: dataclasses.replace(t, echogenicity_spread_db=0.0)
+                                                for n, t in table.classes.items()})
+    envelopes, references, _ = simulate(still)
     before = rendered(envelopes, references, grid, one_gain, seeds)
-    simulated_db = median_levels_db(before, inside, one_gain)
-    spread = float(np.sqrt(max(real_db.var(ddof=1) - simulated_db.var(ddof=1), 0.0)))
-    candidate = display.DisplayChain(**{**chain.as_dict(), "gain_spread_db": round(spread, 2)})
+    real_db = class_levels_db(real_images, labels, classes, inside, one_gain)
+    simulated_db = class_levels_db(before, labels, classes, inside, one_gain)
+    both = np.isfinite(real_db).all(1) & np.isfinite(simulated_db).all(1)
+    real_cov, simulated_cov = (np.atleast_2d(np.cov(d[both].T)) for d in (real_db, simulated_db))
+    common, own = spread_moments(real_cov, simulated_cov)
+    wanted = {names[c]: float(own[j]) for j, c in enumerate(classes)}
+
+    def with_spreads(spreads):
+        return dataclasses.replace(table, classes={
+            n: dataclasses.replace(t, echogenicity_spread_db=spreads.get(n, 0.0)) for n, t in table.classes.items()})
+    # A class's median level moves by less than its echogenicity offset (its darkest pixels stay at
+    # the receiver noise and the gray map's floor, its border mixes with its neighbours): simulated
+    # once with the wanted spreads, the level's slope on the drawn offsets (same anatomy and
+    # speckle, least squares through 0) scales them up to what moves the levels by the wanted spread.
+    envelopes, references, _ = simulate(with_spreads(wanted))
+    trial_db = class_levels_db(rendered(envelopes, references, grid, one_gain, seeds), labels, classes, inside,
+                               one_gain)
+    slopes, spreads = {}, {}
+    for j, c in enumerate(classes):
+        name = names[c]
+        if wanted[name] == 0:
+            spreads[name] = 0.0
+            continue
+        drawn = np.array([tissue.exam_offsets_db(with_spreads(wanted), int(s))[name] for s in seeds])
+        moved = trial_db[:, j] - simulated_db[:, j]
+        ok = np.isfinite(moved)
+        slopes[name] = float(np.sum(moved[ok] * drawn[ok]) / np.sum(drawn[ok] ** 2))
+        spreads[name] = round(min(wanted[name] / max(slopes[name], 0.1), MAX_ECHOGENICITY_SPREAD_DB), 2)
+    envelopes, references, _ = simulate(with_spreads(spreads))
+    candidate = display.DisplayChain(**{**chain.as_dict(), "gain_spread_db": round(float(np.sqrt(common)), 2)})
     fitted = fit_gray_map(envelopes, references, real_images, labels, 0, grid, candidate, near_field_mm, seeds)
     after = rendered(envelopes, references, grid, fitted, seeds)
+    after_db = class_levels_db(after, labels, classes, inside, display.DisplayChain(**{**fitted.as_dict(),
+                                                                                       "gain_spread_db": 0.0}))
+
+    def correlation(levels):
+        ok = np.isfinite(levels).all(1)
+        return np.round(np.corrcoef(levels[ok].T), 2).tolist() if len(classes) > 1 else None
 
     def per_image_median_gray(images):
         return {names[c]: round(float(np.std([np.median(i[(lab == c) & inside]) for i, lab in zip(images, labels)
-                                              if ((lab == c) & inside).sum() > 0])), 1)
-                for c in range(len(names))}
-    found = {"median_level_db_std": {"real": round(float(real_db.std(ddof=1)), 2),
-                                     "simulated_one_gain": round(float(simulated_db.std(ddof=1)), 2)},
-             "gain_spread_db": round(spread, 2),
+                                              if ((lab == c) & inside).sum() > 0])), 1) for c in classes}
+    found = {"classes": [names[c] for c in classes], "frames_with_every_class": int(both.sum()),
+             "level_db_covariance": {"real": np.round(real_cov, 2).tolist(),
+                                     "simulated_without_spreads": np.round(simulated_cov, 2).tolist()},
+             "level_correlation": {"real": correlation(real_db), "simulated_without_spreads": correlation(simulated_db),
+                                   "fitted": correlation(after_db)},
+             "gain_spread_db": round(float(np.sqrt(common)), 2),
+             "wanted_level_spread_db": {k: round(v, 2) for k, v in wanted.items()},
+             "level_slope_on_offset": {k: round(v, 3) for k, v in slopes.items()}, "echogenicity_spread_db": spreads,
              "per_image_median_gray_std": {"real": per_image_median_gray(real_images),
-                                           "one_gain": per_image_median_gray(before),
+                                           "without_spreads": per_image_median_gray(before),
                                            "fitted": per_image_median_gray(after)},
-             "js_one_gain": js_per_class(real_images, before, labels, names),
+             "js_without_spreads": js_per_class(real_images, before, labels, names),
              "js_fitted": js_per_class(real_images, after, labels, names)}
     return fitted, found
 
@@ -510,10 +578,10 @@ def main():
     one_part.add_argument("--fit-despeckle", action="store_true",
                         help="fit only the chain's speckle reduction (despeckle_db) to the real fine-scale contrast "
                              "on the tuning frames, with the gray map, gain and TGC refitted for it")
-    one_part.add_argument("--fit-gain-spread", action="store_true",
-                        help="fit only the chain's exam-to-exam gain spread (gain_spread_db) to the real frames' "
-                             "spread of median level on the tuning frames, with the gray map, gain and TGC refitted "
-                             "for it")
+    one_part.add_argument("--fit-exam-spread", action="store_true",
+                        help="fit only the exam-to-exam spreads, the chain's gain (gain_spread_db) and each class's "
+                             "echogenicity (echogenicity_spread_db), to the real frames' per-class median levels on "
+                             "the tuning frames, with the gray map, gain and TGC refitted for them")
     one_part.add_argument("--fit-smoothing", action="store_true",
                         help="fit only the chain's smoothing_mm to the real speckle size on the tuning frames "
                              "(the table's chain otherwise as it is)")
@@ -568,11 +636,23 @@ def main():
         return
     tuning = np.arange(len(splits["tuning"]))
     real_images, labels = real["image"].values[every], real["label"].values[every]
-    if args.fit_despeckle or args.fit_gain_spread:  # one part of the chain, the gray map refitted with it
-        fit, key = (fit_despeckle, "despeckle_fit") if args.fit_despeckle else (fit_gain_spread, "gain_spread_fit")
-        fitted, found = fit(envelopes[tuning], references[tuning], real_images[tuning], labels[tuning],
-                            names, grid, display.load(organ), NEAR_FIELD_MM[organ], every[tuning])
-        report.update({"chain": fitted.as_dict(), key: found})
+    if args.fit_despeckle or args.fit_exam_spread:  # one part of the chain, the gray map refitted with it
+        if args.fit_despeckle:
+            fitted, found = fit_despeckle(envelopes[tuning], references[tuning], real_images[tuning], labels[tuning],
+                                          names, grid, display.load(organ), NEAR_FIELD_MM[organ], every[tuning])
+            report["despeckle_fit"] = found
+        else:  # the spreads change the scatterers: the frames are simulated again, with and without them
+            def simulate_tuning(candidate):
+                return simulate_frames(real, every[tuning], organ, grid, engine=args.engine, table=candidate)
+            fitted, found = fit_exam_spread(simulate_tuning, table, real_images[tuning], labels[tuning], names, grid,
+                                            display.load(organ), NEAR_FIELD_MM[organ], every[tuning])
+            report["exam_spread_fit"] = found
+            spread_table = dataclasses.replace(table, classes={  # every frame again, with the fitted spreads
+                n: dataclasses.replace(t, echogenicity_spread_db=found["echogenicity_spread_db"].get(
+                    n, t.echogenicity_spread_db)) for n, t in table.classes.items()})
+            envelopes, references, seconds = simulate_frames(real, every, organ, grid, engine=args.engine,
+                                                             table=spread_table)
+        report["chain"] = fitted.as_dict()
         images = rendered(envelopes, references, grid, fitted, every)
         for split, index in (("tuning", tuning), ("held_out", np.arange(len(tuning), len(every)))):
             if len(index):

@@ -10,8 +10,10 @@ texture (its level heterogeneity_db, its correlation length heterogeneity_mm and
 heterogeneity_aspect), the level of each boundary layer and the reflectivity of each specular
 interface named in the table; the sub-structures' rate and sizes (ovary follicles) are measured
 on the tuning frames directly (dark blobs inside the class). Fixed during the fit (table values,
-`# DECISION` in the TOML): the strong fraction, layer thicknesses, amplitude shape, density and
-the display chain (another part of issue 15).
+`# DECISION` in the TOML): the strong fraction, layer thicknesses, amplitude shape, density, the
+exams' spreads and the display chain (bench/fit_display.py). Each fit frame is its own exam, as
+in ussim.phantom.simulate_mask: its classes' echogenicity offsets (ussim.phantom.exam_tissue) and
+its gain.
 
 Proxy (say it, and check it): beamformed signals are linear in scatterer amplitudes, so each
 frame's scatterer groups (ussim.anatomy.Anatomy.group) are simulated once and recombined with
@@ -163,8 +165,9 @@ class Frame:
     """One fit frame: the images of its scatterer groups, simulated once, and the chain after them."""
 
     def __init__(self, label, grid, names, table, probe, seed, per_cell, engine="full"):
-        self.made = anatomy.anatomy_from_mask(label, grid.x, grid.z, names, table, probe, seed=seed, per_cell=per_cell)
-        overrides = phantom.imaging_settings(table, probe, grid, seed)  # as phantom.simulate_mask
+        exam, _ = phantom.exam_tissue(table, seed)  # as phantom.simulate_mask: this exam's class levels
+        self.made = anatomy.anatomy_from_mask(label, grid.x, grid.z, names, exam, probe, seed=seed, per_cell=per_cell)
+        overrides = phantom.imaging_settings(table, probe, grid, seed)
         self.overrides, self.probe, self.grid = overrides, probe, grid
         cloud = self.made.scatterers
         self.lines = {}

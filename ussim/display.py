@@ -134,9 +134,10 @@ def exam_gain_db(chain: DisplayChain, seed: int) -> float:
     DECISION: a real set is many exams, each with the gain and TGC its sonographer chose; the
     ovary archive's per-image median gray varies by 16 gray (background) and 22 (ovary) between
     frames, where one fixed gain gives 7 (bench/RESULTS.md, "A larger split"). One normal offset
-    per exam, of a spread fitted on the tuning frames (bench/fit_display.py --fit-gain-spread),
-    reproduces that spread; a simulation told the reference image's gray values (mask+image) takes
-    none, its brightness being the reference's (ussim.phantom.imaging_settings).
+    per exam, of a spread fitted on the tuning frames (bench/fit_display.py --fit-exam-spread),
+    reproduces the part of that spread the classes share; each class's own part is its tissue's
+    (ussim.tissue.exam_offsets_db). A simulation told the reference image's gray values
+    (mask+image) takes neither, its brightness being the reference's (ussim.phantom.imaging_settings).
     """
     if chain.gain_spread_db == 0:
         return 0.0

@@ -61,12 +61,23 @@ def simulate_mask(label, grid: scan.DisplayGrid, class_names, table: tissue.Tiss
     """The B-mode of exactly this anatomy, on the mask's own pixels, with `per_cell` scatterers
     per resolution cell (and the reflectors or image amplitudes of `side`), by `engine` (full or
     fast, ussim.simulate)."""
-    cloud = side_scatterers.scatterers_for(label, grid.x, grid.z, class_names, table, probe, seed=seed,
+    exam, offsets = exam_tissue(table, seed, side)
+    cloud = side_scatterers.scatterers_for(label, grid.x, grid.z, class_names, exam, probe, seed=seed,
                                            per_cell=per_cell, side=side)
     overrides = imaging_settings(table, probe, grid, seed, side)
     sim = simulate.simulate(cloud, probe, device=device, progress=progress, grid=grid, engine=engine, **overrides)
     sim.params["scatterers_per_cell"] = per_cell
+    sim.params["exam_echogenicity_db"] = {name: round(value, 3) for name, value in offsets.items()}
     return sim
+
+
+def exam_tissue(table: tissue.TissueTable, seed: int,
+                side: side_scatterers.Side | None = None) -> tuple[tissue.TissueTable, dict[str, float]]:
+    """The tissue of the exam seeded by `seed`: `table` with each class's echogenicity moved by
+    that exam's offset (tissue.exam_offsets_db), and the offsets. A mask+image sample takes none:
+    its amplitudes are the reference image's, that patient's own."""
+    offsets = {} if side is not None and side.condition == "mask+image" else tissue.exam_offsets_db(table, seed)
+    return tissue.with_offsets(table, offsets), offsets
 
 
 def imaging_settings(table: tissue.TissueTable, probe, grid: scan.DisplayGrid, seed: int,
@@ -228,7 +239,7 @@ def side_of(label, grid: scan.DisplayGrid, class_names, table: tissue.TissueTabl
     flat_db, flat_facts = flat_field_db(table, scanner, grid, device, per_cell, engine)
     excess_db = side_scatterers.excess_attenuation_db(label, grid.x, grid.z, list(class_names), table, scanner)
     power_db = side_scatterers.echogenicity_map_db(image, label, flat_db, excess_db, chain, grid, grain,
-                                                   level.image_smoothing_grains)
+                                                   level.image_smoothing_grains, displayed_spread_db(flat_facts))
     region = np.ones(label.shape, bool) if source == "reference" else label == 0
     facts = {"speckle_grain_px": list(grain), "scanner_probe": table.probe, "flat_field": flat_facts}
     return side_scatterers.Side(condition, power_db=power_db, region=region), facts
@@ -251,8 +262,9 @@ def flat_field_db(table: tissue.TissueTable, probe, grid: scan.DisplayGrid, devi
     if key not in _FLAT_FIELDS:
         start = time.perf_counter()
         nominal = table.imaging.get("attenuation_db_cm_mhz", simulate.Settings().attenuation_db_cm_mhz)
+        quiet = {k: v for k, v in table.imaging.items() if k != "noise_db"}  # as a mask+image sample: no
         flat = tissue.TissueTable(table.organ, table.probe, {"reference": tissue.Tissue(0.0, 1.0, nominal)},
-                                  table.display, table.imaging)
+                                  table.display, quiet)  # receiver noise (imaging_settings)
         shape = (grid.z.size, grid.x.size)
         sim = simulate_mask(np.zeros(shape, np.uint8), grid, ["reference"], flat, probe, seed=0, device=device,
                             progress=False, per_cell=per_cell, engine=engine)
@@ -261,11 +273,30 @@ def flat_field_db(table: tissue.TissueTable, probe, grid: scan.DisplayGrid, devi
         with np.errstate(divide="ignore"):
             level = np.where(envelope > 0, 20 * np.log10(envelope / sim.params["settings"]["reference"]), 0.0)
         sigma = FLAT_FIELD_SIGMA_PER_SIDE * max(shape)
-        mean = ndimage.gaussian_filter(level, sigma) / np.maximum(ndimage.gaussian_filter(imaged, sigma), 1e-12)
-        _FLAT_FIELDS[key] = (np.where(imaged > 0, mean, np.inf),
-                             {"per_cell": per_cell, "sigma_px": sigma, "probe": probe.name,
-                              "seconds": time.perf_counter() - start})
+
+        def local_mean(values):
+            return ndimage.gaussian_filter(values, sigma) / np.maximum(ndimage.gaussian_filter(imaged, sigma), 1e-12)
+        mean = local_mean(level)
+        facts = {"per_cell": per_cell, "sigma_px": sigma, "probe": probe.name}
+        if table.imaging.get("display_chain"):  # the speckle's log level about its mean, as the console shows it
+            inside = (imaged > 0) & display.field_of_view(grid, display.load(table.imaging["display_chain"]))
+            shown = display.despeckled(level, inside, display.load(table.imaging["display_chain"]))
+            about = (shown - local_mean(np.where(imaged > 0, shown, 0.0)))[inside]
+            quantile = (np.arange(side_scatterers.LOG_SPECKLE_QUANTILES) + 0.5) / side_scatterers.LOG_SPECKLE_QUANTILES
+            facts["displayed_spread_db"] = np.round(np.quantile(about, quantile), 3).tolist()
+        facts["seconds"] = time.perf_counter() - start
+        _FLAT_FIELDS[key] = (np.where(imaged > 0, mean, np.inf), facts)
     return _FLAT_FIELDS[key]
+
+
+def displayed_spread_db(flat_facts: dict) -> np.ndarray | None:
+    """The flat field's speckle log level about its mean as the display chain shows it (its speckle
+    reduction narrows it), or None without a chain (then fully developed speckle's is assumed).
+    DECISION: measured on the simulator's own flat field, not assumed Rayleigh: with the ovary
+    chain's 3 dB reduction, the Rayleigh spread made mask+image backgrounds 14 gray darker than
+    their references (bench/RESULTS.md, "Each exam's own tissue")."""
+    spread = flat_facts.get("displayed_spread_db")
+    return None if spread is None else np.asarray(spread)
 
 
 _FLAT_FIELDS: dict = {}

@@ -142,17 +142,21 @@ def speckle_grain_px(image: np.ndarray, field_of_view: np.ndarray | None = None)
 LOG_SPECKLE_QUANTILES = 64
 
 
-def expected_gray_curve(chain: display.DisplayChain) -> tuple[np.ndarray, np.ndarray]:
-    """(displayed mean log level in dB, mean gray): what the gray map shows on average for fully
-    developed speckle whose log level has that mean. Strictly increasing where the map is not flat.
+def expected_gray_curve(chain: display.DisplayChain, spread_db: np.ndarray | None = None
+                        ) -> tuple[np.ndarray, np.ndarray]:
+    """(displayed mean log level in dB, mean gray): what the gray map shows on average for speckle
+    whose log level has that mean and spreads about it as `spread_db` (equally likely samples, dB;
+    the simulator's own, as the display chain shows it: phantom.flat_field_db) or, without it, as
+    fully developed speckle's. Strictly increasing where the map is not flat.
 
     DECISION: the reference's brightness is matched in gray, as a reader sees it, not in level: a
     steep or saturating gray map shows the mean gray of speckle far from the gray of its mean
     level (IVUS: a reference at gray 170 came back at 205 when levels were matched).
     """
-    quantile = (np.arange(LOG_SPECKLE_QUANTILES) + 0.5) / LOG_SPECKLE_QUANTILES
-    spread = 10 * np.log10(-np.log1p(-quantile))
-    spread -= spread.mean()
+    if spread_db is None:
+        quantile = (np.arange(LOG_SPECKLE_QUANTILES) + 0.5) / LOG_SPECKLE_QUANTILES
+        spread_db = 10 * np.log10(-np.log1p(-quantile))
+    spread = np.asarray(spread_db, np.float64) - np.mean(spread_db)
     levels = np.arange(chain.knots_db[0] - 40.0, chain.knots_db[-1] + 20.0, 0.05)
     gray = display.gray_map(levels[:, None] + spread[None, :], chain).mean(axis=1)
     rising = np.r_[True, np.diff(gray) > 1e-9]
@@ -160,7 +164,8 @@ def expected_gray_curve(chain: display.DisplayChain) -> tuple[np.ndarray, np.nda
 
 
 def echogenicity_map_db(image: np.ndarray, label: np.ndarray, flat_db: np.ndarray, excess_db: np.ndarray,
-                        chain: display.DisplayChain, grid, grain_px, smoothing: float) -> np.ndarray:
+                        chain: display.DisplayChain, grid, grain_px, smoothing: float,
+                        spread_db: np.ndarray | None = None) -> np.ndarray:
     """Backscattered power (dB, re reference tissue) per pixel as the reference image shows it.
 
     The reference's gray values are averaged over a Gaussian of `smoothing` speckle grains per
@@ -168,8 +173,8 @@ def echogenicity_map_db(image: np.ndarray, label: np.ndarray, flat_db: np.ndarra
     speckle (a second, multiplicative speckle). A Gaussian of sigma = one grain (its
     autocorrelation's full width) averages about 4 pi = 12.6 grains, while structures over about
     two grains stay. The mean gray is turned into the mean log level at which the simulator's
-    speckle shows that mean gray through the display chain (`expected_gray_curve`; then gain and
-    TGC undone), and compared with the level at which the simulator shows reference tissue
+    speckle (its log level's spread about the mean as displayed, `spread_db`) shows that mean gray
+    through the display chain (`expected_gray_curve`; then gain and TGC undone), and compared with the level at which the simulator shows reference tissue
     (`flat_db`, its mean log level). Re-imaged with the organ's own probe, each region then shows
     the reference's mean gray whatever either speckle's distribution. Gray 0 averages to "at most
     the gray map's floor", saturated gray to "at least its top".
@@ -196,7 +201,7 @@ def echogenicity_map_db(image: np.ndarray, label: np.ndarray, flat_db: np.ndarra
         own = ndimage.gaussian_filter(gray * inside, sigma, mode="nearest") / np.maximum(weight, 1e-12)
         seen = (label == index) & (weight > 1e-6)
         mean_gray[seen] = own[seen]
-    levels, curve = expected_gray_curve(chain)
+    levels, curve = expected_gray_curve(chain, spread_db)
     shown_db = np.interp(np.nan_to_num(mean_gray), curve, levels)
     gain_and_tgc = display.level_db(np.ones(label.shape), 1.0, grid, chain)  # displayed dB of a level of 0 dB
     flat = np.where(np.isfinite(flat_db), flat_db, 0.0)

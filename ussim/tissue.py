@@ -14,16 +14,22 @@ depth and the ratio of its lateral to that length). Beyond these, a class may ha
   beam meets it at right angles; along the beam it cancels by physics);
 - sub-structures drawn inside it (`inclusion_class`, e.g. follicles inside an ovary): a Poisson
   number per cm2, lognormal diameters (median `inclusion_mm`, log-sigma `inclusion_spread`), each
-  imaged with the properties of another class of the table.
+  imaged with the properties of another class of the table;
+- an exam-to-exam spread of its echogenicity (`echogenicity_spread_db`): each exam (seed) moves the
+  class's level by its own normal draw (`exam_offsets_db`), as patients differ.
 Tables without these keys load and behave as before. A label mask plus a table is all
 `ussim.anatomy` needs to place scatterers for that exact anatomy.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import zlib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
+
+import numpy as np
 
 from ussim import presets
 from ussim.errors import UsageError
@@ -47,6 +53,7 @@ class Tissue:
     inclusions_per_cm2: float = 0.0
     inclusion_mm: float = 3.0            # median diameter
     inclusion_spread: float = 0.5        # log-sigma of the diameter
+    echogenicity_spread_db: float = 0.0  # std of the echogenicity between exams (patients)
 
 
 @dataclass(frozen=True)
@@ -81,7 +88,8 @@ _RULES = (("echogenicity_db", lambda v: True, "finite"),
           ("strong_db", lambda v: True, "finite"),
           ("inclusions_per_cm2", lambda v: v >= 0, ">= 0"),
           ("inclusion_mm", lambda v: v > 0, "> 0"),
-          ("inclusion_spread", lambda v: v >= 0, ">= 0"))
+          ("inclusion_spread", lambda v: v >= 0, ">= 0"),
+          ("echogenicity_spread_db", lambda v: v >= 0, ">= 0"))
 
 
 def validate(tissue: Tissue, where: str, class_names) -> Tissue:
@@ -132,3 +140,26 @@ def load(name_or_path: str | Path) -> TissueTable:
         raise UsageError(f"tissue table {text}: needs organ, probe and at least one [classes.NAME]")
     return TissueTable(organ=table["organ"], probe=table["probe"], classes=classes,
                        display=dict(table.get("display", {})), imaging=dict(table.get("imaging", {})))
+
+
+def exam_offsets_db(table: TissueTable, seed: int) -> dict[str, float]:
+    """The echogenicity offset (dB) of every class with an `echogenicity_spread_db` in the exam
+    seeded by `seed`: normal, of that std, one stream per class name (adding a class to the table
+    leaves the others' draws as they were).
+
+    DECISION: the classes of one exam vary independently of each other (what they share is the
+    exam's gain, ussim.display.exam_gain_db). On the ovary archive's tuning frames the per-frame
+    median levels of background and ovary correlate by 0.07, where one exam gain shared by both
+    gave 0.64 (bench/RESULTS.md, "Each exam's own tissue"): the patients differ in their tissue
+    more than in their gain. Fitted by bench/fit_display.py --fit-exam-spread.
+    """
+    return {name: float(np.random.default_rng([seed, 6, zlib.crc32(name.encode())])
+                        .normal(0.0, t.echogenicity_spread_db))
+            for name, t in table.classes.items() if t.echogenicity_spread_db > 0}
+
+
+def with_offsets(table: TissueTable, offsets_db: dict[str, float]) -> TissueTable:
+    """`table` with each named class's echogenicity moved by its offset (dB)."""
+    classes = {name: dataclasses.replace(t, echogenicity_db=t.echogenicity_db + offsets_db[name])
+               if name in offsets_db else t for name, t in table.classes.items()}
+    return dataclasses.replace(table, classes=classes)

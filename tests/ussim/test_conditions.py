@@ -144,6 +144,24 @@ def test_an_image_with_a_bright_half_gives_a_brighter_half(tmp_path, probe_name)
     assert imageset.params_of(ds)["simulation"]["probe"]["name"] == (probe_name or "ivus-20")
 
 
+@pytest.mark.parametrize("gray", [40, 90])
+def test_an_ovary_reference_comes_back_at_its_own_mean_gray(gray):
+    """The ovary's chain reduces speckle (despeckle_db) and its table adds receiver noise: the map
+    from gray to level must use the speckle as that chain shows it, imaged without the noise
+    (phantom.flat_field_db), or the background came back 14 gray dark (bench/RESULTS.md)."""
+    size = 96
+    table = tissue.load("ovary")
+    grid = phantom.display_grid(table, (size, size))
+    inside = display.field_of_view(grid, display.load("ovary")) & (display.depth_mm(grid, display.load("ovary")) > 3)
+    rng = np.random.default_rng(0)
+    reference = np.clip(rng.normal(gray, 0.4 * gray, (size, size)), 0, 255).astype(np.uint8)
+    label = np.zeros((size, size), np.uint8)
+    ds = phantom.mask_sample(label, grid, ["background"], "ovary", seed=1, sample_id="flat", device="cpu",
+                             progress=False, per_cell=4.0, condition="mask+image", image=reference, engine="fast")
+    shown = ds["image"].values[0][inside].astype(float)
+    assert abs(shown.mean() - reference[inside].mean()) < 5
+
+
 # --- what each set records, and reproducibility ------------------------------------------------
 
 def test_each_level_records_its_condition_source_and_what_to_regenerate_it(tmp_path):

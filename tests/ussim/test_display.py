@@ -218,12 +218,23 @@ def test_each_simulated_exam_gets_its_own_gain_but_a_mask_image_sample_neither_g
     p = probes.load(table.probe)
     grid = grid_of("ovary")
     spread = display.load("ovary").gain_spread_db
-    assert spread > 0  # the ovary table's fitted spread (bench/fit_display.py --fit-gain-spread)
+    assert spread > 0  # the ovary table's fitted spread (bench/fit_display.py --fit-exam-spread)
     gains = [phantom.imaging_settings(table, p, grid, seed)["exam_gain_db"] for seed in (1, 2)]
     assert gains[0] != gains[1] and gains[0] == display.exam_gain_db(display.load("ovary"), 1)
     image_side = side_scatterers.Side("mask+image")  # the reference's gain and noise floor are in its grays
     assert table.imaging.get("noise_db") is not None and phantom.imaging_settings(table, p, grid, 1)["noise_db"]
     assert not {"exam_gain_db", "noise_db"} & set(phantom.imaging_settings(table, p, grid, 1, image_side))
+
+
+def test_a_simulated_exam_records_its_tissue_offsets_and_a_mask_image_sample_takes_none():
+    from ussim import side_scatterers
+
+    table = tissue.load("ovary")
+    assert table.classes["ovary"].echogenicity_spread_db > 0  # fitted (bench/fit_display.py --fit-exam-spread)
+    exam, offsets = phantom.exam_tissue(table, 3)
+    assert offsets == tissue.exam_offsets_db(table, 3) and "ovary" in offsets
+    assert exam.classes["ovary"].echogenicity_db == table.classes["ovary"].echogenicity_db + offsets["ovary"]
+    assert phantom.exam_tissue(table, 3, side_scatterers.Side("mask+image")) == (table, {})
 
 
 def test_bad_gain_spread_is_one_line():

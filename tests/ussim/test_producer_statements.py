@@ -93,6 +93,8 @@ def test_a_mask_too_sparse_for_the_cheap_warm_up_warms_up_at_its_own_density(mon
     ds = phantom.mask_sample(label, grid, ["background", "ovary", "follicle"], "ovary", seed=0, sample_id="dot",
                              device="cpu", progress=False)
     assert attempted == [phantom.WARMUP_PER_CELL, 10, 10] and imageset.timing_of(ds)["warmup_excluded"]
+    offsets = imageset.params_of(ds)["simulation"]["exam_echogenicity_db"]  # this exam's tissue, recorded
+    assert offsets == {k: round(v, 3) for k, v in tissue.exam_offsets_db(tissue.load("ovary"), 0).items()} != {}
 
 
 def _assert_statements(ds, organ):

@@ -42,6 +42,7 @@ def write(tmp_path, body):
     ("inclusions_per_cm2 = -1.0\ninclusion_class = 'b'", "inclusions_per_cm2 = -1.0 is not allowed"),
     ("inclusion_mm = -2.0", "inclusion_mm = -2.0 is not allowed \\(must be > 0\\)"),
     ("inclusion_spread = -0.1", "inclusion_spread = -0.1 is not allowed"),
+    ("echogenicity_spread_db = -1.0", "echogenicity_spread_db = -1.0 is not allowed \\(must be >= 0\\)"),
     ("speckle_db = 1.0", "unknown key\\(s\\) speckle_db"),
 ])
 def test_every_new_key_is_validated_in_one_line(tmp_path, body, message):
@@ -56,6 +57,20 @@ def test_new_keys_load_from_toml(tmp_path):
     loaded = tissue.load(write(tmp_path, body)).classes["b"]
     assert (loaded.amplitude_shape, loaded.strong_db, loaded.layer_mm, loaded.inclusions_per_cm2) == (2.0, 12.0,
                                                                                                       {"b": 0.2}, 1.5)
+
+
+def test_each_exam_moves_each_class_by_its_own_seeded_draw():
+    spread = table(b=dict(echogenicity_db=-3.0, echogenicity_spread_db=2.0), c=dict(echogenicity_spread_db=4.0),
+                   d=dict())
+    draws = np.array([[tissue.exam_offsets_db(spread, seed)[n] for n in "bc"] for seed in range(400)])
+    assert set(tissue.exam_offsets_db(spread, 7)) == {"b", "c"}  # d has no spread: not moved
+    assert tissue.exam_offsets_db(spread, 7) == tissue.exam_offsets_db(spread, 7)
+    np.testing.assert_allclose(draws.std(0), [2.0, 4.0], rtol=0.12)
+    assert abs(np.corrcoef(draws.T)[0, 1]) < 0.15  # independent classes
+    fewer = table(b=dict(echogenicity_db=-3.0, echogenicity_spread_db=2.0))  # a class's draw does not
+    assert tissue.exam_offsets_db(fewer, 7)["b"] == tissue.exam_offsets_db(spread, 7)["b"]  # shift the others'
+    moved = tissue.with_offsets(spread, {"b": 1.5})
+    assert (moved.classes["b"].echogenicity_db, moved.classes["c"]) == (-1.5, spread.classes["c"])
 
 
 def legacy_scatterers(label, x, z, tissues, seed):

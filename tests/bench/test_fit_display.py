@@ -1,0 +1,26 @@
+"""The display fit's moment estimate of the exams' spreads (bench/fit_display.py) on levels with known spreads."""
+
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+import fit_display  # noqa: E402
+
+
+def test_the_spread_moments_recover_a_shared_gain_and_each_class_s_own_spread():
+    rng = np.random.default_rng(0)
+    frames = 20000
+    anatomy = rng.multivariate_normal([0, 0], [[1.0, 0.3], [0.3, 2.0]], frames)  # what the masks give
+    gain = rng.normal(0, 0.8, frames)[:, None]  # shared by both classes of an exam
+    own = rng.normal(0, 1.0, (frames, 2)) * [1.5, 0.5]  # each class's own tissue level
+    real = anatomy + gain + own
+    common, spreads = fit_display.spread_moments(np.cov(real.T), np.cov(anatomy.T))
+    np.testing.assert_allclose(np.sqrt(common), 0.8, rtol=0.05)
+    np.testing.assert_allclose(spreads, [1.5, 0.5], rtol=0.08)
+    common, spreads = fit_display.spread_moments(np.cov(anatomy.T), np.cov(real.T))  # less real spread: 0
+    assert common == 0 and (spreads == 0).all()
+    common, spreads = fit_display.spread_moments(np.var(real[:, 0]), np.var(anatomy[:, 0]))  # one class:
+    np.testing.assert_allclose(np.sqrt(common), np.hypot(0.8, 1.5), rtol=0.05)  # all of it is the gain
+    assert spreads.tolist() == [0.0]
