@@ -262,9 +262,10 @@ def flat_field_db(table: tissue.TissueTable, probe, grid: scan.DisplayGrid, devi
     if key not in _FLAT_FIELDS:
         start = time.perf_counter()
         nominal = table.imaging.get("attenuation_db_cm_mhz", simulate.Settings().attenuation_db_cm_mhz)
-        quiet = {k: v for k, v in table.imaging.items() if k != "noise_db"}  # as a mask+image sample: no
+        # imaged as a mask+image sample is: without receiver noise (imaging_settings)
+        quiet = {k: v for k, v in table.imaging.items() if k != "noise_db"}
         flat = tissue.TissueTable(table.organ, table.probe, {"reference": tissue.Tissue(0.0, 1.0, nominal)},
-                                  table.display, quiet)  # receiver noise (imaging_settings)
+                                  table.display, quiet)
         shape = (grid.z.size, grid.x.size)
         sim = simulate_mask(np.zeros(shape, np.uint8), grid, ["reference"], flat, probe, seed=0, device=device,
                             progress=False, per_cell=per_cell, engine=engine)
@@ -279,8 +280,9 @@ def flat_field_db(table: tissue.TissueTable, probe, grid: scan.DisplayGrid, devi
         mean = local_mean(level)
         facts = {"per_cell": per_cell, "sigma_px": sigma, "probe": probe.name}
         if table.imaging.get("display_chain"):  # the speckle's log level about its mean, as the console shows it
-            inside = (imaged > 0) & display.field_of_view(grid, display.load(table.imaging["display_chain"]))
-            shown = display.despeckled(level, inside, display.load(table.imaging["display_chain"]))
+            chain = display.load(table.imaging["display_chain"])
+            inside = (imaged > 0) & display.field_of_view(grid, chain)
+            shown = display.despeckled(level, inside, chain)
             about = (shown - local_mean(np.where(imaged > 0, shown, 0.0)))[inside]
             quantile = (np.arange(side_scatterers.LOG_SPECKLE_QUANTILES) + 0.5) / side_scatterers.LOG_SPECKLE_QUANTILES
             facts["displayed_spread_db"] = np.round(np.quantile(about, quantile), 3).tolist()
@@ -293,8 +295,9 @@ def displayed_spread_db(flat_facts: dict) -> np.ndarray | None:
     """The flat field's speckle log level about its mean as the display chain shows it (its speckle
     reduction narrows it), or None without a chain (then fully developed speckle's is assumed).
     DECISION: measured on the simulator's own flat field, not assumed Rayleigh: with the ovary
-    chain's 3 dB reduction, the Rayleigh spread made mask+image backgrounds 14 gray darker than
-    their references (bench/RESULTS.md, "Each exam's own tissue")."""
+    chain's 3 dB reduction, the Rayleigh spread left the mask+image backgrounds of the tuning
+    frames 5 gray darker than their references, and the flat field's receiver noise 9 more
+    (bench/RESULTS.md, "Each exam's own tissue")."""
     spread = flat_facts.get("displayed_spread_db")
     return None if spread is None else np.asarray(spread)
 

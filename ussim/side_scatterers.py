@@ -174,8 +174,8 @@ def echogenicity_map_db(image: np.ndarray, label: np.ndarray, flat_db: np.ndarra
     autocorrelation's full width) averages about 4 pi = 12.6 grains, while structures over about
     two grains stay. The mean gray is turned into the mean log level at which the simulator's
     speckle (its log level's spread about the mean as displayed, `spread_db`) shows that mean gray
-    through the display chain (`expected_gray_curve`; then gain and TGC undone), and compared with the level at which the simulator shows reference tissue
-    (`flat_db`, its mean log level). Re-imaged with the organ's own probe, each region then shows
+    through the display chain (`expected_gray_curve`; then gain and TGC undone), and compared with
+    the level at which the simulator shows reference tissue (`flat_db`, its mean log level). Re-imaged with the organ's own probe, each region then shows
     the reference's mean gray whatever either speckle's distribution. Gray 0 averages to "at most
     the gray map's floor", saturated gray to "at least its top".
     DECISION: each class is averaged over its own pixels only (normalised convolution): the
