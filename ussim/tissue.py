@@ -149,9 +149,9 @@ def exam_offsets_db(table: TissueTable, seed: int) -> dict[str, float]:
 
     DECISION: the classes of one exam vary independently of each other (what they share is the
     exam's gain, ussim.display.exam_gain_db). On the ovary archive's tuning frames the per-frame
-    median levels of background and ovary correlate by 0.07, where one exam gain shared by both
-    gave 0.64 (bench/RESULTS.md, "Each exam's own tissue"): the patients differ in their tissue
-    more than in their gain. Fitted by bench/fit_display.py --fit-exam-spread.
+    median levels of background and ovary correlate by 0.07; with one exam gain shared by both,
+    the simulated frames' median grays correlated by 0.64 (the real ones' by 0.09; bench/RESULTS.md,
+    "Each exam's own tissue"): the patients differ in their tissue more than in their gain. Fitted by bench/fit_display.py --fit-exam-spread.
     """
     return {name: float(np.random.default_rng([seed, 6, zlib.crc32(name.encode())])
                         .normal(0.0, t.echogenicity_spread_db))
