@@ -458,6 +458,12 @@ def class_levels_db(images, labels, classes, inside, chain) -> np.ndarray:
     return np.where(np.isnan(out), np.nan, display.gray_to_level_db(np.nan_to_num(out), chain))
 
 
+def with_spreads(table, spreads: dict) -> tissue.TissueTable:
+    """`table` with each class's echogenicity_spread_db set to `spreads` (0 for a class not named)."""
+    return dataclasses.replace(table, classes={
+        n: dataclasses.replace(t, echogenicity_spread_db=spreads.get(n, 0.0)) for n, t in table.classes.items()})
+
+
 def spread_moments(real_cov, simulated_cov) -> tuple[float, np.ndarray]:
     """The exams' added variance (dB^2) shared by all classes, and each class's own added spread
     (dB), from the covariance of the per-frame class levels of real and simulated frames: the
@@ -486,9 +492,7 @@ def fit_exam_spread(simulate, table, real_images, labels, names, grid, chain, ne
     inside = display.field_of_view(grid, chain) & (display.depth_mm(grid, chain) > near_field_mm)
     classes = [c for c, name in enumerate(names) if name in table.classes and (labels == c).any()]
     one_gain = display.DisplayChain(**{**chain.as_dict(), "gain_spread_db": 0.0})
-    still = dataclasses.replace(table, classes={n: dataclasses.replace(t, echogenicity_spread_db=0.0)
-                                                for n, t in table.classes.items()})
-    envelopes, references, _ = simulate(still)
+    envelopes, references, _ = simulate(with_spreads(table, {}))
     before = rendered(envelopes, references, grid, one_gain, seeds)
     real_db = class_levels_db(real_images, labels, classes, inside, one_gain)
     simulated_db = class_levels_db(before, labels, classes, inside, one_gain)
@@ -496,15 +500,11 @@ def fit_exam_spread(simulate, table, real_images, labels, names, grid, chain, ne
     real_cov, simulated_cov = (np.atleast_2d(np.cov(d[both].T)) for d in (real_db, simulated_db))
     common, own = spread_moments(real_cov, simulated_cov)
     wanted = {names[c]: float(own[j]) for j, c in enumerate(classes)}
-
-    def with_spreads(spreads):
-        return dataclasses.replace(table, classes={
-            n: dataclasses.replace(t, echogenicity_spread_db=spreads.get(n, 0.0)) for n, t in table.classes.items()})
     # A class's median level moves by less than its echogenicity offset (its darkest pixels stay at
     # the receiver noise and the gray map's floor, its border mixes with its neighbours): simulated
     # once with the wanted spreads, the level's slope on the drawn offsets (same anatomy and
     # speckle, least squares through 0) scales them up to what moves the levels by the wanted spread.
-    envelopes, references, _ = simulate(with_spreads(wanted))
+    envelopes, references, _ = simulate(with_spreads(table, wanted))
     trial_db = class_levels_db(rendered(envelopes, references, grid, one_gain, seeds), labels, classes, inside,
                                one_gain)
     slopes, spreads = {}, {}
@@ -513,12 +513,12 @@ def fit_exam_spread(simulate, table, real_images, labels, names, grid, chain, ne
         if wanted[name] == 0:
             spreads[name] = 0.0
             continue
-        drawn = np.array([tissue.exam_offsets_db(with_spreads(wanted), int(s))[name] for s in seeds])
+        drawn = np.array([tissue.exam_offsets_db(with_spreads(table, wanted), int(s))[name] for s in seeds])
         moved = trial_db[:, j] - simulated_db[:, j]
         ok = np.isfinite(moved)
         slopes[name] = float(np.sum(moved[ok] * drawn[ok]) / np.sum(drawn[ok] ** 2))
         spreads[name] = round(min(wanted[name] / max(slopes[name], 0.1), MAX_ECHOGENICITY_SPREAD_DB), 2)
-    envelopes, references, _ = simulate(with_spreads(spreads))
+    envelopes, references, _ = simulate(with_spreads(table, spreads))
     candidate = display.DisplayChain(**{**chain.as_dict(), "gain_spread_db": round(float(np.sqrt(common)), 2)})
     fitted = fit_gray_map(envelopes, references, real_images, labels, 0, grid, candidate, near_field_mm, seeds)
     after = rendered(envelopes, references, grid, fitted, seeds)
@@ -647,11 +647,8 @@ def main():
             fitted, found = fit_exam_spread(simulate_tuning, table, real_images[tuning], labels[tuning], names, grid,
                                             display.load(organ), NEAR_FIELD_MM[organ], every[tuning])
             report["exam_spread_fit"] = found
-            spread_table = dataclasses.replace(table, classes={  # every frame again, with the fitted spreads
-                n: dataclasses.replace(t, echogenicity_spread_db=found["echogenicity_spread_db"].get(
-                    n, t.echogenicity_spread_db)) for n, t in table.classes.items()})
-            envelopes, references, seconds = simulate_frames(real, every, organ, grid, engine=args.engine,
-                                                             table=spread_table)
+            envelopes, references, seconds = simulate_frames(  # every frame again, with the fitted spreads
+                real, every, organ, grid, engine=args.engine, table=with_spreads(table, found["echogenicity_spread_db"]))
         report["chain"] = fitted.as_dict()
         images = rendered(envelopes, references, grid, fitted, every)
         for split, index in (("tuning", tuning), ("held_out", np.arange(len(tuning), len(every)))):
