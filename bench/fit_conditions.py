@@ -39,7 +39,7 @@ def simulated_contrast(organ, real, index, grid, sketches, level_db, engine="ful
     names = imageset.class_names_of(real)
     original = conditions.settings
     current = original(organ)
-    conditions.settings = lambda name: conditions.Settings(level_db, current.image_smoothing_grains)
+    conditions.settings = lambda name: conditions.Settings(level_db, current.image_smoothing_grains, current.image_scatterers)
     try:
         images = [phantom.mask_sample(real["label"].values[i], grid, names, organ, seed=int(i), sample_id=str(i),
                                       device="cpu", progress=False, condition="mask+sketch", sketch=sketches[k],

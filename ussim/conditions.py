@@ -32,15 +32,20 @@ from ussim.errors import UsageError
 
 LEVELS = ("mask", "mask+sketch", "mask+image")
 SOURCES = ("reference", "training")
-SETTING_NAMES = ("sketch_reflector_db", "image_smoothing_grains")
+SETTING_NAMES = ("sketch_reflector_db", "image_smoothing_grains", "image_scatterers")
+# what a mask+image sample's scatterers are below the image's map (ussim.side_scatterers.flat_tissue):
+# "plain" Gaussian amplitudes, or each class's own amplitude statistics from the "tissue" model
+IMAGE_SCATTERERS = ("plain", "tissue")
 
 
 @dataclass(frozen=True)
 class Settings:
     """An organ table's [conditions]: how bright a perpendicular sketch reflector is (dB above the
-    speckle RMS of reference tissue) and how many speckle grains (sigma) smooth an image's map."""
+    speckle RMS of reference tissue), how many speckle grains (sigma) smooth an image's map, and
+    whether the scatterers beneath that map are plain or keep their class's amplitude statistics."""
     sketch_reflector_db: float
     image_smoothing_grains: float
+    image_scatterers: str = "plain"
 
 
 def settings(organ: str) -> Settings:
@@ -48,7 +53,11 @@ def settings(organ: str) -> Settings:
     if not isinstance(table, dict) or set(table) != set(SETTING_NAMES):
         raise UsageError(f"tissue table {organ}: needs a [conditions] section with exactly "
                          f"{', '.join(SETTING_NAMES)} (found {sorted(table) if isinstance(table, dict) else 'none'})")
-    values = Settings(**{name: float(table[name]) for name in SETTING_NAMES})
+    if table["image_scatterers"] not in IMAGE_SCATTERERS:
+        raise UsageError(f"tissue table {organ}, [conditions]: image_scatterers '{table['image_scatterers']}' is not "
+                         f"allowed: {' or '.join(IMAGE_SCATTERERS)}")
+    values = Settings(float(table["sketch_reflector_db"]), float(table["image_smoothing_grains"]),
+                      table["image_scatterers"])
     if not math.isfinite(values.sketch_reflector_db) or not values.image_smoothing_grains >= 0:
         raise UsageError(f"tissue table {organ}, [conditions]: sketch_reflector_db must be finite and "
                          f"image_smoothing_grains >= 0 (got {values.sketch_reflector_db}, "
@@ -106,7 +115,9 @@ def plan(masks, masks_path, count: int, *, organ: str, condition: str, sketch_fr
     sees = (f"as reflector rows ({level.sketch_reflector_db:g} dB above reference tissue when perpendicular to the "
             f"beam)" if condition == "mask+sketch" else
             f"as scatterer amplitudes (gray map undone, smoothed at {level.image_smoothing_grains:g} speckle "
-            f"grain{'s' if level.image_smoothing_grains != 1 else ''}, as Field II's kidney phantom)")
+            f"grain{'s' if level.image_smoothing_grains != 1 else ''}, as Field II's kidney phantom; beneath it "
+            + ("plain Gaussian scatterers)" if level.image_scatterers == "plain" else
+               "each class's own scatterer statistics: K shape, strong scatterers)"))
     drawn = (f"the Canny edge sketch (sigma {canny['sigma']:g} px, thresholds {canny['low']:g}/{canny['high']:g}, "
              f"at {shape[0]} px; the GANs' settings), outside the objects,")
     name = Path(masks_path).name

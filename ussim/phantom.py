@@ -16,6 +16,7 @@ tables, the reference level of ussim.simulate.reference_level, the first CUDA ca
 from __future__ import annotations
 
 import json
+import math
 import time
 
 import numba
@@ -200,7 +201,10 @@ def mask_sample(label, grid: scan.DisplayGrid, class_names, organ: str, *, seed:
     if warm:
         warm_up(label, grid, class_names, table, probe, device=device, per_cell=per_cell, engine=engine)
         if condition == "mask+image":
-            flat_field_db(table, probes.load(table.probe), grid, device, per_cell, engine)
+            scatterers = conditions.settings(organ).image_scatterers
+            for index in np.unique(label):
+                flat_field_db(table, probes.load(table.probe), grid, device, per_cell, engine,
+                              flat_reference(table, class_names[index], scatterers))
     start = time.perf_counter()
     side, facts = side_of(label, grid, class_names, table, condition=condition, sketch=sketch, image=image,
                           source=source, device=device, per_cell=per_cell, engine=engine)
@@ -236,13 +240,30 @@ def side_of(label, grid: scan.DisplayGrid, class_names, table: tissue.TissueTabl
     if grain is None:  # DECISION: an image without measurable speckle is smoothed at the resolution cell
         axial, lateral = scatter.resolution_cell(scanner)[:2]  # of that probe
         grain = (axial / float(np.diff(grid.z).mean()), lateral / float(np.diff(grid.x).mean()))
-    flat_db, flat_facts = flat_field_db(table, scanner, grid, device, per_cell, engine)
     excess_db = side_scatterers.excess_attenuation_db(label, grid.x, grid.z, list(class_names), table, scanner)
-    power_db = side_scatterers.echogenicity_map_db(image, label, flat_db, excess_db, chain, grid, grain,
-                                                   level.image_smoothing_grains, displayed_spread_db(flat_facts))
+    # each class's map against the flat field of its own scatterers beneath it (one field when plain)
+    power_db = np.zeros(label.shape)
+    flat_facts = {}
+    for index in np.unique(label):
+        name = class_names[index]
+        flat_db, flat_facts[name] = flat_field_db(table, scanner, grid, device, per_cell, engine,
+                                                  flat_reference(table, name, level.image_scatterers))
+        power = side_scatterers.echogenicity_map_db(image, label, flat_db, excess_db, chain, grid, grain,
+                                                    level.image_smoothing_grains, displayed_spread_db(flat_facts[name]))
+        power_db = np.where(label == index, power, power_db)
     region = np.ones(label.shape, bool) if source == "reference" else label == 0
-    facts = {"speckle_grain_px": list(grain), "scanner_probe": table.probe, "flat_field": flat_facts}
-    return side_scatterers.Side(condition, power_db=power_db, region=region), facts
+    facts = {"speckle_grain_px": list(grain), "scanner_probe": table.probe, "image_scatterers": level.image_scatterers,
+             "flat_field": flat_facts}
+    return side_scatterers.Side(condition, power_db=power_db, region=region, scatterers=level.image_scatterers), facts
+
+
+def flat_reference(table: tissue.TissueTable, name: str, scatterers: str) -> tissue.Tissue:
+    """The tissue of the flat field that class `name` is matched against at mask+image: reference
+    tissue at the nominal attenuation (the mask's own is put back apart: excess_attenuation_db) and
+    the default density, with the class's scatterers beneath the map (side_scatterers.flat_tissue)."""
+    nominal = table.imaging.get("attenuation_db_cm_mhz", simulate.Settings().attenuation_db_cm_mhz)
+    own = table.classes.get(name, tissue.Tissue())
+    return side_scatterers.flat_tissue(own, scatterers, attenuation_db_cm_mhz=nominal, density=1.0)
 
 
 # DECISION: the flat field is one simulation of reference tissue at the set's own density (the
@@ -253,19 +274,23 @@ FLAT_FIELD_SIGMA_PER_SIDE = 1 / 32
 
 
 def flat_field_db(table: tissue.TissueTable, probe, grid: scan.DisplayGrid, device: str,
-                  per_cell: float, engine: str = "full") -> tuple[np.ndarray, dict]:
-    """The mean log level (dB re the display reference) at which this simulator shows reference
-    tissue (0 dB, nominal attenuation, no texture) at each pixel of `grid` with `probe` and the
-    organ's imaging settings; +inf outside what the probe images. Cached per organ, probe, grid,
-    device and density: a one-off set-up of a set, paid in its warm-up."""
-    key = (table.organ, probe, grid.x.tobytes(), grid.z.tobytes(), device, per_cell, engine)
+                  per_cell: float, engine: str = "full", reference: tissue.Tissue | None = None
+                  ) -> tuple[np.ndarray, dict]:
+    """The mean log level (dB re the display reference) at which this simulator shows `reference`
+    tissue (by default 0 dB, nominal attenuation, plain scatterers, no texture: flat_reference) at
+    each pixel of `grid` with `probe` and the organ's imaging settings; +inf outside what the probe
+    images. Cached per organ, probe, grid, device, density and scatterer statistics: a one-off set-up
+    of a set, paid in its warm-up."""
+    nominal = table.imaging.get("attenuation_db_cm_mhz", simulate.Settings().attenuation_db_cm_mhz)
+    reference = reference or tissue.Tissue(0.0, 1.0, nominal)
+    statistics = (reference.echogenicity_db, reference.density, reference.attenuation_db_cm_mhz,
+                  reference.amplitude_shape, reference.strong_fraction, reference.strong_db)
+    key = (table.organ, probe, grid.x.tobytes(), grid.z.tobytes(), device, per_cell, engine, statistics)
     if key not in _FLAT_FIELDS:
         start = time.perf_counter()
-        nominal = table.imaging.get("attenuation_db_cm_mhz", simulate.Settings().attenuation_db_cm_mhz)
         # imaged as a mask+image sample is: without receiver noise (imaging_settings)
         quiet = {k: v for k, v in table.imaging.items() if k != "noise_db"}
-        flat = tissue.TissueTable(table.organ, table.probe, {"reference": tissue.Tissue(0.0, 1.0, nominal)},
-                                  table.display, quiet)
+        flat = tissue.TissueTable(table.organ, table.probe, {"reference": reference}, table.display, quiet)
         shape = (grid.z.size, grid.x.size)
         sim = simulate_mask(np.zeros(shape, np.uint8), grid, ["reference"], flat, probe, seed=0, device=device,
                             progress=False, per_cell=per_cell, engine=engine)
@@ -278,7 +303,9 @@ def flat_field_db(table: tissue.TissueTable, probe, grid: scan.DisplayGrid, devi
         def local_mean(values):
             return ndimage.gaussian_filter(values, sigma) / np.maximum(ndimage.gaussian_filter(imaged, sigma), 1e-12)
         mean = local_mean(level)
-        facts = {"per_cell": per_cell, "sigma_px": sigma, "probe": probe.name}
+        facts = {"per_cell": per_cell, "sigma_px": sigma, "probe": probe.name,
+                 "strong_fraction": reference.strong_fraction, "strong_db": reference.strong_db,
+                 "amplitude_shape": reference.amplitude_shape if math.isfinite(reference.amplitude_shape) else None}
         if table.imaging.get("display_chain"):  # the speckle's log level about its mean, as the console shows it
             chain = display.load(table.imaging["display_chain"])
             inside = (imaged > 0) & display.field_of_view(grid, chain)

@@ -34,12 +34,14 @@ GAUSSIAN_INTEGRAL_PER_FWHM = float(np.sqrt(np.pi / (4 * np.log(2))))
 @dataclasses.dataclass(frozen=True)
 class Side:
     """What a sample adds to its mask: reflectors from `sketch` (mask+sketch), or the echogenicity
-    map `power_db` (dB re reference tissue) on the pixels of `region` (mask+image)."""
+    map `power_db` (dB re reference tissue) on the pixels of `region` (mask+image), over scatterers
+    `scatterers` ("plain" or "tissue": `flat_tissue`)."""
     condition: str
     sketch: np.ndarray | None = None
     power_db: np.ndarray | None = None
     region: np.ndarray | None = None
     level_db: float = 0.0
+    scatterers: str = "plain"
 
 
 def scatterers_for(label, x, z, class_names, table: TissueTable, probe: Probe, *, seed: int, per_cell: float,
@@ -51,7 +53,7 @@ def scatterers_for(label, x, z, class_names, table: TissueTable, probe: Probe, *
     if side.condition == "mask+sketch":
         cloud = anatomy.scatterers_from_mask(label, x, z, names, table, probe, seed=seed, per_cell=per_cell)
         return with_reflectors(cloud, side.sketch, label, x, z, names, table, probe, side.level_db)
-    flat = flat_table(table, {names[i] for i in np.unique(label[side.region])})
+    flat = flat_table(table, {names[i] for i in np.unique(label[side.region])}, side.scatterers)
     cloud = anatomy.scatterers_from_mask(label, x, z, names, flat, probe, seed=seed, per_cell=per_cell)
     return image_amplitudes(cloud, side.power_db, side.region, x, z)
 
@@ -229,15 +231,32 @@ def image_amplitudes(cloud: Scatterers, power_db: np.ndarray, region: np.ndarray
     return dataclasses.replace(cloud, amplitude=cloud.amplitude * scale)
 
 
-def flat_table(table: TissueTable, names) -> TissueTable:
-    """`table` with the classes `names` as plain reference tissue (0 dB, Gaussian amplitudes, no
-    texture, layers, interfaces, strong scatterers or sub-structures), keeping their density and
-    attenuation: the image gives their structure. DECISION: plain, because the image's levels are
-    matched to the mean gray of fully developed (Rayleigh) speckle (`expected_gray_curve`), which a
-    K-distributed or strong-scatterer class would not show."""
-    classes = {name: Tissue(echogenicity_db=0.0, density=tissue.density,
-                            attenuation_db_cm_mhz=tissue.attenuation_db_cm_mhz) if name in names
-               else tissue for name, tissue in table.classes.items()}
+def flat_tissue(tissue: Tissue, scatterers: str, attenuation_db_cm_mhz: float | None = None,
+                density: float | None = None) -> Tissue:
+    """Reference tissue (0 dB, no texture, layers, interfaces or sub-structures) with `tissue`'s
+    attenuation and density (or those given), beneath a mask+image map: the image gives the
+    structure. Its scatterers are "plain" (Gaussian amplitudes: fully developed speckle) or keep the
+    class's own amplitude statistics, "tissue" (its K shape and strong scatterers).
+
+    DECISION ("tissue", the ovary's [conditions]): the map is the reference smoothed over about 12
+    speckle grains, so what makes one grain brighter than its neighbours, the sparse strong
+    scatterers, cannot come from it; plain speckle beneath it showed the log-compressed Rayleigh
+    look, a gray field with dark holes (local skewness -0.13 on the held-out frames, real +0.45),
+    not the real frames' bright grains (bench/RESULTS.md, "Bright grains or dark holes"). The gray
+    of a region stays the reference's either way: the flat field is imaged with the same
+    statistics (phantom.flat_field_db), and its displayed spread makes the gray-to-level curve.
+    """
+    own = {"amplitude_shape": tissue.amplitude_shape, "strong_fraction": tissue.strong_fraction,
+           "strong_db": tissue.strong_db} if scatterers == "tissue" else {}
+    return Tissue(echogenicity_db=0.0, density=tissue.density if density is None else density,
+                  attenuation_db_cm_mhz=(tissue.attenuation_db_cm_mhz if attenuation_db_cm_mhz is None
+                                         else attenuation_db_cm_mhz), **own)
+
+
+def flat_table(table: TissueTable, names, scatterers: str = "plain") -> TissueTable:
+    """`table` with the classes `names` as `flat_tissue`, the others unchanged."""
+    classes = {name: flat_tissue(tissue, scatterers) if name in names else tissue
+               for name, tissue in table.classes.items()}
     return dataclasses.replace(table, classes=classes)
 
 
