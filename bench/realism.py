@@ -152,6 +152,7 @@ class Reference:
         self.texture = texture_features(images)
         self.radiomics = radiomic_features(images) if with_frd else None
         self.speckle = speckle_sizes(images, labels, names, origin)
+        self.skewness = skewnesses(images, labels, names, fov, seed)
         self.texture_size = texture_sizes(images, labels, names, fov)
 
     def against(self, label: str, images: np.ndarray, labels: np.ndarray, seconds=None) -> dict:
@@ -170,6 +171,7 @@ class Reference:
                    self.texture, texture, self.seed, nonnegative=True),
                "speckle_px": speckle_sizes(images, labels, self.names, self.origin),
                "texture_px": texture_sizes(images, labels, self.names, self.fov),
+               "local_skewness": skewnesses(images, labels, self.names, self.fov, self.seed),
                "c2st": measures.classifier_test(self.images, images, self.fov, self.seed)}
         if self.with_frd:
             other = radiomic_features(images)
@@ -179,6 +181,7 @@ class Reference:
             row["seconds_per_image"] = float(np.nanmean(seconds))
         row["reference_speckle_px"] = self.speckle
         row["reference_texture_px"] = self.texture_size
+        row["reference_local_skewness"] = self.skewness
         row["measure_seconds"] = round(time.perf_counter() - start, 1)
         print(f"  {label}: C2ST {row['c2st']['accuracy']:.3f}, JS " +
               ", ".join(f"{n} {v['value']:.3f}" for n, v in row["js"].items()), flush=True)
@@ -199,6 +202,11 @@ def radiomic_features(images: np.ndarray) -> np.ndarray:
 
 def speckle_sizes(images, labels, names, origin) -> dict:
     return {name: list(measures.speckle_size_px(images, labels == c, origin)) for c, name in enumerate(names)}
+
+
+def skewnesses(images, labels, names, fov, seed) -> dict:
+    """Per class, inside the field of view: realism_measures.local_skewness with its interval."""
+    return {name: measures.local_skewness(images, (labels == c) & fov, seed) for c, name in enumerate(names)}
 
 
 def texture_sizes(images, labels, names, fov) -> dict:
@@ -296,8 +304,9 @@ def markdown(report: dict) -> str:
         lines += [f"### {result['organ']} (FOV: {result['fov']})", "",
                   "| set | vs | n | " + " | ".join(f"JS {n}" for n in names) + " | FID[texture-v1] | FRD v1 | "
                   + " | ".join(f"speckle {n} (px)" for n in names) + " | "
-                  + " | ".join(f"texture {n} (px)" for n in names) + " | C2ST accuracy |",
-                  "|" + " --- |" * (6 + 3 * len(names))]
+                  + " | ".join(f"texture {n} (px)" for n in names) + " | "
+                  + " | ".join(f"local skewness {n}" for n in names) + " | C2ST accuracy |",
+                  "|" + " --- |" * (6 + 4 * len(names))]
         for row in result["rows"]:
             c2st = row["c2st"]
             lines.append(f"| {row['set']} | {row['reference'].split(' (')[0]} | {row['images']} | "
@@ -306,13 +315,16 @@ def markdown(report: dict) -> str:
                          f" | {interval(row.get('frd_v1', {}), 2)} | "
                          + " | ".join("{:.1f} × {:.1f}".format(*row["speckle_px"][n]) for n in names) + " | "
                          + " | ".join("{:.1f} × {:.1f}".format(*row.get("texture_px", {}).get(n, [np.nan] * 2))
-                                      for n in names)
+                                      for n in names) + " | "
+                         + " | ".join(interval(row.get("local_skewness", {}).get(n, {}), 2) for n in names)
                          + f" | {c2st['accuracy']:.3f} [{c2st['low']:.3f}, {c2st['high']:.3f}] |")
         real = next(r for r in result["rows"] if r["set"].startswith("real floor"))
         lines += ["", "Speckle size of the held-out real frames (along × across the beam, px): "
                   + ", ".join("{} {:.1f} × {:.1f}".format(n, *v) for n, v in real["reference_speckle_px"].items())
                   + "; texture size (rows × columns, px): "
-                  + ", ".join("{} {:.1f} × {:.1f}".format(n, *v) for n, v in real.get("reference_texture_px", {}).items()),
+                  + ", ".join("{} {:.1f} × {:.1f}".format(n, *v) for n, v in real.get("reference_texture_px", {}).items())
+                  + "; local skewness: " + ", ".join(f"{n} {interval(v, 2)}" for n, v in
+                                                      real.get("reference_local_skewness", {}).items()),
                   ""]
     return "\n".join(lines)
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from scipy import ndimage
+from scipy import ndimage, stats
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 import realism_measures as measures  # noqa: E402
@@ -100,3 +100,33 @@ def test_montage_places_each_set_in_its_column():
     picture = measures.montage([a, b], np.arange(2))
     assert picture.shape == (2 * 8 + 4, 2 * 8 + 4)
     assert picture[:8, :8].max() == 0 and picture[:8, 12:].min() == 200
+
+
+def test_local_skewness_tells_dark_holes_from_bright_grains():
+    """Log-compressed Rayleigh speckle (a gray field with dark holes) skews to the dark; the same
+    field with sparse strong scatterers skews to the bright; the value is scipy's skewness of the
+    pooled standardised grays, its interval around it."""
+    rng = np.random.default_rng(0)
+    shape = (4, 96, 96)
+    amplitudes = rng.normal(size=shape) + 1j * rng.normal(size=shape)
+    field = ndimage.gaussian_filter(amplitudes.real, (0, 1, 1)) + 1j * ndimage.gaussian_filter(amplitudes.imag, (0, 1, 1))
+    envelope = np.abs(field)                                  # fully developed speckle, grains of a few pixels
+    strong = amplitudes * np.where(rng.random(shape) < 0.02, 30.0, 1.0)
+    strong = np.abs(ndimage.gaussian_filter(strong.real, (0, 1, 1)) + 1j * ndimage.gaussian_filter(strong.imag, (0, 1, 1)))
+    inside = np.ones(shape, bool)
+
+    def shown(values):
+        return np.clip(128 + 3 * 20 * np.log10(values / np.median(values)), 0, 255)
+    holes = measures.local_skewness(shown(envelope), inside)
+    grains = measures.local_skewness(shown(strong), inside)
+    assert holes["value"] < -0.2 and grains["value"] > holes["value"] + 0.5
+    for result in (holes, grains):
+        assert result["low"] <= result["value"] <= result["high"]
+    gray = shown(envelope)
+    pooled = []
+    for image in gray:
+        keep = ndimage.binary_erosion((image > 5) & (image < 250), iterations=measures.SKEW_EROSION_PX)
+        mean = ndimage.gaussian_filter(image, measures.TEXTURE_SIGMA_PX)
+        spread = np.sqrt(ndimage.gaussian_filter(image ** 2, measures.TEXTURE_SIGMA_PX) - mean ** 2)
+        pooled.append(((image - mean) / spread)[keep])
+    assert holes["value"] == pytest.approx(stats.skew(np.concatenate(pooled)), rel=1e-9)

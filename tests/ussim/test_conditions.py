@@ -161,6 +161,59 @@ def test_an_ovary_reference_comes_back_at_its_own_mean_gray(gray=40):
     assert abs(shown.mean() - reference[inside].mean()) < 5
 
 
+def local_skewness(image: np.ndarray, inside: np.ndarray) -> float:
+    """Skewness of the gray about its 4 px local mean, in local standard deviations: bright grains
+    on a darker field read positive, a gray field with dark holes negative."""
+    gray = image.astype(float)
+    mean = ndimage.gaussian_filter(gray, 4)
+    spread = np.sqrt(np.maximum(ndimage.gaussian_filter(gray ** 2, 4) - mean ** 2, 1e-6))
+    values = ((gray - mean) / spread)[inside]
+    return float(np.mean((values - values.mean()) ** 3) / values.std() ** 3)
+
+
+def test_the_ovary_image_scatterers_keep_their_bright_grains_at_the_reference_gray(monkeypatch, gray=60):
+    """[conditions] image_scatterers: "plain" speckle beneath an image's map shows log-compressed
+    Rayleigh's dark holes, "tissue" keeps the class's strong scatterers, so bright grains as the
+    real frames show; either way a region comes back at its reference's mean gray."""
+    size = 96
+    table = tissue.load("ovary")
+    grid = phantom.display_grid(table, (size, size))
+    chain = display.load("ovary")
+    inside = display.field_of_view(grid, chain) & (display.depth_mm(grid, chain) > 3)
+    inside = ndimage.binary_erosion(inside, iterations=4)
+    reference = np.full((size, size), gray, np.uint8)
+    label = np.zeros((size, size), np.uint8)
+    shown = {}
+    for scatterers in conditions.IMAGE_SCATTERERS:
+        settings = dataclasses.replace(conditions.settings("ovary"), image_scatterers=scatterers)
+        monkeypatch.setattr(conditions, "settings", lambda organ, settings=settings: settings)
+        ds = phantom.mask_sample(label, grid, ["background"], "ovary", seed=1, sample_id="flat", device="cpu",
+                                 progress=False, per_cell=4.0, condition="mask+image", image=reference, engine="fast")
+        shown[scatterers] = ds["image"].values[0]
+        assert imageset.params_of(ds)["side"]["image_scatterers"] == scatterers
+        assert abs(shown[scatterers][inside].mean() - gray) < 5
+    assert local_skewness(shown["tissue"], inside) > local_skewness(shown["plain"], inside) + 0.3
+
+
+def test_flat_tissue_keeps_the_class_statistics_only_when_asked():
+    own = tissue.Tissue(echogenicity_db=7.0, density=2.0, attenuation_db_cm_mhz=0.8, heterogeneity_db=4.0,
+                        amplitude_shape=3.0, strong_fraction=0.01, strong_db=20.0, interface_db={"x": 9.0})
+    plain = side_scatterers.flat_tissue(own, "plain")
+    kept = side_scatterers.flat_tissue(own, "tissue", attenuation_db_cm_mhz=0.5, density=1.0)
+    assert plain == tissue.Tissue(0.0, 2.0, 0.8)
+    assert kept == tissue.Tissue(0.0, 1.0, 0.5, amplitude_shape=3.0, strong_fraction=0.01, strong_db=20.0)
+
+
+def test_a_bad_image_scatterers_value_is_refused_in_one_line(monkeypatch):
+    from ussim import presets
+    read = presets.read
+    monkeypatch.setattr(presets, "read", lambda *a: {**read(*a), "conditions": {
+        "sketch_reflector_db": 1.0, "image_smoothing_grains": 1.0, "image_scatterers": "speckled"}})
+    with pytest.raises(UsageError, match=re.escape("image_scatterers 'speckled' is not allowed: plain or tissue")) as error:
+        conditions.settings("ovary")
+    assert "\n" not in str(error.value)
+
+
 # --- what each set records, and reproducibility ------------------------------------------------
 
 def test_each_level_records_its_condition_source_and_what_to_regenerate_it(tmp_path):
