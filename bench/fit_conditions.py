@@ -17,6 +17,7 @@ replace an optimiser's many evaluations).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
@@ -39,7 +40,7 @@ def simulated_contrast(organ, real, index, grid, sketches, level_db, engine="ful
     names = imageset.class_names_of(real)
     original = conditions.settings
     current = original(organ)
-    conditions.settings = lambda name: conditions.Settings(level_db, current.image_smoothing_grains, current.image_scatterers)
+    conditions.settings = lambda name: dataclasses.replace(current, sketch_reflector_db=level_db)
     try:
         images = [phantom.mask_sample(real["label"].values[i], grid, names, organ, seed=int(i), sample_id=str(i),
                                       device="cpu", progress=False, condition="mask+sketch", sketch=sketches[k],

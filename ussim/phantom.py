@@ -201,10 +201,8 @@ def mask_sample(label, grid: scan.DisplayGrid, class_names, organ: str, *, seed:
     if warm:
         warm_up(label, grid, class_names, table, probe, device=device, per_cell=per_cell, engine=engine)
         if condition == "mask+image":
-            scatterers = conditions.settings(organ).image_scatterers
-            for index in np.unique(label):
-                flat_field_db(table, probes.load(table.probe), grid, device, per_cell, engine,
-                              flat_reference(table, class_names[index], scatterers))
+            flat_fields(label, class_names, table, grid, conditions.settings(organ).image_scatterers, device,
+                        per_cell, engine)
     start = time.perf_counter()
     side, facts = side_of(label, grid, class_names, table, condition=condition, sketch=sketch, image=image,
                           source=source, device=device, per_cell=per_cell, engine=engine)
@@ -241,20 +239,31 @@ def side_of(label, grid: scan.DisplayGrid, class_names, table: tissue.TissueTabl
         axial, lateral = scatter.resolution_cell(scanner)[:2]  # of that probe
         grain = (axial / float(np.diff(grid.z).mean()), lateral / float(np.diff(grid.x).mean()))
     excess_db = side_scatterers.excess_attenuation_db(label, grid.x, grid.z, list(class_names), table, scanner)
-    # each class's map against the flat field of its own scatterers beneath it (one field when plain)
+    # each class's map against the flat field of the scatterers beneath it: one map per distinct field
+    fields = flat_fields(label, class_names, table, grid, level.image_scatterers, device, per_cell, engine)
     power_db = np.zeros(label.shape)
-    flat_facts = {}
+    maps = {}
     for index in np.unique(label):
-        name = class_names[index]
-        flat_db, flat_facts[name] = flat_field_db(table, scanner, grid, device, per_cell, engine,
-                                                  flat_reference(table, name, level.image_scatterers))
-        power = side_scatterers.echogenicity_map_db(image, label, flat_db, excess_db, chain, grid, grain,
-                                                    level.image_smoothing_grains, displayed_spread_db(flat_facts[name]))
-        power_db = np.where(label == index, power, power_db)
+        flat_db, flat_facts = fields[class_names[index]]
+        if id(flat_db) not in maps:
+            maps[id(flat_db)] = side_scatterers.echogenicity_map_db(
+                image, label, flat_db, excess_db, chain, grid, grain, level.image_smoothing_grains,
+                displayed_spread_db(flat_facts))
+        power_db = np.where(label == index, maps[id(flat_db)], power_db)
     region = np.ones(label.shape, bool) if source == "reference" else label == 0
     facts = {"speckle_grain_px": list(grain), "scanner_probe": table.probe, "image_scatterers": level.image_scatterers,
-             "flat_field": flat_facts}
+             "flat_field": {name: field_facts for name, (_, field_facts) in fields.items()}}
     return side_scatterers.Side(condition, power_db=power_db, region=region, scatterers=level.image_scatterers), facts
+
+
+def flat_fields(label, class_names, table: tissue.TissueTable, grid: scan.DisplayGrid, scatterers: str, device: str,
+                per_cell: float, engine: str) -> dict[str, tuple[np.ndarray, dict]]:
+    """flat_field_db of each class of `label` with its flat_reference, by class name: classes with
+    the same scatterers share one field (the cache's one array)."""
+    scanner = probes.load(table.probe)  # the reference stands for an image of the organ's own probe
+    return {class_names[index]: flat_field_db(table, scanner, grid, device, per_cell, engine,
+                                              flat_reference(table, class_names[index], scatterers))
+            for index in np.unique(label)}
 
 
 def flat_reference(table: tissue.TissueTable, name: str, scatterers: str) -> tissue.Tissue:
