@@ -18,10 +18,13 @@ IVUS: the dmolony pullback). Steps:
 
     python bench/fit_display.py --organ ovary|ivus [--frames 36] [--out bench/out] [--engine full|fast]
                                 [--tuning-only] [--fit-smoothing | --fit-despeckle | --fit-exam-spread]
+                                [--condition mask|mask+image] [--image-frames 12]
 
 `--engine fast` simulates with ussim's fast engine (PSF convolution, ussim.fast) instead of the full
 one; `--tuning-only` simulates the tuning frames alone (half the cost: no held-out JS, no montage,
-bench/realism.py measures the held-out frames).
+bench/realism.py measures the held-out frames). `--fit-despeckle` fits a speckle-reduction strength
+per TGC depth, at `--condition mask` on the tuning masks' simulations, at `mask+image` on frames
+simulated from their own images (then the gray map at mask).
 
 It prints JSON; put the values into data/organs/<organ>.toml ([display], [display_chain]).
 """
@@ -32,6 +35,7 @@ import argparse
 import dataclasses
 import json
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -241,7 +245,7 @@ def fit_gray_map(envelopes, references, real_images, labels, background, grid, c
     real_profile = np.bincount(bins, real_values) / np.maximum(counts, 1)
     inside = display.field_of_view(grid, chain)
     # the levels as display.level_db makes them before gain and TGC, the console's speckle reduction included
-    levels = np.stack([display.despeckled(20 * np.log10(np.maximum(e, bmode.ENVELOPE_FLOOR) / r), inside, chain)
+    levels = np.stack([display.despeckled(20 * np.log10(np.maximum(e, bmode.ENVELOPE_FLOOR) / r), inside, grid, chain)
                        for e, r in zip(envelopes, references, strict=True)])
     levels += np.array([display.exam_gain_db(chain, int(s)) for s in seeds])[:, None, None]
     tgc_points = np.asarray(chain.tgc_mm)
@@ -413,36 +417,136 @@ def fit_smoothing(envelopes, references, real_images, labels, names, grid, chain
 
 
 # DECISION: candidate strengths of the speckle reduction (h of non-local means, dB): from none to
-# about the log-compressed speckle's own standard deviation (5.6 dB, ussim.measure), where the
-# filter starts to flatten the texture the tables model as well
-DESPECKLE_DB = (0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0)
+# 15 dB. The flat 3 dB fitted first (about the log-compressed speckle's 5.6 dB std halved) left the
+# far field's contrast 2.4x the real one (bench/RESULTS.md, "where the classifier still tells"):
+# a console's compounding averages more decorrelated looks at depth, so deeper knots may need more.
+DESPECKLE_DB = (0.0, 1.5, 3.0, 4.5, 6.0, 7.5, 9.0, 12.0, 15.0)
+DESPECKLE_ROUNDS = 2       # sweeps over the depths, the gray map refitted after each
+# DECISION: the contrast the profile matches is the gray's std about its 4 px local mean (the band
+# below 4 px of ussim.measure.band_contrast), not the band below 2 px the flat strength was fitted
+# to: below 2 px, 3 dB already matched every depth (2026-12-03: 15.8 / 11.8 / 8.8 / 5.9 gray at
+# the four TGC depths, the gray map darkening the far field), while the real far field's excess
+# lies in the 2-4 px grains (19.4 -> 8.6 gray real, 24.6 -> 20.7 simulated from 5 to 24 mm) that
+# a reader and the classifier see; the compounding that removes them is what the filter stands in for.
+DESPECKLE_BAND_PX = 4.0
 
 
 def fit_despeckle(envelopes, references, real_images, labels, names, grid, chain,
                   near_field_mm: float, seeds) -> tuple[display.DisplayChain, list]:
-    """The display chain's despeckle_db that brings the simulated fine-scale contrast
-    (ussim.measure.band_contrast, the band below 2 px) of every class closest to the real one on
-    these frames, the gray map refitted (fit_gray_map) for each candidate, since the filter narrows
-    the histogram the map must match: the least mean squared relative error over the classes."""
-    inside = display.field_of_view(grid, chain) & (display.depth_mm(grid, chain) > near_field_mm)
+    """The speckle reduction's strength at each TGC depth (despeckle_mm = the chain's tgc_mm) that
+    brings the simulated fine-scale contrast (ussim.measure.band_contrast, the band below
+    DESPECKLE_BAND_PX) of
+    every class closest to the real one in that depth's zone (the field of view's pixels nearest
+    it, deeper than the near field): the least mean squared relative error over the classes,
+    depth by depth, DESPECKLE_ROUNDS sweeps; the gray map, gain and TGC refitted (fit_gray_map)
+    after each sweep, since the filter narrows the histogram the map must match."""
+    depth = display.depth_mm(grid, chain)
+    inside = display.field_of_view(grid, chain)
+    knots = np.asarray(chain.tgc_mm, float)
+    nearest = np.argmin(np.abs(depth[..., None] - knots), axis=-1)
+    zones = [inside & (depth > near_field_mm) & (nearest == k) for k in range(len(knots))]
     classes = measured_classes(labels, names)
-    real = {i: np.array(measure.band_contrast(real_images, (labels == i) & inside)) for i in classes}
+
+    def contrast(images, k):
+        return {i: measure.band_contrast(images, (labels == i) & zones[k][None],
+                                         (DESPECKLE_BAND_PX, measure.BAND_EDGES_PX[1]))[0] for i in classes}
+    real = [contrast(real_images, k) for k in range(len(knots))]
+    log_levels = [20 * np.log10(np.maximum(e, bmode.ENVELOPE_FLOOR) / r) for e, r in zip(envelopes, references,
+                                                                                          strict=True)]
+    filtered = [{h: display.despeckle_filtered(level, inside, h) for h in DESPECKLE_DB} for level in log_levels]
+
+    def images_of(candidate):  # as display.render makes them, from the filtered levels above
+        return np.stack([display.render_level(display.with_gain_and_tgc(
+            display.blended_by_depth(at, level, inside, grid, candidate), grid,
+            display.with_gain(candidate, display.exam_gain_db(candidate, int(s)))), grid, candidate)
+            for at, level, s in zip(filtered, log_levels, seeds, strict=True)])
+
+    def error(candidate, k):
+        simulated = contrast(images_of(candidate), k)
+        pairs = [(simulated[i], real[k][i]) for i in classes if np.isfinite(simulated[i] * real[k][i])]
+        return float(np.mean([(a / b - 1) ** 2 for a, b in pairs])), simulated
+
+    strengths = [float(h) for h in np.broadcast_to(display.despeckle_profile(chain)[1], knots.shape)]
+    current = dataclasses.replace(chain, despeckle_mm=tuple(knots), despeckle_db=tuple(strengths))
     tried = []
-    for strength in DESPECKLE_DB:
-        candidate = fit_gray_map(envelopes, references, real_images, labels, 0, grid,
-                                 display.DisplayChain(**{**chain.as_dict(), "despeckle_db": strength}), near_field_mm,
-                                 seeds)
-        images = rendered(envelopes, references, grid, candidate, seeds)
-        bands = {i: np.array(measure.band_contrast(images, (labels == i) & inside)) for i in classes}
-        error = float(np.mean([(bands[i][0] / real[i][0] - 1) ** 2 for i in classes]))
-        tried.append({"despeckle_db": strength, "error": error, "chain": candidate,
-                      "band_contrast": {names[i]: np.round(bands[i], 2).tolist() for i in classes},
-                      "js": js_per_class(real_images, images, labels, names)})
-        print(json.dumps({k: v for k, v in tried[-1].items() if k != "chain"}), file=sys.stderr, flush=True)
-    best = min(tried, key=lambda t: t["error"])
-    summary = [{"real_band_contrast": {names[i]: np.round(real[i], 2).tolist() for i in classes}}]
-    summary += [{k: v for k, v in t.items() if k != "chain"} for t in tried]
-    return best["chain"], summary
+    for sweep in range(DESPECKLE_ROUNDS):
+        for k in range(len(knots)):
+            results = []
+            for h in DESPECKLE_DB:
+                candidate = dataclasses.replace(current, despeckle_db=tuple(strengths[:k] + [h] + strengths[k + 1:]))
+                results.append((error(candidate, k), h))
+            (best, simulated), strengths[k] = min(results, key=lambda r: r[0][0])
+            current = dataclasses.replace(current, despeckle_db=tuple(strengths))
+            tried.append({"sweep": sweep, "depth_mm": float(knots[k]), "despeckle_db": strengths[k], "error": best,
+                          "fine_contrast": {names[i]: round(simulated[i], 2) for i in classes},
+                          "errors": {f"{h:g}": round(r[0][0], 4) for r, h in zip(results, DESPECKLE_DB, strict=True)}})
+            print(json.dumps(tried[-1]), file=sys.stderr, flush=True)
+        current = fit_gray_map(envelopes, references, real_images, labels, 0, grid, current, near_field_mm, seeds)
+    summary = [{"real_fine_contrast": [{names[i]: round(real[k][i], 2) for i in classes} for k in range(len(knots))],
+                "depth_mm": knots.tolist()}] + tried
+    return current, summary
+
+
+def table_with_chain(organ: str, chain: display.DisplayChain, folder: Path) -> Path:
+    """A copy of the organ's table whose speckle reduction is `chain`'s and whose imaging reads
+    its own [display_chain] (folder/<organ>.toml), for simulations through a candidate chain."""
+    lines = (Path(__file__).resolve().parents[1] / "data" / "organs" / f"{organ}.toml").read_text().splitlines()
+    path = folder / f"{organ}.toml"
+    kept = [line for line in lines if not line.split("=")[0].strip() in ("despeckle_db", "despeckle_mm")]
+    kept = [f'display_chain = "{path}"' if line.split("=")[0].strip() == "display_chain" else line for line in kept]
+    at = kept.index("[display_chain]") + 1
+    profile = [f"despeckle_mm = {[float(v) for v in chain.despeckle_mm]}"] if chain.despeckle_mm else []
+    strengths = [float(v) for v in chain.despeckle_db] if chain.despeckle_mm else float(chain.despeckle_db)
+    path.write_text("\n".join(kept[:at] + profile + [f"despeckle_db = {strengths}"] + kept[at:]) + "\n")
+    return path
+
+
+def fit_despeckle_image(real, index, organ, grid, chain, near_field_mm: float, engine: str,
+                        folder: Path) -> tuple[display.DisplayChain, list]:
+    """The speckle reduction's strength at each TGC depth fitted at `mask+image`, where each frame is
+    simulated from its own image's amplitudes (so the tissue tables' texture, fitted with the chain,
+    cannot stand in for it): the 4 px contrast of each depth's zone (as fit_despeckle) of the frames
+    `index` simulated through each flat candidate strength, each zone taking the best; then the
+    profile and the profile 1.5 dB weaker and stronger everywhere, each zone again its best. Every
+    candidate is simulated in full (the image's map depends on the chain): len(DESPECKLE_DB) + 3 sets."""
+    names = imageset.class_names_of(real)
+    depth = display.depth_mm(grid, chain)
+    inside = display.field_of_view(grid, chain)
+    knots = np.asarray(chain.tgc_mm, float)
+    nearest = np.argmin(np.abs(depth[..., None] - knots), axis=-1)
+    zones = [inside & (depth > near_field_mm) & (nearest == k) for k in range(len(knots))]
+    labels, real_images = real["label"].values[index], real["image"].values[index]
+    classes = measured_classes(labels, names)
+
+    def contrasts(images):  # per zone, per class: the 4 px contrast
+        return [[measure.band_contrast(images, (labels == i) & zone[None], (DESPECKLE_BAND_PX,
+                                                                         measure.BAND_EDGES_PX[1]))[0]
+                 for i in classes] for zone in zones]
+    real_contrast = contrasts(real_images)
+
+    def tried_profile(strengths):
+        candidate = dataclasses.replace(chain, despeckle_mm=tuple(map(float, knots)),
+                                        despeckle_db=tuple(map(float, strengths)))
+        table = str(table_with_chain(organ, candidate, folder))
+        images = np.stack([phantom.mask_sample(
+            labels[n], grid, names, table, seed=int(i), sample_id=str(i), device="cpu", progress=False,
+            engine=engine, condition="mask+image", image=real_images[n], warm=n == 0)["image"].values[0]
+            for n, i in enumerate(index)])
+        contrast = contrasts(images)
+        zone_errors = [float(np.nanmean([(c / r - 1) ** 2 for c, r in zip(contrast[k], real_contrast[k], strict=True)]))
+                       for k in range(len(knots))]
+        record = {"despeckle_db": [float(h) for h in strengths], "zone_errors": np.round(zone_errors, 4).tolist(),
+                  "contrast": [dict(zip([names[i] for i in classes], np.round(c, 2).tolist(), strict=True))
+                               for c in contrast]}
+        print(json.dumps(record), file=sys.stderr, flush=True)
+        return record
+    tried = [tried_profile([h] * len(knots)) for h in DESPECKLE_DB]
+    best = [min(tried, key=lambda t: t["zone_errors"][k])["despeckle_db"][k] for k in range(len(knots))]
+    tried += [tried_profile(np.maximum(np.array(best) + shift, 0.0)) for shift in (-1.5, 0.0, 1.5)]
+    best = [min(tried, key=lambda t: t["zone_errors"][k])["despeckle_db"][k] for k in range(len(knots))]
+    summary = [{"real_contrast": [dict(zip([names[i] for i in classes], np.round(c, 2).tolist(), strict=True))
+                                  for c in real_contrast], "depth_mm": knots.tolist(), "chosen_db": best}] + tried
+    return dataclasses.replace(chain, despeckle_mm=tuple(map(float, knots)), despeckle_db=tuple(best)), summary
 
 
 def class_levels_db(images, labels, classes, inside, chain) -> np.ndarray:
@@ -576,8 +680,15 @@ def main():
                         help="simulate the tuning frames only: no held-out JS and no montage")
     one_part = parser.add_mutually_exclusive_group()  # each fits one part of the chain, then stops
     one_part.add_argument("--fit-despeckle", action="store_true",
-                        help="fit only the chain's speckle reduction (despeckle_db) to the real fine-scale contrast "
-                             "on the tuning frames, with the gray map, gain and TGC refitted for it")
+                        help="fit only the chain's speckle reduction, a strength per TGC depth (despeckle_mm, "
+                             "despeckle_db), to the real fine-scale contrast of each depth's zone on the tuning "
+                             "frames, with the gray map, gain and TGC refitted for it")
+    parser.add_argument("--condition", choices=("mask", "mask+image"), default="mask",
+                        help="with --fit-despeckle: fit the strengths on frames simulated from their masks (mask) or "
+                             "from their own images' amplitudes (mask+image, on the first --image-frames tuning "
+                             "frames; then the gray map, gain and TGC are refitted at mask)")
+    parser.add_argument("--image-frames", type=int, default=12,
+                        help="tuning frames of the mask+image fit (default %(default)s)")
     one_part.add_argument("--fit-exam-spread", action="store_true",
                         help="fit only the exam-to-exam spreads, the chain's gain (gain_spread_db) and each class's "
                              "echogenicity (echogenicity_spread_db), to the real frames' per-class median levels on "
@@ -637,7 +748,15 @@ def main():
     tuning = np.arange(len(splits["tuning"]))
     real_images, labels = real["image"].values[every], real["label"].values[every]
     if args.fit_despeckle or args.fit_exam_spread:  # one part of the chain, the gray map refitted with it
-        if args.fit_despeckle:
+        if args.fit_despeckle and args.condition == "mask+image":
+            with tempfile.TemporaryDirectory() as folder:
+                profile, found = fit_despeckle_image(real, every[tuning][: args.image_frames], organ, grid,
+                                                     display.load(organ), NEAR_FIELD_MM[organ], args.engine,
+                                                     Path(folder))
+            fitted = fit_gray_map(envelopes[tuning], references[tuning], real_images[tuning], labels[tuning], 0, grid,
+                                  profile, NEAR_FIELD_MM[organ], every[tuning])
+            report["despeckle_fit"] = found
+        elif args.fit_despeckle:
             fitted, found = fit_despeckle(envelopes[tuning], references[tuning], real_images[tuning], labels[tuning],
                                           names, grid, display.load(organ), NEAR_FIELD_MM[organ], every[tuning])
             report["despeckle_fit"] = found

@@ -145,6 +145,19 @@ def local_skewness(images: np.ndarray, inside: np.ndarray, seed: int = 0) -> dic
     sparse strong scatterers skew it to the bright (bright grains on a darker field). The pooled
     histograms and the grain widths do not tell the two apart, a reader does at once.
     """
+    per_image = standardised_detail(images, inside)
+    if not per_image:
+        return {"value": float("nan"), "low": float("nan"), "high": float("nan")}
+    rng = np.random.default_rng(seed)
+    replicates = [skewness(np.concatenate([per_image[i] for i in rng.integers(len(per_image), size=len(per_image))]))
+                  for _ in range(SKEW_REPLICATES)]
+    low, high = np.percentile(replicates, [2.5, 97.5])
+    return {"value": skewness(np.concatenate(per_image)), "low": float(low), "high": float(high)}
+
+
+def standardised_detail(images: np.ndarray, inside: np.ndarray) -> list[np.ndarray]:
+    """Per image with enough of the class: its pixels' gray about the local mean, in local
+    standard deviations (the values `local_skewness` pools)."""
     per_image = []
     for image, mask in zip(images, inside, strict=True):
         gray = image.astype(np.float64)
@@ -155,17 +168,18 @@ def local_skewness(images: np.ndarray, inside: np.ndarray, seed: int = 0) -> dic
         mean = ndimage.gaussian_filter(gray, TEXTURE_SIGMA_PX)
         spread = np.sqrt(np.maximum(ndimage.gaussian_filter(gray ** 2, TEXTURE_SIGMA_PX) - mean ** 2, 1e-6))
         per_image.append(((gray - mean) / spread)[keep])
-    if not per_image:
-        return {"value": float("nan"), "low": float("nan"), "high": float("nan")}
+    return per_image
 
-    def skewness(values):
-        centred = values - values.mean()
-        return float(np.mean(centred ** 3) / np.mean(centred ** 2) ** 1.5)
-    rng = np.random.default_rng(seed)
-    replicates = [skewness(np.concatenate([per_image[i] for i in rng.integers(len(per_image), size=len(per_image))]))
-                  for _ in range(SKEW_REPLICATES)]
-    low, high = np.percentile(replicates, [2.5, 97.5])
-    return {"value": skewness(np.concatenate(per_image)), "low": float(low), "high": float(high)}
+
+def skewness(values: np.ndarray) -> float:
+    centred = values - values.mean()
+    return float(np.mean(centred ** 3) / np.mean(centred ** 2) ** 1.5)
+
+
+def pooled_local_skewness(images: np.ndarray, inside: np.ndarray) -> float:
+    """`local_skewness`'s value alone (no interval): NaN without a measurable image."""
+    per_image = standardised_detail(images, inside)
+    return skewness(np.concatenate(per_image)) if per_image else float("nan")
 
 
 def class_histograms(images: np.ndarray, labels: np.ndarray, n_classes: int) -> np.ndarray:

@@ -53,8 +53,10 @@ class DisplayChain:
     catheter_gray: float = 0.0            # inside the catheter (circle)
     smoothing_mm: tuple[float, ...] = (0.0, 0.0)  # Gaussian sigma (depth z, lateral x) of the gray image's
                                           # post-detection smoothing and resampling (0: none)
-    despeckle_db: float = 0.0             # speckle reduction: the non-local means filter's h on the
-                                          # level in dB (`despeckled`; 0: none)
+    despeckle_db: float | tuple[float, ...] = 0.0  # speckle reduction: the non-local means filter's h
+                                          # on the level in dB (`despeckled`; 0: none); one value, or one
+    despeckle_mm: tuple[float, ...] = ()  # per depth here (from the face or catheter; linear between,
+                                          # flat beyond), as the console's compounding smooths more at depth
     gain_spread_db: float = 0.0           # exam-to-exam spread (std, dB) of the gain a sonographer
                                           # sets: each simulated exam draws its own (`exam_gain_db`)
 
@@ -106,8 +108,7 @@ def validate(chain: DisplayChain, source: str = "display chain") -> DisplayChain
     bad = [f"{k} = {numbers[k]:g}" for k in grays if not 0 <= numbers[k] <= 255]
     if bad:
         raise UsageError(f"{where} {', '.join(bad)} (gray levels must lie within 0..255)")
-    if not chain.despeckle_db >= 0:
-        raise UsageError(f"{where} despeckle_db = {chain.despeckle_db:g} (allowed: >= 0 dB, 0 = no speckle reduction)")
+    _validate_despeckle(chain, where)
     if not chain.gain_spread_db >= 0:
         raise UsageError(f"{where} gain_spread_db = {chain.gain_spread_db:g} (allowed: >= 0 dB, 0 = one gain for "
                          f"every exam)")
@@ -126,6 +127,32 @@ def validate(chain: DisplayChain, source: str = "display chain") -> DisplayChain
     if bad:
         raise UsageError(f"{where} {', '.join(bad)} (lengths must be >= 0, spacing and decay > 0)")
     return chain
+
+
+def _validate_despeckle(chain: DisplayChain, where: str) -> None:
+    strengths = np.atleast_1d(np.asarray(chain.despeckle_db, float))
+    if chain.despeckle_mm:
+        depths = np.asarray(chain.despeckle_mm, float)
+        if np.ndim(chain.despeckle_db) != 1 or strengths.shape != depths.shape:
+            raise UsageError(f"{where} {depths.size} despeckle_mm depths for despeckle_db {chain.despeckle_db} "
+                             f"(need one strength per depth)")
+        if not (np.all(np.isfinite(depths)) and depths[0] >= 0 and np.all(np.diff(depths) > 0)):
+            raise UsageError(f"{where} despeckle_mm {depths.tolist()} (depths must be finite, >= 0 and strictly "
+                             f"increase)")
+    elif np.ndim(chain.despeckle_db) != 0:
+        raise UsageError(f"{where} despeckle_db {list(chain.despeckle_db)} without despeckle_mm (one strength, or "
+                         f"one per despeckle_mm depth)")
+    bad = [f"{h:g}" for h in strengths if not (math.isfinite(h) and h >= 0)]
+    if bad:
+        raise UsageError(f"{where} despeckle_db = {', '.join(bad)} (allowed: >= 0 dB, 0 = no speckle reduction)")
+
+
+def despeckle_profile(chain: DisplayChain) -> tuple[np.ndarray, np.ndarray]:
+    """(depths mm, strengths dB) of the chain's speckle reduction; one strength at depth 0 when
+    the chain gives no depths."""
+    strengths = np.atleast_1d(np.asarray(chain.despeckle_db, np.float64))
+    depths = np.asarray(chain.despeckle_mm, np.float64) if chain.despeckle_mm else np.zeros(1)
+    return depths, strengths
 
 
 def exam_gain_db(chain: DisplayChain, seed: int) -> float:
@@ -188,9 +215,12 @@ def level_db(envelope_image, reference: float, grid, chain: DisplayChain) -> np.
     if not (reference > 0 and math.isfinite(reference)):
         raise UsageError(f"display reference {reference:g} (must be a finite, positive envelope value)")
     floored = np.maximum(np.asarray(envelope_image, np.float64), bmode.ENVELOPE_FLOOR)
-    level = 20.0 * np.log10(floored / reference)
-    if chain.despeckle_db > 0:
-        level = despeckled(level, field_of_view(grid, chain), chain)
+    level = despeckled(20.0 * np.log10(floored / reference), field_of_view(grid, chain), grid, chain)
+    return with_gain_and_tgc(level, grid, chain)
+
+
+def with_gain_and_tgc(level: np.ndarray, grid, chain: DisplayChain) -> np.ndarray:
+    """A level image (dB) with the chain's gain and its TGC at each pixel's depth added."""
     level = level + chain.gain_db
     if chain.tgc_mm:
         level = level + bmode.tgc_from_points(depth_mm(grid, chain) * 1e-3,
@@ -213,18 +243,46 @@ DESPECKLE_DISTANCE_PX = 6
 DESPECKLE_FLOOR_DB = 60.0
 
 
-def despeckled(level: np.ndarray, inside: np.ndarray, chain: DisplayChain) -> np.ndarray:
-    """The level image (dB) with the console's speckle reduction applied within `inside` (the
-    field of view); unchanged when chain.despeckle_db is 0. Outside pixels are filled with the
-    inside median before filtering, so that the outside fill does not pull the border's patches."""
-    if chain.despeckle_db <= 0 or not inside.any():
+def despeckled(level: np.ndarray, inside: np.ndarray, grid, chain: DisplayChain) -> np.ndarray:
+    """The level image (dB) on `grid` with the console's speckle reduction applied within `inside`
+    (the field of view); unchanged where the strength is 0. A strength per depth
+    (chain.despeckle_mm): the image filtered at each depth's strength, blended linearly between
+    the depths (each pixel by its own depth; the nearest end's beyond them)."""
+    strengths = despeckle_profile(chain)[1]
+    if not np.any(strengths > 0) or not inside.any():
+        return level
+    return blended_by_depth({float(h): despeckle_filtered(level, inside, float(h)) for h in np.unique(strengths)},
+                            level, inside, grid, chain)
+
+
+def despeckle_filtered(level: np.ndarray, inside: np.ndarray, strength_db: float) -> np.ndarray:
+    """The level image (dB) filtered by non-local means of strength h = strength_db (the image
+    itself at 0). Outside pixels are filled with the inside median before filtering, so that the
+    outside fill does not pull the border's patches."""
+    if strength_db <= 0 or not inside.any():
         return level
     from skimage.restoration import denoise_nl_means
 
     middle = float(np.median(level[inside]))
     filled = np.where(inside, np.maximum(level, middle - DESPECKLE_FLOOR_DB), middle)
-    filtered = denoise_nl_means(filled, patch_size=DESPECKLE_PATCH_PX, patch_distance=DESPECKLE_DISTANCE_PX,
-                                h=chain.despeckle_db, fast_mode=True)
+    return denoise_nl_means(filled, patch_size=DESPECKLE_PATCH_PX, patch_distance=DESPECKLE_DISTANCE_PX,
+                            h=strength_db, fast_mode=True)
+
+
+def blended_by_depth(filtered_at: dict, level: np.ndarray, inside: np.ndarray, grid,
+                     chain: DisplayChain) -> np.ndarray:
+    """Within `inside`, the chain's despeckled level from `filtered_at` (strength dB -> the level
+    filtered at it, despeckle_filtered; holding the chain's strengths); `level` outside.
+    DECISION: blending a few filtered images, not filtering each pixel with its own h, which
+    skimage cannot do; neighbouring depths' strengths differ by a few dB."""
+    depths, strengths = despeckle_profile(chain)
+    if len(depths) == 1:
+        filtered = filtered_at[float(strengths[0])]
+    else:
+        depth = depth_mm(grid, chain)
+        filtered = np.zeros_like(level)
+        for knot, h in enumerate(strengths):
+            filtered = filtered + np.interp(depth, depths, np.eye(len(depths))[knot]) * filtered_at[float(h)]
     return np.where(inside, filtered, level)
 
 
@@ -265,7 +323,13 @@ def smoothed(gray: np.ndarray, inside: np.ndarray, grid, chain: DisplayChain) ->
 
 def render(envelope_image, reference: float, grid, chain: DisplayChain) -> np.ndarray:
     """uint8 display image of an envelope image on `grid` against the fixed `reference`."""
-    gray = gray_map(level_db(envelope_image, reference, grid, chain), chain)
+    return render_level(level_db(envelope_image, reference, grid, chain), grid, chain)
+
+
+def render_level(level: np.ndarray, grid, chain: DisplayChain) -> np.ndarray:
+    """uint8 display image of a displayed level image (dB, `level_db`: despeckled, gain and TGC
+    added): the gray map, the smoothing, the scanner's overlays and the outside fill."""
+    gray = gray_map(level, chain)
     inside = field_of_view(grid, chain)
     gray = smoothed(gray, inside, grid, chain)
     added, floor = overlays(grid, chain)

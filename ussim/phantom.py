@@ -288,13 +288,15 @@ def flat_field_db(table: tissue.TissueTable, probe, grid: scan.DisplayGrid, devi
     """The mean log level (dB re the display reference) at which this simulator shows `reference`
     tissue (by default 0 dB, nominal attenuation, plain scatterers, no texture: flat_reference) at
     each pixel of `grid` with `probe` and the organ's imaging settings; +inf outside what the probe
-    images. Cached per organ, probe, grid, device, density and scatterer statistics: a one-off set-up
-    of a set, paid in its warm-up."""
+    images. Cached per organ, probe, grid, device, density, scatterer statistics and display chain
+    (its speckle reduction shapes the displayed spread): a one-off set-up of a set, paid in its warm-up."""
     nominal = table.imaging.get("attenuation_db_cm_mhz", simulate.Settings().attenuation_db_cm_mhz)
     reference = reference or tissue.Tissue(0.0, 1.0, nominal)
     statistics = (reference.echogenicity_db, reference.density, reference.attenuation_db_cm_mhz,
                   reference.amplitude_shape, reference.strong_fraction, reference.strong_db)
-    key = (table.organ, probe, grid.x.tobytes(), grid.z.tobytes(), device, per_cell, engine, statistics)
+    chain = display.load(table.imaging["display_chain"]) if table.imaging.get("display_chain") else None
+    key = (table.organ, probe, grid.x.tobytes(), grid.z.tobytes(), device, per_cell, engine, statistics,
+           repr(chain))
     if key not in _FLAT_FIELDS:
         start = time.perf_counter()
         # imaged as a mask+image sample is: without receiver noise (imaging_settings)
@@ -315,10 +317,9 @@ def flat_field_db(table: tissue.TissueTable, probe, grid: scan.DisplayGrid, devi
         facts = {"per_cell": per_cell, "sigma_px": sigma, "probe": probe.name,
                  "strong_fraction": reference.strong_fraction, "strong_db": reference.strong_db,
                  "amplitude_shape": reference.amplitude_shape if math.isfinite(reference.amplitude_shape) else None}
-        if table.imaging.get("display_chain"):  # the speckle's log level about its mean, as the console shows it
-            chain = display.load(table.imaging["display_chain"])
+        if chain is not None:  # the speckle's log level about its mean, as the console shows it
             inside = (imaged > 0) & display.field_of_view(grid, chain)
-            shown = display.despeckled(level, inside, chain)
+            shown = display.despeckled(level, inside, grid, chain)
             about = (shown - local_mean(np.where(imaged > 0, shown, 0.0)))[inside]
             quantile = (np.arange(side_scatterers.LOG_SPECKLE_QUANTILES) + 0.5) / side_scatterers.LOG_SPECKLE_QUANTILES
             facts["displayed_spread_db"] = np.round(np.quantile(about, quantile), 3).tolist()

@@ -3,6 +3,7 @@ scatterer amplitudes, and every set says what the simulator saw and where it cam
 
 import dataclasses
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -159,6 +160,25 @@ def test_an_ovary_reference_comes_back_at_its_own_mean_gray(gray=40):
                              progress=False, per_cell=4.0, condition="mask+image", image=reference, engine="fast")
     shown = ds["image"].values[0][inside].astype(float)
     assert abs(shown.mean() - reference[inside].mean()) < 5
+
+
+def test_the_flat_field_follows_the_display_chain_it_is_shown_through(tmp_path):
+    """The flat field's displayed spread is the chain's (its speckle reduction narrows it): two
+    chains in one process must not share one cached field."""
+    text = (Path(__file__).resolve().parents[2] / "data" / "organs" / "ovary.toml").read_text()
+    stronger = tmp_path / "ovary.toml"  # 6 dB more speckle reduction at every depth
+    stronger.write_text(re.sub(r"\ndespeckle_db = \[([^]]*)\]\n", lambda m: "\ndespeckle_db = [%s]\n" % ", ".join(
+        str(float(h) + 6) for h in m.group(1).split(",")), text, count=1))
+    assert display.load(stronger).despeckle_db == tuple(h + 6 for h in display.load("ovary").despeckle_db)
+    table = tissue.load("ovary")
+    grid = phantom.display_grid(table, (64, 64))
+    probe = probes.load(table.probe)
+    spreads = []
+    for chain in ("ovary", str(stronger)):
+        shown = dataclasses.replace(table, imaging={**table.imaging, "display_chain": chain})
+        _, facts = phantom.flat_field_db(shown, probe, grid, "cpu", 4.0, engine="fast")
+        spreads.append(np.ptp(facts["displayed_spread_db"]))
+    assert spreads[1] < 0.8 * spreads[0]
 
 
 def local_skewness(image: np.ndarray, inside: np.ndarray) -> float:

@@ -139,7 +139,8 @@ def test_compounded_diverging_waves_start_from_the_centre_with_non_negative_dela
 
 def test_smoothing_coarsens_the_grain_inside_the_field_of_view_only(organ):
     grid = grid_of(organ, 128)
-    chain = dataclasses.replace(display.load(organ), smoothing_mm=(0.0, 0.0), reverb_gray=0.0, despeckle_db=0.0)
+    chain = dataclasses.replace(display.load(organ), smoothing_mm=(0.0, 0.0), reverb_gray=0.0, despeckle_db=0.0,
+                                despeckle_mm=())
     rng = np.random.default_rng(4)
     envelope = np.abs(rng.standard_normal((128, 128)) + 1j * rng.standard_normal((128, 128))) * 0.1
     sharp = display.render(envelope, 1.0, grid, chain).astype(float)
@@ -166,7 +167,8 @@ def test_bad_smoothing_is_one_line(smoothing):
 
 def test_despeckling_lowers_the_fine_contrast_keeps_an_edge_and_the_outside(organ):
     grid = grid_of(organ, 128)
-    chain = dataclasses.replace(display.load(organ), smoothing_mm=(0.0, 0.0), reverb_gray=0.0, despeckle_db=0.0)
+    chain = dataclasses.replace(display.load(organ), smoothing_mm=(0.0, 0.0), reverb_gray=0.0, despeckle_db=0.0,
+                                despeckle_mm=())
     rng = np.random.default_rng(5)
     speckle = np.abs(rng.standard_normal((128, 128)) + 1j * rng.standard_normal((128, 128)))
     step = np.where(np.arange(128)[None, :] < 64, 0.03, 0.3)  # a 20 dB step across the image
@@ -174,7 +176,7 @@ def test_despeckling_lowers_the_fine_contrast_keeps_an_edge_and_the_outside(orga
     fov = display.field_of_view(grid, chain)
     strong = dataclasses.replace(chain, despeckle_db=4.0)
     raw = 20 * np.log10(envelope)
-    filtered = display.despeckled(raw, fov, strong)
+    filtered = display.despeckled(raw, fov, grid, strong)
     assert np.array_equal(raw[~fov], filtered[~fov])  # outside the field of view nothing changes
     # the displayed level is the despeckled one plus gain and TGC
     np.testing.assert_allclose(display.level_db(envelope, 1.0, grid, strong) - display.level_db(envelope, 1.0, grid, chain),
@@ -186,18 +188,55 @@ def test_despeckling_lowers_the_fine_contrast_keeps_an_edge_and_the_outside(orga
         assert filtered[side].std() < 0.5 * raw[side].std()
     # ... while the 20 dB step between the halves stays (its mean levels within 2 dB of before)
     assert abs((filtered[right].mean() - filtered[left].mean()) - (raw[right].mean() - raw[left].mean())) < 2.0
-    assert np.array_equal(display.despeckled(raw, fov, chain), raw)  # strength 0: no filter
+    assert np.array_equal(display.despeckled(raw, fov, grid, chain), raw)  # strength 0: no filter
+
+
+def test_a_despeckle_profile_smooths_by_depth(organ):
+    """Strengths per depth: each depth's own filter at and beyond the end depths, a blend between,
+    so the speckle's spread falls with depth where the strength rises."""
+    grid = grid_of(organ, 128)
+    chain = dataclasses.replace(display.load(organ), despeckle_db=0.0, despeckle_mm=())
+    fov = display.field_of_view(grid, chain)
+    depth = display.depth_mm(grid, chain)
+    near_mm, far_mm = np.quantile(depth[fov], [0.25, 0.75])
+    rng = np.random.default_rng(6)
+    raw = 20 * np.log10(np.abs(rng.standard_normal((128, 128)) + 1j * rng.standard_normal((128, 128))))
+    profile = dataclasses.replace(chain, despeckle_mm=(near_mm, far_mm), despeckle_db=(0.0, 5.0))
+    filtered = display.despeckled(raw, fov, grid, profile)
+    flat = display.despeckled(raw, fov, grid, dataclasses.replace(chain, despeckle_db=5.0))
+    shallow, deep = fov & (depth <= near_mm), fov & (depth >= far_mm)
+    assert shallow.sum() > 200 and deep.sum() > 200
+    assert np.array_equal(filtered[shallow], raw[shallow])  # strength 0 before the first depth
+    np.testing.assert_allclose(filtered[deep], flat[deep])  # the last depth's strength beyond it
+    between = fov & (depth > near_mm) & (depth < far_mm)
+    weight = ((depth - near_mm) / (far_mm - near_mm))[between]  # linear in depth between the two
+    np.testing.assert_allclose(filtered[between], (1 - weight) * raw[between] + weight * flat[between], atol=1e-9)
+    assert filtered[deep].std() < 0.5 * raw[deep].std()
+    assert np.array_equal(filtered[~fov], raw[~fov])
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"despeckle_mm": (3.0, 20.0), "despeckle_db": 3.0}, "2 despeckle_mm depths for despeckle_db 3.0"),
+    ({"despeckle_mm": (3.0, 20.0), "despeckle_db": (3.0,)}, "need one strength per depth"),
+    ({"despeckle_mm": (20.0, 3.0), "despeckle_db": (3.0, 6.0)}, r"despeckle_mm \[20.0, 3.0\]"),
+    ({"despeckle_mm": (), "despeckle_db": (3.0, 6.0)}, "without despeckle_mm"),
+    ({"despeckle_mm": (3.0, 20.0), "despeckle_db": (3.0, -1.0)}, "despeckle_db = -1"),
+])
+def test_bad_despeckle_profile_is_one_line(change, message):
+    with pytest.raises(UsageError, match=message) as error:
+        display.validate(dataclasses.replace(display.load("ovary"), **change))
+    assert "\n" not in str(error.value)
 
 
 def test_bad_despeckle_strength_is_one_line():
     with pytest.raises(UsageError, match="despeckle_db = -1") as error:
-        display.validate(dataclasses.replace(display.load("ovary"), despeckle_db=-1.0))
+        display.validate(dataclasses.replace(display.load("ovary"), despeckle_db=-1.0, despeckle_mm=()))
     assert "\n" not in str(error.value)
 
 
 def test_an_exams_gain_is_the_echoes_louder_and_is_drawn_from_its_seed(organ):
     grid = grid_of(organ, 64)
-    chain = dataclasses.replace(display.load(organ), despeckle_db=0.0)
+    chain = dataclasses.replace(display.load(organ), despeckle_db=0.0, despeckle_mm=())
     rng = np.random.default_rng(5)
     envelope = np.abs(rng.standard_normal((64, 64)) + 1j * rng.standard_normal((64, 64))) * 0.05
     # 4 dB more gain shows what 4 dB stronger echoes would (the overlays and the fill unchanged)
