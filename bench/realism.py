@@ -27,7 +27,7 @@ label today's simulator as the kept one). Output:
 bench/out/realism_<label>.json and .md, montages bench/realism_montage_<organ>_<label>.png.
 
     python bench/realism.py [--organ ivus|ovary|both] [--frames K] [--label before] [--demo runs/demo] [--conditions C ...]
-                            [--reuse LABEL] [--per-cell N] [--out bench/out]
+                            [--reuse LABEL] [--per-cell N] [--engine full|fast] [--out bench/out]
 """
 
 from __future__ import annotations
@@ -60,6 +60,8 @@ CONDITIONS = ("mask", "mask+sketch", "mask+image")
 # The ovary's 15 s: 36 images at `mask` took 10.1 min with their measuring (2026-12-02, bench/RESULTS.md
 # "A larger split"; 36 s before the speckle reduction's refits, 12 s before issue 21); IVUS unchanged.
 EXPECTED_SECONDS = {"ivus": 3.0, "ovary": 15.0, "frd_image": 0.6, "c2st": 12.0}
+# the fast engine's seconds per image, the image's side information included (bench/RESULTS.md, "Fast engine")
+EXPECTED_FAST_SECONDS = {"ivus": 0.5, "ovary": 1.5}
 IVUS_FRAMES = 24  # the dmolony pullback: at most 12 tuning + 12 held-out frames
 
 
@@ -97,8 +99,10 @@ def available_conditions() -> list[str]:
     return list(CONDITIONS)
 
 
-def simulate_held_out(real, index: np.ndarray, grid, organ: str, condition: str, per_cell: float):
-    """The held-out masks through ussim at one condition, seeds = frame numbers, as one image set."""
+def simulate_held_out(real, index: np.ndarray, grid, organ: str, condition: str, per_cell: float,
+                      engine: str = "full"):
+    """The held-out masks through ussim (`engine`: full or fast) at one condition, seeds = frame
+    numbers, as one image set."""
     names = imageset.class_names_of(real)
     samples = []
     for n, i in enumerate(index):
@@ -109,7 +113,7 @@ def simulate_held_out(real, index: np.ndarray, grid, organ: str, condition: str,
                 {"condition": condition, "sketch": edge_sketch(image)}
         samples.append(phantom.mask_sample(real["label"].values[i], grid, names, organ, seed=int(i),
                                            sample_id=str(real["sample_id"].values[i]), device="cpu", progress=False,
-                                           per_cell=per_cell, warm=n == 0, **extra))
+                                           per_cell=per_cell, warm=n == 0, engine=engine, **extra))
     joined = imageset.concat(samples) if len(samples) > 1 else samples[0]
     joined.attrs["timing"] = samples[0].attrs["timing"]
     return joined
@@ -245,12 +249,13 @@ def run(organ: str, args, with_frd: bool) -> dict:
                 with imageset.read(path) as kept:
                     simulated = kept.load()
             else:
-                simulated = simulate_held_out(real, held, grid, organ, condition, args.per_cell)
+                simulated = simulate_held_out(real, held, grid, organ, condition, args.per_cell, args.engine)
                 imageset.write(simulated, path, overwrite=True)
         except (ImportError, TypeError, OSError, ValueError) as error:
             print(f"  ussim:{condition} not measured: {type(error).__name__}: {error}", flush=True)
             continue
-        rows.append(reference.against(f"ussim:{condition}", simulated["image"].values, simulated["label"].values,
+        engine = "" if args.engine == "full" else f"[{args.engine}]"
+        rows.append(reference.against(f"ussim{engine}:{condition}", simulated["image"].values, simulated["label"].values,
                                       simulated["seconds"].values))
         rows[-1]["set_file"] = str(path)
         montage_columns.append(simulated["image"].values)
@@ -342,6 +347,9 @@ def main():
     parser.add_argument("--demo", type=Path, help="a `make demo` run folder (e.g. runs/demo): its sets too")
     parser.add_argument("--per-cell", type=float, default=scatter.SCATTERERS_PER_CELL,
                         help="scatterers per resolution cell (lower only for quick trials)")
+    parser.add_argument("--engine", choices=("full", "fast"), default="full",
+                        help="ussim's engine for the held-out masks: full (channel data and delay-and-sum) or fast "
+                             "(PSF convolution calibrated against it; rows named ussim[fast]:<condition>)")
     parser.add_argument("--seed", type=int, default=0, help="seeds bootstraps, patch positions and the C2ST")
     parser.add_argument("--out", type=Path, default=Path("bench/out"))
     args = parser.parse_args()
@@ -357,14 +365,15 @@ def main():
     conditions = len([c for c in available_conditions() if not args.conditions or c in args.conditions])
     demo_sets = {o: len(list((args.demo / "sets").glob(f"{o}_*.h5"))) if args.demo else 0 for o in organs}
     frames = {o: min(args.frames, IVUS_FRAMES // 2) if o == "ivus" else args.frames for o in organs}
-    expected = sum(frames[o] * (0 if args.reuse else EXPECTED_SECONDS[o] * conditions)
+    per_image = EXPECTED_SECONDS if args.engine == "full" else EXPECTED_FAST_SECONDS
+    expected = sum(frames[o] * (0 if args.reuse else per_image[o] * conditions)
                    + (2 + conditions + demo_sets[o])
                    * (EXPECTED_SECONDS["c2st"] + frames[o] * EXPECTED_SECONDS["frd_image"] * with_frd) for o in organs)
     started = datetime.datetime.now(datetime.timezone.utc)
     print(f"{describe()}\n{started:%Y-%m-%d %H:%M} UTC: {command}\nexpected about {expected / 60:.0f} min on 2 free "
           f"cores (5-6 x that when other jobs load them){'' if with_frd else '; FRD left out (pyradiomics absent)'}",
           flush=True)
-    report = {"label": args.label, "machine": describe(), "date": f"{started:%Y-%m-%d %H:%M} UTC", "command": command,
+    report = {"label": args.label, "engine": args.engine, "machine": describe(), "date": f"{started:%Y-%m-%d %H:%M} UTC", "command": command,
               "results": [run(organ, args, with_frd) for organ in organs]}
     report["minutes"] = round((datetime.datetime.now(datetime.timezone.utc) - started).total_seconds() / 60, 1)
     (args.out / f"realism_{args.label}.json").write_text(json.dumps(report, indent=1, default=float))

@@ -251,22 +251,50 @@ def despeckled(level: np.ndarray, inside: np.ndarray, grid, chain: DisplayChain)
     strengths = despeckle_profile(chain)[1]
     if not np.any(strengths > 0) or not inside.any():
         return level
-    return blended_by_depth({float(h): despeckle_filtered(level, inside, float(h)) for h in np.unique(strengths)},
-                            level, inside, grid, chain)
+    weights = depth_weights(grid, chain)
+    filtered_at = {}
+    for h in np.unique(strengths):  # each strength filters only the rows where it has weight
+        used = np.any(weights[strengths == h] > 0, axis=0) & inside
+        rows = np.flatnonzero(used.any(axis=1))
+        if rows.size:
+            filtered_at[float(h)] = despeckle_filtered(level, inside, float(h), (rows[0], rows[-1] + 1))
+    return blended_by_depth(filtered_at, level, inside, grid, chain)
 
 
-def despeckle_filtered(level: np.ndarray, inside: np.ndarray, strength_db: float) -> np.ndarray:
+def depth_weights(grid, chain: DisplayChain) -> np.ndarray:
+    """(depths, z, x): each pixel's weight of each despeckle depth (linear between them, the
+    nearest end beyond; they sum to 1)."""
+    depths = despeckle_profile(chain)[0]
+    if len(depths) == 1:
+        return np.ones((1, grid.z.size, grid.x.size))
+    depth = depth_mm(grid, chain)
+    return np.stack([np.interp(depth, depths, np.eye(len(depths))[knot]) for knot in range(len(depths))])
+
+
+# pixels of context a non-local means output pixel reads on each side: its search window and patch
+DESPECKLE_REACH_PX = DESPECKLE_DISTANCE_PX + DESPECKLE_PATCH_PX // 2
+
+
+def despeckle_filtered(level: np.ndarray, inside: np.ndarray, strength_db: float,
+                       rows: tuple[int, int] | None = None) -> np.ndarray:
     """The level image (dB) filtered by non-local means of strength h = strength_db (the image
-    itself at 0). Outside pixels are filled with the inside median before filtering, so that the
-    outside fill does not pull the border's patches."""
+    itself at 0); with `rows` (first, end), only those rows are filtered (the rest is `level`),
+    from a band DESPECKLE_REACH_PX wider on each side: each filtered pixel reads only that far, so
+    they equal the whole image's. Outside pixels are filled with the inside median before
+    filtering, so that the outside fill does not pull the border's patches."""
     if strength_db <= 0 or not inside.any():
         return level
     from skimage.restoration import denoise_nl_means
 
     middle = float(np.median(level[inside]))
     filled = np.where(inside, np.maximum(level, middle - DESPECKLE_FLOOR_DB), middle)
-    return denoise_nl_means(filled, patch_size=DESPECKLE_PATCH_PX, patch_distance=DESPECKLE_DISTANCE_PX,
+    first, end = rows if rows is not None else (0, level.shape[0])
+    top, bottom = max(first - DESPECKLE_REACH_PX, 0), min(end + DESPECKLE_REACH_PX, level.shape[0])
+    band = denoise_nl_means(filled[top:bottom], patch_size=DESPECKLE_PATCH_PX, patch_distance=DESPECKLE_DISTANCE_PX,
                             h=strength_db, fast_mode=True)
+    out = np.array(level, np.float64, copy=True)
+    out[first:end] = band[first - top:end - top]
+    return out
 
 
 def blended_by_depth(filtered_at: dict, level: np.ndarray, inside: np.ndarray, grid,
@@ -275,14 +303,14 @@ def blended_by_depth(filtered_at: dict, level: np.ndarray, inside: np.ndarray, g
     filtered at it, despeckle_filtered; holding the chain's strengths); `level` outside.
     DECISION: blending a few filtered images, not filtering each pixel with its own h, which
     skimage cannot do; neighbouring depths' strengths differ by a few dB."""
-    depths, strengths = despeckle_profile(chain)
-    if len(depths) == 1:
+    strengths = despeckle_profile(chain)[1]
+    if len(strengths) == 1:
         filtered = filtered_at[float(strengths[0])]
     else:
-        depth = depth_mm(grid, chain)
-        filtered = np.zeros_like(level)
-        for knot, h in enumerate(strengths):
-            filtered = filtered + np.interp(depth, depths, np.eye(len(depths))[knot]) * filtered_at[float(h)]
+        filtered = np.zeros_like(level, dtype=np.float64)
+        for weight, h in zip(depth_weights(grid, chain), strengths, strict=True):
+            if float(h) in filtered_at:
+                filtered = filtered + weight * filtered_at[float(h)]
     return np.where(inside, filtered, level)
 
 

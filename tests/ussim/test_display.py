@@ -215,6 +215,23 @@ def test_a_despeckle_profile_smooths_by_depth(organ):
     assert np.array_equal(filtered[~fov], raw[~fov])
 
 
+def test_each_strength_filters_only_its_rows_and_gives_the_whole_images_values(organ):
+    """despeckled filters each strength over the rows where it has weight (plus the filter's
+    reach): the same values as filtering the whole image at every strength and blending."""
+    grid = grid_of(organ, 128)
+    chain = display.load(organ)
+    fov = display.field_of_view(grid, chain)
+    depth = display.depth_mm(grid, chain)
+    knots = tuple(np.quantile(depth[fov], [0.1, 0.4, 0.7]))
+    profile = dataclasses.replace(chain, despeckle_mm=knots, despeckle_db=(2.0, 2.0, 6.0))
+    rng = np.random.default_rng(8)
+    raw = 20 * np.log10(np.abs(rng.standard_normal((128, 128)) + 1j * rng.standard_normal((128, 128))))
+    whole = {h: display.despeckle_filtered(raw, fov, h) for h in (2.0, 6.0)}
+    expected = display.blended_by_depth(whole, raw, fov, grid, profile)
+    np.testing.assert_allclose(display.despeckled(raw, fov, grid, profile), expected, atol=1e-9)
+    assert not np.allclose(whole[2.0][fov], whole[6.0][fov])
+
+
 @pytest.mark.parametrize("change, message", [
     ({"despeckle_mm": (3.0, 20.0), "despeckle_db": 3.0}, "2 despeckle_mm depths for despeckle_db 3.0"),
     ({"despeckle_mm": (3.0, 20.0), "despeckle_db": (3.0,)}, "need one strength per depth"),
