@@ -24,3 +24,19 @@ def test_the_spread_moments_recover_a_shared_gain_and_each_class_s_own_spread():
     common, spreads = fit_display.spread_moments(np.var(real[:, 0]), np.var(anatomy[:, 0]))  # one class:
     np.testing.assert_allclose(np.sqrt(common), np.hypot(0.8, 1.5), rtol=0.05)  # all of it is the gain
     assert spreads.tolist() == [0.0]
+
+
+def test_a_candidate_chain_is_read_back_from_its_table_copy(tmp_path):
+    """fit_despeckle_image simulates through copies of the organ table holding the candidate's
+    speckle reduction: the copy's chain is the candidate's, its tissue the organ's."""
+    import dataclasses
+
+    from ussim import display, tissue
+
+    chain = display.load("ovary")
+    for candidate in (dataclasses.replace(chain, despeckle_mm=(3.0, 20.0), despeckle_db=(1.5, 7.5)),
+                      dataclasses.replace(chain, despeckle_mm=(), despeckle_db=4.0)):
+        path = fit_display.table_with_chain("ovary", candidate, tmp_path)
+        table = tissue.load(path)
+        assert display.load(table.imaging["display_chain"]) == candidate
+        assert table.classes == tissue.load("ovary").classes
