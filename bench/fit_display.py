@@ -417,17 +417,17 @@ def fit_smoothing(envelopes, references, real_images, labels, names, grid, chain
 
 
 # DECISION: candidate strengths of the speckle reduction (h of non-local means, dB): from none to
-# 15 dB. The flat 3 dB fitted first (about the log-compressed speckle's 5.6 dB std halved) left the
-# far field's contrast 2.4x the real one (bench/RESULTS.md, "where the classifier still tells"):
-# a console's compounding averages more decorrelated looks at depth, so deeper knots may need more.
+# 15 dB. The flat 3 dB fitted first (about the log-compressed speckle's 5.6 dB std halved) left
+# mask+image's far field 1.8x as contrasted as the real one (bench/RESULTS.md, "The far field"): a
+# console's compounding averages more decorrelated looks at depth, so deeper depths may need more.
 DESPECKLE_DB = (0.0, 1.5, 3.0, 4.5, 6.0, 7.5, 9.0, 12.0, 15.0)
 DESPECKLE_ROUNDS = 2       # sweeps over the depths, the gray map refitted after each
 # DECISION: the contrast the profile matches is the gray's std about its 4 px local mean (the band
 # below 4 px of ussim.measure.band_contrast), not the band below 2 px the flat strength was fitted
 # to: below 2 px, 3 dB already matched every depth (2026-12-03: 15.8 / 11.8 / 8.8 / 5.9 gray at
-# the four TGC depths, the gray map darkening the far field), while the real far field's excess
-# lies in the 2-4 px grains (19.4 -> 8.6 gray real, 24.6 -> 20.7 simulated from 5 to 24 mm) that
-# a reader and the classifier see; the compounding that removes them is what the filter stands in for.
+# the four TGC depths, the gray map darkening the far field), while the far field's excess lies in
+# the 2-4 px grains (held out, 3-8 -> 20-28 mm: real 21.0 -> 9.9 gray, mask+image 21.2 -> 17.6)
+# that a reader and the classifier see; the compounding that removes them is what the filter stands in for.
 DESPECKLE_BAND_PX = 4.0
 
 
@@ -435,9 +435,8 @@ def fit_despeckle(envelopes, references, real_images, labels, names, grid, chain
                   near_field_mm: float, seeds) -> tuple[display.DisplayChain, list]:
     """The speckle reduction's strength at each TGC depth (despeckle_mm = the chain's tgc_mm) that
     brings the simulated fine-scale contrast (ussim.measure.band_contrast, the band below
-    DESPECKLE_BAND_PX) of
-    every class closest to the real one in that depth's zone (the field of view's pixels nearest
-    it, deeper than the near field): the least mean squared relative error over the classes,
+    DESPECKLE_BAND_PX) of every class closest to the real one in that depth's zone (the field of
+    view's pixels nearest it, deeper than the near field): the least mean squared relative error over the classes,
     depth by depth, DESPECKLE_ROUNDS sweeps; the gray map, gain and TGC refitted (fit_gray_map)
     after each sweep, since the filter narrows the histogram the map must match."""
     depth = display.depth_mm(grid, chain)
@@ -697,6 +696,8 @@ def main():
                         help="fit only the chain's smoothing_mm to the real speckle size on the tuning frames "
                              "(the table's chain otherwise as it is)")
     args = parser.parse_args()
+    if args.condition != "mask" and not args.fit_despeckle:
+        parser.error(f"--condition {args.condition} applies to --fit-despeckle only")
     if importers.real_data_dir() is None:
         raise SystemExit("real archives absent: ../shared/data/real (or $USSIM_REAL_DATA) not found")
     args.out.mkdir(parents=True, exist_ok=True)

@@ -2,7 +2,7 @@
 
 `render` turns an envelope image (linear, on the display grid, against the simulator's FIXED
 reference) into the uint8 image a scanner would show: level in dB -> the console's speckle
-reduction (non-local means of the level, fitted strength) -> + gain + TGC from depth control
+reduction (non-local means of the level, a fitted strength, or one per depth) -> + gain + TGC from depth control
 points -> a fitted monotone gray map (knots dB -> gray) -> the field of view with the scanner's
 outside fill -> what the scanner draws over the image (a convex probe's bright face arc and the
 decaying reverberation bands under it; an IVUS catheter, dark, inside its bright ring).
