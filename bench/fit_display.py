@@ -431,6 +431,22 @@ DESPECKLE_ROUNDS = 2       # sweeps over the depths, the gray map refitted after
 DESPECKLE_BAND_PX = 4.0
 
 
+def depth_zones(grid, chain, near_field_mm: float) -> tuple[np.ndarray, list[np.ndarray]]:
+    """The chain's TGC depths (mm) and each one's zone: the field of view's pixels nearest it,
+    deeper than the near field."""
+    depth = display.depth_mm(grid, chain)
+    knots = np.asarray(chain.tgc_mm, float)
+    nearest = np.argmin(np.abs(depth[..., None] - knots), axis=-1)
+    inside = display.field_of_view(grid, chain) & (depth > near_field_mm)
+    return knots, [inside & (nearest == k) for k in range(len(knots))]
+
+
+def zone_contrasts(images, labels, classes, zone) -> list[float]:
+    """Each class's contrast below DESPECKLE_BAND_PX (ussim.measure.band_contrast) within `zone`."""
+    return [measure.band_contrast(images, (labels == i) & zone[None], (DESPECKLE_BAND_PX, measure.BAND_EDGES_PX[1]))[0]
+            for i in classes]
+
+
 def fit_despeckle(envelopes, references, real_images, labels, names, grid, chain,
                   near_field_mm: float, seeds) -> tuple[display.DisplayChain, list]:
     """The speckle reduction's strength at each TGC depth (despeckle_mm = the chain's tgc_mm) that
@@ -439,16 +455,12 @@ def fit_despeckle(envelopes, references, real_images, labels, names, grid, chain
     view's pixels nearest it, deeper than the near field): the least mean squared relative error over the classes,
     depth by depth, DESPECKLE_ROUNDS sweeps; the gray map, gain and TGC refitted (fit_gray_map)
     after each sweep, since the filter narrows the histogram the map must match."""
-    depth = display.depth_mm(grid, chain)
     inside = display.field_of_view(grid, chain)
-    knots = np.asarray(chain.tgc_mm, float)
-    nearest = np.argmin(np.abs(depth[..., None] - knots), axis=-1)
-    zones = [inside & (depth > near_field_mm) & (nearest == k) for k in range(len(knots))]
+    knots, zones = depth_zones(grid, chain, near_field_mm)
     classes = measured_classes(labels, names)
 
     def contrast(images, k):
-        return {i: measure.band_contrast(images, (labels == i) & zones[k][None],
-                                         (DESPECKLE_BAND_PX, measure.BAND_EDGES_PX[1]))[0] for i in classes}
+        return dict(zip(classes, zone_contrasts(images, labels, classes, zones[k]), strict=True))
     real = [contrast(real_images, k) for k in range(len(knots))]
     log_levels = [20 * np.log10(np.maximum(e, bmode.ENVELOPE_FLOOR) / r) for e, r in zip(envelopes, references,
                                                                                           strict=True)]
@@ -509,18 +521,12 @@ def fit_despeckle_image(real, index, organ, grid, chain, near_field_mm: float, e
     profile and the profile 1.5 dB weaker and stronger everywhere, each zone again its best. Every
     candidate is simulated in full (the image's map depends on the chain): len(DESPECKLE_DB) + 3 sets."""
     names = imageset.class_names_of(real)
-    depth = display.depth_mm(grid, chain)
-    inside = display.field_of_view(grid, chain)
-    knots = np.asarray(chain.tgc_mm, float)
-    nearest = np.argmin(np.abs(depth[..., None] - knots), axis=-1)
-    zones = [inside & (depth > near_field_mm) & (nearest == k) for k in range(len(knots))]
+    knots, zones = depth_zones(grid, chain, near_field_mm)
     labels, real_images = real["label"].values[index], real["image"].values[index]
     classes = measured_classes(labels, names)
 
-    def contrasts(images):  # per zone, per class: the 4 px contrast
-        return [[measure.band_contrast(images, (labels == i) & zone[None], (DESPECKLE_BAND_PX,
-                                                                         measure.BAND_EDGES_PX[1]))[0]
-                 for i in classes] for zone in zones]
+    def contrasts(images):  # per zone, per class
+        return [zone_contrasts(images, labels, classes, zone) for zone in zones]
     real_contrast = contrasts(real_images)
 
     def tried_profile(strengths):

@@ -258,7 +258,7 @@ def despeckled(level: np.ndarray, inside: np.ndarray, grid, chain: DisplayChain)
         rows = np.flatnonzero(used.any(axis=1))
         if rows.size:
             filtered_at[float(h)] = despeckle_filtered(level, inside, float(h), (rows[0], rows[-1] + 1))
-    return blended_by_depth(filtered_at, level, inside, grid, chain)
+    return blended_by_depth(filtered_at, level, inside, grid, chain, weights)
 
 
 def depth_weights(grid, chain: DisplayChain) -> np.ndarray:
@@ -298,9 +298,10 @@ def despeckle_filtered(level: np.ndarray, inside: np.ndarray, strength_db: float
 
 
 def blended_by_depth(filtered_at: dict, level: np.ndarray, inside: np.ndarray, grid,
-                     chain: DisplayChain) -> np.ndarray:
+                     chain: DisplayChain, weights: np.ndarray | None = None) -> np.ndarray:
     """Within `inside`, the chain's despeckled level from `filtered_at` (strength dB -> the level
-    filtered at it, despeckle_filtered; holding the chain's strengths); `level` outside.
+    filtered at it, despeckle_filtered; holding the chain's strengths); `level` outside. `weights`:
+    depth_weights(grid, chain), when the caller has them.
     DECISION: blending a few filtered images, not filtering each pixel with its own h, which
     skimage cannot do; neighbouring depths' strengths differ by a few dB."""
     strengths = despeckle_profile(chain)[1]
@@ -308,7 +309,8 @@ def blended_by_depth(filtered_at: dict, level: np.ndarray, inside: np.ndarray, g
         filtered = filtered_at[float(strengths[0])]
     else:
         filtered = np.zeros_like(level, dtype=np.float64)
-        for weight, h in zip(depth_weights(grid, chain), strengths, strict=True):
+        weights = depth_weights(grid, chain) if weights is None else weights
+        for weight, h in zip(weights, strengths, strict=True):
             if float(h) in filtered_at:
                 filtered = filtered + weight * filtered_at[float(h)]
     return np.where(inside, filtered, level)
