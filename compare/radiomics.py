@@ -84,10 +84,11 @@ def set_features(s: ImageSet, n_classes: int, *, progress: bool = True, cache: b
         if workers == 1:
             results = []
             for _, images, regions in tasks:
-                results.append(_extract(images, regions))
+                results.append(frd.features_and_warnings(images, regions))
                 done.update()
         else:
-            futures = [_pool(workers).submit(_extract, images, regions) for _, images, regions in tasks]
+            futures = [_pool(workers).submit(frd.features_and_warnings, images, regions)
+                       for _, images, regions in tasks]
             for future in concurrent.futures.as_completed(futures):
                 done.update()
             results = [future.result() for future in futures]
@@ -99,18 +100,6 @@ def set_features(s: ImageSet, n_classes: int, *, progress: bool = True, cache: b
     if cache:
         features.save_atomically(path, lambda tmp: np.savez(tmp, **{str(k): v for k, v in found.items()}))
     return found
-
-
-def _extract(images: np.ndarray, regions: np.ndarray | None) -> tuple[np.ndarray, list[tuple[type, str]]]:
-    """One task of set_features (in a worker process or this one): the features and the warnings said."""
-    from compare.metrics import frd
-
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        rows = frd.radiomic_features(images, regions, progress=False)
-    # what concerns the library's code (its imports' deprecations) is not the caller's to see
-    code = (DeprecationWarning, PendingDeprecationWarning, ImportWarning)
-    return rows, [(w.category, str(w.message)) for w in caught if not issubclass(w.category, code)]
 
 
 def default_workers() -> int:

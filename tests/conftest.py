@@ -1,3 +1,5 @@
+import os
+
 import numpy as np
 import pytest
 
@@ -6,9 +8,15 @@ from ussim import examples, importers
 
 @pytest.fixture(scope="session", autouse=True)
 def psf_cache(tmp_path_factory):
-    """The fast engine's PSF banks (ussim.psf) in one folder per session, not the user's cache:
-    measured once per probe and settings, shared by the tests and the processes they start."""
-    folder = tmp_path_factory.mktemp("ussim-cache")
+    """The fast engine's PSF banks (ussim.psf) in one folder per run, not the user's cache:
+    measured once per probe and settings, shared by the tests, the processes they start and every
+    pytest-xdist worker (the run's common temporary folder; ussim.psf locks a bank while one
+    process measures it)."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        folder = tmp_path_factory.getbasetemp().parent / "ussim-cache"
+        folder.mkdir(exist_ok=True)
+    else:
+        folder = tmp_path_factory.mktemp("ussim-cache")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("USSIM_CACHE", str(folder))
         yield folder
@@ -33,16 +41,30 @@ def real_dir():
 @pytest.fixture(scope="session")
 def grouped_comparisons(tmp_path_factory):
     """Two comparisons (ovary: two methods, IVUS: one) and the grouped results file written from
-    them, built once for the session: tests/compare and tests/app read the same file, and building
-    it (two uscompare runs) is among the suite's costliest set-ups. Returns (datasets, path);
-    users that change a dataset take a copy (`grouped` in tests/compare/test_results_groups.py)."""
+    them, built once for the run: tests/compare and tests/app read the same file, and building it
+    (two uscompare runs) is among the suite's costliest set-ups. Under pytest-xdist the first worker
+    that needs it builds it in the run's common temporary folder, under a lock, and pickles the
+    datasets beside it; the others read them. Returns (datasets, path); users that change a dataset
+    take a copy (`grouped` in tests/compare/test_results_groups.py)."""
+    import pickle
+
+    import filelock
+
     from compare import results
     from tests.compare.test_results_groups import NOTICE, make_comparisons
-    folder = tmp_path_factory.mktemp("grouped")
-    with pytest.MonkeyPatch.context() as patch:  # the autouse private caches are per test; this runs before
-        patch.setenv("USCOMPARE_CACHE", str(folder / "cache"))
-        patch.setenv("TORCH_HOME", str(folder / "torch"))
-        datasets = make_comparisons(folder)
-    path = results.write_comparisons(datasets, folder / "results.nc", attrs={"notice": NOTICE})
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        folder = tmp_path_factory.getbasetemp().parent / "grouped"
+    else:
+        folder = tmp_path_factory.mktemp("grouped")
+    path, pickled = folder / "results.nc", folder / "datasets.pickle"
+    with filelock.FileLock(f"{folder}.lock"):
+        if not pickled.is_file():
+            folder.mkdir(exist_ok=True)
+            with pytest.MonkeyPatch.context() as patch:  # the autouse private caches are per test; this runs before
+                patch.setenv("USCOMPARE_CACHE", str(folder / "cache"))
+                patch.setenv("TORCH_HOME", str(folder / "torch"))
+                datasets = make_comparisons(folder)
+            results.write_comparisons(datasets, path, attrs={"notice": NOTICE})
+            pickled.write_bytes(pickle.dumps(datasets))  # last: its presence says the folder is complete
+        datasets = pickle.loads(pickled.read_bytes())
     return datasets, path
-

@@ -25,6 +25,7 @@ import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import filelock
 import numpy as np
 
 from ussim import beamform, engine, scan, scatter
@@ -160,18 +161,36 @@ def load_or_measure(probe: Probe, settings, events, geometry: scan.Geometry, rad
     path = cache_dir() / f"{key(probe, settings, geometry, radii, defaults)}.npz"
     if path in _MEMORY:
         return _MEMORY[path]
-    if path.is_file():
-        try:
-            with np.load(path) as stored:
-                bank = Bank(stored["depth_nodes"], stored["lateral_nodes"], stored["kernels"], stored["gain_depths"],
-                            stored["gain_lines"], stored["log_gain"], int(stored["half_lines"]),
-                            int(stored["samples_before"]), 0.0)
-            _MEMORY[path] = bank
-            return bank
-        except (OSError, ValueError, KeyError):
-            pass  # a damaged file: measured again and replaced
-    bank = measure(probe, settings, events, geometry, radii, device=device, defaults=defaults)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    bank = _stored(path)
+    if bank is None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # DECISION: one process measures a bank while the others that need it wait and read it:
+        # `ussim dataset`'s workers (and the test suite's) all start on the same probe, and on a
+        # fresh machine each measured it side by side, the same 15-30 CPU seconds once per worker.
+        with filelock.FileLock(f"{path}.lock"):
+            bank = _stored(path)  # measured by another process while this one waited
+            if bank is None:
+                bank = measure(probe, settings, events, geometry, radii, device=device, defaults=defaults)
+                _write(path, bank)
+    _MEMORY[path] = bank
+    return bank
+
+
+def _stored(path: Path) -> Bank | None:
+    """The bank cached at `path`, or None when there is none or the file is damaged (then it is
+    measured again and replaced)."""
+    if not path.is_file():
+        return None
+    try:
+        with np.load(path) as stored:
+            return Bank(stored["depth_nodes"], stored["lateral_nodes"], stored["kernels"], stored["gain_depths"],
+                        stored["gain_lines"], stored["log_gain"], int(stored["half_lines"]),
+                        int(stored["samples_before"]), 0.0)
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def _write(path: Path, bank: Bank) -> None:
     handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".npz.part")
     try:
         with os.fdopen(handle, "wb") as file:
@@ -182,8 +201,6 @@ def load_or_measure(probe: Probe, settings, events, geometry: scan.Geometry, rad
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
-    _MEMORY[path] = bank
-    return bank
 
 
 _MEMORY: dict = {}

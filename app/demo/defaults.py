@@ -89,6 +89,10 @@ class DemoConfig:
     backbone: str = "texture-v1"
     # Bootstrap resamples behind every interval of the comparison (compare.defaults' 1000 for the demo).
     bootstrap: int = 1000
+    # FRD v1 (compare.defaults.Settings.frd): "auto" computes it where pyradiomics and frd-score are
+    # installed (`make demo` installs them) and notes in the report where they are not; "off" leaves
+    # it out (the tiny real-data test's: pyradiomics was half of its metrics stage).
+    frd: str = "auto"
     # Reader study: scored cases per reader (one per held-out anatomy; app.study.create), practice
     # cases (more anatomies), readers. DECISION: as many scored cases as sources (real + methods: ovary
     # 8, IVUS 5, segdiff included), so each reader sees every source exactly once, plus 2 practice

@@ -191,7 +191,7 @@ def compare_organ(sets: OrganSets, methods: dict[str, Path | list[Path]], config
     """One organ's comparison; a method given as a list has one image set per training seed. What each
     method saw (mask, or the sketch of the reference or of a training image) comes from its sets."""
     reference_name = "real" if sets.real else "simulated"
-    settings = Settings(backbone=config.backbone, bootstrap_resamples=config.bootstrap)
+    settings = Settings(backbone=config.backbone, bootstrap_resamples=config.bootstrap, frd=config.frd)
     ds = runner.run(sets.reference, list(methods.items()), settings,
                     reference_name=reference_name, download=False, progress=progress)
     ds.attrs["title"] = f"{sets.organ.upper() if sets.organ == 'ivus' else sets.organ.capitalize()}: " \

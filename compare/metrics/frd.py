@@ -202,6 +202,18 @@ def _library():
     return importlib.import_module("frd_score.frd")
 
 
+def features_and_warnings(images: np.ndarray, regions: np.ndarray | None) -> tuple[np.ndarray, list[tuple[type, str]]]:
+    """radiomic_features and the warnings it said: one task of compare.radiomics.set_features, in a
+    worker process or the caller's. DECISION: here, not in compare.radiomics: a spawned worker
+    imports the module of its task, and this one needs neither torch nor xarray (4 s less a worker)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        rows = radiomic_features(images, regions, progress=False)
+    # what concerns the library's code (its imports' deprecations) is not the caller's to see
+    code = (DeprecationWarning, PendingDeprecationWarning, ImportWarning)
+    return rows, [(w.category, str(w.message)) for w in caught if not issubclass(w.category, code)]
+
+
 @functools.cache
 def _extractor():
     """frd-score's v1 extractor for 2-D images, with pyradiomics' logging quietened as its CLI does."""

@@ -26,11 +26,6 @@ def method_names(organ: str) -> list[str]:
     return [name for model in ORGAN_MODELS[organ] for name in models.method_names(model).values()]
 
 
-def run_tiny(out: Path, capsys) -> tuple[dict, str]:
-    record = pipeline.run_demo(out, TINY, progress=False)
-    return record, capsys.readouterr().out
-
-
 @pytest.fixture(scope="module")
 def simulated_demo(tmp_path_factory):
     """The tiny demo without real data (as on a user's machine), run once for the module."""
@@ -63,6 +58,7 @@ def test_simulated_demo_writes_every_product_and_says_the_reference_is_simulated
                 assert conditions[names["training"]] == ("mask+sketch", "other")
         finite = np.isfinite(ds["value_interval"].sel({"metric": "ssim"}).values[1:])
         assert finite.all()  # every method's SSIM carries its interval
+        assert ds.attrs["frd_computed"] == 1 and np.isfinite(ds["value"].sel({"metric": "frd"}).values[1:]).all()
         # every method's images were made from the reference masks: the paired metrics exist
         n_pairs = ds["value"].sel({"metric": "n_pairs"}).values[1:]
         assert (n_pairs == TINY.held_out[organ]).all()
@@ -131,12 +127,17 @@ def test_simulated_demo_prepares_a_study_each_reader_can_open(simulated_demo):
 
 
 def test_demo_with_real_data_trains_on_real_images(real_dir, tmp_path, capsys):
-    record, printed = run_tiny(tmp_path / "demo", capsys)
+    """The real archives flow through every stage. DECISION: one training seed and no FRD, the two
+    costliest parts of this second tiny run (both are checked on the simulated demo above)."""
+    config = dataclasses.replace(TINY, training_seeds=(0,), frd="off")
+    record = pipeline.run_demo(tmp_path / "demo", config, progress=False)
+    printed = capsys.readouterr().out
     assert all(organ["real"] for organ in record["organs"].values())
     comparisons = results.read_comparisons(tmp_path / "demo" / "results.nc")
     assert "No real images" not in comparisons.attrs["notice"]
     for ds in comparisons.datasets.values():
         assert ds["method"].values.tolist()[0] == "real"
+        assert ds.attrs["frd_computed"] == 0 and set(ds["n_sets"].values[2:]) == {"1"}  # as configured
     for organ in ORGANS:
         with imageset.read(tmp_path / "demo" / "data" / f"{organ}_reference.h5") as ds:
             assert ds.attrs["method"].startswith("real:") and ds.sizes["sample"] == TINY.held_out[organ]

@@ -105,11 +105,12 @@ def test_point_widths_agree_at_three_depths(small_bank):
 def test_bank_is_cached_on_disk_and_keyed_by_the_physics_sources(small_bank, monkeypatch):
     cloud = _speckle(1)
     simulate.simulate(cloud, IVUS, engine="fast", **SETTINGS)
-    stored = sorted(small_bank.iterdir())
-    assert len(stored) == 1 and stored[0].suffix == ".npz"  # written whole: no temporary file left
+    stored = sorted(p.name for p in small_bank.iterdir())
+    # written whole (no temporary file left), beside the lock its measurement held
+    assert len(stored) == 2 and stored[0].endswith(".npz") and stored[1] == stored[0] + ".lock"
     monkeypatch.setattr(psf, "_MEMORY", {})
     again = simulate.simulate(cloud, IVUS, engine="fast", **SETTINGS)
-    assert len(list(small_bank.iterdir())) == 1
+    assert sorted(p.name for p in small_bank.iterdir()) == stored
     resolved = simulate.resolve(dataclasses.replace(simulate.Settings(), n_lines=LINES, depth=2.6e-3), IVUS, cloud)
     radii = simulate.radii_for(resolved, IVUS)
     geometry = again.beamformed.geometry
@@ -117,6 +118,40 @@ def test_bank_is_cached_on_disk_and_keyed_by_the_physics_sources(small_bank, mon
     monkeypatch.setattr(psf, "source_digest", lambda: "another engine.py")
     assert psf.key(IVUS, resolved, geometry, radii, SMALL_BANK) != before
     assert psf.key(IVUS, dataclasses.replace(resolved, rx_f_number=2.5), geometry, radii, SMALL_BANK) != before
+
+
+MEASURE_ONCE = """
+import sys, time
+from pathlib import Path
+from tests.ussim import test_fast_engine as t
+from ussim import psf, simulate
+measure = psf.measure
+def slow_measure(*args, **kwargs):
+    print("measured", flush=True)
+    time.sleep(2)  # long enough that the other process asks for the bank while this one measures it
+    return measure(*args, **kwargs)
+psf.measure = slow_measure
+folder, index = Path(sys.argv[1]), sys.argv[2]
+(folder / f"ready-{index}").touch()
+while len(list(folder.glob("ready-*"))) < 2:  # both ask for the bank at the same moment
+    time.sleep(0.01)
+simulate.simulate(t._speckle(1), t.IVUS, engine="fast", **t.SETTINGS)
+"""
+
+
+def test_processes_that_need_the_same_bank_measure_it_once(tmp_path):
+    """Two processes (e.g. two `ussim dataset` workers) asking for one bank at the same moment: one
+    measures it, the other waits for it and reads it from the disk cache."""
+    import os
+    import subprocess
+    import sys
+    env = {**os.environ, "USSIM_CACHE": str(tmp_path / "cache")}
+    runs = [subprocess.Popen([sys.executable, "-c", MEASURE_ONCE, str(tmp_path), str(i)], env=env, text=True,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE) for i in range(2)]
+    outputs = [run.communicate(timeout=300) for run in runs]
+    assert [run.returncode for run in runs] == [0, 0], outputs
+    assert sum(out.count("measured") for out, _ in outputs) == 1
+    assert len(list((tmp_path / "cache" / "psf").glob("*.npz"))) == 1
 
 
 def test_torch_path_matches_numpy(small_bank):
