@@ -99,7 +99,9 @@ def test_comparison_page_shows_table_charts_and_viewer(env, tmp_path):
     assert cli.run_cli("uscompare", cli._main, ["run", "--reference", str(real_path), "--method", f"physics={sim_path}",
                                                 "--method", f"gan={gan_path}", "--out", str(out), "--backbone", "texture-v1", "--kid-subsets", "5",
                                                 "--diversity-pairs", "5", "--pr-k", "2", "--dc-k", "2",
-                                                "--no-progress"]) == 0
+                                                # FRD off: pyradiomics was most of this test's time; the
+                                                # grouped file test_pages_comparisons opens holds FRD
+                                                "--frd", "off", "--no-progress"]) == 0
     at = _signed_in_app().run()
     at.text_input(key="comparison_path").input(str(out))
     at = at.run()

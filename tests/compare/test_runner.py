@@ -24,10 +24,25 @@ def class_value(ds, method, metric, name):
     return float(ds["class_value"].sel({"method": method, "class_metric": metric, "class": name}))
 
 
-def test_run_measures_every_metric_and_records_every_parameter(toy_files, tmp_path):
-    real, sim = toy_files
-    with pytest.warns(UserWarning):  # small sets: KID subsets shrink, FID covariances are rank-deficient
-        ds = runner.run(real, [("physics", sim)], FAST, progress=False)
+@pytest.fixture(scope="module")
+def physics_run(tmp_path_factory):
+    """The toy reference against a set made from its masks (as toy_files), compared once for the
+    tests that read the comparison: each run costs most of this file's time. Returns (results,
+    the feature cache the run filled); a test that changes the results takes a copy."""
+    folder = tmp_path_factory.mktemp("physics-run")
+    real = examples.toy_imageset(n=8, size=176, seed=0)
+    real_path = imageset.write(real, folder / "real.h5")
+    sim_path = imageset.write(resimulate(real, seed=1), folder / "sim.h5")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("USCOMPARE_CACHE", str(folder / "cache"))
+        patch.setenv("TORCH_HOME", str(folder / "torch"))
+        with pytest.warns(UserWarning):  # small sets: KID subsets shrink, FID covariances are rank-deficient
+            ds = runner.run(real_path, [("physics", sim_path)], FAST, progress=False)
+    return ds, folder / "cache"
+
+
+def test_run_measures_every_metric_and_records_every_parameter(physics_run, tmp_path):
+    ds = physics_run[0]
     assert list(ds["method"].values) == ["reference", "physics"]
     assert list(ds["role"].values) == ["reference", "candidate"]
     assert "fid[texture-v1]" in ds["metric"].values and "fid" not in ds["metric"].values
@@ -69,10 +84,12 @@ def test_run_measures_every_metric_and_records_every_parameter(toy_files, tmp_pa
         results.write(ds, path)
 
 
-def test_a_second_run_reads_the_features_from_the_cache(toy_files, monkeypatch):
+def test_a_second_run_reads_the_features_from_the_cache(physics_run, toy_files, monkeypatch):
+    """The same sets (toy_files writes the very images physics_run compared) against the cache of
+    the first run."""
+    first, cache = physics_run
     real, sim = toy_files
-    with pytest.warns(UserWarning):
-        first = runner.run(real, [("physics", sim)], FAST, progress=False)
+    monkeypatch.setenv("USCOMPARE_CACHE", str(cache))
     from compare.backbones.texture import TextureBackbone
     monkeypatch.setattr(TextureBackbone, "features", lambda self, images: pytest.fail("features recomputed"))
     with pytest.warns(UserWarning):
@@ -149,10 +166,9 @@ def test_bad_method_lists_are_refused(toy_files, methods, match):
         runner.run(real, [(name, sim) for name, _ in methods], FAST, progress=False)
 
 
-def test_a_results_file_of_another_format_version_is_refused_in_one_line(toy_files, tmp_path):
-    real, sim = toy_files
-    with pytest.warns(UserWarning):
-        ds = runner.run(real, [("physics", sim)], FAST, progress=False)
+def test_a_results_file_of_another_format_version_is_refused_in_one_line(physics_run, toy_files, tmp_path):
+    real = toy_files[0]
+    ds = physics_run[0].copy()
     ds.attrs["results_format_version"] = RESULTS_FORMAT_VERSION + 1
     path = results.write(ds, tmp_path / "future.nc")
     with pytest.raises(UsageError, match=f"results format version {RESULTS_FORMAT_VERSION + 1}") as error:
