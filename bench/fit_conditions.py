@@ -12,11 +12,19 @@ replace an optimiser's many evaluations).
     python bench/fit_conditions.py --organ ivus|ovary [--frames K] [--levels 5 10 15 20] [--engine full|fast]
 
 `--engine fast` simulates with ussim's fast engine (PSF convolution, ussim.fast).
+
+`--fit-smoothing --grains 1 2 3` fits image_smoothing_grains instead: how many speckle grains
+(sigma) average the reference image's gray values into mask+image's echogenicity map. Each
+candidate simulates every tuning frame from its own image and mask; the candidate whose largest
+per-class JS divergence against those frames (pooled 256-bin gray histograms of each class large
+enough to measure, fit_display.js_per_class) is smallest is chosen, and the held-out frames are
+simulated at it and at the table's value. A grid, not an optimiser, for the reason above.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import sys
@@ -36,18 +44,53 @@ def contrast(images, sketches, labels) -> float:
     return float(np.nanmean(values))
 
 
-def simulated_contrast(organ, real, index, grid, sketches, level_db, engine="full") -> float:
-    names = imageset.class_names_of(real)
+DEFAULT_GRAINS = (1.0, 2.0, 3.0)
+
+
+@contextlib.contextmanager
+def replaced_settings(organ: str, **values):
+    """The organ's [conditions] settings with `values` replaced, while the block runs."""
     original = conditions.settings
     current = original(organ)
-    conditions.settings = lambda name: dataclasses.replace(current, sketch_reflector_db=level_db)
+    conditions.settings = lambda name: dataclasses.replace(current, **values)
     try:
+        yield
+    finally:
+        conditions.settings = original
+
+
+def simulated_contrast(organ, real, index, grid, sketches, level_db, engine="full") -> float:
+    names = imageset.class_names_of(real)
+    with replaced_settings(organ, sketch_reflector_db=level_db):
         images = [phantom.mask_sample(real["label"].values[i], grid, names, organ, seed=int(i), sample_id=str(i),
                                       device="cpu", progress=False, condition="mask+sketch", sketch=sketches[k],
                                       warm=k == 0, engine=engine)["image"].values[0] for k, i in enumerate(index)]
-    finally:
-        conditions.settings = original
     return contrast(images, sketches, real["label"].values[index])
+
+
+def image_js(organ, real, index, grid, grains: float, engine="full") -> dict:
+    """Per-class JS of the frames `index` against their mask+image simulations, each from its own
+    image, the map smoothed at `grains`; and the largest over the classes large enough to measure."""
+    names = imageset.class_names_of(real)
+    labels, images = real["label"].values[index], real["image"].values[index]
+    with replaced_settings(organ, image_smoothing_grains=grains):
+        simulated = np.stack([phantom.mask_sample(
+            labels[k], grid, names, organ, seed=int(i), sample_id=str(i), device="cpu", progress=False,
+            condition="mask+image", image=images[k], warm=k == 0, engine=engine)["image"].values[0]
+            for k, i in enumerate(index)])
+    js = fit_display.js_per_class(images, simulated, labels, names)
+    worst = max(js[names[c]] for c in fit_display.measured_classes(labels, names))
+    return {"js": js, "largest_js": worst}
+
+
+def fit_smoothing(organ, real, splits, grid, grains, engine) -> dict:
+    tuned = {str(g): image_js(organ, real, splits["tuning"], grid, g, engine) for g in sorted(grains)}
+    for g, result in tuned.items():
+        print(json.dumps({"grains": float(g), **result}), file=sys.stderr, flush=True)
+    chosen = float(min(tuned, key=lambda g: tuned[g]["largest_js"]))
+    table_value = conditions.settings(organ).image_smoothing_grains
+    held = {str(g): image_js(organ, real, splits["held_out"], grid, g, engine) for g in sorted({chosen, table_value})}
+    return {"tuning": tuned, "fitted_grains": chosen, "table_grains": table_value, "held_out": held}
 
 
 def main():
@@ -58,7 +101,17 @@ def main():
     parser.add_argument("--levels", type=float, nargs="+", default=[5.0, 10.0, 15.0, 20.0])
     parser.add_argument("--engine", choices=simulate.ENGINES, default="full",
                         help="the simulator: full, or fast (PSF convolution, ussim.fast)")
+    parser.add_argument("--fit-smoothing", action="store_true",
+                        help="fit image_smoothing_grains (mask+image) instead of sketch_reflector_db")
+    parser.add_argument("--grains", type=float, nargs="+",
+                        help=f"with --fit-smoothing: the candidate smoothings, in speckle grains (default "
+                             f"{' '.join(map(str, DEFAULT_GRAINS))})")
     args = parser.parse_args()
+    if args.grains is not None and not args.fit_smoothing:
+        parser.error("--grains applies to --fit-smoothing only")
+    args.grains = DEFAULT_GRAINS if args.grains is None else args.grains
+    if min(args.grains) < 0:
+        parser.error(f"--grains {' '.join(map(str, args.grains))}: every value must be >= 0")
     start = time.perf_counter()
     real, splits = fit_display.load_real(args.organ, args.frames)
     grid = fit_display.real_grid(args.organ, real, tissue.load(args.organ), (real.sizes["y"], real.sizes["x"]))
@@ -66,6 +119,11 @@ def main():
     canny = sketch.canny_for_size(images.shape[1])
     report = {"organ": args.organ, "date": time.strftime("%Y-%m-%d"), "command": " ".join(sys.argv),
               "engine": args.engine}
+    if args.fit_smoothing:
+        report.update(fit_smoothing(args.organ, real, splits, grid, args.grains, args.engine),
+                      seconds=time.perf_counter() - start)
+        print(json.dumps(report, indent=2))
+        return
     for split, index in splits.items():
         sketches = [sketch.edge_sketch(images[i], **canny) for i in index]
         report[f"real_{split}"] = contrast(images[index], sketches, real["label"].values[index])

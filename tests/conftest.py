@@ -6,17 +6,23 @@ import pytest
 from ussim import examples, importers
 
 
+def run_folder(tmp_path_factory, name: str):
+    """A folder for the whole run: under pytest-xdist the run's common temporary folder, which every
+    worker sees (a worker's own basetemp is a subfolder of it); else one of this session's."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        folder = tmp_path_factory.getbasetemp().parent / name
+        folder.mkdir(exist_ok=True)
+        return folder
+    return tmp_path_factory.mktemp(name)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def psf_cache(tmp_path_factory):
     """The fast engine's PSF banks (ussim.psf) in one folder per run, not the user's cache:
     measured once per probe and settings, shared by the tests, the processes they start and every
     pytest-xdist worker (the run's common temporary folder; ussim.psf locks a bank while one
     process measures it)."""
-    if os.environ.get("PYTEST_XDIST_WORKER"):
-        folder = tmp_path_factory.getbasetemp().parent / "ussim-cache"
-        folder.mkdir(exist_ok=True)
-    else:
-        folder = tmp_path_factory.mktemp("ussim-cache")
+    folder = run_folder(tmp_path_factory, "ussim-cache")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("USSIM_CACHE", str(folder))
         yield folder
@@ -42,9 +48,8 @@ def real_dir():
 def grouped_comparisons(tmp_path_factory):
     """Two comparisons (ovary: two methods, IVUS: one) and the grouped results file written from
     them, built once for the run: tests/compare and tests/app read the same file, and building it
-    (two uscompare runs) is among the suite's costliest set-ups. Under pytest-xdist the first worker
-    that needs it builds it in the run's common temporary folder, under a lock, and pickles the
-    datasets beside it; the others read them. Returns (datasets, path); users that change a dataset
+    (two uscompare runs) is among the suite's costliest set-ups. The first worker that needs it
+    builds it in run_folder, under a lock, and pickles the datasets beside it; the others read them. Returns (datasets, path); users that change a dataset
     take a copy (`grouped` in tests/compare/test_results_groups.py)."""
     import pickle
 
@@ -52,14 +57,10 @@ def grouped_comparisons(tmp_path_factory):
 
     from compare import results
     from tests.compare.test_results_groups import NOTICE, make_comparisons
-    if os.environ.get("PYTEST_XDIST_WORKER"):
-        folder = tmp_path_factory.getbasetemp().parent / "grouped"
-    else:
-        folder = tmp_path_factory.mktemp("grouped")
+    folder = run_folder(tmp_path_factory, "grouped")
     path, pickled = folder / "results.nc", folder / "datasets.pickle"
     with filelock.FileLock(f"{folder}.lock"):
         if not pickled.is_file():
-            folder.mkdir(exist_ok=True)
             with pytest.MonkeyPatch.context() as patch:  # the autouse private caches are per test; this runs before
                 patch.setenv("USCOMPARE_CACHE", str(folder / "cache"))
                 patch.setenv("TORCH_HOME", str(folder / "torch"))
