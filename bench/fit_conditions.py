@@ -44,7 +44,8 @@ def contrast(images, sketches, labels) -> float:
     return float(np.nanmean(values))
 
 
-DEFAULT_GRAINS = (1.0, 2.0, 3.0)
+DEFAULT_LEVELS = (5.0, 10.0, 15.0, 20.0)  # sketch_reflector_db candidates, dB
+DEFAULT_GRAINS = (1.0, 2.0, 3.0)          # image_smoothing_grains candidates (--fit-smoothing)
 
 
 @contextlib.contextmanager
@@ -98,7 +99,8 @@ def main():
     parser.add_argument("--organ", choices=("ivus", "ovary"), required=True)
     parser.add_argument("--frames", type=fit_display.measures.frames_argument, default=fit_display.measures.TUNING_FRAMES,
                         help="tuning frames; as many again are held out (default %(default)s)")
-    parser.add_argument("--levels", type=float, nargs="+", default=[5.0, 10.0, 15.0, 20.0])
+    parser.add_argument("--levels", type=float, nargs="+",
+                        help=f"the reflector levels tried, dB (default {' '.join(map(str, DEFAULT_LEVELS))})")
     parser.add_argument("--engine", choices=simulate.ENGINES, default="full",
                         help="the simulator: full, or fast (PSF convolution, ussim.fast)")
     parser.add_argument("--fit-smoothing", action="store_true",
@@ -109,14 +111,15 @@ def main():
     args = parser.parse_args()
     if args.grains is not None and not args.fit_smoothing:
         parser.error("--grains applies to --fit-smoothing only")
+    if args.levels is not None and args.fit_smoothing:
+        parser.error("--levels applies to the reflector fit, not to --fit-smoothing")
     args.grains = DEFAULT_GRAINS if args.grains is None else args.grains
+    args.levels = DEFAULT_LEVELS if args.levels is None else args.levels
     if min(args.grains) < 0:
         parser.error(f"--grains {' '.join(map(str, args.grains))}: every value must be >= 0")
     start = time.perf_counter()
     real, splits = fit_display.load_real(args.organ, args.frames)
     grid = fit_display.real_grid(args.organ, real, tissue.load(args.organ), (real.sizes["y"], real.sizes["x"]))
-    images = real["image"].values
-    canny = sketch.canny_for_size(images.shape[1])
     report = {"organ": args.organ, "date": time.strftime("%Y-%m-%d"), "command": " ".join(sys.argv),
               "engine": args.engine}
     if args.fit_smoothing:
@@ -124,6 +127,8 @@ def main():
                       seconds=time.perf_counter() - start)
         print(json.dumps(report, indent=2))
         return
+    images = real["image"].values
+    canny = sketch.canny_for_size(images.shape[1])
     for split, index in splits.items():
         sketches = [sketch.edge_sketch(images[i], **canny) for i in index]
         report[f"real_{split}"] = contrast(images[index], sketches, real["label"].values[index])

@@ -26,8 +26,10 @@ def test_a_tried_setting_holds_inside_the_block_only():
     assert conditions.settings("ovary") == before
 
 
-@pytest.mark.parametrize("argv,message", [(["--grains", "2"], "--grains applies to --fit-smoothing only"),
-                                          (["--fit-smoothing", "--grains", "1", "-1"], "every value must be >= 0")])
+@pytest.mark.parametrize("argv,message", [
+    (["--grains", "2"], "--grains applies to --fit-smoothing only"),
+    (["--fit-smoothing", "--levels", "5"], "--levels applies to the reflector fit"),
+    (["--fit-smoothing", "--grains", "1", "-1"], "every value must be >= 0")])
 def test_options_that_do_not_apply_are_refused_in_one_line(argv, message):
     result = subprocess.run([sys.executable, str(BENCH / "fit_conditions.py"), "--organ", "ovary", *argv],
                             capture_output=True, text=True)
