@@ -7,6 +7,9 @@ phantoms is bench/fast_engine.py's (results in bench/RESULTS.md, "Fast engine").
 """
 
 import dataclasses
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -142,9 +145,6 @@ simulate.simulate(t._speckle(1), t.IVUS, engine="fast", **t.SETTINGS)
 def test_processes_that_need_the_same_bank_measure_it_once(tmp_path):
     """Two processes (e.g. two `ussim dataset` workers) asking for one bank at the same moment: one
     measures it, the other waits for it and reads it from the disk cache."""
-    import os
-    import subprocess
-    import sys
     env = {**os.environ, "USSIM_CACHE": str(tmp_path / "cache")}
     runs = [subprocess.Popen([sys.executable, "-c", MEASURE_ONCE, str(tmp_path), str(i)], env=env, text=True,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE) for i in range(2)]
