@@ -374,7 +374,8 @@ def main():
           f"cores (5-6 x that when other jobs load them){'' if with_frd else '; FRD left out (pyradiomics absent)'}",
           flush=True)
     report = {"label": args.label, "engine": args.engine, "machine": describe(),
-              "date": f"{started:%Y-%m-%d %H:%M} UTC", "command": command, "results": [run(organ, args, with_frd) for organ in organs]}
+              "date": f"{started:%Y-%m-%d %H:%M} UTC", "command": command,
+              "results": [run(organ, args, with_frd) for organ in organs]}
     report["minutes"] = round((datetime.datetime.now(datetime.timezone.utc) - started).total_seconds() / 60, 1)
     (args.out / f"realism_{args.label}.json").write_text(json.dumps(report, indent=1, default=float))
     (args.out / f"realism_{args.label}.md").write_text(markdown(report))

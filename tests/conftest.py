@@ -49,8 +49,9 @@ def grouped_comparisons(tmp_path_factory):
     """Two comparisons (ovary: two methods, IVUS: one) and the grouped results file written from
     them, built once for the run: tests/compare and tests/app read the same file, and building it
     (two uscompare runs) is among the suite's costliest set-ups. The first worker that needs it
-    builds it in run_folder, under a lock, and pickles the datasets beside it; the others read them. Returns (datasets, path); users that change a dataset
-    take a copy (`grouped` in tests/compare/test_results_groups.py)."""
+    builds it in run_folder, under a lock, and pickles the datasets beside it; the others read them.
+    Returns (datasets, path); users that change a dataset take a copy (`grouped` in
+    tests/compare/test_results_groups.py)."""
     import pickle
 
     import filelock
