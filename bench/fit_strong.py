@@ -22,8 +22,8 @@ DECISION: the fraction with the lowest tuning C2ST is chosen, if its interval li
 that of the table's own fraction (always a candidate); otherwise the table's stays (no winner
 inside the noise). Issue 15 measures realism by that classifier; the skewness is reported beside
 it (the two disagreed on the ovary, bench/RESULTS.md). One fraction for all classes of an organ:
-the classifier judges whole patches. The held-out frames
-are simulated with the table's and the chosen fraction afterwards, for the record only.
+the classifier judges whole patches. The held-out frames are simulated with the table's (and a
+chosen) fraction afterwards, for the record only.
 
     python bench/fit_strong.py --organ ivus|ovary [--frames 36] [--fractions 0.002 0.005 0.01 0.02 0.05]
                                [--engine fast|full] [--seed 0] [--json bench/out/fit_strong_<organ>.json]
@@ -51,7 +51,7 @@ from ussim import probe as probes  # noqa: E402
 
 DEFAULT_FRACTIONS = (0.002, 0.005, 0.01, 0.02, 0.05)
 # DECISION: three secant steps bring every class's mean gray within about 1 gray of the real one
-# (measured: IVUS 0.1-0.2 gray after the third); the first step assumes 8 gray per dB, about the
+# (measured 2026-12-03: 0.0-0.3 gray after the third, both organs); the first step assumes 8 gray per dB, about the
 # slope of both organs' gray maps in mid-gray, and later steps use the measured slope.
 RELEVEL_STEPS = 3
 FIRST_SLOPE_GRAY_PER_DB = 8.0
