@@ -50,9 +50,10 @@ from ussim import phantom, simulate  # noqa: E402
 from ussim import probe as probes  # noqa: E402
 
 DEFAULT_FRACTIONS = (0.002, 0.005, 0.01, 0.02, 0.05)
-# DECISION: three secant steps bring every class's mean gray within about 1 gray of the real one
-# (measured 2026-12-03: 0.0-0.3 gray after the third, both organs); the first step assumes 8 gray per dB, about the
-# slope of both organs' gray maps in mid-gray, and later steps use the measured slope.
+# DECISION: three secant steps bring every class's mean gray close to the real one (measured
+# 2026-12-03: within 0.25 gray for every candidate of both organs but the ovary at f = 0.002, 1.0
+# gray); the first step assumes 8 gray per dB, about the slope of both organs' gray maps in
+# mid-gray, and later steps use the measured slope.
 RELEVEL_STEPS = 3
 FIRST_SLOPE_GRAY_PER_DB = 8.0
 # seconds per tuning frame and simulation on 2 idle cores (fast: measured here, 36 ovary frames in
