@@ -78,3 +78,23 @@ def test_refuses_a_field_of_view_too_small_for_a_patch():
     fov[10:30, 10:30] = True
     with pytest.raises(UsageError, match="no 32 x 32 patch fits"):
         c2st.extract_patches(np.zeros((1, 64, 64), np.uint8), fov, np.random.default_rng(0))
+
+
+def test_repeated_runs_take_fresh_patches_and_their_interval_holds_every_run():
+    """Run 0 is the single run of the same seed; later runs differ (other patches, folds and
+    networks); the interval, resampling runs and images, is at least as wide as the runs' spread
+    and contains their mean."""
+    a, b = speckle_images(8, 1.0, seed=1), speckle_images(8, 1.3, seed=2)
+    fov = np.ones(a.shape[1:], bool)
+    result = c2st.repeated(a, b, fov, seed=4, repeats=3, epochs=3, replicates=200)
+    rng = np.random.default_rng(4)
+    single = c2st.c2st(*(c2st.extract_patches(x, fov, rng) for x in (a, b)), seed=4, epochs=3)
+    assert result.runs[0] == round(single.accuracy, 4)
+    assert len(set(result.runs)) > 1
+    assert result.accuracy == pytest.approx(np.mean(result.runs), abs=1e-4)
+    assert result.low <= result.accuracy <= result.high
+    assert result.high - result.low >= max(result.runs) - min(result.runs) - 1e-9
+    again = c2st.repeated(a, b, fov, seed=4, repeats=3, epochs=3, replicates=200)
+    assert (again.accuracy, again.low, again.high) == (result.accuracy, result.low, result.high)
+    with pytest.raises(UsageError, match="repeats = 0 is not allowed"):
+        c2st.repeated(a, b, fov, seed=4, repeats=0)
