@@ -127,9 +127,12 @@ def test_simulated_demo_prepares_a_study_each_reader_can_open(simulated_demo):
 
 
 def test_demo_with_real_data_trains_on_real_images(real_dir, tmp_path, capsys):
-    """The real archives flow through every stage. DECISION: one training seed and no FRD, the two
-    costliest parts of this second tiny run (both are checked on the simulated demo above)."""
-    config = dataclasses.replace(TINY, training_seeds=(0,), frd="off")
+    """The real archives flow through every stage. DECISION: one training seed, no FRD and one
+    worker (every stage in this process), the costliest parts of this second tiny run: in the
+    tiny runs the spawned workers' imports (torch, diffusers, MONAI) took a third of the CPU time,
+    profiled with py-spy 2026-12-03. Seeds, FRD and the workers are checked on the simulated demo
+    above."""
+    config = dataclasses.replace(TINY, training_seeds=(0,), frd="off", training_workers=1)
     record = pipeline.run_demo(tmp_path / "demo", config, progress=False)
     printed = capsys.readouterr().out
     assert all(organ["real"] for organ in record["organs"].values())

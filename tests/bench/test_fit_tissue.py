@@ -62,3 +62,53 @@ def test_the_objective_charges_a_layer_of_the_wrong_brightness():
     without_layer = fit_tissue.objective_parts(real, dim, labels, names)["background"]
     assert "layer_error" not in without_layer
     np.testing.assert_allclose(charged["cost"], without_layer["cost"] + fit_tissue.LAYER_WEIGHT * error ** 2)
+
+
+def disks(label: np.ndarray, rate_per_cm2: float, median_mm: float, spread: float, seed: int,
+          visible_every: int = 1) -> np.ndarray:
+    """Stroma of gray 80 with dark disks (gray 5) at a Poisson rate, lognormal diameters, on 0.2 mm
+    pixels; only every `visible_every`-th disk dark, the others at the stroma's gray (missed)."""
+    rng = np.random.default_rng(seed)
+    image = np.full(label.shape, 80.0)
+    rows, columns = np.indices(label.shape)
+    area_cm2 = label.size * 0.04 / 100
+    for k in range(rng.poisson(rate_per_cm2 * area_cm2)):
+        r, c = rng.uniform(0, label.shape[0]), rng.uniform(0, label.shape[1])
+        radius_px = median_mm * np.exp(spread * rng.standard_normal()) / 2 / 0.2
+        if k % visible_every == 0:
+            image[(rows - r) ** 2 + (columns - c) ** 2 <= radius_px ** 2] = 5.0
+    return image.astype(np.uint8)
+
+
+def test_follicles_are_drawn_at_the_rate_the_detector_sees_in_the_real_frames(monkeypatch):
+    """A stand-in simulator whose every second follicle the detector misses: the calibration must
+    draw twice the 'real' frames' rate, at their sizes."""
+    table = tissue.load("ovary")
+    names = ["background", "ovary"]
+    grid = scan.DisplayGrid(np.arange(128) * 0.2e-3, np.arange(128) * 0.2e-3)
+    labels = np.ones((8, 128, 128), np.uint8)
+    real = np.stack([disks(label, 1.2, 2.5, 0.25, seed) for seed, label in enumerate(labels)])
+
+    class Simulated:
+        def __init__(self, bmode):
+            self.bmode = bmode
+
+    def stand_in(label, grid, names, table, probe, *, seed, **_):
+        ovary = table.classes["ovary"]
+        return Simulated(disks(label, ovary.inclusions_per_cm2, ovary.inclusion_mm, ovary.inclusion_spread,
+                               seed, visible_every=2))
+
+    monkeypatch.setattr(fit_tissue.phantom, "simulate_mask", stand_in)
+    result = fit_tissue.calibrate_inclusions(real, labels, names, table, None, grid, "ovary", "fast", steps=4, seeds=3)
+    seen = result["real"]
+    assert seen["blobs"] >= 30
+    drawn = result["drawn"]
+    # twice the real frames' own rate (1.2 per cm2): the stand-in shows half of what it draws, and
+    # the detector loses alike in both (merged disks, disks cut by the edge)
+    assert 1.9 < drawn["inclusions_per_cm2"] < 2.9
+    assert abs(drawn["inclusion_mm"] / seen["inclusion_mm"] - 1) < 0.15
+    assert min(step["distance"] for step in result["steps"]) < 0.15
+    # the first step draws what the detector read, and sees about half of it
+    first = result["steps"][0]
+    assert first["drawn"]["inclusions_per_cm2"] == round(float(seen["inclusions_per_cm2"]), 3)
+    assert first["detected"]["inclusions_per_cm2"] < 0.7 * seen["inclusions_per_cm2"]
