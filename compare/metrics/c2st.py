@@ -164,8 +164,9 @@ class RepeatedC2ST:
 
 def repeated(images_a: np.ndarray, images_b: np.ndarray, fov: np.ndarray, *, seed: int, repeats: int = REPEATS,
              epochs: int = EPOCHS, replicates: int = REPLICATES) -> RepeatedC2ST:
-    """`repeats` C2STs of two image sets, each with its own patches, folds and networks (run r
-    seeded by (seed, r); run 0 takes the patches and seed a single run of `seed` takes)."""
+    """`repeats` C2STs of two image sets, each with its own patches, folds and networks (run r > 0:
+    patches drawn by the generator of (seed, r), folds and networks seeded by 1000 seed + r; run 0
+    is the single run of `seed`, patches included)."""
     if repeats < 1:
         raise UsageError(f"repeats = {repeats} is not allowed (must be >= 1)")
     runs = []
