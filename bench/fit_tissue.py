@@ -391,7 +391,7 @@ def fit(organ: str, frames: int, fit_frames: int, budget: int, per_cell: float, 
     probe = probes.load(table.probe)
     result = {"organ": organ, "tuning_frames": [0, tuning - 1], "held_out_frames": [tuning, len(real) - 1],
               "fit_frames": [0, fit_frames - 1], "engine": engine}
-    for name in names:  # sub-structures: measured on all tuning frames
+    for name in names:  # sub-structures: calibrated on all tuning frames (calibrate_inclusions)
         t = table.classes[name]
         if t.inclusion_class:
             calibrated = calibrate_inclusions(real[:tuning], labels[:tuning], names, table, probe, grid, name, engine)
