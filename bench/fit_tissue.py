@@ -214,6 +214,18 @@ def calibrate_inclusions(images, labels, names, table, probe, grid, name: str, e
     return {"real": real, "drawn": best["drawn"], "steps": history}
 
 
+def with_calibrated_inclusions(images, labels, names, table, probe, grid, engine: str) -> tuple:
+    """The table with every sub-structure of the real masks' classes calibrated on `images` (the
+    tuning frames), and each class's calibrate_inclusions record."""
+    records = {}
+    for name in names:
+        if name in table.classes and table.classes[name].inclusion_class:
+            records[name] = calibrate_inclusions(images, labels, names, table, probe, grid, name, engine)
+            table = dataclasses.replace(table, classes={**table.classes, name: dataclasses.replace(
+                table.classes[name], **records[name]["drawn"])})
+    return table, records
+
+
 def border_profiles(images, labels, names, table, grid, step_mm=0.05, reach_mm=1.5) -> dict:
     """Mean real gray of each class named in a layer_mm key, by distance from its border with
     the neighbour class (bins of `step_mm`, out to `reach_mm` or twice the layer, in as many
@@ -391,13 +403,9 @@ def fit(organ: str, frames: int, fit_frames: int, budget: int, per_cell: float, 
     probe = probes.load(table.probe)
     result = {"organ": organ, "tuning_frames": [0, tuning - 1], "held_out_frames": [tuning, len(real) - 1],
               "fit_frames": [0, fit_frames - 1], "engine": engine}
-    for name in names:  # sub-structures: calibrated on all tuning frames (calibrate_inclusions)
-        t = table.classes[name]
-        if t.inclusion_class:
-            calibrated = calibrate_inclusions(real[:tuning], labels[:tuning], names, table, probe, grid, name, engine)
-            result.setdefault("inclusions", {})[name] = calibrated
-            table = dataclasses.replace(table, classes={**table.classes, name: dataclasses.replace(
-                t, **calibrated["drawn"])})
+    table, inclusions = with_calibrated_inclusions(real[:tuning], labels[:tuning], names, table, probe, grid, engine)
+    if inclusions:
+        result["inclusions"] = inclusions
     result["border_profiles_mm_gray"] = border_profiles(real[:tuning], labels[:tuning], names, table, grid)
     start_time = time.perf_counter()
     fits = []
@@ -520,17 +528,16 @@ def inclusions_only(organs, frames: int, engine: str, path: Path) -> None:
     report = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "command": " ".join(sys.argv), "results": {}}
     for organ in organs:
         real, labels, names, grid, table, tuning = load_real(organ, frames)
-        probe = probes.load(table.probe)
-        for name in names:
-            if name in table.classes and table.classes[name].inclusion_class:
-                calibrated = calibrate_inclusions(real[:tuning], labels[:tuning], names, table, probe, grid, name, engine)
-                report["results"][f"{organ}:{name}"] = calibrated
-                for step in calibrated["steps"]:
-                    print(f"  {organ} {name}: drawn {step['drawn']} -> detected "
-                          f"{ {k: step['detected'].get(k) for k in (*INCLUSION_KEYS, 'blobs')} }", file=sys.stderr)
-                print(f"# {organ}: real frames {calibrated['real']}\n[classes.{name}]")
-                for key, value in calibrated["drawn"].items():
-                    print(f"{key} = {value:.3f}")
+        _, records = with_calibrated_inclusions(real[:tuning], labels[:tuning], names, table,
+                                                probes.load(table.probe), grid, engine)
+        for name, calibrated in records.items():
+            report["results"][f"{organ}:{name}"] = calibrated
+            for step in calibrated["steps"]:
+                print(f"  {organ} {name}: drawn {step['drawn']} -> detected "
+                      f"{ {k: step['detected'].get(k) for k in (*INCLUSION_KEYS, 'blobs')} }", file=sys.stderr)
+            print(f"# {organ}: real frames {calibrated['real']}\n[classes.{name}]")
+            for key, value in calibrated["drawn"].items():
+                print(f"{key} = {value:.3f}")
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(path.name + ".partial")  # written whole or not at all
     partial.write_text(json.dumps(report, indent=2, default=float))
@@ -545,7 +552,8 @@ def main():
     parser.add_argument("--fit-frames", type=int, default=8, help="the first tuning frames the optimiser sees")
     parser.add_argument("--budget", type=int, default=300, help="objective evaluations of the optimiser")
     parser.add_argument("--scatterers-per-cell", type=float, default=10.0)
-    parser.add_argument("--json", type=Path, default=Path("bench/out/fit_tissue.json"))
+    parser.add_argument("--json", type=Path, default=None,
+                        help="default bench/out/fit_tissue.json (with --inclusions-only: bench/out/fit_inclusions.json)")
     parser.add_argument("--engine", choices=simulate.ENGINES, default="full",
                         help="the simulator of the groups and the verification: full, or fast (PSF convolution, "
                              "ussim.fast; checked against the full engine on the first fit frame)")
@@ -553,15 +561,20 @@ def main():
                         help="only calibrate the sub-structures' rate and sizes (ovary follicles) against the "
                              "detector, print them as TOML lines and stop (about 4 min for the ovary, fast engine)")
     args = parser.parse_args()
+    organs = ["ivus", "ovary"] if args.organ == "both" else [args.organ]
+    cost = SECONDS if args.engine == "full" else FAST_SECONDS
+    # the sub-structures' calibration: every tuning frame simulated INCLUSION_SEEDS times a step
+    calibration = {o: INCLUSION_STEPS * INCLUSION_SEEDS * args.frames * cost[o][1]
+                   * any(c.inclusion_class for c in tissue.load(o).classes.values()) for o in organs}
     if args.inclusions_only:
-        inclusions_only(["ivus", "ovary"] if args.organ == "both" else [args.organ], args.frames, args.engine,
-                        args.json)
+        print(f"expected duration: about {sum(calibration.values()) / 60:.0f} min on 2 otherwise idle cores",
+              file=sys.stderr)
+        inclusions_only(organs, args.frames, args.engine, args.json or Path("bench/out/fit_inclusions.json"))
         return
     if not 0 < args.fit_frames <= args.frames:
         raise SystemExit(f"--fit-frames {args.fit_frames} must lie in 1..--frames ({args.frames})")
-    organs = ["ivus", "ovary"] if args.organ == "both" else [args.organ]
-    cost = SECONDS if args.engine == "full" else FAST_SECONDS
-    expected = sum(cost[o][0] * args.fit_frames + cost[o][1] * (2 * args.fit_frames + args.frames + 1)
+    args.json = args.json or Path("bench/out/fit_tissue.json")
+    expected = sum(calibration[o] + cost[o][0] * args.fit_frames + cost[o][1] * (2 * args.fit_frames + args.frames + 1)
                    + cost[o][2] * args.budget * args.fit_frames
                    + (SECONDS[o][1] if args.engine != "full" else 0) for o in organs)
     print(f"expected duration: about {expected / 60:.0f} min on 2 otherwise idle cores", file=sys.stderr)
