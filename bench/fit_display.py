@@ -18,13 +18,14 @@ IVUS: the dmolony pullback). Steps:
 
     python bench/fit_display.py --organ ovary|ivus [--frames 36] [--out bench/out] [--engine full|fast]
                                 [--tuning-only] [--fit-smoothing | --fit-despeckle | --fit-exam-spread]
-                                [--condition mask|mask+image] [--image-frames 12]
+                                [--condition mask|mask+image] [--image-frames 12] [--flat]
 
 `--engine fast` simulates with ussim's fast engine (PSF convolution, ussim.fast) instead of the full
 one; `--tuning-only` simulates the tuning frames alone (half the cost: no held-out JS, no montage,
 bench/realism.py measures the held-out frames). `--fit-despeckle` fits a speckle-reduction strength
 per TGC depth, at `--condition mask` on the tuning masks' simulations, at `mask+image` on frames
-simulated from their own images (then the gray map at mask).
+simulated from their own images (then the gray map at mask); with `--flat`, one strength for every
+depth, fitted to the polar speckle size and the fine contrast of each class.
 
 It prints JSON; put the values into data/organs/<organ>.toml ([display], [display_chain]).
 """
@@ -498,6 +499,57 @@ def fit_despeckle(envelopes, references, real_images, labels, names, grid, chain
     return current, summary
 
 
+# DECISION: one strength for the whole field of view (`--flat`) is fitted to what the benchmark
+# reports of the speckle, its polar size along and across the beam per class (realism_measures.
+# speckle_size_px), together with the fine contrast below 2 px the first flat strength was fitted to:
+# the filter sets both, and a strength fitted to the contrast alone had left the ovary's grain 35-42 %
+# too wide across held out (bench/RESULTS.md). Candidates every 0.5 dB up to 4 dB.
+DESPECKLE_FLAT_DB = (0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0)
+
+
+def fit_despeckle_flat(envelopes, references, real_images, labels, names, grid, chain, near_field_mm: float,
+                       seeds, origin) -> tuple[display.DisplayChain, list]:
+    """One speckle-reduction strength for every depth: the DESPECKLE_FLAT_DB value with the least
+    mean squared relative error, over the classes, of the fine contrast (ussim.measure.band_contrast
+    below 2 px, deeper than the near field) and of the polar speckle size along and across the beam
+    (realism_measures.speckle_size_px); DESPECKLE_ROUNDS sweeps, the gray map, gain and TGC
+    refitted (fit_gray_map) after each."""
+    inside = display.field_of_view(grid, chain)
+    zone = inside & (display.depth_mm(grid, chain) > near_field_mm)
+    classes = measured_classes(labels, names)
+
+    def measured(images):
+        return {i: (measure.band_contrast(images, (labels == i) & zone[None])[0],
+                    *measures.speckle_size_px(images, labels == i, origin)) for i in classes}
+    real = measured(real_images)
+    log_levels = [20 * np.log10(np.maximum(e, bmode.ENVELOPE_FLOOR) / r) for e, r in zip(envelopes, references,
+                                                                                          strict=True)]
+    filtered = [{h: display.despeckle_filtered(level, inside, h) for h in DESPECKLE_FLAT_DB} for level in log_levels]
+    current = dataclasses.replace(chain, despeckle_mm=(), despeckle_db=float(np.mean(chain.despeckle_db)))
+    tried = []
+    for sweep in range(DESPECKLE_ROUNDS):
+        results = []
+        for h in DESPECKLE_FLAT_DB:
+            candidate = dataclasses.replace(current, despeckle_db=h)
+            images = np.stack([display.render_level(display.with_gain_and_tgc(
+                at[h], grid, display.with_gain(candidate, display.exam_gain_db(candidate, int(s)))), grid, candidate)
+                for at, s in zip(filtered, seeds, strict=True)])
+            simulated = measured(images)
+            errors = [(a / b - 1) ** 2 for i in classes for a, b in zip(simulated[i], real[i], strict=True)
+                      if np.isfinite(a * b)]
+            results.append((float(np.mean(errors)), h, simulated))
+            tried.append({"sweep": sweep, "despeckle_db": h, "error": round(results[-1][0], 4),
+                          **{names[i]: {"fine_contrast": round(v[0], 2), "size_px": [round(v[1], 2), round(v[2], 2)]}
+                             for i, v in simulated.items()}})
+            print(json.dumps(tried[-1]), file=sys.stderr, flush=True)
+        _, best, _ = min(results, key=lambda r: r[0])
+        current = fit_gray_map(envelopes, references, real_images, labels, 0, grid,
+                               dataclasses.replace(current, despeckle_db=best), near_field_mm, seeds)
+    summary = [{"real": {names[i]: {"fine_contrast": round(v[0], 2), "size_px": [round(v[1], 2), round(v[2], 2)]}
+                         for i, v in real.items()}, "despeckle_db": float(current.despeckle_db)}] + tried
+    return current, summary
+
+
 def table_with_chain(organ: str, chain: display.DisplayChain, folder: Path) -> Path:
     """A copy of the organ's table whose speckle reduction is `chain`'s and whose imaging reads
     its own [display_chain] (folder/<organ>.toml), for simulations through a candidate chain."""
@@ -692,6 +744,9 @@ def main():
                         help="with --fit-despeckle: fit the strengths on frames simulated from their masks (mask) or "
                              "from their own images' amplitudes (mask+image, on the first --image-frames tuning "
                              "frames; then the gray map, gain and TGC are refitted at mask)")
+    parser.add_argument("--flat", action="store_true",
+                        help="with --fit-despeckle at mask: one strength for every depth, fitted to the fine "
+                             "contrast and the polar speckle size of each class")
     parser.add_argument("--image-frames", type=int, default=12,
                         help="tuning frames of the mask+image fit (default %(default)s)")
     one_part.add_argument("--fit-exam-spread", action="store_true",
@@ -704,6 +759,8 @@ def main():
     args = parser.parse_args()
     if args.condition != "mask" and not args.fit_despeckle:
         parser.error(f"--condition {args.condition} applies to --fit-despeckle only")
+    if args.flat and not (args.fit_despeckle and args.condition == "mask"):
+        parser.error("--flat applies to --fit-despeckle at --condition mask only")
     if importers.real_data_dir() is None:
         raise SystemExit("real archives absent: ../shared/data/real (or $USSIM_REAL_DATA) not found")
     args.out.mkdir(parents=True, exist_ok=True)
@@ -762,6 +819,12 @@ def main():
                                                      Path(folder))
             fitted = fit_gray_map(envelopes[tuning], references[tuning], real_images[tuning], labels[tuning], 0, grid,
                                   profile, NEAR_FIELD_MM[organ], every[tuning])
+            report["despeckle_fit"] = found
+        elif args.fit_despeckle and args.flat:
+            origin = measures.beam_origin_px(organ, grid, probes.load(table.probe))
+            fitted, found = fit_despeckle_flat(envelopes[tuning], references[tuning], real_images[tuning],
+                                               labels[tuning], names, grid, display.load(organ),
+                                               NEAR_FIELD_MM[organ], every[tuning], origin)
             report["despeckle_fit"] = found
         elif args.fit_despeckle:
             fitted, found = fit_despeckle(envelopes[tuning], references[tuning], real_images[tuning], labels[tuning],

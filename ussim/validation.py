@@ -143,8 +143,12 @@ def configured_speckle(organ: str, probe_name: str, device: str = "cpu", seed: i
 
     Convex: a 30 x 24 mm box 20-44 mm below the face; the region measured is the sector's lines and
     radii at least 3 mm inside the box (26-38 mm), about 900 independent cells with a single
-    diverging wave. IVUS: a disc of scatterers round the catheter out to 55 wavelengths beyond the
-    element, measured over the full turn from 20 to 45 wavelengths (1.5-3.5 mm at 20 MHz,
+    diverging wave. Coherently compounded waves (n_waves > 1) narrow the speckle across the beam
+    about threefold (the point target's width, 1.79 -> 0.55 mm for three waves of convex-tv-7.5
+    at 16 mm, measured 2026-12-03), so a box
+    half as wide (15 mm) holds more cells than the single wave's at half the scatterers (the
+    cost grows with the waves). IVUS: a disc of scatterers round the catheter out to 55
+    wavelengths beyond the element, measured over the full turn from 20 to 45 wavelengths (1.5-3.5 mm at 20 MHz,
     0.8-1.7 mm at 40 MHz; about 1000 cells), so that the cost does not grow with the frequency.
     DECISION: regions large enough that seeds 1-3 stay inside the tolerances of the linear
     check (printed by `python -m ussim.validation`); smaller ones scatter the estimates more.
@@ -162,7 +166,8 @@ def configured_speckle(organ: str, probe_name: str, device: str = "cpu", seed: i
         radii = simulate.radii_for(sim.settings, probe_)
         region = sim.envelope[:, (radii > 20 * lam) & (radii < 45 * lam)]
     else:
-        box_x, box_z, margin = (-15e-3, 15e-3), (20e-3, 44e-3), 3e-3
+        half_width = 15e-3 if settings.get("n_waves", 1) == 1 else 7.5e-3
+        box_x, box_z, margin = (-half_width, half_width), (20e-3, 44e-3), 3e-3
         tissue_ = scatter.homogeneous_box(probe_, box_x, box_z, seed=seed)
         sim = simulate.simulate(tissue_, probe_, device=device, progress=False,
                                 **{**settings, "depth": box_z[1] + 1e-3})
@@ -189,7 +194,11 @@ def configured_point_target(organ: str, probe_name: str, device: str = "cpu") ->
 
     Axial: 0.883 c / (2 B) for the two-way pulse of -6 dB bandwidth B (Gaussian spectrum), as the
     linear check. Lateral: the -6 dB width of the two-way focal-plane amplitude pattern of the
-    apertures actually used (`lateral_theory`).
+    apertures actually used (`lateral_theory`). With compounded diverging waves, each wave's
+    amplitude at the point is read off its own beamformed image (the others' channels zeroed): the
+    one input the Fraunhofer model does not give (the offset waves reach the point through
+    obliquely facing elements: 0.78 of the central wave's for three waves of convex-tv-7.5); the width still
+    tests the waves' phases and their sources' geometry.
 
     Convex: the point lies on the central line at the [imaging] focus, else at half the table's
     display depth (where a scheme without its own focus puts it: `ussim.simulate.resolve`). IVUS:
@@ -213,12 +222,21 @@ def configured_point_target(organ: str, probe_name: str, device: str = "cpu") ->
     # array): the -6 dB width of a diverging wave with dynamic receive spans ~60 of them.
     angles = np.linspace(-0.1, 0.1, 241)
     radii = np.arange(focus - 2e-3, focus + 2e-3, 5e-6)
+    wave_amplitudes = None
     if resolved.scheme == "diverging":
         events = simulate.events_for(resolved, probe_)
         channels = engine.simulate_channels(point, probe_, events, attenuation_db_cm_mhz=0.0, device=device,
                                             progress=False)
-        lines = beamform.beamform(channels, events, probe_, radii, f_number=resolved.rx_f_number,
-                                  apodization=resolved.rx_apodization, line_angles=angles).lines
+
+        def beamformed(rf):
+            return beamform.beamform(engine.ChannelData(rf, channels.sampling_frequency, channels.t0), events, probe_,
+                                     radii, f_number=resolved.rx_f_number, apodization=resolved.rx_apodization,
+                                     line_angles=angles).lines
+        lines = beamformed(channels.rf)
+        if len(events) > 1:  # compounded waves: each one's amplitude at the point weights its source
+            peak = np.unravel_index(np.abs(lines).argmax(), lines.shape)
+            wave_amplitudes = [float(np.abs(beamformed(np.where(np.arange(len(events))[:, None, None] == k,
+                                                                 channels.rf, 0))[peak])) for k in range(len(events))]
     elif resolved.scheme == "focused":
         events = simulate.events_for(simulate.replace(resolved, line_positions=tuple(angles)), probe_)
         channels = engine.simulate_channels(point, probe_, events, attenuation_db_cm_mhz=0.0, device=device,
@@ -231,13 +249,14 @@ def configured_point_target(organ: str, probe_name: str, device: str = "cpu") ->
     envelope = np.abs(lines)
     line, sample = np.unravel_index(envelope.argmax(), envelope.shape)
     arc = probe_.radius + focus  # lateral distance per radian at the point, from the sector's apex
-    central = simulate.events_for(simulate.replace(resolved, line_positions=(0.0,)), probe_)[0]
+    central_events = simulate.events_for(simulate.replace(resolved, line_positions=(0.0,)), probe_)  # wave(s) or line
     return {"organ": organ, "probe": probe_name, "scheme": resolved.scheme, "depth_m": focus,
             "axial_m": measure.fwhm(envelope[line], radii[1] - radii[0]),
             "lateral_m": measure.fwhm(envelope[:, sample], (angles[1] - angles[0]) * arc),
             "peak_angle_rad": float(angles[line]), "peak_z_m": float(radii[sample]),
             "theory": {"axial_m": _axial_theory(probe_),
-                       "lateral_m": lateral_theory(probe_, resolved, central, focus), "peak_z_m": focus}}
+                       "lateral_m": lateral_theory(probe_, resolved, central_events, focus, wave_amplitudes),
+                       "peak_z_m": focus, "wave_amplitudes": wave_amplitudes}}
 
 
 def _ivus_point_target(probe_: probe.Probe, settings: dict, device: str) -> dict:
@@ -274,7 +293,8 @@ def _axial_theory(probe_: probe.Probe) -> float:
     return 0.883 * SPEED_OF_SOUND / (2 * probe_.bandwidth * probe_.center_frequency)
 
 
-def lateral_theory(probe_: probe.Probe, settings: simulate.Settings, central: engine.Transmit, depth: float) -> float:
+def lateral_theory(probe_: probe.Probe, settings: simulate.Settings, transmits, depth: float,
+                   wave_amplitudes=None) -> float:
     """-6 dB width (m) of the two-way lateral pattern at a point on the central line, `depth` below the face.
 
     Fraunhofer (focal-plane) diffraction: at its focus an aperture's amplitude pattern is the
@@ -285,7 +305,14 @@ def lateral_theory(probe_: probe.Probe, settings: simulate.Settings, central: en
     between the element normal and the point), weighted by the receive window of u. Transmit:
     a focused line's active elements and apodization; a diverging wave from the centre of
     curvature reaches every point at one radius alike (rotational symmetry), so it contributes
-    no lateral pattern and the two-way width is the receive one. Checks (tests/ussim/
+    no lateral pattern and the two-way width is the receive one. Several diverging waves summed
+    coherently (`transmits`: the central line's events) synthesise a transmit aperture whose
+    elements are their virtual sources (Montaldo et al., IEEE TUFFC 56, 2009, for plane waves;
+    Papadacci et al., IEEE TUFFC 61, 2014, for diverging ones): a lateral offset dx of the
+    scatterer changes wave k's transmit phase by 2 pi dx sin(theta_k) / lambda, theta_k the angle
+    at which its source is seen from the point, so the transmit pattern is the sources' array
+    factor, each source weighted by its wave's amplitude at the point (`wave_amplitudes`, in the
+    order of `transmits`; equal without them). Checks (tests/ussim/
     test_physics.py): equal rect apertures give 0.886 lambda F#, a rect one-way aperture
     1.21 lambda F# and a Hann one 2.00 lambda F# (Harris, Proc. IEEE 66, 1978, table 1).
     """
@@ -299,12 +326,18 @@ def lateral_theory(probe_: probe.Probe, settings: simulate.Settings, central: en
         u = np.where(along > 0, (dx * np.cos(normal) - dz * np.sin(normal)) * 2 * settings.rx_f_number / along, 2.0)
     sines = -dx / np.hypot(dx, dz)  # the beam axis is the central line (+z)
     patterns = [(sines, transmit.window(settings.rx_apodization, u))]
+    transmits = [transmits] if isinstance(transmits, engine.Transmit) else list(transmits)
+    central = transmits[0]
     if central.kind == "focused":
         weights = np.zeros(probe_.n_elements)
         weights[central.tx] = central.apodization
         patterns.append((sines, weights))
     elif central.kind != "diverging":
         raise UsageError(f"no lateral theory for transmit kind '{central.kind}' (known: focused, diverging)")
+    elif len(transmits) > 1:  # coherently compounded waves: their virtual sources' array factor
+        sx, sz = np.array([event.origin for event in transmits], float).T
+        weights = np.ones(sx.size) if wave_amplitudes is None else np.asarray(wave_amplitudes, float)
+        patterns.append((-(px - sx) / np.hypot(px - sx, pz - sz), weights))
     return fraunhofer_width(patterns, probe_.wavelength)
 
 

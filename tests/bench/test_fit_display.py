@@ -40,3 +40,39 @@ def test_a_candidate_chain_is_read_back_from_its_table_copy(tmp_path):
         table = tissue.load(path)
         assert display.load(table.imaging["display_chain"]) == candidate
         assert table.classes == tissue.load("ovary").classes
+
+
+def test_the_flat_speckle_reduction_fit_finds_the_strength_that_made_the_images(monkeypatch):
+    """Frames rendered through the ovary's chain at a known strength are the 'real' ones: the flat fit,
+    on the same envelopes, must choose that strength (its gray-map refit is the chain's own here)."""
+    import dataclasses
+
+    from scipy import ndimage
+
+    from ussim import display, phantom, tissue
+    from ussim import probe as probes
+
+    table = tissue.load("ovary")
+    grid = phantom.display_grid(table, (96, 96))
+    chain = dataclasses.replace(display.load("ovary"), despeckle_db=0.0, despeckle_mm=())
+    rng = np.random.default_rng(3)
+    field = rng.normal(size=(4, 96, 96)) + 1j * rng.normal(size=(4, 96, 96))
+    grains = (0, 1.0, 2.0)  # a speckle-like grain, wider across
+    envelopes = np.abs(ndimage.gaussian_filter(field.real, grains) + 1j * ndimage.gaussian_filter(field.imag, grains))
+    references = np.full(4, float(np.percentile(envelopes, 99)) * 10 ** (12 / 20))
+    labels = np.zeros((4, 96, 96), np.uint8)
+    labels[:, :, 48:] = 1
+    seeds = np.arange(4)
+    made = dataclasses.replace(chain, despeckle_db=2.0)
+    inside = display.field_of_view(grid, chain)
+    real = np.stack([display.render_level(display.with_gain_and_tgc(display.despeckle_filtered(
+        20 * np.log10(np.maximum(e, 1e-12) / r), inside, 2.0), grid,
+        display.with_gain(made, display.exam_gain_db(made, int(s)))), grid, made)
+        for e, r, s in zip(envelopes, references, seeds, strict=True)])
+    monkeypatch.setattr(fit_display, "fit_gray_map", lambda *args, **kwargs: args[6])
+    origin = fit_display.measures.beam_origin_px("ovary", grid, probes.load(table.probe))
+    fitted, found = fit_display.fit_despeckle_flat(envelopes, references, real, labels, ["background", "ovary"], grid,
+                                                  chain, 3.0, seeds, origin)
+    assert fitted.despeckle_db == 2.0
+    errors = {t["despeckle_db"]: t["error"] for t in found[1:] if t["sweep"] == 0}
+    assert errors[2.0] == 0 and min(v for h, v in errors.items() if h != 2.0) > 0

@@ -98,3 +98,18 @@ def test_lateral_theory_of_a_diverging_wave_is_the_receive_pattern_alone():
         central = simulate.events_for(settings, convex)[0]
         widths[scheme] = validation.lateral_theory(convex, settings, central, 30e-3)
     assert widths["focused"] < 0.8 * widths["diverging"]
+
+
+def test_compounded_waves_narrow_the_lateral_theory_by_their_sources_array_factor():
+    """Three coherent waves add their virtual sources' array factor; weaker offset waves widen it back."""
+    convex = probe.load("convex-tv-7.5")
+    point = Scatterers([0.0], [0.0], [30e-3], [1.0])
+    widths = {}
+    for n_waves, amplitudes in ((1, None), (3, None), (3, (1.0, 0.5, 0.5))):
+        settings = simulate.resolve(simulate.Settings(scheme="diverging", n_waves=n_waves, depth=33e-3,
+                                                      line_positions=(0.0,)), convex, point)
+        events = simulate.events_for(settings, convex)
+        assert len(events) == n_waves
+        widths[n_waves, amplitudes] = validation.lateral_theory(convex, settings, events, 30e-3, amplitudes)
+    assert widths[3, None] < 0.5 * widths[1, None]
+    assert widths[3, None] < widths[3, (1.0, 0.5, 0.5)] < widths[1, None]
