@@ -39,12 +39,14 @@ layers (`layer_mm`, where ussim.anatomy draws them), averaged over classes; mini
 (scipy.optimize) within bounds and an evaluation budget.
 
     python bench/fit_tissue.py [--organ ivus|ovary|both] [--frames 36] [--fit-frames 8] [--budget 300]
-                               [--engine full|fast]
+                               [--engine full|fast] [--no-engine-check]
 
 `--engine fast` simulates the groups and the verification with ussim's fast engine (PSF
 convolution, ussim.fast; linear in the amplitudes like the full one, so the recombination stays
 exact) and checks it on the first fit frame against a full-engine simulation (mean gray
-difference and per-class JS, reported as "engine_check").
+difference and per-class JS, reported as "engine_check"; `--no-engine-check` skips it where that
+frame costs the full engine half an hour, as the ovary's focused lines do: bench/RESULTS.md, "Focused
+lines for the ovary", checks them on the 32 central lines instead).
 """
 
 from __future__ import annotations
@@ -398,7 +400,7 @@ def objective_parts(real, simulated, labels, names, cache=None, layers=None):
 
 
 def fit(organ: str, frames: int, fit_frames: int, budget: int, per_cell: float, out: Path,
-        engine: str = "full") -> dict:
+        engine: str = "full", engine_check: bool = True) -> dict:
     real, labels, names, grid, table, tuning = load_real(organ, frames)
     probe = probes.load(table.probe)
     result = {"organ": organ, "tuning_frames": [0, tuning - 1], "held_out_frames": [tuning, len(real) - 1],
@@ -418,7 +420,7 @@ def fit(organ: str, frames: int, fit_frames: int, budget: int, per_cell: float, 
                                  per_cell=per_cell, engine=engine).bmode
     ones = {name: 1.0 for name in fits[0].lines}
     result["proxy_check_max_gray_difference"] = int(np.abs(fits[0].image(ones).astype(int) - full).max())
-    if engine != "full":  # how far the fitting engine's image lies from the full engine's, same scatterers
+    if engine != "full" and engine_check:  # how far the fitting engine's image lies from the full engine's
         reference = phantom.simulate_mask(labels[0], grid, names, table, probe, seed=0, device="cpu",
                                           progress=False, per_cell=per_cell).bmode
         result["engine_check"] = {
@@ -557,6 +559,9 @@ def main():
     parser.add_argument("--engine", choices=simulate.ENGINES, default="full",
                         help="the simulator of the groups and the verification: full, or fast (PSF convolution, "
                              "ussim.fast; checked against the full engine on the first fit frame)")
+    parser.add_argument("--no-engine-check", action="store_true",
+                        help="with --engine fast: do not image the first fit frame by the full engine too "
+                             "(seconds for a diverging wave; 20-40 min for 256 focused lines)")
     parser.add_argument("--inclusions-only", action="store_true",
                         help="only calibrate the sub-structures' rate and sizes (ovary follicles) against the "
                              "detector, print them as TOML lines and stop (about 4 min for the ovary, fast engine)")
@@ -576,12 +581,12 @@ def main():
     args.json = args.json or Path("bench/out/fit_tissue.json")
     expected = sum(calibration[o] + cost[o][0] * args.fit_frames + cost[o][1] * (2 * args.fit_frames + args.frames + 1)
                    + cost[o][2] * args.budget * args.fit_frames
-                   + (SECONDS[o][1] if args.engine != "full" else 0) for o in organs)
+                   + (SECONDS[o][1] if args.engine != "full" and not args.no_engine_check else 0) for o in organs)
     print(f"expected duration: about {expected / 60:.0f} min on 2 otherwise idle cores", file=sys.stderr)
     args.json.parent.mkdir(parents=True, exist_ok=True)
     report = {"date": time.strftime("%Y-%m-%d"), "command": " ".join(sys.argv),
               "results": [fit(o, args.frames, args.fit_frames, args.budget, args.scatterers_per_cell,
-                               args.json.parent, args.engine) for o in organs]}
+                               args.json.parent, args.engine, not args.no_engine_check) for o in organs]}
     partial = args.json.with_name(args.json.name + ".partial")  # written whole or not at all
     partial.write_text(json.dumps(report, indent=2))
     partial.replace(args.json)

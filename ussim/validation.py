@@ -143,8 +143,9 @@ def configured_speckle(organ: str, probe_name: str, device: str = "cpu", seed: i
 
     Convex: a 30 x 24 mm box 20-44 mm below the face; the region measured is the sector's lines and
     radii at least 3 mm inside the box (26-38 mm), about 900 independent cells with a single
-    diverging wave. Focused lines: a 15 x 12 mm box centred on the focus, imaged by the table's
-    lines that cross it (about 50 of 256 for the ovary), measured 1.5 mm inside it. Coherently compounded waves (n_waves > 1) narrow the speckle across the beam
+    diverging wave. Focused lines: a 15 x 12 mm box centred on the focus (from 1 mm below the face
+    at least), imaged by the table's lines that cross it (about 50 of 256 for the ovary), measured
+    1.5 mm inside it. Coherently compounded waves (n_waves > 1) narrow the speckle across the beam
     about threefold (the point target's width, 1.79 -> 0.55 mm for three waves of convex-tv-7.5
     at 16 mm, measured 2026-12-03), so a box
     half as wide (15 mm) holds more cells than the single wave's at half the scatterers (the
@@ -172,7 +173,7 @@ def configured_speckle(organ: str, probe_name: str, device: str = "cpu", seed: i
             # (where the lines' two-way beam is narrowest, so a small box holds enough cells),
             # imaged by the table's lines that cross it only
             focus = float(settings["focus"])
-            half_width, box_z, margin = 7.5e-3, (focus - 6e-3, focus + 6e-3), 1.5e-3
+            half_width, box_z, margin = 7.5e-3, (max(focus - 6e-3, 1e-3), focus + 6e-3), 1.5e-3
             fov = np.abs(probe_.element_positions()[2]).max()
             angles = np.linspace(-fov, fov, int(settings["n_lines"]))
             crossing = angles[np.abs(np.sin(angles)) * (probe_.radius + box_z[1]) <= half_width]
