@@ -155,7 +155,7 @@ def configured_speckle(organ: str, probe_name: str, device: str = "cpu", seed: i
     DECISION: regions large enough that seeds 1-3 stay inside the tolerances of the linear
     check (printed by `python -m ussim.validation`); smaller ones scatter the estimates more.
     """
-    probe_, settings, _ = configuration(organ, probe_name)
+    probe_, settings, table = configuration(organ, probe_name)
     if probe_.kind == "ivus":
         lam = probe_.wavelength
         outer = probe_.catheter_radius + 55 * lam
@@ -172,10 +172,10 @@ def configured_speckle(organ: str, probe_name: str, device: str = "cpu", seed: i
             # one transmit per line costs the full engine an event per line: a box about the focus
             # (where the lines' two-way beam is narrowest, so a small box holds enough cells),
             # imaged by the table's lines that cross it only
-            focus = float(settings["focus"])
+            focus = configured_focus(settings, table)
             half_width, box_z, margin = 7.5e-3, (max(focus - 6e-3, 1e-3), focus + 6e-3), 1.5e-3
-            fov = np.abs(probe_.element_positions()[2]).max()
-            angles = np.linspace(-fov, fov, int(settings["n_lines"]))
+            angles = np.array([event.direction for event in transmit.focused_lines(probe_, int(settings["n_lines"]),
+                                                                                    focus)])
             crossing = angles[np.abs(np.sin(angles)) * (probe_.radius + box_z[1]) <= half_width]
             settings = {**settings, "line_positions": tuple(map(float, crossing)), "n_lines": crossing.size}
         else:
@@ -193,6 +193,12 @@ def configured_speckle(organ: str, probe_name: str, device: str = "cpu", seed: i
     stats = measure.speckle_statistics(region)
     return {**stats, "organ": organ, "probe": probe_name, "scheme": sim.settings.scheme,
             "theory": {"mean_over_std": 1.913, "nakagami_m": 1.0, "log_std_db": 5.57}}
+
+
+def configured_focus(settings: dict, table: tissue.TissueTable) -> float:
+    """The depth (m) of the table's [imaging] focus, else half its display depth (where a scheme
+    without its own focus puts it: `ussim.simulate.resolve`)."""
+    return float(settings.get("focus") or table.display.get("depth_mm", table.display["width_mm"]) * 1e-3 / 2)
 
 
 def _lines_inside(geometry, face_radius: float, radii: np.ndarray, half_width: float) -> np.ndarray:
@@ -228,7 +234,7 @@ def configured_point_target(organ: str, probe_name: str, device: str = "cpu") ->
     probe_, settings, table = configuration(organ, probe_name)
     if probe_.kind == "ivus":
         return _ivus_point_target(probe_, settings, device) | {"organ": organ, "probe": probe_name}
-    focus = float(settings.get("focus") or table.display.get("depth_mm", table.display["width_mm"]) * 1e-3 / 2)
+    focus = configured_focus(settings, table)
     point = engine.Scatterers([0.0], [0.0], [focus], [1.0])
     resolved = simulate.resolve(simulate.Settings(**{**settings, "depth": focus + 3e-3, "focus": focus,
                                                      "line_positions": (0.0,)}), probe_, point)

@@ -70,8 +70,9 @@ def test_configured_point_target_widths_match_theory(organ, probe_name):
     theory = measured["theory"]
     assert measured["peak_z_m"] == pytest.approx(theory["peak_z_m"], abs=20e-6)
     if measured["scheme"] == "focused":  # each line its own transmit: the peak may sit a line or two aside
-        lateral_offset = abs(measured["peak_angle_rad"]) * (probe.load(probe_name).radius + measured["depth_m"])
-        assert lateral_offset <= probe.load(probe_name).wavelength / 4  # measured: 40 um, 2 of 241 lines
+        used = probe.load(probe_name)
+        lateral_offset = abs(measured["peak_angle_rad"]) * (used.radius + measured["depth_m"])
+        assert lateral_offset <= used.wavelength / 4  # measured: 40 um, 2 of 241 lines
     else:
         assert measured["peak_angle_rad"] == pytest.approx(0.0, abs=1e-9)
     assert measured["axial_m"] == pytest.approx(theory["axial_m"], rel=0.15)
