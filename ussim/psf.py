@@ -21,6 +21,7 @@ import functools
 import hashlib
 import json
 import os
+import sys
 import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -170,8 +171,14 @@ def load_or_measure(probe: Probe, settings, events, geometry: scan.Geometry, rad
         with filelock.FileLock(f"{path}.lock"):
             bank = _stored(path)  # measured by another process while this one waited
             if bank is None:
+                # a user's first image of a probe and settings waits for this (the ovary's 256
+                # focused lines: 52 s on 2 idle cores): say why, once, on stderr
+                print(f"ussim: measuring the fast engine's point-spread functions for {probe.name} "
+                      f"({settings.scheme}), once on this machine; cached in {path.parent}",
+                      file=sys.stderr, flush=True)
                 bank = measure(probe, settings, events, geometry, radii, device=device, defaults=defaults)
                 _write(path, bank)
+                print(f"ussim: point-spread functions measured in {bank.seconds:.0f} s", file=sys.stderr, flush=True)
     _MEMORY[path] = bank
     return bank
 

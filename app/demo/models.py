@@ -32,16 +32,17 @@ def simulate(sets: OrganSets, folder: Path, config: DemoConfig, progress: bool) 
 
     # DECISION: a simulated reference is imaged again with other scatterer seeds, so the ussim row
     # measures how far two realisations of the same physics lie apart at this set size: the
-    # floor that any method can reach. DECISION: against real images the full engine (the physics
-    # the comparison judges); against a simulated reference the engine that made it, the fast one
-    # (app.demo.sets), so that the row is that floor and nothing else. The full engine there cost
-    # 188-234 s of the 20.1-20.4 minutes of the demo without real data (2026-12-02); the fast
-    # engine's images lie within the speckle's own sampling noise of the full engine's (per-class
-    # JS pooled over phantoms; bench/RESULTS.md, "Fast engine").
+    # floor that any method can reach. DECISION: the fast engine (ussim.fast) in both cases. Against
+    # a simulated reference it is the engine that made it (app.demo.sets), so that the row is that
+    # floor and nothing else; the full engine there cost 188-234 s of the 20.1-20.4 minutes of the
+    # demo without real data (2026-12-02). Against real images the full engine was used until the
+    # ovary's table took focused lines (2026-12-04, issue 15): 256 transmit events, 30-40 min an
+    # image on 2 cores: 10 held-out masks would take over 5 hours. The fast engine's images agree with
+    # the full engine's within measured limits (bench/RESULTS.md, "Fast engine" and "Focused lines
+    # for the ovary"), and its tables were fitted by it (bench/fit_tissue.py --engine fast).
     seed = config.seed if sets.real else config.resimulation_seed
-    engine = "full" if sets.real else "fast"
     ds = phantom.simulate_set(sets.reference, sets.organ, seed=seed, per_cell=config.scatterers_per_cell,
-                              progress=progress, engine=engine)
+                              progress=progress, engine="fast")
     return imageset.write(ds, folder / f"{sets.organ}_{SIMULATOR}.h5", overwrite=True)
 
 

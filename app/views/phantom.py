@@ -25,6 +25,10 @@ from ussim.errors import UsageError
 from ussim.phantoms import ivus, ovary
 
 STATE = "phantom_editor"  # {"organ", "seed", "label", "x", "z", "classes"}
+# What the full engine's image costs, named on its button: on 2 CPU cores, the ovary's 256 focused
+# lines 30-40 min (bench/RESULTS.md, "Focused lines at the ovaries' depth, adopted"), an IVUS turn about 1 s
+# (README, the demo's seconds per image).
+FULL_ENGINE_COST = {"ovary": "30-40 min on 2 cores", "ivus": "about 1 s on 2 cores"}
 PLAQUES = ("none", "fibrous", "lipid", "calcified")
 
 
@@ -201,7 +205,8 @@ def simulated(state: dict) -> None:
         "Trained GAN or diffusion (segdiff) runs (a run folder or snapshot.pt per line)",
         key="phantom_gan_runs").splitlines()
         if line.strip()]
-    want_full = st.button("Simulate with the full engine (pulse-echo, slower)", key="phantom_full")
+    cost = FULL_ENGINE_COST.get(state["organ"], "slower")
+    want_full = st.button(f"Simulate with the full engine (pulse-echo, {cost})", key="phantom_full")
     want_gans = st.button("Make the GAN and diffusion images for this mask", key="phantom_simulate")
     shown = [(fast_image, f"simulator, fast engine: {fast_seconds:.3g} s")]
     full_key = ("full", hash(state["label"].tobytes()), state["seed"])
