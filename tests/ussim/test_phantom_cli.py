@@ -14,12 +14,14 @@ def run(capsys, *argv):
     return stop.value.code, out, err
 
 
-def test_random_ivus_phantom_with_png(capsys, tmp_path):
+@pytest.mark.parametrize("engine, method", [(None, "ussim-fast"), ("full", "ussim-field")])
+def test_random_ivus_phantom_with_png(capsys, tmp_path, engine, method):
+    chosen = ["--engine", engine] if engine else []  # the fast engine by default
     code, out, err = run(capsys, "phantom", "--organ", "ivus", "--seed", "2", "--size", "64", "--device", "cpu",
-                         "--out", tmp_path / "ivus.h5", "--png", tmp_path / "ivus.png")
+                         *chosen, "--out", tmp_path / "ivus.h5", "--png", tmp_path / "ivus.png")
     assert code == 0, err
     with imageset.read(tmp_path / "ivus.h5") as ds:
-        assert ds.attrs["method"] == "ussim-field" and ds.attrs["organ"] == "ivus"
+        assert ds.attrs["method"] == method and ds.attrs["organ"] == "ivus"
         assert ds.sizes["y"] == ds.sizes["x"] == 64 and "envelope" in ds and ds["seed"].values[0] == 2
         assert imageset.params_of(ds)["anatomy"]["plaque"] in ("none", "fibrous", "lipid", "calcified")
         # the catheter is drawn as the console draws it: its disk in the chain's catheter gray
