@@ -45,7 +45,7 @@ layers (`layer_mm`, where ussim.anatomy draws them), averaged over classes; mini
 convolution, ussim.fast; linear in the amplitudes like the full one, so the recombination stays
 exact) and checks it on the first fit frame against a full-engine simulation (mean gray
 difference and per-class JS, reported as "engine_check"; `--no-engine-check` skips it where that
-frame costs the full engine half an hour, as the ovary's focused lines do: bench/RESULTS.md, "Focused
+frame costs the full engine 30-40 minutes, as the ovary's focused lines do: bench/RESULTS.md, "Focused
 lines for the ovary", checks them on the 32 central lines instead).
 """
 
@@ -561,7 +561,7 @@ def main():
                              "ussim.fast; checked against the full engine on the first fit frame)")
     parser.add_argument("--no-engine-check", action="store_true",
                         help="with --engine fast: do not image the first fit frame by the full engine too "
-                             "(seconds for a diverging wave; 20-40 min for 256 focused lines)")
+                             "(seconds for a diverging wave; 30-40 min for 256 focused lines)")
     parser.add_argument("--inclusions-only", action="store_true",
                         help="only calibrate the sub-structures' rate and sizes (ovary follicles) against the "
                              "detector, print them as TOML lines and stop (about 4 min for the ovary, fast engine)")
