@@ -1,9 +1,18 @@
 import os
 
-import numpy as np
-import pytest
+# DECISION: under pytest-xdist each worker takes its share of the cores for numba's and torch's
+# thread pools (read when numba and torch are first imported, so before ussim below): `make test`
+# runs two workers on a 2-core machine, and two threads each made the small parallel loops (the
+# fast engine's kernels, the beamformer, the GANs' convolutions) contend for two cores.
+if os.environ.get("PYTEST_XDIST_WORKER_COUNT"):
+    _SHARE = str(max(1, (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"])))
+    for _variable in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(_variable, _SHARE)
 
-from ussim import examples, importers
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from ussim import examples, importers  # noqa: E402
 
 
 def run_folder(tmp_path_factory, name: str):

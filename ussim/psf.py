@@ -23,10 +23,12 @@ import json
 import os
 import sys
 import tempfile
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import filelock
+import numba
 import numpy as np
 
 from ussim import beamform, engine, scan, scatter
@@ -247,10 +249,23 @@ def measure(probe: Probe, settings, events, geometry: scan.Geometry, radii: np.n
             defaults: BankDefaults | None = None) -> Bank:
     """Simulate unit scatterers with the full engine: one per shape node (its lines around it,
     over the kernel's extent) and one per gain node (its peak)."""
-    import time
-
     defaults = defaults or DEFAULTS
     start = time.perf_counter()
+    # DECISION: one CPU thread for the receive beamformer's parallel loop while the bank is measured.
+    # Each call beamforms one line of one point (thousands of calls of about a millisecond), too
+    # little work to share: the ovary's focused bank took 49 s with the default two threads and 47
+    # s with one on 2 idle cores, but 138 s against 72 s beside two busy processes (2026-12-04), and
+    # the test suite's two workers made it 420 s. Exact: the loop's pixels are independent.
+    threads = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        return _measured(probe, settings, events, geometry, radii, device, defaults, start)
+    finally:
+        numba.set_num_threads(threads)
+
+
+def _measured(probe: Probe, settings, events, geometry: scan.Geometry, radii: np.ndarray, device: str,
+              defaults: BankDefaults, start: float) -> Bank:
     positions = geometry.x if isinstance(geometry, scan.LinearLines) else geometry.angles
     n_lines = len(positions)
     line_step = float((positions[-1] - positions[0]) / (n_lines - 1))
