@@ -14,11 +14,15 @@ replace an optimiser's many evaluations).
 `--engine fast` simulates with ussim's fast engine (PSF convolution, ussim.fast).
 
 `--fit-smoothing --grains 1 2 3` fits image_smoothing_grains instead: how many speckle grains
-(sigma) average the reference image's gray values into mask+image's echogenicity map. Each
-candidate simulates every tuning frame from its own image and mask; the candidate whose largest
-per-class JS divergence against those frames (pooled 256-bin gray histograms of each class large
-enough to measure, fit_display.js_per_class) is smallest is chosen, and the held-out frames are
-simulated at it and at the table's value. A grid, not an optimiser, for the reason above.
+(sigma) average the reference image's gray values into mask+image's echogenicity map, per class.
+Each candidate simulates every tuning frame from its own image and mask with the candidate for
+every class; each class large enough to measure takes the candidate whose JS divergence of that
+class against those frames (pooled 256-bin gray histograms, fit_display.js_per_class) is smallest,
+the others the candidate whose largest per-class JS is smallest. A class's pixels are imaged from
+its own map (ussim.phantom composes the maps by class), so its JS at a shared candidate is its JS
+at that candidate of its own, up to the point-spread function's reach across the class's edge;
+the held-out frames are simulated at the fitted table and at the table's value, which checks it.
+A grid, not an optimiser, for the reason above.
 """
 
 from __future__ import annotations
@@ -69,9 +73,10 @@ def simulated_contrast(organ, real, index, grid, sketches, level_db, engine="ful
     return contrast(images, sketches, real["label"].values[index])
 
 
-def image_js(organ, real, index, grid, grains: float, engine="full") -> dict:
+def image_js(organ, real, index, grid, grains: float | dict, engine="full") -> dict:
     """Per-class JS of the frames `index` against their mask+image simulations, each from its own
-    image, the map smoothed at `grains`; and the largest over the classes large enough to measure."""
+    image, the map smoothed at `grains` (one for every class, or one per class name); and the
+    largest over the classes large enough to measure."""
     names = imageset.class_names_of(real)
     labels, images = real["label"].values[index], real["image"].values[index]
     with replaced_settings(organ, image_smoothing_grains=grains):
@@ -80,18 +85,23 @@ def image_js(organ, real, index, grid, grains: float, engine="full") -> dict:
             condition="mask+image", image=images[k], warm=k == 0, engine=engine)["image"].values[0]
             for k, i in enumerate(index)])
     js = fit_display.js_per_class(images, simulated, labels, names)
-    worst = max(js[names[c]] for c in fit_display.measured_classes(labels, names))
-    return {"js": js, "largest_js": worst}
+    measured = [names[c] for c in fit_display.measured_classes(labels, names)]
+    return {"js": js, "measured": measured, "largest_js": max(js[name] for name in measured)}
 
 
 def fit_smoothing(organ, real, splits, grid, grains, engine) -> dict:
     tuned = {str(g): image_js(organ, real, splits["tuning"], grid, g, engine) for g in sorted(grains)}
     for g, result in tuned.items():
         print(json.dumps({"grains": float(g), **result}), file=sys.stderr, flush=True)
-    chosen = float(min(tuned, key=lambda g: tuned[g]["largest_js"]))
+    shared = float(min(tuned, key=lambda g: tuned[g]["largest_js"]))
+    measured = next(iter(tuned.values()))["measured"]
+    chosen = {name: float(min(tuned, key=lambda g: tuned[g]["js"][name])) if name in measured else shared
+              for name in imageset.class_names_of(real)}
     table_value = conditions.settings(organ).image_smoothing_grains
-    held = {str(g): image_js(organ, real, splits["held_out"], grid, g, engine) for g in sorted({chosen, table_value})}
-    return {"tuning": tuned, "fitted_grains": chosen, "table_grains": table_value, "held_out": held}
+    held = {"fitted": image_js(organ, real, splits["held_out"], grid, chosen, engine),
+            "table": image_js(organ, real, splits["held_out"], grid, table_value, engine)}
+    return {"tuning": tuned, "fitted_grains": chosen, "shared_grains": shared, "table_grains": table_value,
+            "held_out": held}
 
 
 def main():

@@ -42,26 +42,55 @@ IMAGE_SCATTERERS = ("plain", "tissue")
 class Settings:
     """An organ table's [conditions]: how bright a perpendicular sketch reflector is (dB above the
     speckle RMS of reference tissue), how many speckle grains (sigma) smooth an image's map, and
-    whether the scatterers beneath that map are plain or keep their class's amplitude statistics."""
+    whether the scatterers beneath that map are plain or keep their class's amplitude statistics.
+    The smoothing is one number for every class or a table with one per class name."""
     sketch_reflector_db: float
-    image_smoothing_grains: float
+    image_smoothing_grains: float | dict
     image_scatterers: str = "plain"
+
+    def smoothing_grains(self, class_name: str) -> float:
+        """The speckle grains (sigma) that smooth the map of the class `class_name`."""
+        if not isinstance(self.image_smoothing_grains, dict):
+            return self.image_smoothing_grains
+        if class_name not in self.image_smoothing_grains:
+            raise UsageError(f"[conditions] image_smoothing_grains names no value for the class '{class_name}' "
+                             f"(it names {', '.join(self.image_smoothing_grains)})")
+        return self.image_smoothing_grains[class_name]
+
+    def smoothing_text(self) -> str:
+        """The smoothing in words: '1 speckle grain' or '3 speckle grains in background, 1 in ovary'."""
+        grains = self.image_smoothing_grains
+        if not isinstance(grains, dict):
+            return f"{grains:g} speckle grain{'s' if grains != 1 else ''}"
+        return ", ".join(f"{value:g}{' speckle grains' if k == 0 else ''} in {name}"
+                         for k, (name, value) in enumerate(grains.items()))
 
 
 def settings(organ: str) -> Settings:
-    table = presets.read("organs", organ, "organ").get("conditions")
+    organ_table = presets.read("organs", organ, "organ")
+    table = organ_table.get("conditions")
     if not isinstance(table, dict) or set(table) != set(SETTING_NAMES):
         raise UsageError(f"tissue table {organ}: needs a [conditions] section with exactly "
                          f"{', '.join(SETTING_NAMES)} (found {sorted(table) if isinstance(table, dict) else 'none'})")
     if table["image_scatterers"] not in IMAGE_SCATTERERS:
         raise UsageError(f"tissue table {organ}, [conditions]: image_scatterers '{table['image_scatterers']}' is not "
                          f"allowed: {' or '.join(IMAGE_SCATTERERS)}")
-    values = Settings(float(table["sketch_reflector_db"]), float(table["image_smoothing_grains"]),
+    grains = table["image_smoothing_grains"]
+    by_class = grains if isinstance(grains, dict) else {"": grains}
+    if not by_class or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0
+                               for v in by_class.values()):
+        raise UsageError(f"tissue table {organ}, [conditions]: image_smoothing_grains must be a number >= 0 or a "
+                         f"table of them by class name (got {grains!r})")
+    unknown = sorted(set(grains) - set(organ_table.get("classes", {}))) if isinstance(grains, dict) else []
+    if unknown:
+        raise UsageError(f"tissue table {organ}, [conditions]: image_smoothing_grains names {', '.join(unknown)}, "
+                         f"not a class of the table (its classes: {', '.join(organ_table.get('classes', {}))})")
+    values = Settings(float(table["sketch_reflector_db"]),
+                      {k: float(v) for k, v in grains.items()} if isinstance(grains, dict) else float(grains),
                       table["image_scatterers"])
-    if not math.isfinite(values.sketch_reflector_db) or not values.image_smoothing_grains >= 0:
-        raise UsageError(f"tissue table {organ}, [conditions]: sketch_reflector_db must be finite and "
-                         f"image_smoothing_grains >= 0 (got {values.sketch_reflector_db}, "
-                         f"{values.image_smoothing_grains})")
+    if not math.isfinite(values.sketch_reflector_db):
+        raise UsageError(f"tissue table {organ}, [conditions]: sketch_reflector_db must be finite "
+                         f"(got {values.sketch_reflector_db})")
     return values
 
 
@@ -114,8 +143,8 @@ def plan(masks, masks_path, count: int, *, organ: str, condition: str, sketch_fr
               "masks_sha256": masks_sha, **level.__dict__}
     sees = (f"as reflector rows ({level.sketch_reflector_db:g} dB above reference tissue when perpendicular to the "
             f"beam)" if condition == "mask+sketch" else
-            f"as scatterer amplitudes (gray map undone, smoothed at {level.image_smoothing_grains:g} speckle "
-            f"grain{'s' if level.image_smoothing_grains != 1 else ''}, as Field II's kidney phantom; beneath it "
+            f"as scatterer amplitudes (gray map undone, smoothed at {level.smoothing_text()}, as Field II's "
+            f"kidney phantom; beneath it "
             + ("plain Gaussian scatterers)" if level.image_scatterers == "plain" else
                "each class's own scatterer statistics: K shape, strong scatterers)"))
     drawn = (f"the Canny edge sketch (sigma {canny['sigma']:g} px, thresholds {canny['low']:g}/{canny['high']:g}, "

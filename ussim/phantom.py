@@ -245,17 +245,18 @@ def side_of(label, grid: scan.DisplayGrid, class_names, table: tissue.TissueTabl
         axial, lateral = scatter.resolution_cell(scanner)[:2]  # of that probe
         grain = (axial / float(np.diff(grid.z).mean()), lateral / float(np.diff(grid.x).mean()))
     excess_db = side_scatterers.excess_attenuation_db(label, grid.x, grid.z, list(class_names), table, scanner)
-    # each class's map against the flat field of the scatterers beneath it: one map per distinct field
+    # each class's map against the flat field of the scatterers beneath it, at the class's smoothing:
+    # one map per distinct field and smoothing
     fields = flat_fields(label, class_names, table, grid, level.image_scatterers, device, per_cell, engine)
     power_db = np.zeros(label.shape)
     maps = {}
     for index in np.unique(label):
         flat_db, flat_facts = fields[class_names[index]]
-        if id(flat_db) not in maps:
-            maps[id(flat_db)] = side_scatterers.echogenicity_map_db(
-                image, label, flat_db, excess_db, chain, grid, grain, level.image_smoothing_grains,
-                displayed_spread_db(flat_facts))
-        power_db = np.where(label == index, maps[id(flat_db)], power_db)
+        grains = level.smoothing_grains(class_names[index])
+        if (id(flat_db), grains) not in maps:
+            maps[id(flat_db), grains] = side_scatterers.echogenicity_map_db(
+                image, label, flat_db, excess_db, chain, grid, grain, grains, displayed_spread_db(flat_facts))
+        power_db = np.where(label == index, maps[id(flat_db), grains], power_db)
     region = np.ones(label.shape, bool) if source == "reference" else label == 0
     facts = {"speckle_grain_px": list(grain), "scanner_probe": table.probe, "image_scatterers": level.image_scatterers,
              "flat_field": {name: field_facts for name, (_, field_facts) in fields.items()}}

@@ -16,9 +16,9 @@ from ussim import conditions  # noqa: E402
 
 def test_a_tried_setting_holds_inside_the_block_only():
     before = conditions.settings("ovary")
-    with fit_conditions.replaced_settings("ovary", image_smoothing_grains=before.image_smoothing_grains + 2):
+    with fit_conditions.replaced_settings("ovary", image_smoothing_grains={"background": 7.0, "ovary": 8.0}):
         inside = conditions.settings("ovary")
-    assert inside.image_smoothing_grains == before.image_smoothing_grains + 2
+    assert inside.image_smoothing_grains == {"background": 7.0, "ovary": 8.0}
     assert inside.sketch_reflector_db == before.sketch_reflector_db  # only what was asked changes
     assert conditions.settings("ovary") == before
     with pytest.raises(RuntimeError), fit_conditions.replaced_settings("ovary", image_smoothing_grains=9.0):

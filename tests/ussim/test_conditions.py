@@ -237,6 +237,48 @@ def test_a_bad_image_scatterers_value_is_refused_in_one_line(monkeypatch):
     assert "\n" not in str(error.value)
 
 
+@pytest.mark.parametrize("grains,message", [
+    (-1.0, "image_smoothing_grains must be a number >= 0 or a table of them by class name (got -1.0)"),
+    ({"background": 1.0, "ovary": "two"}, "must be a number >= 0"),
+    ({"background": 1.0, "ovray": 2.0}, "image_smoothing_grains names ovray, not a class of the table")])
+def test_a_bad_smoothing_is_refused_in_one_line(monkeypatch, grains, message):
+    from ussim import presets
+    read = presets.read
+    monkeypatch.setattr(presets, "read", lambda *a: {**read(*a), "conditions": {
+        "sketch_reflector_db": 1.0, "image_smoothing_grains": grains, "image_scatterers": "tissue"}})
+    with pytest.raises(UsageError, match=re.escape(message)) as error:
+        conditions.settings("ovary")
+    assert "\n" not in str(error.value)
+
+
+def test_each_class_map_is_smoothed_at_its_own_grains_and_a_missing_class_is_named(monkeypatch):
+    """A table of smoothings by class: a class's map changes with its own value only (away from its
+    edge, where the other class's smoothing reaches in); a class the table does not name is refused."""
+    table = tissue.load("ivus")
+    label, centres = ivus_label()
+    grid = scan.DisplayGrid(centres * 1e-3, centres * 1e-3)
+    image = halves()[0]
+    original = conditions.settings("ivus")
+
+    def power_db(grains):
+        monkeypatch.setattr(conditions, "settings", lambda organ: dataclasses.replace(original,
+                                                                                      image_smoothing_grains=grains))
+        side, _ = phantom.side_of(label, grid, IVUS_CLASSES, table, condition="mask+image", sketch=None, image=image,
+                                  source="reference", device="cpu", per_cell=2.0, engine="fast")
+        return side.power_db
+
+    same = power_db({"outside_EEM": 1.0, "wall": 1.0, "lumen": 1.0})
+    assert np.array_equal(same, power_db(1.0))
+    smoother = power_db({"outside_EEM": 1.0, "wall": 1.0, "lumen": 4.0})
+    lumen = label == 2
+    assert not np.allclose(smoother[lumen], same[lumen])
+    assert np.array_equal(smoother[~lumen], same[~lumen])
+    with pytest.raises(UsageError, match="names no value for the class 'lumen'"):
+        power_db({"outside_EEM": 1.0, "wall": 1.0})
+    assert conditions.Settings(0.0, {"background": 3.0, "ovary": 1.0}).smoothing_text() == \
+        "3 speckle grains in background, 1 in ovary"
+
+
 # --- what each set records, and reproducibility ------------------------------------------------
 
 def test_each_level_records_its_condition_source_and_what_to_regenerate_it(tmp_path):
@@ -307,4 +349,6 @@ def test_side_sets_that_cannot_serve_are_refused(tmp_path):
 @pytest.mark.parametrize("organ", ["ovary", "ivus"])
 def test_every_organ_table_states_its_condition_levels(organ):
     values = conditions.settings(organ)
-    assert np.isfinite(values.sketch_reflector_db) and values.image_smoothing_grains > 0
+    grains = values.image_smoothing_grains
+    assert np.isfinite(values.sketch_reflector_db)
+    assert all(value > 0 for value in (grains.values() if isinstance(grains, dict) else [grains]))
