@@ -81,10 +81,14 @@ def settings(organ: str) -> Settings:
                                for v in by_class.values()):
         raise UsageError(f"tissue table {organ}, [conditions]: image_smoothing_grains must be a number >= 0 or a "
                          f"table of them by class name (got {grains!r})")
-    unknown = sorted(set(grains) - set(organ_table.get("classes", {}))) if isinstance(grains, dict) else []
-    if unknown:
-        raise UsageError(f"tissue table {organ}, [conditions]: image_smoothing_grains names {', '.join(unknown)}, "
-                         f"not a class of the table (its classes: {', '.join(organ_table.get('classes', {}))})")
+    classes = list(organ_table.get("classes", {}))
+    unknown = sorted(set(grains) - set(classes)) if isinstance(grains, dict) else []
+    missing = [name for name in classes if name not in grains] if isinstance(grains, dict) else []
+    if unknown or missing:
+        raise UsageError(f"tissue table {organ}, [conditions]: image_smoothing_grains must name every class of the "
+                         f"table ({', '.join(classes)}) and no other: "
+                         + "; ".join(([f"{', '.join(unknown)} not a class"] if unknown else [])
+                                     + ([f"{', '.join(missing)} missing"] if missing else [])))
     values = Settings(float(table["sketch_reflector_db"]),
                       {k: float(v) for k, v in grains.items()} if isinstance(grains, dict) else float(grains),
                       table["image_scatterers"])

@@ -240,7 +240,9 @@ def test_a_bad_image_scatterers_value_is_refused_in_one_line(monkeypatch):
 @pytest.mark.parametrize("grains,message", [
     (-1.0, "image_smoothing_grains must be a number >= 0 or a table of them by class name (got -1.0)"),
     ({"background": 1.0, "ovary": "two"}, "must be a number >= 0"),
-    ({"background": 1.0, "ovray": 2.0}, "image_smoothing_grains names ovray, not a class of the table")])
+    ({"background": 1.0, "ovray": 2.0, "follicle": 1.0, "free_fluid": 1.0, "vessel": 1.0, "bowel": 1.0},
+     "must name every class of the table (background, ovary, follicle, free_fluid, vessel, bowel) and no other: "
+     "ovray not a class; ovary missing")])
 def test_a_bad_smoothing_is_refused_in_one_line(monkeypatch, grains, message):
     from ussim import presets
     read = presets.read
