@@ -354,7 +354,7 @@ def given_statement(organ: str, level: str, source: str) -> dict:
     if level == "mask":
         return condition(organ)
     what = "an edge sketch, its edges as reflector rows" if level == "mask+sketch" else \
-        "an image, its gray values (gray map undone, smoothed at its speckle size) as scatterer amplitudes"
+        "an image, its gray values (gray map undone, smoothed over speckle grains per class) as scatterer amplitudes"
     whose = "the reference image of this mask" if source == "reference" else "another image than the reference"
     return {"condition": level, "source": "reference" if source == "reference" else "other",
             "detail": f"the simulator saw the label mask and {what}, from {whose}; the {organ} tissue table for "
