@@ -184,9 +184,9 @@ PHANTOM_EPILOG = """condition levels (with --mask; the comparison's levels, reco
                `sketch`, else Canny of its images with the GANs' settings; edges outside the
                objects become coherent reflector rows, bright where perpendicular to the beam
   mask+image   plus the image itself: its gray map undone, smoothed over speckle grains (per
-               class, the organ table's [conditions]), scales the scatterer amplitudes (Field
-               II's kidney phantom); the anatomy re-imaged by the physics with --probe, its
-               frequency and depth
+               class, the organ table's [conditions]), scales the scatterer amplitudes
+               (Field II's kidney phantom); the anatomy re-imaged by the physics with
+               --probe, its frequency and depth
 sources (--sketch-from):
   reference    each mask's own image in the masks file: the held-out image the simulated one is
                scored against. This feeds the reference's own information to the simulator (the
