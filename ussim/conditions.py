@@ -32,21 +32,28 @@ from ussim.errors import UsageError
 
 LEVELS = ("mask", "mask+sketch", "mask+image")
 SOURCES = ("reference", "training")
-SETTING_NAMES = ("sketch_reflector_db", "image_smoothing_grains", "image_scatterers")
+SETTING_NAMES = ("sketch_reflector_db", "image_smoothing_grains", "image_scatterers", "image_noise")
 # what a mask+image sample's scatterers are below the image's map (ussim.side_scatterers.flat_tissue):
 # "plain" Gaussian amplitudes, or each class's own amplitude statistics from the "tissue" model
 IMAGE_SCATTERERS = ("plain", "tissue")
+# whose receiver noise a mask+image sample shows: the "reference" image's, left in the map (the
+# simulator adds none), or the simulator's own, "simulated": the table's noise_db added as at mask,
+# its power taken out of the map first (ussim.side_scatterers.echoes_beneath_noise_db)
+IMAGE_NOISE = ("reference", "simulated")
 
 
 @dataclass(frozen=True)
 class Settings:
     """An organ table's [conditions]: how bright a perpendicular sketch reflector is (dB above the
     speckle RMS of reference tissue), how many speckle grains (sigma) smooth an image's map, and
-    whether the scatterers beneath that map are plain or keep their class's amplitude statistics.
+    whether the scatterers beneath that map are plain or keep their class's amplitude statistics,
+    and whose receiver noise a mask+image sample shows (the reference's, in its map, or the
+    simulator's own).
     The smoothing is one number for every class or a table with one per class name."""
     sketch_reflector_db: float
     image_smoothing_grains: float | dict
     image_scatterers: str = "plain"
+    image_noise: str = "reference"
 
     def smoothing_grains(self, class_name: str) -> float:
         """The speckle grains (sigma) that smooth the map of the class `class_name`."""
@@ -75,6 +82,9 @@ def settings(organ: str) -> Settings:
     if table["image_scatterers"] not in IMAGE_SCATTERERS:
         raise UsageError(f"tissue table {organ}, [conditions]: image_scatterers '{table['image_scatterers']}' is not "
                          f"allowed: {' or '.join(IMAGE_SCATTERERS)}")
+    if table["image_noise"] not in IMAGE_NOISE:
+        raise UsageError(f"tissue table {organ}, [conditions]: image_noise '{table['image_noise']}' is not "
+                         f"allowed: {' or '.join(IMAGE_NOISE)}")
     grains = table["image_smoothing_grains"]
     by_class = grains if isinstance(grains, dict) else {"": grains}
     if not by_class or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0
@@ -91,7 +101,7 @@ def settings(organ: str) -> Settings:
                                      + ([f"{', '.join(missing)} missing"] if missing else [])))
     values = Settings(float(table["sketch_reflector_db"]),
                       {k: float(v) for k, v in grains.items()} if isinstance(grains, dict) else float(grains),
-                      table["image_scatterers"])
+                      table["image_scatterers"], table["image_noise"])
     if not math.isfinite(values.sketch_reflector_db):
         raise UsageError(f"tissue table {organ}, [conditions]: sketch_reflector_db must be finite "
                          f"(got {values.sketch_reflector_db})")
@@ -149,8 +159,10 @@ def plan(masks, masks_path, count: int, *, organ: str, condition: str, sketch_fr
             f"beam)" if condition == "mask+sketch" else
             f"as scatterer amplitudes (gray map undone, smoothed at {level.smoothing_text()}, as Field II's "
             f"kidney phantom; beneath it "
-            + ("plain Gaussian scatterers)" if level.image_scatterers == "plain" else
-               "each class's own scatterer statistics: K shape, strong scatterers)"))
+            + ("plain Gaussian scatterers" if level.image_scatterers == "plain" else
+               "each class's own scatterer statistics: K shape, strong scatterers")
+            + ("; the receiver noise the simulator's own, its power taken out of the map)"
+               if level.image_noise == "simulated" else "; the reference's receiver noise left in the map)"))
     drawn = (f"the Canny edge sketch (sigma {canny['sigma']:g} px, thresholds {canny['low']:g}/{canny['high']:g}, "
              f"at {shape[0]} px; the GANs' settings), outside the objects,")
     name = Path(masks_path).name

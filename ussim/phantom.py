@@ -85,11 +85,14 @@ def imaging_settings(table: tissue.TissueTable, probe, grid: scan.DisplayGrid, s
                      side: side_scatterers.Side | None = None) -> dict:
     """The simulate.Settings overrides of one exam of `table` on `grid`: the table's [imaging], the
     depth the grid needs, and what `seed` draws: the receiver noise and the exam's gain. A mask+image
-    sample takes neither: its amplitudes are the reference image's gray values undone, which carry
-    that scanner's gain and noise floor already."""
+    sample takes no gain (its amplitudes are the reference image's gray values undone, which carry
+    that scanner's gain) and no noise where its [conditions] leave the reference's noise in the map
+    (image_noise = "reference"); with "simulated" the map holds the echoes only and the sample
+    takes this noise."""
     overrides = dict(table.imaging, noise_seed=seed)
     if side is not None and side.condition == "mask+image":
-        overrides.pop("noise_db", None)
+        if conditions.settings(table.organ).image_noise == "reference":
+            overrides.pop("noise_db", None)
     elif table.imaging.get("display_chain"):
         overrides["exam_gain_db"] = display.exam_gain_db(display.load(table.imaging["display_chain"]), seed)
     if table.organ == "ivus":  # image out to the grid's farthest corner from the catheter
@@ -248,6 +251,8 @@ def side_of(label, grid: scan.DisplayGrid, class_names, table: tissue.TissueTabl
     # each class's map against the flat field of the scatterers beneath it, at the class's smoothing:
     # one map per distinct field and smoothing
     fields = flat_fields(label, class_names, table, grid, level.image_scatterers, device, per_cell, engine)
+    noise_db = (noise_field_db(table, scanner, grid, device, per_cell, engine)
+                if level.image_noise == "simulated" else None)
     power_db = np.zeros(label.shape)
     maps = {}
     for index in np.unique(label):
@@ -255,10 +260,12 @@ def side_of(label, grid: scan.DisplayGrid, class_names, table: tissue.TissueTabl
         grains = level.smoothing_grains(class_names[index])
         if (id(flat_db), grains) not in maps:
             maps[id(flat_db), grains] = side_scatterers.echogenicity_map_db(
-                image, label, flat_db, excess_db, chain, grid, grain, grains, displayed_spread_db(flat_facts))
+                image, label, flat_db, excess_db, chain, grid, grain, grains, displayed_spread_db(flat_facts),
+                noise_db)
         power_db = np.where(label == index, maps[id(flat_db), grains], power_db)
     region = np.ones(label.shape, bool) if source == "reference" else label == 0
     facts = {"speckle_grain_px": list(grain), "scanner_probe": table.probe, "image_scatterers": level.image_scatterers,
+             "image_noise": level.image_noise if table.imaging.get("noise_db") is not None else "none in the table",
              "flat_field": {name: field_facts for name, (_, field_facts) in fields.items()}}
     return side_scatterers.Side(condition, power_db=power_db, region=region, scatterers=level.image_scatterers), facts
 
@@ -289,13 +296,30 @@ def flat_reference(table: tissue.TissueTable, name: str, scatterers: str) -> tis
 FLAT_FIELD_SIGMA_PER_SIDE = 1 / 32
 
 
+def noise_field_db(table: tissue.TissueTable, probe, grid: scan.DisplayGrid, device: str, per_cell: float,
+                   engine: str = "full") -> np.ndarray | None:
+    """The mean log level (dB re the display reference) of the receiver noise alone at each pixel
+    of `grid` (its TGC lifts it with depth), as flat_field_db measures a tissue's: the organ's
+    imaging with its noise_db, tissue NOISE_ONLY_DB beneath it. None when the table names no noise."""
+    if table.imaging.get("noise_db") is None:
+        return None
+    nominal = table.imaging.get("attenuation_db_cm_mhz", simulate.Settings().attenuation_db_cm_mhz)
+    silent = tissue.Tissue(NOISE_ONLY_DB, 1.0, nominal)
+    return flat_field_db(table, probe, grid, device, per_cell, engine, silent, noise=True)[0]
+
+
+# echoes this far below the display reference leave the receiver noise alone in noise_field_db
+# (the ovary's noise lies at -37 dB)
+NOISE_ONLY_DB = -150.0
+
+
 def flat_field_db(table: tissue.TissueTable, probe, grid: scan.DisplayGrid, device: str,
-                  per_cell: float, engine: str = "full", reference: tissue.Tissue | None = None
-                  ) -> tuple[np.ndarray, dict]:
+                  per_cell: float, engine: str = "full", reference: tissue.Tissue | None = None,
+                  noise: bool = False) -> tuple[np.ndarray, dict]:
     """The mean log level (dB re the display reference) at which this simulator shows `reference`
     tissue (by default 0 dB, nominal attenuation, plain scatterers, no texture: flat_reference) at
-    each pixel of `grid` with `probe` and the organ's imaging settings; +inf outside what the probe
-    images. Cached per organ, probe, grid, device, density, scatterer statistics and display chain
+    each pixel of `grid` with `probe` and the organ's imaging settings, without their receiver noise
+    unless `noise`; +inf outside what the probe images. Cached per organ, probe, grid, device, density, scatterer statistics and display chain
     (its speckle reduction shapes the displayed spread): a one-off set-up of a set, paid in its warm-up."""
     nominal = table.imaging.get("attenuation_db_cm_mhz", simulate.Settings().attenuation_db_cm_mhz)
     reference = reference or tissue.Tissue(0.0, 1.0, nominal)
@@ -303,11 +327,11 @@ def flat_field_db(table: tissue.TissueTable, probe, grid: scan.DisplayGrid, devi
                   reference.amplitude_shape, reference.strong_fraction, reference.strong_db)
     chain = display.load(table.imaging["display_chain"]) if table.imaging.get("display_chain") else None
     key = (table.organ, probe, grid.x.tobytes(), grid.z.tobytes(), device, per_cell, engine, statistics,
-           repr(chain))
+           repr(chain), noise, table.imaging.get("noise_db"))
     if key not in _FLAT_FIELDS:
         start = time.perf_counter()
-        # imaged as a mask+image sample is: without receiver noise (imaging_settings)
-        quiet = {k: v for k, v in table.imaging.items() if k != "noise_db"}
+        # the echoes alone (a mask+image map holds echoes), or with the receiver noise (noise_field_db)
+        quiet = {k: v for k, v in table.imaging.items() if noise or k != "noise_db"}
         flat = tissue.TissueTable(table.organ, table.probe, {"reference": reference}, table.display, quiet)
         shape = (grid.z.size, grid.x.size)
         sim = simulate_mask(np.zeros(shape, np.uint8), grid, ["reference"], flat, probe, seed=0, device=device,

@@ -167,7 +167,7 @@ def expected_gray_curve(chain: display.DisplayChain, spread_db: np.ndarray | Non
 
 def echogenicity_map_db(image: np.ndarray, label: np.ndarray, flat_db: np.ndarray, excess_db: np.ndarray,
                         chain: display.DisplayChain, grid, grain_px, smoothing: float,
-                        spread_db: np.ndarray | None = None) -> np.ndarray:
+                        spread_db: np.ndarray | None = None, noise_db: np.ndarray | None = None) -> np.ndarray:
     """Backscattered power (dB, re reference tissue) per pixel as the reference image shows it.
 
     The reference's gray values are averaged over a Gaussian of `smoothing` speckle grains per
@@ -190,7 +190,10 @@ def echogenicity_map_db(image: np.ndarray, label: np.ndarray, flat_db: np.ndarra
     with the probe the reference stands for (its beam, spreading, TGC and speckle; see
     phantom.flat_field_db), and `excess_db` the two-way attenuation that the mask's tissues add
     beyond the nominal medium (excess_attenuation_db), which the simulator applies again and the
-    reference already shows.
+    reference already shows. With `noise_db` (the mean log level of the simulator's receiver noise
+    alone at each pixel, phantom.noise_field_db), the map holds the echoes only: the noise's power
+    is taken out of what the reference shows (echoes_beneath_noise_db), and the simulator adds its
+    own noise back.
     """
     gray = np.asarray(image, np.float64)
     echo = np.isfinite(display.gray_to_level_db(gray, chain, grid))
@@ -208,7 +211,34 @@ def echogenicity_map_db(image: np.ndarray, label: np.ndarray, flat_db: np.ndarra
     gain_and_tgc = display.level_db(np.ones(label.shape), 1.0, grid, chain)  # displayed dB of a level of 0 dB
     flat = np.where(np.isfinite(flat_db), flat_db, 0.0)
     level = np.where(np.isfinite(mean_gray), shown_db - gain_and_tgc, flat)
+    if noise_db is not None:
+        level = echoes_beneath_noise_db(level, noise_db)
     return level - flat_db + excess_db
+
+
+# DECISION: where the reference shows no more than the noise, its echoes are put this far below the
+# noise (a thousandth of its power): too weak to show, and finite, so that no scatterer is lost.
+ECHO_BELOW_NOISE_DB = 30.0
+
+
+def echoes_beneath_noise_db(level_db: np.ndarray, noise_db: np.ndarray) -> np.ndarray:
+    """The mean log level of the echoes alone where `level_db` is that of echoes plus receiver
+    noise of mean log level `noise_db` (dB, per pixel; not finite where no noise is imaged).
+    Powers subtract; both are taken as speckle of one distribution, whose mean log level lies a
+    fixed offset below 10 log10 of its mean power, so the offsets cancel and the mean log levels
+    subtract as powers do. At most the noise: the echoes ECHO_BELOW_NOISE_DB beneath it.
+
+    DECISION (the ovary's [conditions] image_noise = "simulated"): the real frames' dark regions
+    are the scanner's noise floor, a haze whose gray scatters little about its mean; echoes scaled
+    down to that mean gray instead spread as the tissue's speckle does, to gray 0 in their troughs
+    (bench/RESULTS.md, "The reference's noise floor")."""
+    level = np.asarray(level_db, np.float64)
+    noise = np.where(np.isfinite(noise_db), noise_db, -np.inf)
+    echo_power = 10 ** (level / 10) - 10 ** (noise / 10)
+    floor = noise - ECHO_BELOW_NOISE_DB
+    with np.errstate(divide="ignore"):
+        echoes = 10 * np.log10(np.maximum(echo_power, 0.0))
+    return np.where(np.isfinite(noise), np.maximum(echoes, floor), level)
 
 
 def excess_attenuation_db(label, x, z, class_names, table: TissueTable, probe: Probe) -> np.ndarray:

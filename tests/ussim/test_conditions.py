@@ -218,6 +218,35 @@ def test_the_ovary_image_scatterers_keep_their_bright_grains_at_the_reference_gr
     assert local_skewness(shown["tissue"], inside) > local_skewness(shown["plain"], inside) + 0.3
 
 
+def test_a_dark_ovary_region_shows_the_simulators_noise_haze_not_echoes_to_black(monkeypatch, gray=15):
+    """[conditions] image_noise: a dark reference (gray 15, the real frames' fluid haze) re-imaged
+    with its noise left in the map shows echoes scaled down, speckle to gray 0 in its troughs; with
+    "simulated" the map keeps the echoes above the simulator's noise and that noise shows, as at
+    `mask`: far fewer black pixels and less spread about the local mean, at the same mean gray."""
+    size = 96
+    table = tissue.load("ovary")
+    grid = phantom.display_grid(table, (size, size))
+    chain = display.load("ovary")
+    depth = display.depth_mm(grid, chain)
+    inside = ndimage.binary_erosion(display.field_of_view(grid, chain) & (depth > 3), iterations=4) & (depth < 17)
+    reference = np.full((size, size), gray, np.uint8)
+    label = np.zeros((size, size), np.uint8)
+    black, spread = {}, {}
+    for noise in conditions.IMAGE_NOISE:
+        settings = dataclasses.replace(conditions.settings("ovary"), image_noise=noise)
+        monkeypatch.setattr(conditions, "settings", lambda organ, settings=settings: settings)
+        ds = phantom.mask_sample(label, grid, ["background"], "ovary", seed=1, sample_id="dark", device="cpu",
+                                 progress=False, per_cell=4.0, condition="mask+image", image=reference, engine="fast")
+        assert imageset.params_of(ds)["side"]["image_noise"] == noise
+        shown = ds["image"].values[0].astype(float)
+        local_mean = ndimage.uniform_filter(shown, 9)
+        local_std = np.sqrt(np.maximum(ndimage.uniform_filter(shown ** 2, 9) - local_mean ** 2, 0.0))
+        black[noise], spread[noise] = np.mean(shown[inside] <= 2), local_std[inside].mean()
+        assert abs(shown[inside].mean() - gray) < 5
+    assert black["simulated"] < 0.25 * black["reference"]
+    assert spread["simulated"] < 0.75 * spread["reference"]
+
+
 def test_flat_tissue_keeps_the_class_statistics_only_when_asked():
     own = tissue.Tissue(echogenicity_db=7.0, density=2.0, attenuation_db_cm_mhz=0.8, heterogeneity_db=4.0,
                         amplitude_shape=3.0, strong_fraction=0.01, strong_db=20.0, interface_db={"x": 9.0})
@@ -231,10 +260,33 @@ def test_a_bad_image_scatterers_value_is_refused_in_one_line(monkeypatch):
     from ussim import presets
     read = presets.read
     monkeypatch.setattr(presets, "read", lambda *a: {**read(*a), "conditions": {
-        "sketch_reflector_db": 1.0, "image_smoothing_grains": 1.0, "image_scatterers": "speckled"}})
+        "sketch_reflector_db": 1.0, "image_smoothing_grains": 1.0, "image_scatterers": "speckled",
+        "image_noise": "reference"}})
     with pytest.raises(UsageError, match=re.escape("image_scatterers 'speckled' is not allowed: plain or tissue")) as error:
         conditions.settings("ovary")
     assert "\n" not in str(error.value)
+
+
+def test_a_bad_image_noise_value_is_refused_in_one_line(monkeypatch):
+    from ussim import presets
+    read = presets.read
+    monkeypatch.setattr(presets, "read", lambda *a: {**read(*a), "conditions": {
+        "sketch_reflector_db": 1.0, "image_smoothing_grains": 1.0, "image_scatterers": "tissue",
+        "image_noise": "scanner"}})
+    with pytest.raises(UsageError, match=re.escape("image_noise 'scanner' is not allowed: reference or simulated")) as error:
+        conditions.settings("ovary")
+    assert "\n" not in str(error.value)
+
+
+def test_the_echoes_beneath_the_noise_subtract_as_powers():
+    """Echoes plus noise of equal power read 3 dB above the noise; what shows no more than the
+    noise keeps echoes ECHO_BELOW_NOISE_DB beneath it; where no noise is imaged the level stays."""
+    noise = np.array([-40.0, -40.0, -40.0, -40.0, np.inf])
+    level = np.array([-40.0 + 10 * np.log10(2.0), -20.0, -40.0, -55.0, -12.0])
+    echoes = side_scatterers.echoes_beneath_noise_db(level, noise)
+    expected_loud = 10 * np.log10(10 ** (-20 / 10) - 10 ** (-40 / 10))
+    below = -40.0 - side_scatterers.ECHO_BELOW_NOISE_DB
+    np.testing.assert_allclose(echoes, [-40.0, expected_loud, below, below, -12.0], atol=1e-9)
 
 
 @pytest.mark.parametrize("grains,message", [
@@ -247,7 +299,8 @@ def test_a_bad_smoothing_is_refused_in_one_line(monkeypatch, grains, message):
     from ussim import presets
     read = presets.read
     monkeypatch.setattr(presets, "read", lambda *a: {**read(*a), "conditions": {
-        "sketch_reflector_db": 1.0, "image_smoothing_grains": grains, "image_scatterers": "tissue"}})
+        "sketch_reflector_db": 1.0, "image_smoothing_grains": grains, "image_scatterers": "tissue",
+        "image_noise": "reference"}})
     with pytest.raises(UsageError, match=re.escape(message)) as error:
         conditions.settings("ovary")
     assert "\n" not in str(error.value)
