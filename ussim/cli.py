@@ -186,7 +186,8 @@ PHANTOM_EPILOG = """condition levels (with --mask; the comparison's levels, reco
   mask+image   plus the image itself: its gray map undone, smoothed over speckle grains (per
                class, the organ table's [conditions]), scales the scatterer amplitudes
                (Field II's kidney phantom); the anatomy re-imaged by the physics with
-               --probe, its frequency and depth
+               --probe, its frequency and depth; where the table says so (ovary), the
+               simulator's receiver noise is taken out of the map and added back
 sources (--sketch-from):
   reference    each mask's own image in the masks file: the held-out image the simulated one is
                scored against. This feeds the reference's own information to the simulator (the

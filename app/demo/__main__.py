@@ -17,9 +17,10 @@ def build_parser() -> argparse.ArgumentParser:
                     "present, else simulated random anatomies); the simulator and every GAN on the same held-out\n"
                     "masks; every metric into DIR/results.nc; DIR/report.html; a ready-made blinded reader study in\n"
                     "DIR/study.db (reader links in DIR/readers.txt, a new admin password in DIR/admin-password.txt).\n"
-                    "Ends by printing the command that opens the dashboard on them. About 17 minutes\n"
-                    "with the real data on an idle two-core CPU (measured 2026-12-02; it prints its expected\n"
-                    "duration on this machine first); the defaults are in app/demo/defaults.py.")
+                    "Ends by printing the command that opens the dashboard on them. About 23 minutes\n"
+                    "with the real data on an idle two-core CPU (measured 2026-12-04, a slow day of the machine;\n"
+                    "17.5 on a faster day, 2026-12-02); it prints its expected duration on this machine first.\n"
+                    "The defaults are in app/demo/defaults.py.")
     parser.add_argument("--out", type=Path, default=Path("runs/demo"), metavar="DIR",
                         help="output folder (default runs/demo); a rerun replaces what an earlier run wrote there")
     parser.add_argument("--tiny", action="store_true",
