@@ -319,8 +319,9 @@ def flat_field_db(table: tissue.TissueTable, probe, grid: scan.DisplayGrid, devi
     """The mean log level (dB re the display reference) at which this simulator shows `reference`
     tissue (by default 0 dB, nominal attenuation, plain scatterers, no texture: flat_reference) at
     each pixel of `grid` with `probe` and the organ's imaging settings, without their receiver noise
-    unless `noise`; +inf outside what the probe images. Cached per organ, probe, grid, device, density, scatterer statistics and display chain
-    (its speckle reduction shapes the displayed spread): a one-off set-up of a set, paid in its warm-up."""
+    unless `noise`; +inf outside what the probe images. Cached per organ, probe, grid, device,
+    density, scatterer statistics, display chain (its speckle reduction shapes the displayed
+    spread) and noise: a one-off set-up of a set, paid in its warm-up."""
     nominal = table.imaging.get("attenuation_db_cm_mhz", simulate.Settings().attenuation_db_cm_mhz)
     reference = reference or tissue.Tissue(0.0, 1.0, nominal)
     statistics = (reference.echogenicity_db, reference.density, reference.attenuation_db_cm_mhz,

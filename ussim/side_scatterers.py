@@ -226,7 +226,8 @@ def echoes_beneath_noise_db(level_db: np.ndarray, noise_db: np.ndarray) -> np.nd
     noise of mean log level `noise_db` (dB, per pixel; not finite where no noise is imaged).
     Powers subtract; both are taken as speckle of one distribution, whose mean log level lies a
     fixed offset below 10 log10 of its mean power, so the offsets cancel and the mean log levels
-    subtract as powers do. At most the noise: the echoes ECHO_BELOW_NOISE_DB beneath it.
+    subtract as powers do. Where `level_db` is no more than the noise's, the echoes are put
+    ECHO_BELOW_NOISE_DB beneath the noise.
 
     DECISION (the ovary's [conditions] image_noise = "simulated"): the real frames' dark regions
     are the scanner's noise floor, a haze whose gray scatters little about its mean; echoes scaled

@@ -273,7 +273,8 @@ def test_a_bad_image_noise_value_is_refused_in_one_line(monkeypatch):
     monkeypatch.setattr(presets, "read", lambda *a: {**read(*a), "conditions": {
         "sketch_reflector_db": 1.0, "image_smoothing_grains": 1.0, "image_scatterers": "tissue",
         "image_noise": "scanner"}})
-    with pytest.raises(UsageError, match=re.escape("image_noise 'scanner' is not allowed: reference or simulated")) as error:
+    message = "image_noise 'scanner' is not allowed: reference or simulated"
+    with pytest.raises(UsageError, match=re.escape(message)) as error:
         conditions.settings("ovary")
     assert "\n" not in str(error.value)
 
