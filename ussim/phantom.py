@@ -210,8 +210,10 @@ def mask_sample(label, grid: scan.DisplayGrid, class_names, organ: str, *, seed:
     if warm:
         warm_up(label, grid, class_names, table, probe, device=device, per_cell=per_cell, engine=engine)
         if condition == "mask+image":
-            flat_fields(label, class_names, table, grid, conditions.settings(organ).image_scatterers, device,
-                        per_cell, engine)
+            level = conditions.settings(organ)
+            flat_fields(label, class_names, table, grid, level.image_scatterers, device, per_cell, engine)
+            if level.image_noise == "simulated":
+                noise_field_db(table, probes.load(table.probe), grid, device, per_cell, engine)
     start = time.perf_counter()
     side, facts = side_of(label, grid, class_names, table, condition=condition, sketch=sketch, image=image,
                           source=source, device=device, per_cell=per_cell, engine=engine)
