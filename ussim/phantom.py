@@ -86,12 +86,12 @@ def imaging_settings(table: tissue.TissueTable, probe, grid: scan.DisplayGrid, s
     """The simulate.Settings overrides of one exam of `table` on `grid`: the table's [imaging], the
     depth the grid needs, and what `seed` draws: the receiver noise and the exam's gain. A mask+image
     sample takes no gain (its amplitudes are the reference image's gray values undone, which carry
-    that scanner's gain) and no noise where its [conditions] leave the reference's noise in the map
-    (image_noise = "reference"); with "simulated" the map holds the echoes only and the sample
-    takes this noise."""
+    that scanner's gain) and no noise where its side leaves the reference's noise in the map
+    (side.noise "reference", from [conditions] image_noise); with "simulated" the map holds the
+    echoes only and the sample takes this noise."""
     overrides = dict(table.imaging, noise_seed=seed)
     if side is not None and side.condition == "mask+image":
-        if conditions.settings(table.organ).image_noise == "reference":
+        if side.noise == "reference":
             overrides.pop("noise_db", None)
     elif table.imaging.get("display_chain"):
         overrides["exam_gain_db"] = display.exam_gain_db(display.load(table.imaging["display_chain"]), seed)
@@ -269,7 +269,8 @@ def side_of(label, grid: scan.DisplayGrid, class_names, table: tissue.TissueTabl
     facts = {"speckle_grain_px": list(grain), "scanner_probe": table.probe, "image_scatterers": level.image_scatterers,
              "image_noise": level.image_noise if table.imaging.get("noise_db") is not None else "none in the table",
              "flat_field": {name: field_facts for name, (_, field_facts) in fields.items()}}
-    return side_scatterers.Side(condition, power_db=power_db, region=region, scatterers=level.image_scatterers), facts
+    return side_scatterers.Side(condition, power_db=power_db, region=region, scatterers=level.image_scatterers,
+                                noise=level.image_noise), facts
 
 
 def flat_fields(label, class_names, table: tissue.TissueTable, grid: scan.DisplayGrid, scatterers: str, device: str,

@@ -35,13 +35,16 @@ GAUSSIAN_INTEGRAL_PER_FWHM = float(np.sqrt(np.pi / (4 * np.log(2))))
 class Side:
     """What a sample adds to its mask: reflectors from `sketch` (mask+sketch), or the echogenicity
     map `power_db` (dB re reference tissue) on the pixels of `region` (mask+image), over scatterers
-    `scatterers` ("plain" or "tissue": `flat_tissue`)."""
+    `scatterers` ("plain" or "tissue": `flat_tissue`), with the receiver noise `noise` ("reference":
+    left in the map, the sample takes none; "simulated": taken out of it, the sample takes the
+    table's; conditions.IMAGE_NOISE)."""
     condition: str
     sketch: np.ndarray | None = None
     power_db: np.ndarray | None = None
     region: np.ndarray | None = None
     level_db: float = 0.0
     scatterers: str = "plain"
+    noise: str = "reference"
 
 
 def scatterers_for(label, x, z, class_names, table: TissueTable, probe: Probe, *, seed: int, per_cell: float,

@@ -267,9 +267,7 @@ def test_an_exams_gain_is_the_echoes_louder_and_is_drawn_from_its_seed(organ):
     assert display.exam_gain_db(dataclasses.replace(chain, gain_spread_db=0.0), 7) == 0.0
 
 
-def test_each_simulated_exam_gets_its_own_gain_and_a_mask_image_sample_none_noise_as_its_table_says(monkeypatch):
-    import dataclasses
-
+def test_each_simulated_exam_gets_its_own_gain_and_a_mask_image_sample_no_gain_and_the_noise_its_side_says():
     from ussim import conditions, side_scatterers
 
     table = tissue.load("ovary")
@@ -279,12 +277,10 @@ def test_each_simulated_exam_gets_its_own_gain_and_a_mask_image_sample_none_nois
     assert spread > 0  # the ovary table's fitted spread (bench/fit_display.py --fit-exam-spread)
     gains = [phantom.imaging_settings(table, p, grid, seed)["exam_gain_db"] for seed in (1, 2)]
     assert gains[0] != gains[1] and gains[0] == display.exam_gain_db(display.load("ovary"), 1)
-    image_side = side_scatterers.Side("mask+image")  # the reference's gain is in its grays
     assert table.imaging.get("noise_db") is not None and phantom.imaging_settings(table, p, grid, 1)["noise_db"]
     kept = {}
-    for noise in conditions.IMAGE_NOISE:  # its noise floor too, unless the map holds the echoes only
-        settings = dataclasses.replace(conditions.settings("ovary"), image_noise=noise)
-        monkeypatch.setattr(conditions, "settings", lambda organ, settings=settings: settings)
+    for noise in conditions.IMAGE_NOISE:  # the reference's gain is in its grays; its noise floor too,
+        image_side = side_scatterers.Side("mask+image", noise=noise)  # unless the map holds echoes only
         kept[noise] = phantom.imaging_settings(table, p, grid, 1, image_side)
         assert "exam_gain_db" not in kept[noise]
     assert "noise_db" not in kept["reference"] and kept["simulated"]["noise_db"] == table.imaging["noise_db"]
