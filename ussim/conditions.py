@@ -32,7 +32,8 @@ from ussim.errors import UsageError
 
 LEVELS = ("mask", "mask+sketch", "mask+image")
 SOURCES = ("reference", "training")
-SETTING_NAMES = ("sketch_reflector_db", "image_smoothing_grains", "image_scatterers", "image_noise")
+SETTING_NAMES = ("sketch_reflector_db", "image_smoothing_grains", "image_scatterers", "image_noise",
+                 "image_strong_offset_db")
 # what a mask+image sample's scatterers are below the image's map (ussim.side_scatterers.flat_tissue):
 # "plain" Gaussian amplitudes, or each class's own amplitude statistics from the "tissue" model
 IMAGE_SCATTERERS = ("plain", "tissue")
@@ -48,21 +49,32 @@ class Settings:
     speckle RMS of reference tissue), how many speckle grains (sigma) smooth an image's map, and
     whether the scatterers beneath that map are plain or keep their class's amplitude statistics,
     and whose receiver noise a mask+image sample shows (the reference's, in its map, or the
-    simulator's own).
-    The smoothing is one number for every class or a table with one per class name."""
+    simulator's own), and how much brighter or weaker (dB) each class's strong scatterers are
+    beneath the map than in the class's own tissue ("tissue" scatterers only).
+    The smoothing and the offset are each one number for every class or a table with one per class name."""
     sketch_reflector_db: float
     image_smoothing_grains: float | dict
     image_scatterers: str = "plain"
     image_noise: str = "reference"
+    image_strong_offset_db: float | dict = 0.0
 
     def smoothing_grains(self, class_name: str) -> float:
         """The speckle grains (sigma) that smooth the map of the class `class_name`."""
-        if not isinstance(self.image_smoothing_grains, dict):
-            return self.image_smoothing_grains
-        if class_name not in self.image_smoothing_grains:
-            raise UsageError(f"[conditions] image_smoothing_grains names no value for the class '{class_name}' "
-                             f"(it names {', '.join(self.image_smoothing_grains)})")
-        return self.image_smoothing_grains[class_name]
+        return _of_class(self.image_smoothing_grains, "image_smoothing_grains", class_name)
+
+    def strong_offset_db(self, class_name: str) -> float:
+        """dB added to the strong scatterers' level of the class `class_name` beneath the map."""
+        return _of_class(self.image_strong_offset_db, "image_strong_offset_db", class_name)
+
+    def offsets_by_class(self) -> dict:
+        """image_strong_offset_db as a table by class name ('' for one value of every class)."""
+        offsets = self.image_strong_offset_db
+        return dict(offsets) if isinstance(offsets, dict) else {"": offsets}
+
+    def strong_offset_text(self) -> str:
+        """The offsets in words: 'strong scatterers -3 dB in background, 0 dB in ovary'."""
+        return "strong scatterers " + ", ".join(f"{value:+g} dB" + (f" in {name}" if name else "")
+                                                for name, value in self.offsets_by_class().items())
 
     def smoothing_text(self) -> str:
         """The smoothing in words: '1 speckle grain' or '3 speckle grains in background, 1 in ovary'."""
@@ -71,6 +83,35 @@ class Settings:
             return f"{grains:g} speckle grain{'s' if grains != 1 else ''}"
         return ", ".join(f"{value:g}{' speckle grains' if k == 0 else ''} in {name}"
                          for k, (name, value) in enumerate(grains.items()))
+
+
+def _of_class(value: float | dict, key: str, class_name: str) -> float:
+    if not isinstance(value, dict):
+        return value
+    if class_name not in value:
+        raise UsageError(f"[conditions] {key} names no value for the class '{class_name}' "
+                         f"(it names {', '.join(value)})")
+    return value[class_name]
+
+
+def _by_class(organ: str, key: str, value, classes: list[str], allowed, allowed_text: str) -> float | dict:
+    """A [conditions] value that is one number for every class or a table naming every class of the
+    table and no other, each number `allowed`; refused in one line otherwise."""
+    by_class = value if isinstance(value, dict) else {"": value}
+    if not by_class or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and allowed(v)
+                               for v in by_class.values()):
+        raise UsageError(f"tissue table {organ}, [conditions]: {key} must be {allowed_text} or a "
+                         f"table of them by class name (got {value!r})")
+    if not isinstance(value, dict):
+        return float(value)
+    unknown = sorted(set(value) - set(classes))
+    missing = [name for name in classes if name not in value]
+    if unknown or missing:
+        raise UsageError(f"tissue table {organ}, [conditions]: {key} must name every class of the "
+                         f"table ({', '.join(classes)}) and no other: "
+                         + "; ".join(([f"{', '.join(unknown)} not a class"] if unknown else [])
+                                     + ([f"{', '.join(missing)} missing"] if missing else [])))
+    return {k: float(v) for k, v in value.items()}
 
 
 def settings(organ: str) -> Settings:
@@ -85,23 +126,17 @@ def settings(organ: str) -> Settings:
     if table["image_noise"] not in IMAGE_NOISE:
         raise UsageError(f"tissue table {organ}, [conditions]: image_noise '{table['image_noise']}' is not "
                          f"allowed: {' or '.join(IMAGE_NOISE)}")
-    grains = table["image_smoothing_grains"]
-    by_class = grains if isinstance(grains, dict) else {"": grains}
-    if not by_class or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0
-                               for v in by_class.values()):
-        raise UsageError(f"tissue table {organ}, [conditions]: image_smoothing_grains must be a number >= 0 or a "
-                         f"table of them by class name (got {grains!r})")
     classes = list(organ_table.get("classes", {}))
-    unknown = sorted(set(grains) - set(classes)) if isinstance(grains, dict) else []
-    missing = [name for name in classes if name not in grains] if isinstance(grains, dict) else []
-    if unknown or missing:
-        raise UsageError(f"tissue table {organ}, [conditions]: image_smoothing_grains must name every class of the "
-                         f"table ({', '.join(classes)}) and no other: "
-                         + "; ".join(([f"{', '.join(unknown)} not a class"] if unknown else [])
-                                     + ([f"{', '.join(missing)} missing"] if missing else [])))
-    values = Settings(float(table["sketch_reflector_db"]),
-                      {k: float(v) for k, v in grains.items()} if isinstance(grains, dict) else float(grains),
-                      table["image_scatterers"], table["image_noise"])
+    grains = _by_class(organ, "image_smoothing_grains", table["image_smoothing_grains"], classes,
+                       lambda v: v >= 0, "a number >= 0")
+    offsets = _by_class(organ, "image_strong_offset_db", table["image_strong_offset_db"], classes,
+                        math.isfinite, "a finite number")
+    values = Settings(float(table["sketch_reflector_db"]), grains, table["image_scatterers"], table["image_noise"],
+                      offsets)
+    if values.image_scatterers != "tissue" and any(values.offsets_by_class().values()):
+        raise UsageError(f"tissue table {organ}, [conditions]: image_strong_offset_db applies to image_scatterers = "
+                         f"'tissue' only (plain scatterers have no strong ones); with "
+                         f"'{values.image_scatterers}' it must be 0 (got {table['image_strong_offset_db']!r})")
     if not math.isfinite(values.sketch_reflector_db):
         raise UsageError(f"tissue table {organ}, [conditions]: sketch_reflector_db must be finite "
                          f"(got {values.sketch_reflector_db})")
@@ -160,7 +195,8 @@ def plan(masks, masks_path, count: int, *, organ: str, condition: str, sketch_fr
             f"as scatterer amplitudes (gray map undone, smoothed at {level.smoothing_text()}, as Field II's "
             f"kidney phantom; beneath it "
             + ("plain Gaussian scatterers" if level.image_scatterers == "plain" else
-               "each class's own scatterer statistics: K shape, strong scatterers")
+               "each class's own scatterer statistics: K shape, strong scatterers"
+               + ("" if not any(level.offsets_by_class().values()) else f" ({level.strong_offset_text()})"))
             + ("; the receiver noise the simulator's own, its power taken out of the map)"
                if level.image_noise == "simulated" else "; the reference's receiver noise left in the map)"))
     drawn = (f"the Canny edge sketch (sigma {canny['sigma']:g} px, thresholds {canny['low']:g}/{canny['high']:g}, "

@@ -211,7 +211,7 @@ def mask_sample(label, grid: scan.DisplayGrid, class_names, organ: str, *, seed:
         warm_up(label, grid, class_names, table, probe, device=device, per_cell=per_cell, engine=engine)
         if condition == "mask+image":
             level = conditions.settings(organ)
-            flat_fields(label, class_names, table, grid, level.image_scatterers, device, per_cell, engine)
+            flat_fields(label, class_names, table, grid, level, device, per_cell, engine)
             if level.image_noise == "simulated":
                 noise_field_db(table, probes.load(table.probe), grid, device, per_cell, engine)
     start = time.perf_counter()
@@ -252,7 +252,7 @@ def side_of(label, grid: scan.DisplayGrid, class_names, table: tissue.TissueTabl
     excess_db = side_scatterers.excess_attenuation_db(label, grid.x, grid.z, list(class_names), table, scanner)
     # each class's map against the flat field of the scatterers beneath it, at the class's smoothing:
     # one map per distinct field and smoothing
-    fields = flat_fields(label, class_names, table, grid, level.image_scatterers, device, per_cell, engine)
+    fields = flat_fields(label, class_names, table, grid, level, device, per_cell, engine)
     noise_db = (noise_field_db(table, scanner, grid, device, per_cell, engine)
                 if level.image_noise == "simulated" else None)
     power_db = np.zeros(label.shape)
@@ -266,30 +266,35 @@ def side_of(label, grid: scan.DisplayGrid, class_names, table: tissue.TissueTabl
                 noise_db)
         power_db = np.where(label == index, maps[id(flat_db), grains], power_db)
     region = np.ones(label.shape, bool) if source == "reference" else label == 0
+    offsets = {class_names[index]: level.strong_offset_db(class_names[index]) for index in np.unique(label)}
     facts = {"speckle_grain_px": list(grain), "scanner_probe": table.probe, "image_scatterers": level.image_scatterers,
+             "image_strong_offset_db": offsets if level.image_scatterers == "tissue" else None,
              "image_noise": level.image_noise if table.imaging.get("noise_db") is not None else "none in the table",
              "flat_field": {name: field_facts for name, (_, field_facts) in fields.items()}}
     return side_scatterers.Side(condition, power_db=power_db, region=region, scatterers=level.image_scatterers,
-                                noise=level.image_noise), facts
+                                noise=level.image_noise, strong_offset_db=offsets), facts
 
 
-def flat_fields(label, class_names, table: tissue.TissueTable, grid: scan.DisplayGrid, scatterers: str, device: str,
-                per_cell: float, engine: str) -> dict[str, tuple[np.ndarray, dict]]:
-    """flat_field_db of each class of `label` with its flat_reference, by class name: classes with
-    the same scatterers share one field (the cache's one array)."""
+def flat_fields(label, class_names, table: tissue.TissueTable, grid: scan.DisplayGrid, level: conditions.Settings,
+                device: str, per_cell: float, engine: str) -> dict[str, tuple[np.ndarray, dict]]:
+    """flat_field_db of each class of `label` with its flat_reference (the scatterers and strong
+    scatterers' offset of `level`, the organ's [conditions]), by class name: classes with the same
+    scatterers share one field (the cache's one array)."""
     scanner = probes.load(table.probe)  # the reference stands for an image of the organ's own probe
-    return {class_names[index]: flat_field_db(table, scanner, grid, device, per_cell, engine,
-                                              flat_reference(table, class_names[index], scatterers))
+    return {class_names[index]: flat_field_db(table, scanner, grid, device, per_cell, engine, flat_reference(
+                table, class_names[index], level.image_scatterers, level.strong_offset_db(class_names[index])))
             for index in np.unique(label)}
 
 
-def flat_reference(table: tissue.TissueTable, name: str, scatterers: str) -> tissue.Tissue:
+def flat_reference(table: tissue.TissueTable, name: str, scatterers: str,
+                   strong_offset_db: float = 0.0) -> tissue.Tissue:
     """The tissue of the flat field that class `name` is matched against at mask+image: reference
     tissue at the nominal attenuation (the mask's own is put back apart: excess_attenuation_db) and
     the default density, with the class's scatterers beneath the map (side_scatterers.flat_tissue)."""
     nominal = table.imaging.get("attenuation_db_cm_mhz", simulate.Settings().attenuation_db_cm_mhz)
     own = table.classes.get(name, tissue.Tissue())
-    return side_scatterers.flat_tissue(own, scatterers, attenuation_db_cm_mhz=nominal, density=1.0)
+    return side_scatterers.flat_tissue(own, scatterers, attenuation_db_cm_mhz=nominal, density=1.0,
+                                       strong_offset_db=strong_offset_db)
 
 
 # DECISION: the flat field is one simulation of reference tissue at the set's own density (the

@@ -37,7 +37,8 @@ class Side:
     map `power_db` (dB re reference tissue) on the pixels of `region` (mask+image), over scatterers
     `scatterers` ("plain" or "tissue": `flat_tissue`), with the receiver noise `noise` ("reference":
     left in the map, the sample takes none; "simulated": taken out of it, the sample takes the
-    table's; conditions.IMAGE_NOISE)."""
+    table's; conditions.IMAGE_NOISE), and `strong_offset_db` (class name -> dB) added to each class's
+    strong scatterers beneath the map ("tissue" only; none: 0 dB)."""
     condition: str
     sketch: np.ndarray | None = None
     power_db: np.ndarray | None = None
@@ -45,6 +46,7 @@ class Side:
     level_db: float = 0.0
     scatterers: str = "plain"
     noise: str = "reference"
+    strong_offset_db: dict | None = None
 
 
 def scatterers_for(label, x, z, class_names, table: TissueTable, probe: Probe, *, seed: int, per_cell: float,
@@ -56,7 +58,8 @@ def scatterers_for(label, x, z, class_names, table: TissueTable, probe: Probe, *
     if side.condition == "mask+sketch":
         cloud = anatomy.scatterers_from_mask(label, x, z, names, table, probe, seed=seed, per_cell=per_cell)
         return with_reflectors(cloud, side.sketch, label, x, z, names, table, probe, side.level_db)
-    flat = flat_table(table, {names[i] for i in np.unique(label[side.region])}, side.scatterers)
+    flat = flat_table(table, {names[i] for i in np.unique(label[side.region])}, side.scatterers,
+                      side.strong_offset_db)
     cloud = anatomy.scatterers_from_mask(label, x, z, names, flat, probe, seed=seed, per_cell=per_cell)
     return image_amplitudes(cloud, side.power_db, side.region, x, z)
 
@@ -266,14 +269,16 @@ def image_amplitudes(cloud: Scatterers, power_db: np.ndarray, region: np.ndarray
 
 
 def flat_tissue(tissue: Tissue, scatterers: str, attenuation_db_cm_mhz: float | None = None,
-                density: float | None = None) -> Tissue:
+                density: float | None = None, strong_offset_db: float = 0.0) -> Tissue:
     """Reference tissue (0 dB, no texture, layers, interfaces or sub-structures) with `tissue`'s
     attenuation and density (or those given), beneath a mask+image map: the image gives the
     structure. Its scatterers are "plain" (Gaussian amplitudes: fully developed speckle) or keep the
-    class's own amplitude statistics, "tissue" (its K shape and strong scatterers).
+    class's own amplitude statistics, "tissue" (its K shape and strong scatterers, these
+    `strong_offset_db` brighter: conditions.Settings.image_strong_offset_db).
 
-    DECISION ("tissue", the ovary's [conditions]): the map is the reference smoothed over about 12
-    speckle grains, so what makes one grain brighter than its neighbours, the sparse strong
+    DECISION ("tissue", the ovary's [conditions]): the map is the reference averaged over several
+    speckle grains (a sigma of half a grain averages about 3, of one about 12; the organ table's
+    image_smoothing_grains), so what makes one grain brighter than its neighbours, the sparse strong
     scatterers, cannot come from it; plain speckle beneath it showed the log-compressed Rayleigh
     look, a gray field with dark holes (local skewness -0.13 on the held-out frames, real +0.45),
     not the real frames' bright grains (bench/RESULTS.md, "Bright grains or dark holes"). The gray
@@ -281,16 +286,20 @@ def flat_tissue(tissue: Tissue, scatterers: str, attenuation_db_cm_mhz: float | 
     statistics (phantom.flat_field_db), and its displayed spread makes the gray-to-level curve.
     """
     own = {"amplitude_shape": tissue.amplitude_shape, "strong_fraction": tissue.strong_fraction,
-           "strong_db": tissue.strong_db} if scatterers == "tissue" else {}
+           "strong_db": tissue.strong_db + strong_offset_db} if scatterers == "tissue" else {}
     return Tissue(echogenicity_db=0.0, density=tissue.density if density is None else density,
                   attenuation_db_cm_mhz=(tissue.attenuation_db_cm_mhz if attenuation_db_cm_mhz is None
                                          else attenuation_db_cm_mhz), **own)
 
 
-def flat_table(table: TissueTable, names, scatterers: str = "plain") -> TissueTable:
-    """`table` with the classes `names` as `flat_tissue`, the others unchanged."""
-    classes = {name: flat_tissue(tissue, scatterers) if name in names else tissue
-               for name, tissue in table.classes.items()}
+def flat_table(table: TissueTable, names, scatterers: str = "plain",
+               strong_offset_db: dict | None = None) -> TissueTable:
+    """`table` with the classes `names` as `flat_tissue` (each with its strong scatterers'
+    offset from `strong_offset_db`, which names every class in `names`; none: 0 dB), the others
+    unchanged."""
+    offsets = strong_offset_db or {}
+    classes = {name: flat_tissue(tissue, scatterers, strong_offset_db=offsets[name] if offsets else 0.0)
+               if name in names else tissue for name, tissue in table.classes.items()}
     return dataclasses.replace(table, classes=classes)
 
 

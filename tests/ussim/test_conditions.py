@@ -261,10 +261,51 @@ def test_a_bad_image_scatterers_value_is_refused_in_one_line(monkeypatch):
     read = presets.read
     monkeypatch.setattr(presets, "read", lambda *a: {**read(*a), "conditions": {
         "sketch_reflector_db": 1.0, "image_smoothing_grains": 1.0, "image_scatterers": "speckled",
-        "image_noise": "reference"}})
+        "image_noise": "reference", "image_strong_offset_db": 0.0}})
     with pytest.raises(UsageError, match=re.escape("image_scatterers 'speckled' is not allowed: plain or tissue")) as error:
         conditions.settings("ovary")
     assert "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize("scatterers,offset,message", [
+    ("tissue", float("nan"), "image_strong_offset_db must be a finite number or a table of them by class name"),
+    ("tissue", {"background": -3.0}, "image_strong_offset_db must name every class of the table"),
+    ("plain", -3.0, "image_strong_offset_db applies to image_scatterers = 'tissue' only")])
+def test_a_bad_strong_offset_is_refused_in_one_line(monkeypatch, scatterers, offset, message):
+    from ussim import presets
+    read = presets.read
+    monkeypatch.setattr(presets, "read", lambda *a: {**read(*a), "conditions": {
+        "sketch_reflector_db": 1.0, "image_smoothing_grains": 1.0, "image_scatterers": scatterers,
+        "image_noise": "reference", "image_strong_offset_db": offset}})
+    with pytest.raises(UsageError, match=re.escape(message)) as error:
+        conditions.settings("ovary")
+    assert "\n" not in str(error.value)
+
+
+def test_the_strong_offset_moves_each_class_strong_scatterers_beneath_the_map_and_is_recorded(monkeypatch):
+    """The offset reaches the scatterers of its own class only (and the flat field they are matched
+    against, so the region's gray stays the reference's), and the sample records it."""
+    table = tissue.load("ovary")
+    assert side_scatterers.flat_tissue(table.classes["ovary"], "tissue", strong_offset_db=-3.0).strong_db == \
+        pytest.approx(table.classes["ovary"].strong_db - 3.0)
+    flat = side_scatterers.flat_table(table, {"background", "ovary"}, "tissue", {"background": -4.0, "ovary": 0.0})
+    assert flat.classes["background"].strong_db == pytest.approx(table.classes["background"].strong_db - 4.0)
+    assert flat.classes["ovary"].strong_db == pytest.approx(table.classes["ovary"].strong_db)
+    assert flat.classes["vessel"] == table.classes["vessel"]  # not beneath the map: its own tissue
+    original = conditions.settings("ovary")
+    offsets = {name: 0.0 for name in original.image_smoothing_grains} | {"background": -4.0}
+    monkeypatch.setattr(conditions, "settings",
+                        lambda organ: dataclasses.replace(original, image_strong_offset_db=offsets))
+    assert phantom.flat_reference(table, "background", "tissue", -4.0).strong_db == \
+        pytest.approx(table.classes["background"].strong_db - 4.0)
+    label = np.zeros((48, 48), np.int64)
+    label[16:32, 16:32] = 1
+    grid = scan.DisplayGrid(np.linspace(-6e-3, 6e-3, 48), np.linspace(2e-3, 14e-3, 48))
+    image = np.full((48, 48), 90, np.uint8)
+    side, facts = phantom.side_of(label, grid, ["background", "ovary"], table, condition="mask+image", sketch=None,
+                                  image=image, source="reference", device="cpu", per_cell=2.0, engine="fast")
+    assert side.strong_offset_db == {"background": -4.0, "ovary": 0.0}
+    assert facts["image_strong_offset_db"] == {"background": -4.0, "ovary": 0.0}
 
 
 def test_a_bad_image_noise_value_is_refused_in_one_line(monkeypatch):
@@ -272,7 +313,7 @@ def test_a_bad_image_noise_value_is_refused_in_one_line(monkeypatch):
     read = presets.read
     monkeypatch.setattr(presets, "read", lambda *a: {**read(*a), "conditions": {
         "sketch_reflector_db": 1.0, "image_smoothing_grains": 1.0, "image_scatterers": "tissue",
-        "image_noise": "scanner"}})
+        "image_noise": "scanner", "image_strong_offset_db": 0.0}})
     message = "image_noise 'scanner' is not allowed: reference or simulated"
     with pytest.raises(UsageError, match=re.escape(message)) as error:
         conditions.settings("ovary")
@@ -301,7 +342,7 @@ def test_a_bad_smoothing_is_refused_in_one_line(monkeypatch, grains, message):
     read = presets.read
     monkeypatch.setattr(presets, "read", lambda *a: {**read(*a), "conditions": {
         "sketch_reflector_db": 1.0, "image_smoothing_grains": grains, "image_scatterers": "tissue",
-        "image_noise": "reference"}})
+        "image_noise": "reference", "image_strong_offset_db": 0.0}})
     with pytest.raises(UsageError, match=re.escape(message)) as error:
         conditions.settings("ovary")
     assert "\n" not in str(error.value)
@@ -333,6 +374,9 @@ def test_each_class_map_is_smoothed_at_its_own_grains_and_a_missing_class_is_nam
         power_db({"outside_EEM": 1.0, "wall": 1.0})
     assert conditions.Settings(0.0, {"background": 3.0, "ovary": 1.0}).smoothing_text() == \
         "3 speckle grains in background, 1 in ovary"
+    offsets = conditions.Settings(0.0, 1.0, "tissue", image_strong_offset_db={"background": -4.5, "ovary": 0.0})
+    assert offsets.strong_offset_text() == "strong scatterers -4.5 dB in background, +0 dB in ovary"
+    assert offsets.strong_offset_db("background") == -4.5
 
 
 # --- what each set records, and reproducibility ------------------------------------------------
