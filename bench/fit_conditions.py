@@ -71,9 +71,9 @@ def contrast(images, sketches, labels) -> float:
 
 DEFAULT_LEVELS = (5.0, 10.0, 15.0, 20.0)  # sketch_reflector_db candidates, dB
 DEFAULT_GRAINS = (0.25, 0.5, 1.0, 2.0)    # image_smoothing_grains candidates (--fit-smoothing)
-# The goals the smoothing fit scores a candidate by (issue 15, point 5): per-class JS at most 0.02 at
-# mask+image, speckle widths within 20 % of the real ones.
 DEFAULT_OFFSETS = (0.0, -2.0, -4.0, -6.0)   # image_strong_offset_db candidates, dB (--fit-strong)
+# The goals the per-class fits score a candidate by (issue 15, point 5): per-class JS at most 0.02 at
+# mask+image, speckle widths within 20 % of the real ones.
 JS_GOAL = 0.02
 SPECKLE_GOAL = 0.2
 

@@ -72,7 +72,7 @@ class Settings:
         return dict(offsets) if isinstance(offsets, dict) else {"": offsets}
 
     def strong_offset_text(self) -> str:
-        """The offsets in words: 'strong scatterers -3 dB in background, 0 dB in ovary'."""
+        """The offsets in words: 'strong scatterers -2 dB in background, +0 dB in ovary'."""
         return "strong scatterers " + ", ".join(f"{value:+g} dB" + (f" in {name}" if name else "")
                                                 for name, value in self.offsets_by_class().items())
 

@@ -278,8 +278,9 @@ def flat_tissue(tissue: Tissue, scatterers: str, attenuation_db_cm_mhz: float | 
 
     DECISION ("tissue", the ovary's [conditions]): the map is the reference averaged over several
     speckle grains (a sigma of half a grain averages about 3, of one about 12; the organ table's
-    image_smoothing_grains), so what makes one grain brighter than its neighbours, the sparse strong
-    scatterers, cannot come from it; plain speckle beneath it showed the log-compressed Rayleigh
+    image_smoothing_grains), so little of what makes one grain brighter than its neighbours, the
+    sparse strong scatterers, comes from it (what does is why they may sit weaker beneath the map:
+    image_strong_offset_db); plain speckle beneath it showed the log-compressed Rayleigh
     look, a gray field with dark holes (local skewness -0.13 on the held-out frames, real +0.45),
     not the real frames' bright grains (bench/RESULTS.md, "Bright grains or dark holes"). The gray
     of a region stays the reference's either way: the flat field is imaged with the same
