@@ -298,6 +298,15 @@ def test_the_strong_offset_moves_each_class_strong_scatterers_beneath_the_map_an
                         lambda organ: dataclasses.replace(original, image_strong_offset_db=offsets))
     assert phantom.flat_reference(table, "background", "tissue", -4.0).strong_db == \
         pytest.approx(table.classes["background"].strong_db - 4.0)
+    # the flat fields' physics is tested above; here only what reaches them (a stand-in level each)
+    matched = {}
+
+    def flat_field_db(table, probe, grid, device, per_cell, engine="full", reference=None, noise=False):
+        matched[reference.strong_db] = reference
+        return np.zeros((grid.z.size, grid.x.size)), {}
+
+    monkeypatch.setattr(phantom, "flat_field_db", flat_field_db)
+    monkeypatch.setattr(phantom, "noise_field_db", lambda *a, **k: None)
     label = np.zeros((48, 48), np.int64)
     label[16:32, 16:32] = 1
     grid = scan.DisplayGrid(np.linspace(-6e-3, 6e-3, 48), np.linspace(2e-3, 14e-3, 48))
@@ -306,6 +315,8 @@ def test_the_strong_offset_moves_each_class_strong_scatterers_beneath_the_map_an
                                   image=image, source="reference", device="cpu", per_cell=2.0, engine="fast")
     assert side.strong_offset_db == {"background": -4.0, "ovary": 0.0}
     assert facts["image_strong_offset_db"] == {"background": -4.0, "ovary": 0.0}
+    assert sorted(matched) == pytest.approx(sorted([table.classes["background"].strong_db - 4.0,
+                                                    table.classes["ovary"].strong_db]))
 
 
 def test_a_bad_image_noise_value_is_refused_in_one_line(monkeypatch):
