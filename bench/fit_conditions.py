@@ -221,7 +221,7 @@ def main():
                      f"(allowed with 'tissue' only)")
     start = time.perf_counter()
     real, splits = fit_display.load_real(args.organ, args.frames)
-    grid = fit_display.real_grid(args.organ, real, tissue.load(args.organ), (real.sizes["y"], real.sizes["x"]))
+    grid = realism.grid_of(real, tissue.load(args.organ))
     report = {"organ": args.organ, "date": time.strftime("%Y-%m-%d"), "command": " ".join(sys.argv),
               "engine": args.engine}
     if args.fit_smoothing or args.fit_strong:

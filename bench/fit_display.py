@@ -45,7 +45,7 @@ from scipy import ndimage, optimize
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import realism_measures as measures  # noqa: E402
-from realism import IMPORTS, js_divergence  # noqa: E402
+from realism import IMPORTS, grid_of, js_divergence  # noqa: E402
 
 from ussim import bmode, display, imageset, importers, measure, phantom, scan, simulate, tissue  # noqa: E402
 from ussim import probe as probes  # noqa: E402
@@ -188,15 +188,6 @@ def fit_ivus(images, grid) -> dict:
             "face_radius_mm": float(r[ring][np.argmax(gray[ring])]) if ring.any() else catheter,
             "face_width_mm": 2 * step if ring_gray > fill else 0.0,
             "fill_share_outside": float(counts.max() / counts.sum())}
-
-
-def real_grid(organ: str, real, table, shape):
-    """The grid the real masks are simulated on: the archive's own mm (IVUS, centred on the
-    catheter) or display_grid's (ovary: the archive has no mm)."""
-    if "x_mm" in real.coords:
-        x, z = real["x_mm"].values * 1e-3, real["y_mm"].values * 1e-3
-        return scan.DisplayGrid(x - x.mean(), z - z.mean())
-    return phantom.display_grid(table, shape)
 
 
 def simulate_frames(real, index, organ, grid, engine="full", table=None, **imaging):
@@ -767,7 +758,7 @@ def main():
     organ = args.organ
     real, splits = load_real(organ, args.frames)
     table = tissue.load(organ)
-    grid = real_grid(organ, real, table, (real.sizes["y"], real.sizes["x"]))
+    grid = grid_of(real, table)
     chain, found = fitted_chain(organ, real, splits, grid)
     report = {"organ": organ, "frames": {k: [int(v[0]), int(v[-1])] for k, v in splits.items()},
               "measured": found}

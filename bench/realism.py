@@ -131,8 +131,12 @@ def edge_sketch(image: np.ndarray) -> np.ndarray:
 
 
 def grid_of(real, table) -> scan.DisplayGrid:
+    """The grid the real masks are simulated and measured on: the archive's own mm centred on the
+    catheter (IVUS; as ussim.phantom centres it, and display.field_of_view and beam_origin_px put
+    the catheter at x = z = 0), or display_grid's (ovary: the archive has no mm)."""
     if "x_mm" in real.coords:
-        return scan.DisplayGrid(real["x_mm"].values * 1e-3, real["y_mm"].values * 1e-3)
+        x, z = real["x_mm"].values * 1e-3, real["y_mm"].values * 1e-3
+        return scan.DisplayGrid(x - x.mean(), z - z.mean())
     return phantom.display_grid(table, (real.sizes["y"], real.sizes["x"]))
 
 
