@@ -115,7 +115,7 @@ def image_figures(organ, real, index, grid, origin, fov, engine="full", **settin
     js = fit_display.js_per_class(images, simulated, labels, names)
     measured = [names[c] for c in fit_display.measured_classes(labels, names)]
     speckle = {name: [round(v, 3) for v in size]
-               for name, size in realism.speckle_sizes(simulated, labels, names, origin).items() if name in measured}
+               for name, size in realism.speckle_sizes(simulated, labels, names, origin, fov).items() if name in measured}
     c2st = realism.measures.classifier_test(images, simulated, fov, seed=0)
     return {"js": js, "speckle_px": speckle, "measured": measured,
             "largest_js": max(js[name] for name in measured),
@@ -161,7 +161,8 @@ def fit_by_class(organ, real, splits, grid, setting: str, candidates, engine) ->
     fov, _ = realism.field_of_view(real["image"].values[tuning], grid, table)  # the tuning frames' footprint
 
     def real_speckle(index):
-        return realism.speckle_sizes(real["image"].values[index], real["label"].values[index], names, origin)
+        return realism.speckle_sizes(real["image"].values[index], real["label"].values[index], names, origin,
+                                     fov)
 
     def rounded(sizes):
         return {name: [round(v, 3) for v in size] for name, size in sizes.items()}

@@ -511,7 +511,7 @@ def fit_despeckle_flat(envelopes, references, real_images, labels, names, grid, 
 
     def measured(images):
         return {i: (measure.band_contrast(images, (labels == i) & zone[None])[0],
-                    *measures.speckle_size_px(images, labels == i, origin)) for i in classes}
+                    *measures.speckle_size_px(images, (labels == i) & inside[None], origin)) for i in classes}
     real = measured(real_images)
     log_levels = [20 * np.log10(np.maximum(e, bmode.ENVELOPE_FLOOR) / r) for e, r in zip(envelopes, references,
                                                                                           strict=True)]

@@ -163,7 +163,7 @@ class Reference:
         self.histograms = measures.class_histograms(images, labels, len(names))
         self.texture = texture_features(images)
         self.radiomics = radiomic_features(images) if with_frd else None
-        self.speckle = speckle_sizes(images, labels, names, origin)
+        self.speckle = speckle_sizes(images, labels, names, origin, fov)
         self.skewness = skewnesses(images, labels, names, fov, seed)
         self.texture_size = texture_sizes(images, labels, names, fov)
 
@@ -181,7 +181,7 @@ class Reference:
                "fid_texture_v1": measures.set_distance(
                    lambda a, b: resampled(np.bincount(a, minlength=n_ref), np.bincount(b, minlength=n_other)),
                    self.texture, texture, self.seed, nonnegative=True),
-               "speckle_px": speckle_sizes(images, labels, self.names, self.origin),
+               "speckle_px": speckle_sizes(images, labels, self.names, self.origin, self.fov),
                "texture_px": texture_sizes(images, labels, self.names, self.fov),
                "local_skewness": skewnesses(images, labels, self.names, self.fov, self.seed),
                "c2st": measures.classifier_test(self.images, images, self.fov, self.seed)}
@@ -212,8 +212,9 @@ def radiomic_features(images: np.ndarray) -> np.ndarray:
     return frd.radiomic_features(images, progress=False)
 
 
-def speckle_sizes(images, labels, names, origin) -> dict:
-    return {name: list(measures.speckle_size_px(images, labels == c, origin)) for c, name in enumerate(names)}
+def speckle_sizes(images, labels, names, origin, fov) -> dict:
+    """Per class, inside the field of view: realism_measures.speckle_size_px (along x across the beam, px)."""
+    return {name: list(measures.speckle_size_px(images, (labels == c) & fov, origin)) for c, name in enumerate(names)}
 
 
 def skewnesses(images, labels, names, fov, seed) -> dict:

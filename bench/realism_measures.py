@@ -3,7 +3,7 @@
     split_frames      the tuning / held-out convention (frames 0..K-1 / K..2K-1)
     footprint         the field of view of real images: where they vary, not their constant fill
     beam_origin_px    where the beams come from, in pixels (speckle is anisotropic along them)
-    speckle_size_px   autocorrelation widths along and across the beam, per class
+    speckle_size_px   autocorrelation widths along and across the beam, in a class's interior
     local_skewness    bright grains or dark holes: skewness of the gray about its local mean
     class_js          per-class Jensen-Shannon divergence of gray histograms, bootstrap interval
     set_distance      FID / FRD of feature sets, bootstrap interval
@@ -90,18 +90,31 @@ def beam_origin_px(organ: str, grid, probe) -> tuple[float, float]:
     return (z - z0) / dz, (0.0 - x0) / dx
 
 
+# DECISION (2026-12-04): speckle is measured in a class's interior, SPECKLE_EROSION_PX inside its
+# border and the field of view's edge. The detail the widths are read from (gray less its Gaussian
+# of TEXTURE_SIGMA_PX) keeps a class border's gray step within about 1.5 sigma of it (6 px: 7 % of
+# the step), and that step runs across the beam for a whole class: the real IVUS lumen, measured up
+# to its border and over the catheter disk drawn in the outside fill, read 29 px across the beam,
+# 6.4 px in its interior (bench/RESULTS.md, "Speckle size in the classes' interior"). The same
+# erosion as the local skewness's (SKEW_EROSION_PX).
+SPECKLE_EROSION_PX = 6
+
+
 def speckle_size_px(images: np.ndarray, inside: np.ndarray, origin: tuple[float, float]) -> tuple[float, float]:
     """Mean speckle size of one class, (along, across) the beam in px.
 
-    Each image's detail (gray less its smooth texture) is resampled on a polar grid about the beam
-    origin (1 px in radius; in angle 1 px of arc at the class's median radius), and the
-    autocorrelation of the class's pixels there, normalised by that of the class mask, gives the
-    widths at half height along the radius and across it (Wagner et al., IEEE Trans. Sonics
-    Ultrason. 30, 1983: the speckle cell is the width of the autocorrelation). NaN without a class
-    region of MIN_CLASS_PIXELS in any image.
+    `inside`: per image, the class's pixels within the field of view (the caller intersects them:
+    the outside fill is no speckle); they are eroded by SPECKLE_EROSION_PX here. Each image's detail
+    (gray less its smooth texture) is resampled on a polar grid about the beam origin (1 px in
+    radius; in angle 1 px of arc at the class's median radius), and the autocorrelation of the
+    class's interior there, normalised by that of its mask, gives the widths at half height along
+    the radius and across it (Wagner et al., IEEE Trans. Sonics Ultrason. 30, 1983: the speckle
+    cell is the width of the autocorrelation). NaN without an interior of MIN_CLASS_PIXELS in any
+    image.
     """
     widths = []
-    for image, mask in zip(images, inside, strict=True):
+    for image, region in zip(images, inside, strict=True):
+        mask = ndimage.binary_erosion(region, iterations=SPECKLE_EROSION_PX)
         if mask.sum() < MIN_CLASS_PIXELS:
             continue
         gray = image.astype(np.float64)

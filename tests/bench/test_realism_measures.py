@@ -63,6 +63,20 @@ def test_speckle_size_follows_the_beam():
     assert iso_along == pytest.approx(iso_across, rel=0.15)
 
 
+def test_speckle_size_is_the_interiors_not_the_border_step():
+    """A class above a constant fill (IVUS's catheter disk, a sector's outside): the gray step at its
+    border runs across the beam, and measured up to it, it would widen the grain across the beam."""
+    images = speckle(4, 1.5, 1.5)
+    inside = np.zeros(images.shape, bool)
+    inside[:, 8:72, 8:120] = True
+    free_along, free_across = measures.speckle_size_px(images, inside, origin=(-1e5, 64.0))
+    stepped = images.copy()
+    stepped[:, 72:] = 20  # the fill, dark against the class's mean of 128
+    along, across = measures.speckle_size_px(stepped, inside, origin=(-1e5, 64.0))
+    assert across == pytest.approx(free_across, rel=0.1)
+    assert along == pytest.approx(free_along, rel=0.1)
+
+
 def test_speckle_size_of_too_small_a_class_is_nan():
     images = speckle(2, 1.0, 1.0)
     inside = np.zeros(images.shape, bool)
