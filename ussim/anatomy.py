@@ -177,17 +177,35 @@ def _groups(names, klass, strong, layer, layer_pairs):
 def texture(label: np.ndarray, tissues, dx: float, dz: float, rng: np.random.Generator) -> np.ndarray:
     """Smooth random echogenicity modulation (dB) per class: Gaussian-filtered white noise
     scaled to the class's heterogeneity_db, correlation length (the Gaussian's sigma)
-    heterogeneity_mm in depth and heterogeneity_aspect times that laterally."""
+    heterogeneity_mm in depth and heterogeneity_aspect times that laterally; then, for the classes
+    with streaks, a second field of streak_db, streak_mm and streak_aspect, less its mean power.
+
+    The streak fields are drawn after every class's coarse field, so a table without streaks draws
+    what it drew before they existed, and adding streaks to one class leaves the others' fields.
+    """
     out = np.zeros(label.shape)
     for index, tissue in enumerate(tissues):
         inside = label == index
         if tissue.heterogeneity_db == 0 or not inside.any():
             continue
-        length = tissue.heterogeneity_mm * 1e-3
-        sigma = (length / dz, length * tissue.heterogeneity_aspect / dx)
-        field = ndimage.gaussian_filter(rng.standard_normal(label.shape), sigma, mode="reflect")
-        out[inside] = field[inside] / max(field.std(), 1e-12) * tissue.heterogeneity_db
+        out[inside] = _field(label.shape, tissue.heterogeneity_mm, tissue.heterogeneity_aspect, dx, dz,
+                             rng)[inside] * tissue.heterogeneity_db
+    for index, tissue in enumerate(tissues):
+        inside = label == index
+        if tissue.streak_db == 0 or not inside.any():
+            continue
+        # a normal field of std s dB raises the mean power by s^2 ln(10) / 20 dB: taken off, so the
+        # streaks redistribute the class's echogenicity_db rather than add to it
+        field = _field(label.shape, tissue.streak_mm, tissue.streak_aspect, dx, dz, rng) * tissue.streak_db
+        out[inside] += field[inside] - tissue.streak_db ** 2 * np.log(10) / 20
     return out
+
+
+def _field(shape, length_mm: float, aspect: float, dx: float, dz: float, rng: np.random.Generator) -> np.ndarray:
+    """Unit-std Gaussian-filtered white noise, sigma length_mm in depth and aspect times it laterally."""
+    length = length_mm * 1e-3
+    field = ndimage.gaussian_filter(rng.standard_normal(shape), (length / dz, length * aspect / dx), mode="reflect")
+    return field / max(field.std(), 1e-12)
 
 
 def rng_from_state(state: dict) -> np.random.Generator:

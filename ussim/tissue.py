@@ -4,6 +4,9 @@ A table maps class names to echogenicity (dB of backscattered power relative to 
 tissue), scatterer density (relative to the default 10 per resolution cell), attenuation
 (dB/cm/MHz) and an optional smooth texture (heterogeneity: its level, its correlation length in
 depth and the ratio of its lateral to that length). Beyond these, a class may have
+- a second, fine texture (`streak_db`, `streak_mm`, `streak_aspect`): thin streaks elongated
+  across the depth, as fibrous and layered connective tissue shows them; it redistributes the
+  class's power without changing its mean, so `echogenicity_db` keeps its meaning;
 - an amplitude distribution beyond Gaussian: a K-distributed amplitude (`amplitude_shape`, the
   shape of a gamma-distributed scatterer power; infinite = Gaussian, fully developed speckle) and
   a fraction of strong point scatterers with their own level (`strong_fraction`, `strong_db`);
@@ -43,6 +46,9 @@ class Tissue:
     heterogeneity_db: float = 0.0        # std of the smooth echogenicity texture
     heterogeneity_mm: float = 1.0        # its correlation length (Gaussian sigma) in depth
     heterogeneity_aspect: float = 1.0    # its lateral length over its depth length (1: isotropic)
+    streak_db: float = 0.0               # std of a second, fine texture: streaks along the tissue's layers
+    streak_mm: float = 0.3               # its correlation length (Gaussian sigma) in depth
+    streak_aspect: float = 5.0           # its lateral length over its depth length
     amplitude_shape: float = math.inf    # K shape of the scatterer power (inf: Gaussian amplitudes)
     strong_fraction: float = 0.0         # fraction of scatterers that are strong point reflectors
     strong_db: float = 0.0               # their power above the class's ordinary scatterers
@@ -84,6 +90,9 @@ _RULES = (("echogenicity_db", lambda v: True, "finite"),
           ("heterogeneity_db", lambda v: v >= 0, ">= 0"),
           ("heterogeneity_mm", lambda v: v > 0, "> 0"),
           ("heterogeneity_aspect", lambda v: v > 0, "> 0"),
+          ("streak_db", lambda v: v >= 0, ">= 0"),
+          ("streak_mm", lambda v: v > 0, "> 0"),
+          ("streak_aspect", lambda v: v > 0, "> 0"),
           ("strong_fraction", lambda v: 0 <= v < 1, "in [0, 1)"),
           ("strong_db", lambda v: True, "finite"),
           ("inclusions_per_cm2", lambda v: v >= 0, ">= 0"),

@@ -237,3 +237,30 @@ def test_the_texture_redrawn_from_the_kept_state_is_the_anatomys_and_follows_new
     stretched = anatomy.texture(made.label, [wide, table.classes["b"]], dx, dz,
                                 anatomy.rng_from_state(made.texture_rng_state))[:, :40]
     assert np.abs(np.diff(stretched, axis=1)).mean() < 0.5 * np.abs(np.diff(stretched, axis=0)).mean()
+
+
+def test_streaks_keep_the_mean_power_lie_across_the_depth_and_leave_other_classes_fields():
+    """The fine texture (streak_db): drawn after every coarse field, so class b's field is the one
+    it had without streaks; its power averages to the class's own (echogenicity_db keeps its
+    meaning); longer across than in depth."""
+    coarse = {"heterogeneity_db": 2.0, "heterogeneity_mm": 0.5}
+    plain = table(a=dict(coarse), b=dict(coarse))
+    streaked = table(a=dict(coarse, streak_db=5.0, streak_mm=0.1, streak_aspect=6.0), b=dict(coarse))
+    x, z = grid(128)
+    label = np.zeros((128, 128), np.uint8)
+    label[:, 64:] = 1
+    dx, dz = x[1] - x[0], z[1] - z[0]
+    before = anatomy.texture(label, plain.for_classes(["a", "b"]), dx, dz, np.random.default_rng(5))
+    after = anatomy.texture(label, streaked.for_classes(["a", "b"]), dx, dz, np.random.default_rng(5))
+    np.testing.assert_array_equal(after[:, 64:], before[:, 64:])
+    streaks = after[:, :64] - before[:, :64]
+    assert np.mean(10 ** (streaks / 10)) == pytest.approx(1.0, abs=0.1)
+    assert streaks.std() > 3.0
+    assert np.abs(np.diff(streaks, axis=1)).mean() < 0.5 * np.abs(np.diff(streaks, axis=0)).mean()
+
+
+def test_a_negative_streak_level_is_refused_in_one_line(tmp_path):
+    path = tmp_path / "t.toml"
+    path.write_text('organ = "t"\nprobe = "linear-7.6"\n[classes.a]\nstreak_db = -1.0\n')
+    with pytest.raises(UsageError, match="streak_db = -1.0 is not allowed"):
+        tissue.load(path)
