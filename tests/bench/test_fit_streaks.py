@@ -18,6 +18,11 @@ def test_the_grid_tries_no_streaks_once_and_every_other_combination():
     keys = fit_streaks.candidates((0.0, 3.0, 5.0), (0.2, 0.3), (5.0,))
     assert keys == ["0/0.2/5", "3/0.2/5", "3/0.3/5", "5/0.2/5", "5/0.3/5"]
     assert fit_streaks.candidate_values("3/0.3/5") == {"streak_db": 3.0, "streak_mm": 0.3, "streak_aspect": 5.0}
+    # no streaks draw the same images whatever their lengths: the held-out check simulates them once
+    assert fit_streaks.effective({"background": fit_streaks.candidate_values("0/0.2/5")}) == \
+        fit_streaks.effective({"background": fit_streaks.candidate_values("0/0.3/8")})
+    assert fit_streaks.effective({"background": fit_streaks.candidate_values("3/0.2/5")}) != \
+        fit_streaks.effective({"background": fit_streaks.candidate_values("3/0.3/5")})
 
 
 def test_tried_streaks_hold_inside_the_block_and_for_the_named_class_only():
