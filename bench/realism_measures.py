@@ -95,7 +95,7 @@ def beam_origin_px(organ: str, grid, probe) -> tuple[float, float]:
 # of TEXTURE_SIGMA_PX) keeps a class border's gray step within about 1.5 sigma of it (6 px: 7 % of
 # the step), and that step runs across the beam for a whole class: the real IVUS lumen, measured up
 # to its border and over the catheter disk drawn in the outside fill, read 29 px across the beam,
-# 6.4 px in its interior (bench/RESULTS.md, "Speckle size in the classes' interior"). The same
+# 3.9 px in its interior (bench/RESULTS.md, "Speckle size in the classes' interior"). The same
 # erosion as the local skewness's (SKEW_EROSION_PX).
 SPECKLE_EROSION_PX = 6
 
