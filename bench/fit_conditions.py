@@ -60,8 +60,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import fit_display  # noqa: E402  (the split and the real grid, as the display fit uses them)
 import realism  # noqa: E402  (the speckle sizes, as the realism benchmark reports them)
 
+from compare.metrics import c2st  # noqa: E402
 from ussim import conditions, imageset, phantom, side_scatterers, simulate, sketch, tissue  # noqa: E402
 from ussim import probe as probes  # noqa: E402
+from ussim.errors import UsageError  # noqa: E402
 
 
 def contrast(images, sketches, labels) -> float:
@@ -113,14 +115,40 @@ def image_figures(organ, real, index, grid, origin, fov, engine="full", **settin
             labels[k], grid, names, organ, seed=int(i), sample_id=str(i), device="cpu", progress=False,
             condition="mask+image", image=images[k], warm=k == 0, engine=engine)["image"].values[0]
             for k, i in enumerate(index)])
+    return {**figures(real, index, simulated, origin, fov), "c2st": classifier(real, index, simulated, fov)}
+
+
+def figures(real, index, simulated, origin, fov) -> dict:
+    """Per-class JS and speckle size (along, across the beam, px) of the frames `index` against
+    `simulated`; the classes large enough to measure and the largest JS over them."""
+    names = imageset.class_names_of(real)
+    labels, images = real["label"].values[index], real["image"].values[index]
     js = fit_display.js_per_class(images, simulated, labels, names)
     measured = [names[c] for c in fit_display.measured_classes(labels, names)]
     speckle = {name: [round(v, 3) for v in size]
                for name, size in realism.speckle_sizes(simulated, labels, names, origin, fov).items() if name in measured}
-    c2st = realism.measures.classifier_test(images, simulated, fov, seed=0)
-    return {"js": js, "speckle_px": speckle, "measured": measured,
-            "largest_js": max(js[name] for name in measured),
-            "c2st": {key: round(c2st[key], 4) for key in ("accuracy", "low", "high")}}
+    return {"js": js, "speckle_px": speckle, "measured": measured, "largest_js": max(js[name] for name in measured)}
+
+
+def classifier(real, index, simulated, fov) -> dict:
+    """The classifier two-sample test of the frames `index` against `simulated` on patches inside
+    `fov` (realism_measures.classifier_test, seed 0): accuracy and interval."""
+    result = realism.measures.classifier_test(real["image"].values[index], simulated, fov, seed=0)
+    return {key: round(result[key], 4) for key in ("accuracy", "low", "high")}
+
+
+def reference_of(organ, real, grid, tuning) -> tuple:
+    """What every per-class fit measures against: the beam origin (px), the tuning frames' field of
+    view (their footprint within the display's) and the real frames' speckle sizes by class, as a
+    function of the frames' index."""
+    names = imageset.class_names_of(real)
+    table = tissue.load(organ)
+    origin = realism.measures.beam_origin_px(organ, grid, probes.load(table.probe))
+    fov, _ = realism.field_of_view(real["image"].values[tuning], grid, table)
+
+    def real_speckle(index):
+        return realism.speckle_sizes(real["image"].values[index], real["label"].values[index], names, origin, fov)
+    return origin, fov, real_speckle
 
 
 def candidate_score(js: float, speckle_px, real_speckle_px, js_goal: float = JS_GOAL) -> float:
@@ -158,14 +186,8 @@ def fit_by_class(organ, real, splits, grid, setting: str, candidates, engine) ->
     """Fit the [conditions] `setting` per class among `candidates` (chosen_by_class on the tuning
     frames); the held-out frames at the fitted value and at the table's."""
     names = imageset.class_names_of(real)
-    table = tissue.load(organ)
-    origin = realism.measures.beam_origin_px(organ, grid, probes.load(table.probe))
     tuning, held = splits["tuning"], splits["held_out"]
-    fov, _ = realism.field_of_view(real["image"].values[tuning], grid, table)  # the tuning frames' footprint
-
-    def real_speckle(index):
-        return realism.speckle_sizes(real["image"].values[index], real["label"].values[index], names, origin,
-                                     fov)
+    origin, fov, real_speckle = reference_of(organ, real, grid, tuning)
 
     def rounded(sizes):
         return {name: [round(v, 3) for v in size] for name, size in sizes.items()}
@@ -219,6 +241,8 @@ def main():
         parser.error(f"--grains {' '.join(map(str, args.grains))}: every value must be >= 0")
     if not all(np.isfinite(args.offsets)):
         parser.error(f"--offsets {' '.join(map(str, args.offsets))}: every value must be finite")
+    if (args.fit_smoothing or args.fit_strong) and args.frames < c2st.FOLDS:  # the classifier's folds
+        parser.error(f"--frames {args.frames}: the classifier test needs at least {c2st.FOLDS} tuning frames")
     if args.fit_strong and conditions.settings(args.organ).image_scatterers != "tissue":
         parser.error(f"--fit-strong: the {args.organ} table's image_scatterers is "
                      f"'{conditions.settings(args.organ).image_scatterers}', which has no strong scatterers "
@@ -260,4 +284,8 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except UsageError as error:  # a bad value found past the command line's checks: one line, status 2
+        print(f"{Path(__file__).name}: error: {error}", file=sys.stderr)
+        sys.exit(2)

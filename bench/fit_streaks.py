@@ -43,12 +43,13 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import fit_conditions  # noqa: E402  (the per-class choice and issue 15's goals)
-import fit_display  # noqa: E402  (the split and the per-class JS)
-import realism  # noqa: E402  (the grid, the field of view and the speckle sizes of the realism report)
+import fit_conditions  # noqa: E402  (the per-class figures, choice and issue 15's goals)
+import fit_display  # noqa: E402  (the split)
+import realism  # noqa: E402  (the grid of the realism report)
 
+from compare.metrics import c2st  # noqa: E402
 from ussim import imageset, phantom, simulate, tissue  # noqa: E402
-from ussim import probe as probes  # noqa: E402
+from ussim.errors import UsageError  # noqa: E402
 
 KEYS = ("streak_db", "streak_mm", "streak_aspect")
 DEFAULT_LEVELS = (0.0, 2.5, 5.0)      # streak_db candidates
@@ -100,49 +101,27 @@ def simulated_mask(organ, real, index, grid, engine, streaks: dict) -> np.ndarra
                          for k, i in enumerate(index)])
 
 
-def figures(real, index, simulated, origin, fov) -> dict:
-    """Per-class JS and speckle size of the frames `index` against `simulated`; the classes large
-    enough to measure."""
-    names = imageset.class_names_of(real)
-    labels, images = real["label"].values[index], real["image"].values[index]
-    measured = [names[c] for c in fit_display.measured_classes(labels, names)]
-    speckle = {name: [round(v, 3) for v in size]
-               for name, size in realism.speckle_sizes(simulated, labels, names, origin, fov).items() if name in measured}
-    return {"js": fit_display.js_per_class(images, simulated, labels, names), "speckle_px": speckle,
-            "measured": measured}
-
-
-def c2st(real, index, simulated, fov) -> dict:
-    result = realism.measures.classifier_test(real["image"].values[index], simulated, fov, seed=0)
-    return {key: round(result[key], 4) for key in ("accuracy", "low", "high")}
-
-
 def fit(organ, classes, keys, frames, engine) -> dict:
     """The grid on the tuning frames. The classifier (five runs, minutes a candidate) is run only
     on candidates that meet both goals for a fitted class: the choice reads it there alone."""
     real, splits = fit_display.load_real(organ, frames)
     table = tissue.load(organ)
     grid = realism.grid_of(real, table)
-    names = imageset.class_names_of(real)
-    origin = realism.measures.beam_origin_px(organ, grid, probes.load(table.probe))
     tuning, held = splits["tuning"], splits["held_out"]
-    fov, _ = realism.field_of_view(real["image"].values[tuning], grid, table)
-
-    def real_speckle(index):
-        return realism.speckle_sizes(real["image"].values[index], real["label"].values[index], names, origin, fov)
-
+    origin, fov, real_speckle = fit_conditions.reference_of(organ, real, grid, tuning)
     reference = real_speckle(tuning)
     tuned, simulated = {}, {}
     for key in keys:
-        simulated[key] = simulated_mask(organ, real, tuning, grid, engine, {name: candidate_values(key) for name in classes})
-        tuned[key] = figures(real, tuning, simulated[key], origin, fov)
+        streaks = {name: candidate_values(key) for name in classes}
+        simulated[key] = simulated_mask(organ, real, tuning, grid, engine, streaks)
+        tuned[key] = fit_conditions.figures(real, tuning, simulated[key], origin, fov)
         tuned[key]["c2st"] = None
         print(json.dumps({"candidate": key, **tuned[key]}), file=sys.stderr, flush=True)
     for key, result in tuned.items():
         if any(fit_conditions.candidate_score(result["js"][name], result["speckle_px"][name], reference[name],
                                               fit_conditions.MASK_JS_GOAL) < 1
                for name in classes if name in result["measured"]):
-            result["c2st"] = c2st(real, tuning, simulated[key], fov)
+            result["c2st"] = fit_conditions.classifier(real, tuning, simulated[key], fov)
             print(json.dumps({"candidate": key, "c2st": result["c2st"]}), file=sys.stderr, flush=True)
     chosen, _, scores = fit_conditions.chosen_by_class(tuned, reference, classes,
                                                        js_goal=fit_conditions.MASK_JS_GOAL, value=str)
@@ -154,7 +133,8 @@ def fit(organ, classes, keys, frames, engine) -> dict:
             held_out[label] = held_out["fitted"]
             continue
         images = simulated_mask(organ, real, held, grid, engine, streaks)
-        held_out[label] = {**figures(real, held, images, origin, fov), "c2st": c2st(real, held, images, fov)}
+        held_out[label] = {**fit_conditions.figures(real, held, images, origin, fov),
+                           "c2st": fit_conditions.classifier(real, held, images, fov)}
     return {"classes": list(classes), "tuning": tuned, "real_speckle_px": reference, "scores": scores,
             "fitted": fitted, "table": as_table, "held_out": held_out}
 
@@ -174,6 +154,8 @@ def main():
     parser.add_argument("--engine", choices=simulate.ENGINES, default="full",
                         help="the simulator: full, or fast (PSF convolution, ussim.fast)")
     args = parser.parse_args()
+    if args.frames < c2st.FOLDS:  # the classifier's folds need as many frames in each set
+        parser.error(f"--frames {args.frames}: the classifier test needs at least {c2st.FOLDS} tuning frames")
     table = tissue.load(args.organ)
     unknown = [name for name in args.classes if name not in table.classes]
     if unknown:
@@ -192,4 +174,8 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except UsageError as error:  # a bad value found past the command line's checks: one line, status 2
+        print(f"{Path(__file__).name}: error: {error}", file=sys.stderr)
+        sys.exit(2)

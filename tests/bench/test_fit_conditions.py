@@ -32,7 +32,8 @@ def test_a_tried_setting_holds_inside_the_block_only():
     (["--offsets", "-2"], "--offsets applies to --fit-strong only"),
     (["--fit-smoothing", "--fit-strong"], "fit one setting each"),
     (["--fit-strong", "--offsets", "0", "nan"], "every value must be finite"),
-    (["--fit-smoothing", "--grains", "1", "-1"], "every value must be >= 0")])
+    (["--fit-smoothing", "--grains", "1", "-1"], "every value must be >= 0"),
+    (["--fit-strong", "--frames", "3"], "--frames 3: the classifier test needs at least 4 tuning frames")])
 def test_options_that_do_not_apply_are_refused_in_one_line(argv, message):
     result = subprocess.run([sys.executable, str(BENCH / "fit_conditions.py"), "--organ", "ovary", *argv],
                             capture_output=True, text=True)

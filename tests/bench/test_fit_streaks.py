@@ -26,14 +26,14 @@ def test_the_grid_tries_no_streaks_once_and_every_other_combination():
 
 
 def test_tried_streaks_hold_inside_the_block_and_for_the_named_class_only():
-    before = tissue.load("ovary")
+    before, ivus = tissue.load("ovary"), tissue.load("ivus")
     values = {"streak_db": 4.0, "streak_mm": 0.25, "streak_aspect": 6.0}
     with pytest.raises(RuntimeError), fit_streaks.replaced_streaks("ovary", {"background": values}):
-        inside = tissue.load("ovary")
+        inside, ivus_inside = tissue.load("ovary"), tissue.load("ivus")
         raise RuntimeError("a failed simulation")
     assert {key: getattr(inside.classes["background"], key) for key in values} == values
     assert inside.classes["ovary"] == before.classes["ovary"]
-    assert tissue.load("ivus") == tissue.load("ivus")  # other organs load as they are
+    assert ivus_inside == ivus  # other organs load as they are
     assert tissue.load("ovary") == before
 
 
@@ -41,6 +41,7 @@ def test_tried_streaks_hold_inside_the_block_and_for_the_named_class_only():
     (["--classes", "liver"], "--classes liver: not in the ovary table"),
     (["--classes", "background", "--levels", "-1"], "--levels -1.0: every value must be finite and >= 0"),
     (["--classes", "background", "--aspects", "0"], "--aspects 0.0: every value must be finite and > 0"),
+    (["--classes", "background", "--frames", "2"], "--frames 2: the classifier test needs at least 4 tuning frames"),
 ])
 def test_bad_options_end_in_one_line_with_status_2(argv, message):
     done = subprocess.run([sys.executable, str(BENCH / "fit_streaks.py"), "--organ", "ovary", *argv],
