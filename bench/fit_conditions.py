@@ -283,9 +283,15 @@ def main():
     print(json.dumps(report, indent=2))
 
 
-if __name__ == "__main__":
+def run_command(main, script: str) -> None:
+    """`main()`, a bad value found past the command line's checks (UsageError) ending in one line
+    and status 2, as argparse's own errors do."""
     try:
         main()
-    except UsageError as error:  # a bad value found past the command line's checks: one line, status 2
-        print(f"{Path(__file__).name}: error: {error}", file=sys.stderr)
+    except UsageError as error:
+        print(f"{Path(script).name}: error: {error}", file=sys.stderr)
         sys.exit(2)
+
+
+if __name__ == "__main__":
+    run_command(main, __file__)

@@ -49,7 +49,6 @@ import realism  # noqa: E402  (the grid of the realism report)
 
 from compare.metrics import c2st  # noqa: E402
 from ussim import imageset, phantom, simulate, tissue  # noqa: E402
-from ussim.errors import UsageError  # noqa: E402
 
 KEYS = ("streak_db", "streak_mm", "streak_aspect")
 DEFAULT_LEVELS = (0.0, 2.5, 5.0)      # streak_db candidates
@@ -174,8 +173,4 @@ def main():
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except UsageError as error:  # a bad value found past the command line's checks: one line, status 2
-        print(f"{Path(__file__).name}: error: {error}", file=sys.stderr)
-        sys.exit(2)
+    fit_conditions.run_command(main, __file__)
