@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -44,6 +45,19 @@ def _size_arg(text: str) -> tuple[int, int]:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
+def _aspect_range(text: str) -> tuple[float, float]:
+    low, sep, high = text.partition(":")
+    try:
+        if not sep:
+            raise ValueError
+        bounds = float(low), float(high)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not MIN:MAX (two numbers, e.g. 1.5:3)") from None
+    if not (all(math.isfinite(b) for b in bounds) and 0 < bounds[0] <= bounds[1]):
+        raise argparse.ArgumentTypeError(f"'{text}': need 0 < MIN <= MAX")
+    return bounds
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = cliargs.Parser(
         prog="ussim", formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG,
@@ -63,7 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
         "import", formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG,
         help="import images with masks (an .npz archive, or image and mask folders)",
         description="Import real (or any) images with label masks into an image-set file. Give either an "
-                    ".npz archive (keys images, masks, class_names; optional ids, split, image_class, "
+                    ".npz archive (keys images, masks, class_names; optional ids, split, image_class, orig_hw, "
                     "chroma_frac, pixel_mm) or --images DIR --masks DIR (files matched by name). Pixel values: "
                     + raster.PIXEL_RULE + ".")
     imp.add_argument("archive", nargs="?", type=cliargs.input_file, help=".npz archive to import")
@@ -90,6 +104,10 @@ def build_parser() -> argparse.ArgumentParser:
     select.add_argument("--max-color-fraction", type=cliargs.probability, metavar="F",
                         help="exclude images whose fraction of coloured pixels exceeds F (Doppler "
                              "overlays); 0.01 is a good value for B-mode studies")
+    select.add_argument("--source-aspect", type=_aspect_range, metavar="MIN:MAX",
+                        help="keep only images whose original width/height lies in MIN..MAX (an archive "
+                             "gives it in orig_hw): one screen layout of a set that mixes several, e.g. "
+                             "1.5:3 for the OTU_2D ovaries' full-sector frames")
     classes = imp.add_argument_group("classes")
     classes.add_argument("--classes", metavar="A,B,...", help="folder import: names of the mask indices 0,1,...")
     classes.add_argument("--palette", metavar="'R,G,B=NAME;...'",
@@ -306,7 +324,7 @@ def _pairs(items, flag):
 def cmd_import(args) -> int:
     cliargs.check_new_output(args.out, args.overwrite)
     common = dict(organ=args.organ, method=args.method, size=args.size, fit=args.fit, gray=args.gray,
-                  max_color_fraction=args.max_color_fraction)
+                  max_color_fraction=args.max_color_fraction, source_aspect=args.source_aspect)
     if args.archive is not None:
         if args.images or args.masks:
             raise UsageError("give an .npz archive or --images/--masks, not both")
@@ -329,10 +347,12 @@ def cmd_import(args) -> int:
     else:
         raise UsageError("give an .npz archive, or both --images DIR and --masks DIR")
     imageset.write(ds, args.out, overwrite=args.overwrite)
-    excluded = imageset.params_of(ds)["excluded_color"]
-    if excluded:
-        print(f"excluded {len(excluded)} image(s) with more than {args.max_color_fraction:g} coloured pixels: "
-              f"{', '.join(excluded[:8])}{' ...' if len(excluded) > 8 else ''}")
+    params = imageset.params_of(ds)
+    for excluded, why in ((params["excluded_color"], f"with more than {args.max_color_fraction or 0:g} coloured pixels"),
+                          (params["excluded_aspect"], f"whose source's width/height is outside "
+                                                      f"{':'.join(f'{b:g}' for b in args.source_aspect or ())}")):
+        if excluded:
+            print(f"excluded {len(excluded)} image(s) {why}: {', '.join(excluded[:8])}{' ...' if len(excluded) > 8 else ''}")
     print(format_summary(args.out, imageset.summary(ds)))
     return 0
 

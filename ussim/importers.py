@@ -1,9 +1,10 @@
 """Importers: real (or any) images with masks into an image set.
 
 Two layouts are read: `.npz` archives like those in ../shared/data/real (images, masks,
-class_names, optional split/ids/image_class/chroma_frac/pixel_mm), and the original layout of
-public datasets, a folder of images beside a folder of masks matched by file name. Both go
-through the same steps: select (split, image class, colour overlay), grayscale, fit to a size.
+class_names, optional split/ids/image_class/chroma_frac/pixel_mm/orig_hw), and the original layout
+of public datasets, a folder of images beside a folder of masks matched by file name. Both go
+through the same steps: select (split, image class, colour overlay, the source's aspect ratio),
+grayscale, fit to a size.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ def real_data_dir() -> Path | None:
 class _Selection:
     """The steps common to both importers, and the record of what they did."""
 
-    def __init__(self, size, fit, gray, max_color_fraction):
+    def __init__(self, size, fit, gray, max_color_fraction, source_aspect=None):
         self.size = raster.parse_size(size) if isinstance(size, str) else size
         if fit not in raster.FIT_MODES:
             raise UsageError(f"unknown fit mode '{fit}' (allowed: {', '.join(raster.FIT_MODES)})")
@@ -42,13 +43,26 @@ class _Selection:
             raise UsageError(f"unknown grayscale mode '{gray}' (allowed: {', '.join(raster.GRAY_MODES)})")
         if max_color_fraction is not None and not 0 <= max_color_fraction <= 1:
             raise UsageError(f"--max-color-fraction {max_color_fraction} is outside 0..1")
+        if source_aspect is not None:
+            low, high = source_aspect
+            if not 0 < low <= high:
+                raise UsageError(f"--source-aspect {low:g}:{high:g} is not a range of width/height ratios "
+                                 f"(allowed: 0 < MIN <= MAX)")
         self.fit, self.gray, self.max_color_fraction = fit, gray, max_color_fraction
-        self.images, self.labels, self.ids, self.excluded_color = [], [], [], []
+        self.source_aspect = source_aspect
+        self.images, self.labels, self.ids, self.excluded_color, self.excluded_aspect = [], [], [], [], []
         self.grids = set()  # (source shape, placement) pairs seen: one means a common mm grid
 
-    def add(self, sample_id, pixels, label, color_frac=None, *, where: str):
-        """Keep one image (any numeric type, see raster.PIXEL_RULE) with its label; `where` names it in errors."""
+    def add(self, sample_id, pixels, label, color_frac=None, source_shape=None, *, where: str):
+        """Keep one image (any numeric type, see raster.PIXEL_RULE) with its label; `where` names it in
+        errors. `source_shape`: (height, width) of the original image where an archive resized it
+        (default: the image's own)."""
         pixels = raster.to_uint8(pixels, where)
+        if self.source_aspect is not None:
+            height, width = source_shape if source_shape is not None else pixels.shape[:2]
+            if not self.source_aspect[0] <= width / height <= self.source_aspect[1]:
+                self.excluded_aspect.append(sample_id)
+                return
         if self.max_color_fraction is not None:
             if color_frac is None:
                 color_frac = raster.color_fraction(pixels)
@@ -73,8 +87,10 @@ class _Selection:
 
     def build(self, *, class_names, organ, method, params, source_pixel_mm=None):
         if not self.images:
-            why = f" ({len(self.excluded_color)} excluded as colour overlays)" if self.excluded_color else ""
-            raise UsageError(f"no images left to import after selection{why}")
+            why = ", ".join(f"{len(ids)} excluded {reason}" for ids, reason in (
+                (self.excluded_color, "as colour overlays"), (self.excluded_aspect, "by their source's aspect ratio"))
+                if ids)
+            raise UsageError(f"no images left to import after selection{f' ({why})' if why else ''}")
         coords = {}
         # Physical positions are known only when every source had the same size and placement.
         if source_pixel_mm is not None and len(self.grids) == 1:
@@ -83,8 +99,9 @@ class _Selection:
             coords = {"y_mm": raster.pixel_centres_mm(ny, source_pixel_mm * h / place.height, place.offset_y),
                       "x_mm": raster.pixel_centres_mm(nx, source_pixel_mm * w / place.width, place.offset_x)}
         params = {**params, "size": self.size, "fit": self.fit, "gray": self.gray,
-                  "max_color_fraction": self.max_color_fraction,
-                  "excluded_color": self.excluded_color, "source_pixel_mm": source_pixel_mm}
+                  "max_color_fraction": self.max_color_fraction, "excluded_color": self.excluded_color,
+                  "source_aspect": self.source_aspect, "excluded_aspect": self.excluded_aspect,
+                  "source_pixel_mm": source_pixel_mm}
         return imageset.make(np.stack(self.images), np.stack(self.labels), class_names=class_names,
                              organ=organ, method=method, params=params, sample_id=self.ids, **coords)
 
@@ -115,11 +132,13 @@ def _remap_classes(labels, class_names, rename, drop_unused):
 
 def import_npz(path, *, organ="unknown", method=None, split=None, image_class=None,
                rename=None, drop_unused_classes=False, size=None, fit="letterbox", gray="luma",
-               max_color_fraction=None, progress=True):
+               max_color_fraction=None, source_aspect=None, progress=True):
     """Import an archive with `images` (N,H,W[,C]) uint8, `masks` (N,H,W) and `class_names`.
 
     Optional keys: `ids`, `split` (for `split=`), `image_class` (for `image_class=`, else the
-    mask is searched for the class), `chroma_frac` (for `max_color_fraction=`), `pixel_mm`.
+    mask is searched for the class), `chroma_frac` (for `max_color_fraction=`), `pixel_mm`,
+    `orig_hw` (N,2: each image's height and width before the archive resized it, for
+    `source_aspect=(min, max)`, the range of width/height ratios kept).
     """
     path = Path(path)
     if not path.is_file():
@@ -136,7 +155,8 @@ def import_npz(path, *, organ="unknown", method=None, split=None, image_class=No
     try:
         images, masks = archive["images"], archive["masks"]
         class_names = [str(c) for c in archive["class_names"]]
-        optional = {k: archive[k] for k in ("ids", "split", "image_class", "chroma_frac", "pixel_mm") if k in keys}
+        optional = {k: archive[k] for k in ("ids", "split", "image_class", "chroma_frac", "pixel_mm", "orig_hw")
+                    if k in keys}
     except ValueError as error:  # object arrays need pickle, which we never allow
         raise UsageError(f"{path}: unreadable array ({error})") from None
     if images.ndim not in (3, 4) or masks.ndim != 3 or images.shape[:3] != masks.shape:
@@ -168,12 +188,19 @@ def import_npz(path, *, organ="unknown", method=None, split=None, image_class=No
             keep &= np.array([np.isin(indices, np.unique(m)).any() for m in masks])
     if max_color_fraction is not None and "chroma_frac" not in optional and images.ndim == 3:
         raise UsageError(f"{path}: grayscale archive without 'chroma_frac', so --max-color-fraction cannot be applied")
-    selection = _Selection(size, fit, gray, max_color_fraction)
+    # An archive's images are already resized: the source's shape is only known from `orig_hw`.
+    if source_aspect is not None and "orig_hw" not in optional:
+        raise UsageError(f"{path}: archive without 'orig_hw', so --source-aspect cannot be applied")
+    source_shapes = optional.get("orig_hw")
+    if source_shapes is not None and (source_shapes.shape != (n, 2) or not (source_shapes > 0).all()):
+        raise UsageError(f"{path}: 'orig_hw' must hold a positive height and width per image, "
+                         f"got shape {source_shapes.shape}")
+    selection = _Selection(size, fit, gray, max_color_fraction, source_aspect)
     chroma = optional.get("chroma_frac")
     for i in progress_bar(np.flatnonzero(keep), desc=f"import {path.name}", unit="img", enabled=progress):
         _check_labels(masks[i], class_names, f"{path}: mask of sample '{ids[i]}'")
         selection.add(ids[i], images[i], masks[i], None if chroma is None else float(chroma[i]),
-                      where=f"{path}: image of sample '{ids[i]}'")
+                      None if source_shapes is None else source_shapes[i], where=f"{path}: image of sample '{ids[i]}'")
     selection.labels, class_names = _remap_classes(selection.labels, class_names, rename or {}, drop_unused_classes)
     params = {"importer": "npz", "source": path.name, "source_sha256": imageset.file_sha256(path), "split": split,
               "image_class": image_class, "rename": rename, "drop_unused_classes": drop_unused_classes}
@@ -273,12 +300,13 @@ def _mask_to_label(pixels, path, palette, tolerance):
 
 def import_folder(images_dir, masks_dir, *, class_names=None, palette=None, palette_tolerance=0,
                   mask_suffix="", organ="unknown", method=None, pixel_mm=None, size=None,
-                  fit="letterbox", gray="luma", max_color_fraction=None, progress=True):
+                  fit="letterbox", gray="luma", max_color_fraction=None, source_aspect=None, progress=True):
     """Import a folder of images and a folder of masks matched by file name.
 
     A mask `<stem><mask_suffix>.<ext>` belongs to the image `<stem>.<ext'>`. Masks are
     class-index images (then `class_names` names the indices; default class_0, class_1, ...)
-    or colour-coded with `palette` (text 'r,g,b=name;...' or a parsed list).
+    or colour-coded with `palette` (text 'r,g,b=name;...' or a parsed list). `source_aspect=(min,
+    max)` keeps the images whose width/height lies in that range.
     """
     images_dir, masks_dir = Path(images_dir), Path(masks_dir)
     if isinstance(palette, str):
@@ -301,7 +329,7 @@ def import_folder(images_dir, masks_dir, *, class_names=None, palette=None, pale
         raise UsageError(f"{len(unmasked)} image(s) without a mask in {masks_dir}, e.g. {images[unmasked[0]].name}")
     if palette is not None:
         names = [name for _, name in palette]
-    selection = _Selection(size, fit, gray, max_color_fraction)
+    selection = _Selection(size, fit, gray, max_color_fraction, source_aspect)
     for stem in progress_bar(sorted(images), desc=f"import {images_dir.name}", unit="img", enabled=progress):
         pixels = _load_pixels(images[stem], "image")
         mask = _mask_to_label(_load_pixels(masks[stem], "mask-index" if palette is None else "mask"),

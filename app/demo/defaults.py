@@ -20,7 +20,7 @@ import json
 # no paper of either organ, and the comparison of families is the demo's question.
 ORGAN_MODELS = {"ovary": ("cgan", "sgan", "pgsgan", "segdiff"), "ivus": ("specklegan", "speckle-baseline", "segdiff")}
 
-# DECISION: a model trains for a number of iterations, not epochs, so that a run on 205 real
+# DECISION: a model trains for a number of iterations, not epochs, so that a run on 80 or 205 real
 # ovaries and one on 16 simulated ones cost about the same time. Measured per iteration (batch 4, two
 # threads, idle 2-core EPYC): cgan 0.48 s, sgan 0.37 s, pgsgan 0.11-0.4 s, specklegan 0.31 s,
 # speckle-baseline 0.22 s; the whole training stage took 6 to 6.5 min (2026-11-22, with the

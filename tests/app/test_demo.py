@@ -217,11 +217,14 @@ def test_the_demo_prepares_its_study_by_the_reader_study_rules(tmp_path):
 
 def test_schedule_trains_exactly_the_demo_iterations_with_few_snapshots():
     """The demo's real schedules: 205 ovaries at batch 4 (51 iterations an epoch) train the
-    configured 160 cgan iterations, not four whole epochs (204); SpeckleGAN's 16 frames (4 an
+    configured 160 cgan iterations, not four whole epochs (204), and so do the 80 ovaries of the
+    full-sector layout (20 an epoch, 8 epochs, a grid every 2); SpeckleGAN's 16 frames (4 an
     epoch) take 50 epochs with a grid and checkpoint every 10."""
     from app.demo.defaults import DEMO
     cgan = models.schedule("cgan", 205, DEMO, seed=1)
     assert (cgan["epochs"], cgan["max_iters"], cgan["snap_epochs"], cgan["seed"]) == (4, DEMO.iterations["cgan"], 1, 1)
+    cgan = models.schedule("cgan", 80, DEMO, seed=1)
+    assert (cgan["epochs"], cgan["max_iters"], cgan["snap_epochs"]) == (8, DEMO.iterations["cgan"], 2)
     speckle = models.schedule("specklegan", 16, DEMO, seed=0)
     assert (speckle["epochs"], speckle["max_iters"], speckle["snap_epochs"]) == (50, 200, 10)
     grown = models.schedule("pgsgan", 205, DEMO, seed=0)

@@ -131,12 +131,21 @@ def test_truncated_and_foreign_hdf5(capsys, toy, tmp_path):
     assert_one_line_error(capsys, ["info", tmp_path / "absent.h5"], "no such image-set file")
 
 
+def test_import_by_source_aspect_names_what_it_left_out(capsys, folders):
+    code, out, _ = run(capsys, *folder_args(folders, "--source-aspect", "0.5:1"))  # the images are 30 x 20
+    assert code == 2
+    code, out, _ = run(capsys, *folder_args(folders, "--source-aspect", "1.4:1.6"))
+    assert code == 0 and "samples   2" in out and "excluded" not in out
+
+
 @pytest.mark.parametrize("extra, message", [
     (["--size", "3"], "bad size '3'"),
     (["--palette", "1,2=bg"], "bad palette entry"),
     (["--split", "train"], "--split applies to archive imports only"),
     (["--max-color-fraction", "2"], "2 is out of range: need a finite number in [0, 1]"),
     (["--pixel-mm", "-1"], "-1 is out of range: need a finite number in (0, inf)"),
+    (["--source-aspect", "2:1"], "'2:1': need 0 < MIN <= MAX"),
+    (["--source-aspect", "1.5"], "'1.5' is not MIN:MAX"),
 ])
 def test_bad_options(capsys, folders, extra, message):
     code, _, err = run(capsys, *folder_args(folders, *extra))

@@ -162,7 +162,7 @@ def archive(tmp_path):
              class_names=np.array(["background", "cyst", "normal_ovary", "unused"]),
              image_class=image_class, split=np.array(["train"] * 6 + ["validation"] * 2),
              ids=np.array([f"id{i}" for i in range(n)]), chroma_frac=np.array([0, 0.5] + [0] * 6, np.float32),
-             pixel_mm=np.float32(0.05))
+             pixel_mm=np.float32(0.05), orig_hw=np.array([[530, 960], [530, 480]] * 4))
     return path
 
 
@@ -176,6 +176,36 @@ def test_npz_with_selection_and_class_remapping(archive):
     params = imageset.params_of(ds)
     assert params["excluded_color"] == ["id1"] and len(params["source_sha256"]) == 64
     np.testing.assert_allclose(ds["y_mm"].values[:2], [0.025, 0.075])
+
+
+def test_npz_selects_by_the_source_aspect_before_the_resize(archive):
+    """The archive's images are all 32 x 32: the selection reads the original shapes (orig_hw)."""
+    wide = importers.import_npz(archive, source_aspect=(1.5, 3))
+    assert wide["sample_id"].values.tolist() == ["id0", "id2", "id4", "id6"]
+    params = imageset.params_of(wide)
+    assert params["source_aspect"] == [1.5, 3] and params["excluded_aspect"] == ["id1", "id3", "id5", "id7"]
+    narrow = importers.import_npz(archive, source_aspect=(0.5, 1.0), split="train")
+    assert narrow["sample_id"].values.tolist() == ["id1", "id3", "id5"]
+    with pytest.raises(UsageError, match="no images left to import after selection .2 excluded by their source's"):
+        importers.import_npz(archive, source_aspect=(3, 4), split="validation")
+    with pytest.raises(UsageError, match="not a range of width/height ratios"):
+        importers.import_npz(archive, source_aspect=(2, 1))
+
+
+def test_source_aspect_needs_the_original_shapes(tmp_path, folders):
+    path = tmp_path / "plain.npz"
+    np.savez(path, images=np.zeros((2, 8, 8), np.uint8), masks=np.zeros((2, 8, 8), np.uint8), class_names=np.array(["bg"]))
+    with pytest.raises(UsageError, match="archive without 'orig_hw', so --source-aspect cannot be applied"):
+        importers.import_npz(path, source_aspect=(1, 2))
+    np.savez(path, images=np.zeros((2, 8, 8), np.uint8), masks=np.zeros((2, 8, 8), np.uint8), class_names=np.array(["bg"]),
+             orig_hw=np.array([[10, 0], [10, 20]]))
+    with pytest.raises(UsageError, match="'orig_hw' must hold a positive height and width per image"):
+        importers.import_npz(path)
+    # a folder's images are their own source: 48 x 64 px, width/height 1.33
+    kept = importers.import_folder(folders / "images", folders / "index", mask_suffix="_mask", source_aspect=(1.3, 1.4))
+    assert kept.sizes["sample"] == 3
+    with pytest.raises(UsageError, match="3 excluded by their source's aspect ratio"):
+        importers.import_folder(folders / "images", folders / "index", mask_suffix="_mask", source_aspect=(0.5, 1.3))
 
 
 def test_npz_keeps_everything_by_default_and_resizes(archive):

@@ -31,7 +31,9 @@ def test_demo_ovary_selection_matches_the_archive(real_dir):
         pytest.skip(f"{archive} absent")
     source = np.load(archive, allow_pickle=False)
     normal = list(source["class_names"]).index("normal_ovary")
-    expected = ((source["split"] == "train") & (source["image_class"] == normal) & (source["chroma_frac"] <= 0.01))
+    aspect = source["orig_hw"][:, 1] / source["orig_hw"][:, 0]
+    expected = ((source["split"] == "train") & (source["image_class"] == normal) & (source["chroma_frac"] <= 0.01)
+                & (aspect >= 1.5) & (aspect <= 3.0))
     ds = importers.import_npz(archive, split="train", progress=False, **OVARY_IMPORT)
     assert ds["sample_id"].values.tolist() == source["ids"][expected].tolist()
     assert imageset.class_names_of(ds) == ["background", "ovary"]
