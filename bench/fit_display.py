@@ -4,11 +4,13 @@ Convention of bench/realism.py: frames 0..K-1 of each archive tune, frames K..2K
 (ovary: normal ovaries of the OTU_2D train split without Doppler, app.demo.sets.OVARY_IMPORT;
 IVUS: the dmolony pullback). Steps:
 
-1. geometry from the real frames alone. Ovary: the sector of the `convex-tv-7.5` probe (apex at
-   its centre of curvature, face at its radius) mapped to pixels by mm-per-pixel in x and in z and
-   the grid's top offset, fitted (scipy.optimize.differential_evolution) so that the sector's mask
-   overlaps the tuning frames' median content mask best (IoU); then the face arc (radius, gray,
-   thickness) and the reverberation bands from the median radial profile under the face. IVUS: the
+1. geometry from the real frames alone. Ovary: mm per pixel in z from the scanner's depth marks
+   (depth_scale); the sector of the `convex-tv-7.5` probe (apex at its centre of curvature, face at
+   its radius) mapped to pixels by mm per pixel in x and the grid's top offset, fitted
+   (scipy.optimize.differential_evolution) so that the sector's mask overlaps the tuning frames'
+   median content mask best (IoU); then the face arc (radius, gray, thickness) and the
+   reverberation bands from the median radial profile under the face. The organ table's [display]
+   grid must be the measured one (within GEOMETRY_TOLERANCE), or the script stops and says so. IVUS: the
    outside fill (the mode beyond r = 128 px), the field-of-view radius, the catheter disk and ring.
 2. the tuning masks simulated on that grid (envelope kept physical), then the gain, TGC points and
    the gray-map knots that match the gray-level histogram and the mean-gray-versus-depth profile of
@@ -41,7 +43,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from scipy import ndimage, optimize
+from scipy import ndimage, optimize, signal
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import realism_measures as measures  # noqa: E402
@@ -65,6 +67,18 @@ MIN_CLASS_PIXELS = 200     # DECISION: a class's median level needs this many pi
 # DECISION: the cap of a fitted echogenicity spread (3x the largest the ovary archive asks for), for
 # a class whose level hardly moves with its offset (slope below 0.1), where the scaling would blow up
 MAX_ECHOGENICITY_SPREAD_DB = 6.0
+# DECISION: the ovary's depth scale is read from the scanner's own depth marks, a column of dots in
+# the frames' left 14 columns, 5 mm apart. 5 mm, not 1 cm: on the OTU_2D frame 1034 (cropped
+# layout), whose caliper reads "D 3.07cm" along a level dotted line 87 px long, the marks lie 15.25
+# px apart; with the original's pixels square that line is 25.9 mm at 5 mm marks (-16 %) and 51.8
+# mm at 1 cm marks (+69 %). At 5 mm the full-sector tuning frames' ovaries measure 11-41 mm along
+# their long axes (quartiles 18-25), near the literature's adult ovary (25-50 mm).
+DEPTH_MARK_MM = 5.0
+DEPTH_MARK_COLUMNS = slice(0, 14)
+DEPTH_MARK_GRAY = 60       # a mark is brighter than this (the outside fill is 0)
+MIN_DEPTH_MARKS = 5        # marks at a common spacing (within 10 %) that make a reading
+# The chain's radii and depths are mm of the table's grid: fitted on another grid, they would be wrong.
+GEOMETRY_TOLERANCE = 0.05
 
 
 def load_real(organ: str, frames: int):
@@ -93,16 +107,45 @@ def face_rows(images: np.ndarray) -> np.ndarray:
     return np.argmax(centre, axis=1)
 
 
-def fit_sector(images: np.ndarray, probe) -> dict:
+def depth_mark_spacing_px(image: np.ndarray, columns: slice = DEPTH_MARK_COLUMNS) -> float:
+    """Rows between the depth marks of one frame: the commonest spacing (within 10 %) of the bright
+    peaks of the marks' columns, NaN where fewer than MIN_DEPTH_MARKS marks share it (text or
+    tissue over the column)."""
+    profile = image[:, columns].max(axis=1).astype(float)
+    peaks, _ = signal.find_peaks(profile, height=DEPTH_MARK_GRAY, distance=8)
+    steps = np.diff(peaks)
+    if len(steps) < MIN_DEPTH_MARKS - 1:
+        return float("nan")
+    common = max(steps, key=lambda s: int((np.abs(steps - s) <= 0.1 * s).sum()))
+    agreeing = steps[np.abs(steps - common) <= 0.1 * common]
+    return float(np.median(agreeing)) if len(agreeing) >= MIN_DEPTH_MARKS - 1 else float("nan")
+
+
+def depth_scale(images: np.ndarray) -> dict:
+    """mm per px in depth from the frames' depth marks: DEPTH_MARK_MM over the median spacing of the
+    frames where marks are read, with the spread of the exams' own settings (quartiles)."""
+    spacing = np.array([depth_mark_spacing_px(i) for i in images])
+    read = spacing[np.isfinite(spacing)]
+    if len(read) == 0:
+        raise ValueError("no frame shows depth marks in its left columns")
+    quartiles = DEPTH_MARK_MM / np.percentile(read, [75, 25])
+    return {"mm_per_px_z": float(DEPTH_MARK_MM / np.median(read)), "frames_read": int(len(read)),
+            "frames": int(len(spacing)), "mm_per_px_z_quartiles": [float(q) for q in quartiles]}
+
+
+def fit_sector(images: np.ndarray, probe, mm_per_px_z: float | None = None) -> dict:
     """mm per pixel in x and z, top offset and outer radius that put the probe's sector on the real
     one; the half angle is the probe's (its field of view) unless it has to be narrower. The face
-    (z = 0 on the centre line) is put on the frames' median face row; the rest is fitted by IoU."""
+    (z = 0 on the centre line) is put on the frames' median face row; the rest is fitted by IoU,
+    with mm per pixel in z fixed where it is given (the frames' depth marks)."""
     target = content_mask(images)
     face_row = float(np.median(face_rows(images)))
     radius_mm = probe.radius * 1e3
     full_half_angle = float(np.rad2deg(np.abs(probe.element_positions()[2]).max()))
 
     def geometry(p):
+        if mm_per_px_z is not None:
+            p = (p[0], mm_per_px_z, *p[1:])
         dx, dz, depth, half_angle = p
         chain = display.DisplayChain(fov="sector", knots_db=(0, 1), knots_gray=(0, 1), apex_z_mm=-radius_mm,
                                      inner_radius_mm=radius_mm, outer_radius_mm=radius_mm + depth,
@@ -115,6 +158,8 @@ def fit_sector(images: np.ndarray, probe) -> dict:
         return 1 - (mask & target).sum() / (mask | target).sum()
 
     bounds = [(0.1, 1.0), (0.05, 1.0), (20.0, 120.0), (30.0, full_half_angle)]
+    if mm_per_px_z is not None:
+        del bounds[1]
     result = optimize.differential_evolution(loss, bounds, seed=0, tol=1e-6, maxiter=200, polish=False)
     (dx, dz, top), chain = geometry(result.x)
     return {"mm_per_px_x": float(dx), "mm_per_px_z": float(dz), "top_mm": float(top), "face_row": face_row,
@@ -288,6 +333,16 @@ def js_per_class(real_images, simulated, labels, names) -> dict:
             for k, name in enumerate(names) if (labels == k).any()}
 
 
+def check_grid(found: dict, grid) -> None:
+    """Stop, in one line, where the table's display grid is not the frames' measured one."""
+    table_mm = (float(np.mean(np.diff(grid.x))) * 1e3, float(np.mean(np.diff(grid.z))) * 1e3)
+    measured = (found["mm_per_px_x"], found["mm_per_px_z"])
+    if any(abs(t / m - 1) > GEOMETRY_TOLERANCE for t, m in zip(table_mm, measured, strict=True)):
+        raise SystemExit(f"the organ table's [display] grid, {table_mm[0]:.4f} x {table_mm[1]:.4f} mm per px "
+                         f"(across x depth), is not the frames' measured {measured[0]:.4f} x {measured[1]:.4f}: put "
+                         f"the measured geometry into its [display] first (bench/RESULTS.md, \"The ovary's depth scale\")")
+
+
 def fitted_chain(organ, real, splits, grid) -> tuple[display.DisplayChain, dict]:
     """The organ's chain with the geometry, fills and drawn lines measured on the tuning frames."""
     chain = display.load(organ)
@@ -296,7 +351,10 @@ def fitted_chain(organ, real, splits, grid) -> tuple[display.DisplayChain, dict]
         found = fit_ivus(images, grid)
         values = {k: v for k, v in found.items() if k in chain.as_dict()}
     else:
-        found = fit_sector(images, probes.load(tissue.load(organ).probe))
+        scale = depth_scale(images)
+        found = fit_sector(images, probes.load(tissue.load(organ).probe), scale["mm_per_px_z"])
+        found["depth_marks"] = scale
+        check_grid(found, grid)
         values = {k: found[k] for k in ("apex_z_mm", "inner_radius_mm", "outer_radius_mm", "half_angle_deg")}
         found.update(fit_face(images, found["mm_per_px_z"]))
         values.update({k: found[k] for k in ("face_gray", "face_width_mm", "reverb_gray", "reverb_spacing_mm",

@@ -4,6 +4,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 import fit_display  # noqa: E402
@@ -76,3 +77,37 @@ def test_the_flat_speckle_reduction_fit_finds_the_strength_that_made_the_images(
     assert fitted.despeckle_db == 2.0
     errors = {t["despeckle_db"]: t["error"] for t in found[1:] if t["sweep"] == 0}
     assert errors[2.0] == 0 and min(v for h, v in errors.items() if h != 2.0) > 0
+
+
+def _frame_with_marks(spacing: float, first: int = 30, count: int = 10) -> np.ndarray:
+    """A dark frame with speckle-like tissue right of column 20 and depth marks (2 x 2 px dots) in column 6."""
+    rng = np.random.default_rng(0)
+    frame = np.zeros((256, 256), np.uint8)
+    frame[:, 20:] = rng.integers(0, 200, (256, 236))
+    for k in range(count):
+        row = int(round(first + k * spacing))
+        frame[row: row + 2, 6:8] = 180
+    return frame
+
+
+def test_the_depth_marks_give_the_scale_of_each_frame_and_of_the_set():
+    assert fit_display.depth_mark_spacing_px(_frame_with_marks(18.5)) == pytest.approx(18.5, abs=0.5)
+    assert fit_display.depth_mark_spacing_px(_frame_with_marks(24.0)) == pytest.approx(24.0, abs=0.5)
+    # three marks are no scale; neither is a frame without marks
+    assert np.isnan(fit_display.depth_mark_spacing_px(_frame_with_marks(20.0, count=3)))
+    assert np.isnan(fit_display.depth_mark_spacing_px(_frame_with_marks(20.0, count=0)))
+    frames = np.stack([_frame_with_marks(s) for s in (16.0, 20.0, 20.0, 25.0)] + [_frame_with_marks(20.0, count=0)])
+    scale = fit_display.depth_scale(frames)
+    assert scale["mm_per_px_z"] == pytest.approx(fit_display.DEPTH_MARK_MM / 20.0, rel=0.03)
+    assert (scale["frames_read"], scale["frames"]) == (4, 5)
+    assert scale["mm_per_px_z_quartiles"][0] < scale["mm_per_px_z"] < scale["mm_per_px_z_quartiles"][1]
+    with pytest.raises(ValueError, match="no frame shows depth marks"):
+        fit_display.depth_scale(frames[-1:])
+
+
+def test_the_display_fit_stops_on_a_table_grid_that_is_not_the_measured_one():
+    from ussim import scan
+    grid = scan.DisplayGrid.covering(-30e-3, 30e-3, 0.0, 32e-3, (256, 256))  # 0.234 x 0.125 mm per px
+    fit_display.check_grid({"mm_per_px_x": 0.2365, "mm_per_px_z": 0.1240}, grid)  # within 5 %: passes
+    with pytest.raises(SystemExit, match=r"0\.2344 x 0\.1250 mm per px .* not the frames' measured 0\.4776 x 0\.2703"):
+        fit_display.check_grid({"mm_per_px_x": 0.4776, "mm_per_px_z": 0.2703}, grid)
