@@ -2,8 +2,9 @@
 
 Real masks and images: ../shared/data/real (or $USSIM_REAL_DATA), split as bench/realism.py
 does: frames 0..K-1 tune, frames K..2K-1 are held out (IVUS: the dmolony pullback; ovary: the
-normal ovaries of the OTU_2D train split without Doppler). The fit sees the first --fit-frames
-tuning frames; the held-out frames are only simulated afterwards, with the fitted table.
+normal ovaries of the OTU_2D train split without Doppler, full-sector frames). The fit sees the
+first --fit-frames tuning frames; the held-out frames are only simulated afterwards, with the
+fitted table.
 
 Fitted, per class of the real masks: echogenicity, the level of its strong scatterers, the
 texture (its level heterogeneity_db, its correlation length heterogeneity_mm and lateral aspect

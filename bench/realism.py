@@ -4,8 +4,8 @@ and the GANs of a `make demo` run.
 Real images with expert masks (../shared/data/real, or $USSIM_REAL_DATA): frames 0..K-1 of each
 archive (K = 36, realism_measures.TUNING_FRAMES; IVUS 12, half its pullback) are the tuning frames
 (what bench/fit_display.py and bench/fit_tissue.py may fit on), frames K..2K-1 are held out (IVUS:
-the dmolony pullback; ovary: the normal ovaries of the OTU_2D train split without Doppler,
-app.demo.sets.OVARY_IMPORT). ussim images the held-out masks at
+the dmolony pullback; ovary: the normal ovaries of the OTU_2D train split without Doppler, its
+full-sector frames, app.demo.sets.OVARY_IMPORT). ussim images the held-out masks at
 every condition its phantom API offers (`mask`; `mask+sketch` with the held-out image's own edge
 sketch; `mask+image` with the held-out image itself: both the reference's own side information).
 

@@ -2,7 +2,8 @@
 scale on real images: realism, sampling steps against seconds, and 50 training images against all.
 
 The sets come from a `make demo` run with the real data (--demo runs/demo): its real training set
-per organ (ovary: the 205 normal ovaries of the OTU_2D train split without Doppler; IVUS: frames
+per organ (ovary: the normal ovaries of the OTU_2D train split without Doppler, app.demo.sets.OVARY_IMPORT:
+the 80 full-sector frames since 2026-12-04, the 205 of every layout before; IVUS: frames
 0-15 of the pullback) and its held-out real reference (ovary: the first 10 masks of the validation
 split; IVUS: frames 16-23), app.demo.sets. segdiff trains on the same training set with its
 cpu-demo preset for the demo's iterations (app.demo.defaults.ITERATIONS) and images the same

@@ -193,8 +193,8 @@ def import_npz(path, *, organ="unknown", method=None, split=None, image_class=No
         raise UsageError(f"{path}: archive without 'orig_hw', so --source-aspect cannot be applied")
     source_shapes = optional.get("orig_hw")
     if source_shapes is not None and (source_shapes.shape != (n, 2) or not (source_shapes > 0).all()):
-        raise UsageError(f"{path}: 'orig_hw' must hold a positive height and width per image, "
-                         f"got shape {source_shapes.shape}")
+        raise UsageError(f"{path}: 'orig_hw' must hold a positive height and width per image ({n} x 2), "
+                         f"got shape {source_shapes.shape} with values {source_shapes.min()}..{source_shapes.max()}")
     selection = _Selection(size, fit, gray, max_color_fraction, source_aspect)
     chroma = optional.get("chroma_frac")
     for i in progress_bar(np.flatnonzero(keep), desc=f"import {path.name}", unit="img", enabled=progress):
