@@ -43,6 +43,9 @@ class Settings:
     attenuation_db_cm_mhz: float = 0.5   # nominal medium (soft-tissue average): attenuates scatterers
                                          # without their own path integral, and sets the TGC
     tgc: bool = True                     # compensate the nominal attenuation
+    # The share of the nominal two-way attenuation the TGC makes up: scanners' default TGC usually
+    # leaves part of it in the image, and it lifts the receiver noise (noise_db) with depth alike.
+    tgc_compensation: float = 1.0
     dynamic_range_db: float = 60.0
     gain_db: float = 0.0
     reference: float | None = None       # envelope shown at 0 dB (None: see reference_level)
@@ -82,6 +85,9 @@ def resolve(settings: Settings, probe: Probe, scatterers: Scatterers) -> Setting
         depth = float(face_distance(scatterers.x, scatterers.z, probe).max())
     if not depth > 0:
         raise UsageError(f"imaging depth {depth * 1e3:g} mm must be positive")
+    if not (np.isfinite(settings.tgc_compensation) and settings.tgc_compensation >= 0):
+        raise UsageError(f"tgc_compensation {settings.tgc_compensation} (allowed: a finite share >= 0 of the "
+                         f"nominal attenuation; 1 makes up all of it)")
     if settings.noise_db is not None and not np.isfinite(settings.noise_db):
         raise UsageError(f"receiver noise_db {settings.noise_db} (allowed: a finite level in dB, or none)")
     scheme = settings.scheme or ("ivus" if probe.kind == "ivus" else "focused")
@@ -199,7 +205,7 @@ def detect(lines: np.ndarray, geometry: scan.Geometry, settings: Settings, probe
     envelope = bmode.envelope(lines)
     if settings.tgc:
         gain = bmode.tgc_gain_db(radii, attenuation_db_cm_mhz=settings.attenuation_db_cm_mhz,
-                                 center_frequency=probe.center_frequency)
+                                 center_frequency=probe.center_frequency, compensation=settings.tgc_compensation)
         envelope = bmode.apply_tgc(envelope, gain)
     return envelope, scan.scan_convert(antialiased(envelope, radii, grid), geometry, grid)
 

@@ -1,7 +1,9 @@
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
-from ussim import engine, probe, scatter, simulate, transmit
+from ussim import bmode, engine, probe, scan, scatter, simulate, transmit
 from ussim.errors import UsageError
 
 
@@ -93,3 +95,19 @@ def test_receiver_noise_has_its_level_its_seed_and_lifts_an_empty_field(engine_n
     np.testing.assert_array_equal(noisy.beamformed.lines, quiet.beamformed.lines)  # the echoes stay noise-free
     with pytest.raises(UsageError, match="noise_db"):
         simulate.simulate(point, ivus, noise_db=float("nan"), **common)
+
+
+def test_the_tgc_makes_up_the_settings_share_of_the_nominal_attenuation():
+    linear = probe.load("linear-7.6")
+    settings = simulate.Settings(scheme="focused", depth=20e-3, n_lines=4, focus=10e-3)
+    radii = simulate.radii_for(settings, linear)
+    lines = np.ones((4, radii.size), np.complex64)
+    geometry = scan.LinearLines(x=np.linspace(-1e-3, 1e-3, 4), z=radii)
+    grid = scan.DisplayGrid.covering(-1e-3, 1e-3, float(radii[0]), float(radii[-1]), (16, 4))
+    full, _ = simulate.detect(lines, geometry, settings, linear, grid)
+    part, _ = simulate.detect(lines, geometry, replace(settings, tgc_compensation=0.4), linear, grid)
+    nominal = bmode.tgc_gain_db(radii, attenuation_db_cm_mhz=0.5, center_frequency=linear.center_frequency)
+    np.testing.assert_allclose(20 * np.log10(full[0] / part[0]), 0.6 * nominal, atol=1e-3)
+    assert nominal[-1] > 10  # 20 mm at 7.6 MHz: the shares differ by more than the tolerance
+    with pytest.raises(UsageError, match="tgc_compensation -0.5 .allowed: a finite share >= 0"):
+        simulate.resolve(replace(settings, tgc_compensation=-0.5), linear, None)
