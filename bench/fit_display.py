@@ -1,8 +1,8 @@
 """Fit each organ's display chain (ussim.display) to the real images, on the tuning frames only.
 
 Convention of bench/realism.py: frames 0..K-1 of each archive tune, frames K..2K-1 are held out
-(ovary: normal ovaries of the OTU_2D train split without Doppler, full-sector frames, app.demo.sets.OVARY_IMPORT;
-IVUS: the dmolony pullback). Steps:
+(ovary: normal ovaries of the OTU_2D train split without Doppler, full-sector frames,
+app.demo.sets.OVARY_IMPORT; IVUS: the dmolony pullback). Steps:
 
 1. geometry from the real frames alone. Ovary: mm per pixel in z from the scanner's depth marks
    (depth_scale); the sector of the `convex-tv-7.5` probe (apex at its centre of curvature, face at
