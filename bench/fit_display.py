@@ -351,7 +351,10 @@ def fitted_chain(organ, real, splits, grid) -> tuple[display.DisplayChain, dict]
         found = fit_ivus(images, grid)
         values = {k: v for k, v in found.items() if k in chain.as_dict()}
     else:
-        scale = depth_scale(images)
+        try:
+            scale = depth_scale(images)
+        except ValueError as error:  # frames without the scanner's marks: one line, not a traceback
+            raise SystemExit(f"{organ}: {error}: the depth scale cannot be read") from None
         found = fit_sector(images, probes.load(tissue.load(organ).probe), scale["mm_per_px_z"])
         found["depth_marks"] = scale
         check_grid(found, grid)

@@ -6,7 +6,9 @@ real one (5.6 px against 8.0; 21-29 % in every 10 mm band of depth), while the o
 function images both, so the difference is the tissue's. Pelvic connective tissue is fibrous and
 layered: thin echoes elongated along its layers, finer than the class's coarse texture
 (heterogeneity_mm, fitted by bench/fit_tissue.py against the mid and coarse contrast) and coarser
-than a speckle cell across.
+than a speckle cell across. (The 30 % turned out to be the real set's mix of two screen layouts,
+whose pixels differ 2x across the beam; on the full-sector frames alone the simulated width is
+within 6 %: bench/RESULTS.md, "Two screen layouts in the ovary archive".)
 
 A grid, not an optimiser: each candidate (level dB, depth length mm, lateral aspect) is given to
 every class of --classes at once, and every tuning frame (bench/realism.py's split) is simulated
