@@ -104,9 +104,11 @@ LAYER_WEIGHT = 1.0
 # DECISION: bounds (dB) of the fitted values around the table's start; wide enough that the
 # optimum lay inside them in every run, narrow enough that Powell's line searches stay short.
 # The texture level stays above 0.1 dB: at 0 the class draws no texture noise, and the fields of
-# the classes after it would come from other draws than the ones the proxy redraws.
+# the classes after it would come from other draws than the ones the proxy redraws. The texture
+# length reaches 12 mm: the ovary's, 4.85 mm on the former scale, is 9.96 mm on the depth marks' one
+# (bench/RESULTS.md, "The ovary's depth scale").
 BOUNDS = {"echogenicity_db": 15.0, "strong_db": (0.0, 30.0), "heterogeneity_db": (0.1, 6.0),
-          "heterogeneity_mm": (0.2, 6.0), "heterogeneity_aspect": (0.5, 4.0), "layer_db": 15.0, "interface_db": 20.0,
+          "heterogeneity_mm": (0.2, 12.0), "heterogeneity_aspect": (0.5, 4.0), "layer_db": 15.0, "interface_db": 20.0,
           "noise_db": 15.0}
 TEXTURE_KEYS = ("heterogeneity_db", "heterogeneity_mm", "heterogeneity_aspect")
 # DECISION: a follicle is a blob inside the ovary darker than gray 30 after a 1.5 px smoothing

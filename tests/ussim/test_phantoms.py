@@ -31,7 +31,8 @@ def test_ovary_draws_are_seeded_and_vary():
     other, _ = ovary.draw(OVARY_X, OVARY_Z, np.random.default_rng(6))
     assert np.array_equal(first, again) and not np.array_equal(first, other)
     counts = [len(ovary.draw(OVARY_X, OVARY_Z, np.random.default_rng(s))[1]["follicles"]) for s in range(20)]
-    assert min(counts) <= 3 and max(counts) >= 8
+    # a crowded ovary holds fewer than drawn (2-25 mm follicles, each apart from the others)
+    assert min(counts) <= 1 and max(counts) >= 5
 
 
 @pytest.mark.parametrize("seed", range(12))

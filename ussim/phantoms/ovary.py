@@ -28,21 +28,24 @@ REAL_CLASS = {"background": "background", "ovary": "ovary", "follicle": "ovary",
 class OvaryParams:
     """Ranges the generator draws from; lengths in mm, depths from the probe face.
 
-    DECISION: sizes and depths as the real ovary masks show them in the organ table's field of
-    view (bench/fit_display.py's geometry: 28 mm of tissue below the face): on the tuning frames
-    (0-11 of the normal ovaries, OTU_2D train split) the masks' centres lie 5.5-13.3 mm deep and
-    they span 6-22 mm across. The literature's adult ovary (25-50 mm long at 20-45 mm from the
-    probe) is about twice that: the OTU frames carry no pixel size, and the fitted scale rests on
-    the probe's 10 mm face radius (see the organ table), so the random anatomies follow the real
-    masks rather than the literature until the scale is calibrated, and follicles shrink alike
-    (1-11 mm for the literature's 2-25 mm), up to 15 (the issue's range; a follicle fits across
-    the ovary's short axis), at least `gap_mm` of stroma between them.
+    DECISION: sizes, depths and offsets as the real ovary masks show them in the organ table's
+    field of view, whose scale the scanner's depth marks give (bench/fit_display.py, 5 mm marks:
+    0.478 x 0.270 mm per px, 59.7 mm of tissue below the face). On the 36 tuning frames of the
+    full-sector layout (normal ovaries, OTU_2D train split) the masks' long axes (4 sigma of their
+    pixels) span 13-30 mm from the 5th to the 95th percentile (median 21), their short-over-long
+    axis 0.4-0.9, their centres lie 10-31 mm below the face (median 17) and 15 mm either side of
+    the centre line. That is the literature's adult ovary (25-50 mm long at 20-45 mm from a
+    transvaginal probe) at its small end. Follicles take the literature's 2-25 mm (the issue's
+    range), each fitting across the ovary's short axis, up to 15, at least `gap_mm` of stroma
+    between them. Before the depth marks were read (2026-12-04) the ranges were half these: the
+    table's scale then rested on the probe's face radius alone.
     """
     follicles: tuple[int, int] = (0, 15)
-    follicle_diameter_mm: tuple[float, float] = (1.0, 11.0)
-    ovary_length_mm: tuple[float, float] = (8.0, 22.0)
-    ovary_aspect: tuple[float, float] = (0.55, 0.85)      # short / long axis
-    ovary_depth_mm: tuple[float, float] = (5.0, 14.0)     # centre
+    follicle_diameter_mm: tuple[float, float] = (2.0, 25.0)
+    ovary_length_mm: tuple[float, float] = (13.0, 30.0)
+    ovary_aspect: tuple[float, float] = (0.4, 0.9)        # short / long axis
+    ovary_depth_mm: tuple[float, float] = (10.0, 31.0)    # centre
+    ovary_offset_mm: float = 15.0                          # centre, +- from the centre line
     ovary_tilt_deg: float = 25.0                           # +- from horizontal
     gap_mm: float = 0.4
     free_fluid_probability: float = 0.3
@@ -57,7 +60,8 @@ def draw(x: np.ndarray, z: np.ndarray, rng: np.random.Generator,
     label = np.zeros(px.shape, np.uint8)
     mm = 1e-3
     length = rng.uniform(*params.ovary_length_mm) * mm
-    ovary = random_blob(rng, rng.uniform(-10, 10) * mm, rng.uniform(*params.ovary_depth_mm) * mm, length / 2,
+    ovary = random_blob(rng, rng.uniform(-params.ovary_offset_mm, params.ovary_offset_mm) * mm,
+                        rng.uniform(*params.ovary_depth_mm) * mm, length / 2,
                         length / 2 * rng.uniform(*params.ovary_aspect), wobble=0.06,
                         angle=np.deg2rad(rng.uniform(-params.ovary_tilt_deg, params.ovary_tilt_deg)))
     surroundings = _surroundings(ovary, rng, params)
