@@ -134,14 +134,14 @@ def build_parser() -> argparse.ArgumentParser:
     phantom.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
                          help="where the pulse-echo kernel runs (auto: CUDA when a GPU is present)")
     # DECISION: fast by default (2026-12-04, issue 15): the ovary's table images 256 focused lines,
-    # 30-40 min an image by the full engine on 2 cores against half a second by the fast one,
+    # about 1 h 45 min an image by the full engine on 2 cores against half a second by the fast one,
     # whose images agree with the full engine's within the measured limits (bench/RESULTS.md, "Fast
     # engine" and "Focused lines for the ovary"); the full engine stays the physics they are measured from.
     phantom.add_argument("--engine", choices=("full", "fast"), default="fast",
                          help="fast (default: the full engine's point-spread functions convolved, "
                               "ussim.fast; within measured limits, bench/RESULTS.md) or full (pulse-echo "
                               "channel data and delay-and-sum: the physics the fast engine is measured "
-                              "from; an ovary image of 256 focused lines takes 30-40 min on 2 cores)")
+                              "from; an ovary image of 256 focused lines takes about 1 h 45 min on 2 cores)")
     phantom.add_argument("--mask", type=cliargs.input_file, metavar="FILE", help="simulate the masks of this image-set file")
     phantom.add_argument("--samples", type=cliargs.positive_int, metavar="K", help="with --mask: only the first K samples")
     side = phantom.add_argument_group("condition (with --mask; see the levels below)")

@@ -26,9 +26,9 @@ from ussim.phantoms import ivus, ovary
 
 STATE = "phantom_editor"  # {"organ", "seed", "label", "x", "z", "classes"}
 # What the full engine's image costs, named on its button: on 2 CPU cores, the ovary's 256 focused
-# lines 30-40 min (bench/RESULTS.md, "Focused lines at the ovaries' depth, adopted"), an IVUS turn about 1 s
+# lines about 1 h 45 min (bench/RESULTS.md, "The depth scale adopted": 25 s a line), an IVUS turn about 1 s
 # (README, the demo's seconds per image).
-FULL_ENGINE_COST = {"ovary": "30-40 min on 2 cores", "ivus": "about 1 s on 2 cores"}
+FULL_ENGINE_COST = {"ovary": "about 1 h 45 min on 2 cores", "ivus": "about 1 s on 2 cores"}
 PLAQUES = ("none", "fibrous", "lipid", "calcified")
 
 
