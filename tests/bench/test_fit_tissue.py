@@ -38,17 +38,20 @@ def test_the_objective_charges_bright_grains_the_real_images_lack():
 
 
 def test_the_objective_charges_a_layer_of_the_wrong_brightness():
-    """A background band within 5 mm of the ovary (the ovary table's layer): found where ussim draws
-    it, and charged by the layer term when its gray differs from the real one's."""
+    """A background band within the ovary table's layer width of the ovary (10.27 mm): found where
+    ussim draws it, and charged by the layer term when its gray differs from the real one's."""
     table = tissue.load("ovary")
+    width = table.classes["background"].layer_mm["ovary"]
     names = ["background", "ovary"]
-    grid = scan.DisplayGrid(np.arange(96) * 0.2e-3, np.arange(96) * 0.2e-3)
+    pixel = width / 24  # mm: the band 24 px wide, the grid wide enough for background beyond it
+    grid = scan.DisplayGrid(np.arange(96) * pixel * 1e-3, np.arange(96) * pixel * 1e-3)
     labels = np.zeros((4, 96, 96), np.uint8)
     labels[:, 40:56, 40:56] = 1
     layers = fit_tissue.layer_masks(labels, names, table, grid)
     band = layers["background from ovary"]
-    distance = ndimage.distance_transform_edt(labels[0] == 0, sampling=0.2)
-    assert band[0][(distance <= 4.5) & (labels[0] == 0)].all() and not band[0][distance >= 5.5].any()
+    distance = ndimage.distance_transform_edt(labels[0] == 0, sampling=pixel)
+    assert band[0][(distance <= width - pixel) & (labels[0] == 0)].all()
+    assert not band[0][distance >= width + pixel].any() and (distance >= width + pixel).any()
     assert not band[labels == 1].any()
     real = speckle_images(0, grains=False)
     real[band] = np.clip(real[band].astype(int) + 30, 0, 255)  # the real band is brighter

@@ -80,8 +80,8 @@ def test_a_mask_file_warms_up_once_before_its_first_timed_image(monkeypatch, tmp
 
 
 def test_a_mask_too_sparse_for_the_cheap_warm_up_warms_up_at_its_own_density(monkeypatch):
-    label = np.full((48, 48), 2, np.uint8)
-    label[20, 20] = 0  # one pixel of tissue in fluid: no scatterer at the warm-up's density
+    label = np.full((128, 128), 2, np.uint8)
+    label[60, 60] = 0  # one pixel of tissue (0.48 x 0.27 mm) in fluid: no scatterer at the warm-up's density
     attempted, simulate_mask = [], phantom.simulate_mask
 
     def recorded(*args, **kwargs):
@@ -89,7 +89,7 @@ def test_a_mask_too_sparse_for_the_cheap_warm_up_warms_up_at_its_own_density(mon
         return simulate_mask(*args, **kwargs)
 
     monkeypatch.setattr(phantom, "simulate_mask", recorded)
-    grid = phantom.display_grid(tissue.load("ovary"), (48, 48))
+    grid = phantom.display_grid(tissue.load("ovary"), (128, 128))
     ds = phantom.mask_sample(label, grid, ["background", "ovary", "follicle"], "ovary", seed=0, sample_id="dot",
                              device="cpu", progress=False)
     assert attempted == [phantom.WARMUP_PER_CELL, 10, 10] and imageset.timing_of(ds)["warmup_excluded"]
