@@ -45,6 +45,8 @@ class Settings:
     tgc: bool = True                     # compensate the nominal attenuation
     # The share of the nominal two-way attenuation the TGC makes up: scanners' default TGC usually
     # leaves part of it in the image, and it lifts the receiver noise (noise_db) with depth alike.
+    # With a display chain, this gain and the chain's TGC both act on the envelope by depth, so an
+    # organ table sets the share only to keep the chain's fitted points inside their bounds.
     tgc_compensation: float = 1.0
     dynamic_range_db: float = 60.0
     gain_db: float = 0.0
