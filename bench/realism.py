@@ -17,10 +17,11 @@ Rows of the table, each against a real set it was not made or tuned from:
                  skipped when the folder is absent
 Columns (bench/realism_measures.py): per-class JS (base 2, 256 bins), texture-FID (fid[texture-v1],
 weights-free: never beside Inception FIDs) and FRD v1 of whole images, each with a 95 % bootstrap
-interval over images; speckle size per class (autocorrelation widths along x across the beam, px);
-the classifier two-sample test (compare.metrics.c2st) on 32 x 32 patches inside the field of view:
-the mean of five runs, each with its own patches, folds and networks, its interval over runs and
-images (one run's accuracy moves with its seed by more than its interval over images is wide).
+interval over images; speckle size per class (autocorrelation widths along x across the beam, px,
+pooled over images, with their intervals); the classifier two-sample test (compare.metrics.c2st)
+on 32 x 32 patches inside the field of view: the mean of five runs, each with its own patches, folds
+and networks, its interval over runs and images (one run's accuracy moves with its seed by more than
+its interval over images is wide).
 
 Simulated sets are kept as bench/out/realism_<organ>_<condition>_<label>.h5; `--reuse LABEL`
 measures such kept sets again instead of simulating (e.g. today's "before" after a merge); a
@@ -163,7 +164,8 @@ class Reference:
         self.histograms = measures.class_histograms(images, labels, len(names))
         self.texture = texture_features(images)
         self.radiomics = radiomic_features(images) if with_frd else None
-        self.speckle = speckle_sizes(images, labels, names, origin, fov)
+        self.speckle_interval = speckle_intervals(images, labels, names, origin, fov, seed)
+        self.speckle = speckle_values(self.speckle_interval)
         self.skewness = skewnesses(images, labels, names, fov, seed)
         self.texture_size = texture_sizes(images, labels, names, fov)
 
@@ -171,6 +173,7 @@ class Reference:
         from compare.metrics import fid, frd
 
         start = time.perf_counter()
+        speckle = speckle_intervals(images, labels, self.names, self.origin, self.fov, self.seed)
         js = measures.class_js(self.histograms, measures.class_histograms(images, labels, len(self.names)), self.seed)
         texture = texture_features(images)
         resampled = fid.ResampledFID(self.texture, texture)
@@ -181,7 +184,8 @@ class Reference:
                "fid_texture_v1": measures.set_distance(
                    lambda a, b: resampled(np.bincount(a, minlength=n_ref), np.bincount(b, minlength=n_other)),
                    self.texture, texture, self.seed, nonnegative=True),
-               "speckle_px": speckle_sizes(images, labels, self.names, self.origin, self.fov),
+               "speckle_px": speckle_values(speckle),
+               "speckle_px_interval": speckle,
                "texture_px": texture_sizes(images, labels, self.names, self.fov),
                "local_skewness": skewnesses(images, labels, self.names, self.fov, self.seed),
                "c2st": measures.classifier_test(self.images, images, self.fov, self.seed)}
@@ -192,6 +196,7 @@ class Reference:
         if seconds is not None and np.isfinite(seconds).any():
             row["seconds_per_image"] = float(np.nanmean(seconds))
         row["reference_speckle_px"] = self.speckle
+        row["reference_speckle_px_interval"] = self.speckle_interval
         row["reference_texture_px"] = self.texture_size
         row["reference_local_skewness"] = self.skewness
         row["measure_seconds"] = round(time.perf_counter() - start, 1)
@@ -215,6 +220,17 @@ def radiomic_features(images: np.ndarray) -> np.ndarray:
 def speckle_sizes(images, labels, names, origin, fov) -> dict:
     """Per class, inside the field of view: realism_measures.speckle_size_px (along x across the beam, px)."""
     return {name: list(measures.speckle_size_px(images, (labels == c) & fov, origin)) for c, name in enumerate(names)}
+
+
+def speckle_intervals(images, labels, names, origin, fov, seed) -> dict:
+    """Per class, inside the field of view: realism_measures.speckle_size_interval (along and across
+    the beam, px, each with its interval)."""
+    return {name: measures.speckle_size_interval(images, (labels == c) & fov, origin, seed) for c, name in enumerate(names)}
+
+
+def speckle_values(intervals: dict) -> dict:
+    """{class: [along, across]} of speckle_intervals' widths."""
+    return {name: [sized["along"]["value"], sized["across"]["value"]] for name, sized in intervals.items()}
 
 
 def skewnesses(images, labels, names, fov, seed) -> dict:
@@ -310,6 +326,15 @@ def interval(entry: dict, digits: int = 3) -> str:
     return f"{entry['value']:.{digits}f} [{entry['low']:.{digits}f}, {entry['high']:.{digits}f}]"
 
 
+def speckle_cell(row: dict, key: str, name: str) -> str:
+    """along × across (px), each with its interval where the row has them (reports before
+    2026-12-05 hold the widths alone)."""
+    sized = row.get(f"{key}_interval", {}).get(name)
+    if sized is None:
+        return "{:.1f} × {:.1f}".format(*row[key][name])
+    return " × ".join(interval(sized[axis], 1) for axis in ("along", "across"))
+
+
 def markdown(report: dict) -> str:
     lines = [f"Realism benchmark ({report['label']}), {report['date']}, `{report['command']}`", "",
              f"Machine: {report['machine']}", ""]
@@ -327,14 +352,14 @@ def markdown(report: dict) -> str:
                          + " | ".join(interval(row["js"][n]) for n in names)
                          + f" | {interval(row['fid_texture_v1'], 4)}"
                          f" | {interval(row.get('frd_v1', {}), 2)} | "
-                         + " | ".join("{:.1f} × {:.1f}".format(*row["speckle_px"][n]) for n in names) + " | "
+                         + " | ".join(speckle_cell(row, "speckle_px", n) for n in names) + " | "
                          + " | ".join("{:.1f} × {:.1f}".format(*row.get("texture_px", {}).get(n, [np.nan] * 2))
                                       for n in names) + " | "
                          + " | ".join(interval(row.get("local_skewness", {}).get(n, {}), 2) for n in names)
                          + f" | {c2st['accuracy']:.3f} [{c2st['low']:.3f}, {c2st['high']:.3f}] |")
         real = next(r for r in result["rows"] if r["set"].startswith("real floor"))
         lines += ["", "Speckle size of the held-out real frames (along × across the beam, px): "
-                  + ", ".join("{} {:.1f} × {:.1f}".format(n, *v) for n, v in real["reference_speckle_px"].items())
+                  + ", ".join(f"{n} {speckle_cell(real, 'reference_speckle_px', n)}" for n in real["reference_speckle_px"])
                   + "; texture size (rows × columns, px): "
                   + ", ".join("{} {:.1f} × {:.1f}".format(n, *v) for n, v in real.get("reference_texture_px", {}).items())
                   + "; local skewness: " + ", ".join(f"{n} {interval(v, 2)}" for n, v in

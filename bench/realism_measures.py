@@ -3,7 +3,8 @@
     split_frames      the tuning / held-out convention (frames 0..K-1 / K..2K-1)
     footprint         the field of view of real images: where they vary, not their constant fill
     beam_origin_px    where the beams come from, in pixels (speckle is anisotropic along them)
-    speckle_size_px   autocorrelation widths along and across the beam, in a class's interior
+    speckle_size_px   autocorrelation widths along and across the beam, in a class's interior,
+                      pooled over the images (speckle_size_interval: with its interval)
     local_skewness    bright grains or dark holes: skewness of the gray about its local mean
     class_js          per-class Jensen-Shannon divergence of gray histograms, bootstrap interval
     set_distance      FID / FRD of feature sets, bootstrap interval
@@ -100,19 +101,58 @@ def beam_origin_px(organ: str, grid, probe) -> tuple[float, float]:
 SPECKLE_EROSION_PX = 6
 
 
+# DECISION (2026-12-05): the widths are read from the class's autocorrelation pooled over the
+# images (lag by lag, every image's summed products over their summed overlaps), not averaged over
+# per-image widths. A small region's autocorrelation is noisy, and its half-height width can run
+# far out: on the ovary's tuning frames 0-35 one simulated ovary of 1240 px read 17.9 px across the
+# beam (its real frame 3.0), and the mean of the per-image widths put the simulated ovary 11 % wide
+# across the beam where the pooled autocorrelation reads 0 % (bench/RESULTS.md, "Speckle size
+# pooled over the images"). Pooling weighs each image by its pixel pairs, as one large region would.
+# Widths beyond SPECKLE_MAX_LAG_PX read NaN (real grains are under 10 px).
+SPECKLE_MAX_LAG_PX = 48
+
+
 def speckle_size_px(images: np.ndarray, inside: np.ndarray, origin: tuple[float, float]) -> tuple[float, float]:
-    """Mean speckle size of one class, (along, across) the beam in px.
+    """Speckle size of one class, (along, across) the beam in px.
 
     `inside`: per image, the class's pixels within the field of view (the caller intersects them:
     the outside fill is no speckle); they are eroded by SPECKLE_EROSION_PX here. Each image's detail
     (gray less its smooth texture) is resampled on a polar grid about the beam origin (1 px in
-    radius; in angle 1 px of arc at the class's median radius), and the autocorrelation of the
-    class's interior there, normalised by that of its mask, gives the widths at half height along
-    the radius and across it (Wagner et al., IEEE Trans. Sonics Ultrason. 30, 1983: the speckle
-    cell is the width of the autocorrelation). NaN without an interior of MIN_CLASS_PIXELS in any
-    image.
+    radius; in angle 1 px of arc at the class's median radius in that image), and the
+    autocorrelation of the class's interior there, pooled over the images, gives the widths at
+    half height along the radius and across it (Wagner et al., IEEE Trans. Sonics Ultrason. 30,
+    1983: the speckle cell is the width of the autocorrelation). NaN without an interior of
+    MIN_CLASS_PIXELS in any image.
     """
-    widths = []
+    return _pooled_widths(*_speckle_sums(images, inside, origin))
+
+
+def speckle_size_interval(images: np.ndarray, inside: np.ndarray, origin: tuple[float, float],
+                          seed: int) -> dict:
+    """`speckle_size_px` with its 95 % interval: {"along" | "across": {value, low, high}}, the
+    percentile bootstrap over images (REPLICATES; images without an interior are left out)."""
+    rows, cols = _speckle_sums(images, inside, origin)
+    along, across = _pooled_widths(rows, cols)
+    if not len(rows[0]):
+        return {"along": {"value": along, "low": np.nan, "high": np.nan},
+                "across": {"value": across, "low": np.nan, "high": np.nan}}
+    rng = np.random.default_rng(seed)
+    replicates = []
+    for _ in range(REPLICATES):
+        pick = rng.integers(0, len(rows[0]), len(rows[0]))
+        replicates.append(_pooled_widths((rows[0][pick], rows[1][pick]), (cols[0][pick], cols[1][pick])))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        low, high = np.nanpercentile(np.array(replicates, np.float64), [2.5, 97.5], axis=0)
+    return {"along": {"value": along, "low": float(low[0]), "high": float(high[0])},
+            "across": {"value": across, "low": float(low[1]), "high": float(high[1])}}
+
+
+def _speckle_sums(images, inside, origin):
+    """Per image with an interior, the autocorrelation sums of its polar detail along the radius
+    and across it (lags 0..SPECKLE_MAX_LAG_PX - 1): ((products, overlaps), (products, overlaps)),
+    each of shape (images, lags)."""
+    along, across = ([], []), ([], [])
     for image, region in zip(images, inside, strict=True):
         mask = ndimage.binary_erosion(region, iterations=SPECKLE_EROSION_PX)
         if mask.sum() < MIN_CLASS_PIXELS:
@@ -130,17 +170,27 @@ def speckle_size_px(images: np.ndarray, inside: np.ndarray, origin: tuple[float,
         polar = ndimage.map_coordinates(detail, [pr, pc], order=1, cval=0.0) * polar_mask
         if polar_mask.sum() < MIN_CLASS_PIXELS:
             continue
-        correlation, _ = measure.region_autocorrelation(polar, polar_mask)
-        if correlation is None:
-            continue
-        widths.append([measure.half_height_width(correlation[:, 0]),
-                       measure.half_height_width(correlation[0, :])])
-    if not widths:
-        return float("nan"), float("nan")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        along, across = np.nanmean(widths, axis=0)
-    return float(along), float(across)
+        products, overlaps = measure.region_autocorrelation_sums(polar, polar_mask)
+        for sums, axis in ((along, 0), (across, 1)):
+            lags = np.zeros((2, SPECKLE_MAX_LAG_PX))
+            line = products[:, 0] if axis == 0 else products[0, :]
+            count = overlaps[:, 0] if axis == 0 else overlaps[0, :]
+            n = min(SPECKLE_MAX_LAG_PX, line.size // 2)  # the padded transform's positive lags
+            lags[0, :n], lags[1, :n] = line[:n], count[:n]
+            sums[0].append(lags[0])
+            sums[1].append(lags[1])
+    def stacked(sums):
+        return tuple(np.array(s, np.float64).reshape(-1, SPECKLE_MAX_LAG_PX) for s in sums)
+    return stacked(along), stacked(across)
+
+
+def _pooled_widths(along, across) -> tuple[float, float]:
+    """Half-height widths of the pooled autocorrelations (summed products over summed overlaps)."""
+    widths = []
+    for products, overlaps in (along, across):
+        pooled = products.sum(axis=0) / np.maximum(overlaps.sum(axis=0), 1.0)
+        widths.append(measure.half_height_width(pooled / pooled[0]) if pooled[0] > 1e-9 else float("nan"))
+    return float(widths[0]), float(widths[1])
 
 
 # DECISION: a pixel counts for the local skewness when its class holds it 6 px deep (the 4 px local

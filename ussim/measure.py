@@ -62,7 +62,19 @@ def region_autocorrelation(values: np.ndarray, region: np.ndarray, support: np.n
     """Autocorrelation of `values` over the boolean `region` (lag (0, 0) at index [0, 0], positive
     lags first), each lag normalised by the region's overlap with itself and the whole by lag 0;
     None where the region shows no variation. `support` (the region's own overlap, as a previous
-    call returned it in `.support`) saves an FFT when the same region is measured again.
+    call returned it in `.support`) saves an FFT when the same region is measured again."""
+    sums, support = region_autocorrelation_sums(values, region, support)
+    correlation = sums / support
+    if not correlation[0, 0] > 1e-9:
+        return None, support
+    return correlation / correlation[0, 0], support
+
+
+def region_autocorrelation_sums(values: np.ndarray, region: np.ndarray, support: np.ndarray | None = None):
+    """The sums behind `region_autocorrelation`: per lag, the products of the region's values (less
+    their mean over the region) at that lag summed over the region, and the region's overlap with
+    itself at that lag (at least 1). Sums rather than their ratio so that several regions can be
+    pooled: lag by lag, the summed products over the summed overlaps.
 
     Zero-padded FFTs (Wiener-Khinchin) rather than scipy.signal.correlate: the normalisation by
     the region's overlap needs the same transform of the mask, and the padded size is shared."""
@@ -73,10 +85,7 @@ def region_autocorrelation(values: np.ndarray, region: np.ndarray, support: np.n
                              1.0)
     detail = np.where(region, values, 0.0)
     detail[region] -= detail[region].mean()
-    correlation = np.fft.irfft2(np.abs(np.fft.rfft2(detail, s=shape)) ** 2, s=shape) / support
-    if not correlation[0, 0] > 1e-9:
-        return None, support
-    return correlation / correlation[0, 0], support
+    return np.fft.irfft2(np.abs(np.fft.rfft2(detail, s=shape)) ** 2, s=shape), support
 
 
 def speckle_grain_px(images, regions, supports: dict | None = None,

@@ -144,3 +144,25 @@ def test_local_skewness_tells_dark_holes_from_bright_grains():
         spread = np.sqrt(ndimage.gaussian_filter(image ** 2, measures.TEXTURE_SIGMA_PX) - mean ** 2)
         pooled.append(((image - mean) / spread)[keep])
     assert holes["value"] == pytest.approx(stats.skew(np.concatenate(pooled)), rel=1e-9)
+
+
+def test_speckle_size_pools_the_images_so_a_small_region_does_not_lead():
+    """Three large regions of a fine grain and one small region of a coarse one: the pooled widths
+    stay near the fine grain's (a mean of per-image widths would move by the coarse one's quarter),
+    and the bootstrap interval holds the value."""
+    fine = speckle(3, 1.0, 1.0)
+    coarse = speckle(1, 4.0, 4.0, seed=1)
+    inside = np.ones((4, 128, 128), bool)
+    inside[3] = False
+    inside[3, 30:70, 30:70] = True  # 28 x 28 px once eroded, against 116 x 116
+    images = np.concatenate([fine, coarse])
+    alone = measures.speckle_size_px(fine, inside[:3], origin=(-1e5, 64.0))
+    coarse_alone = measures.speckle_size_px(coarse, inside[3:], origin=(-1e5, 64.0))
+    pooled = measures.speckle_size_px(images, inside, origin=(-1e5, 64.0))
+    assert coarse_alone[1] > 2 * alone[1]
+    mean_of_images = (3 * alone[1] + coarse_alone[1]) / 4
+    assert abs(pooled[1] - alone[1]) < 0.5 * abs(mean_of_images - alone[1])
+    sized = measures.speckle_size_interval(images, inside, (-1e5, 64.0), seed=0)
+    for axis, value in zip(("along", "across"), pooled, strict=True):
+        assert sized[axis]["value"] == pytest.approx(value)
+        assert sized[axis]["low"] <= value <= sized[axis]["high"]
