@@ -101,13 +101,14 @@ def beam_origin_px(organ: str, grid, probe) -> tuple[float, float]:
 SPECKLE_EROSION_PX = 6
 
 
-# DECISION (2026-12-05): the widths are read from the class's autocorrelation pooled over the
+# DECISION (2026-12-04): the widths are read from the class's autocorrelation pooled over the
 # images (lag by lag, every image's summed products over their summed overlaps), not averaged over
 # per-image widths. A small region's autocorrelation is noisy, and its half-height width can run
 # far out: on the ovary's tuning frames 0-35 one simulated ovary of 1240 px read 17.9 px across the
 # beam (its real frame 3.0), and the mean of the per-image widths put the simulated ovary 11 % wide
 # across the beam where the pooled autocorrelation reads 0 % (bench/RESULTS.md, "Speckle size
-# pooled over the images"). Pooling weighs each image by its pixel pairs, as one large region would.
+# pooled over the images"). Pooling weighs each image by its pixel pairs and its detail's variance,
+# as one region made of all the images' would.
 # Widths beyond SPECKLE_MAX_LAG_PX read NaN (real grains are under 10 px).
 SPECKLE_MAX_LAG_PX = 48
 
