@@ -69,10 +69,11 @@ def run_demo(out_dir: Path = Path("runs/demo"), config: DemoConfig = DEMO, progr
         measured = config.expected_minutes[kind]
         reference = (config.workload_reference_seconds or {}).get(kind)
         minutes = speed.expected_minutes(measured, reference, record["workload_seconds"])
+        measured_on = (config.expected_measured or {}).get(kind, "")
         scaling = (f"scaled by a {record['workload_seconds']:.2f} s workload that took {reference:.2f} s there"
                    if reference else "not scaled to this machine: machines differ, by up to 5 x")
         print(f"Expected duration on this machine: about {minutes:.0f} minutes ({measured:g} minutes measured on a "
-              f"2-core CPU without GPU {'with' if real_dir else 'without'} real data, {config.expected_measured}; "
+              f"2-core CPU without GPU {'with' if real_dir else 'without'} real data, {measured_on}; "
               f"{scaling}).", flush=True)
     timer = Stages(record["stages"])
 
