@@ -225,7 +225,8 @@ def speckle_sizes(images, labels, names, origin, fov) -> dict:
 def speckle_intervals(images, labels, names, origin, fov, seed) -> dict:
     """Per class, inside the field of view: realism_measures.speckle_size_interval (along and across
     the beam, px, each with its interval)."""
-    return {name: measures.speckle_size_interval(images, (labels == c) & fov, origin, seed) for c, name in enumerate(names)}
+    return {name: measures.speckle_size_interval(images, (labels == c) & fov, origin, seed)
+            for c, name in enumerate(names)}
 
 
 def speckle_values(intervals: dict) -> dict:
@@ -327,8 +328,8 @@ def interval(entry: dict, digits: int = 3) -> str:
 
 
 def speckle_cell(row: dict, key: str, name: str) -> str:
-    """along × across (px), each with its interval where the row has them (reports before
-    2026-12-05 hold the widths alone)."""
+    """along × across (px), each with its interval where the row has them (reports written before
+    the widths were pooled over images hold the widths alone)."""
     sized = row.get(f"{key}_interval", {}).get(name)
     if sized is None:
         return "{:.1f} × {:.1f}".format(*row[key][name])

@@ -131,13 +131,14 @@ class DemoConfig:
 # DECISION (2026-12-04): measured with `python -m app.demo` on an idle 2-core AMD EPYC with empty
 # caches, output to a log (bench/RESULTS.md, "`make demo`"), on a slow day of that machine: with
 # real data 22.7 minutes (09:57 UTC, workload 0.347 s), without 26.8 minutes (10:41 UTC, workload
-# 0.358 s). With real data measured again on 2026-12-05 (00:19 UTC, the ovary table on the depth
-# marks' scale, the full-sector ovary set): 18.0 minutes at a workload of 0.235 s, where the
-# 2026-12-04 reference predicted 15 (the ovary's PSF bank 94 s against 51 s). The 2026-12-02 references (17.5 minutes at 0.191 s, 15.3 at 0.238 s) predicted 32 and
-# 23 minutes for these runs: the ovary's ussim row has since moved to the fast engine (simulator
+# 0.358 s). The 2026-12-02 references (17.5 minutes at 0.191 s, 15.3 at 0.238 s) predicted 32 and
+# 23 minutes for those runs: the ovary's ussim row has since moved to the fast engine (simulator
 # stage 180 -> 59 s), and the stages do not all scale with the workload (GANs 1.8 times, the
 # segmentation stage 1.1 times). Scaled by this machine's workload seconds against those: a rough
 # guide, the workload itself reading 0.17-0.26 s in fresh processes on one idle machine minutes apart.
+# With real data measured again on 2026-12-05 (00:19 UTC; the ovary table on the depth marks' scale,
+# the full-sector ovary set): 18.0 minutes at a workload of 0.235 s, where the 2026-12-04 reference
+# predicted 15 (the ovary's PSF bank 94 s against 51 s); it is now the reference with real data.
 DEMO = DemoConfig(expected_minutes={"real": 18.0, "simulated": 26.8},
                   workload_reference_seconds={"real": 0.235, "simulated": 0.358},
                   expected_measured={"real": "2026-12-05", "simulated": "2026-12-04"})
