@@ -172,17 +172,11 @@ def _speckle_sums(images, inside, origin):
         if polar_mask.sum() < MIN_CLASS_PIXELS:
             continue
         products, overlaps = measure.region_autocorrelation_sums(polar, polar_mask)
-        for sums, axis in ((along, 0), (across, 1)):
-            lags = np.zeros((2, SPECKLE_MAX_LAG_PX))
-            line = products[:, 0] if axis == 0 else products[0, :]
-            count = overlaps[:, 0] if axis == 0 else overlaps[0, :]
+        for sums, line, count in ((along, products[:, 0], overlaps[:, 0]), (across, products[0, :], overlaps[0, :])):
             n = min(SPECKLE_MAX_LAG_PX, line.size // 2)  # the padded transform's positive lags
-            lags[0, :n], lags[1, :n] = line[:n], count[:n]
-            sums[0].append(lags[0])
-            sums[1].append(lags[1])
-    def stacked(sums):
-        return tuple(np.array(s, np.float64).reshape(-1, SPECKLE_MAX_LAG_PX) for s in sums)
-    return stacked(along), stacked(across)
+            sums[0].append(np.pad(line[:n], (0, SPECKLE_MAX_LAG_PX - n)))
+            sums[1].append(np.pad(count[:n], (0, SPECKLE_MAX_LAG_PX - n)))
+    return tuple(tuple(np.array(s, np.float64).reshape(-1, SPECKLE_MAX_LAG_PX) for s in sums) for sums in (along, across))
 
 
 def _pooled_widths(along, across) -> tuple[float, float]:

@@ -38,9 +38,9 @@ def simulate(sets: OrganSets, folder: Path, config: DemoConfig, progress: bool) 
     # demo without real data (2026-12-02). Against real images the full engine was used until the
     # ovary's table took focused lines (2026-12-04, issue 15): 256 transmit events, 30-40 min an
     # image on 2 cores then, about 1 h 45 min on the depth marks' scale (bench/RESULTS.md, "The
-    # depth scale adopted"): 10 held-out masks would take over 17 hours. The fast engine's images agree with
-    # the full engine's within measured limits (bench/RESULTS.md, "Fast engine" and "Focused lines
-    # for the ovary"), and its tables were fitted by it (bench/fit_tissue.py --engine fast).
+    # depth scale adopted"): 10 held-out masks would take over 17 hours. The fast engine's images
+    # agree with the full engine's within measured limits (bench/RESULTS.md, "Fast engine" and
+    # "Focused lines for the ovary"), and its tables were fitted by it (bench/fit_tissue.py --engine fast).
     seed = config.seed if sets.real else config.resimulation_seed
     ds = phantom.simulate_set(sets.reference, sets.organ, seed=seed, per_cell=config.scatterers_per_cell,
                               progress=progress, engine="fast")
