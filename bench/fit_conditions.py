@@ -38,6 +38,10 @@ same score: how many dB brighter (or weaker) a class's strong scatterers are ben
 in its own tissue (tissue fit, `mask`). The map smoothed over less than a grain already carries
 some of the reference's bright grains, which the class's strong scatterers would add once more.
 
+`--fit-refinement --refinement-grains 0 1 2 4` fits image_refinement_grains the same way: over
+how many speckle grains a sample's first image is compared with its reference to correct the map
+before the image that is kept (0: no check; ussim.side_scatterers.refinement_db).
+
 Why speckle size too: the map keeps the reference's own speckle where it is smoothed little, and
 the simulator's point-spread function blurs it once more, so the smoothing that fits the gray
 histogram best can widen the grain by a quarter (bench/RESULTS.md, "mask+image: grain size and the
@@ -74,6 +78,7 @@ def contrast(images, sketches, labels) -> float:
 DEFAULT_LEVELS = (5.0, 10.0, 15.0, 20.0)  # sketch_reflector_db candidates, dB
 DEFAULT_GRAINS = (0.25, 0.5, 1.0, 2.0)    # image_smoothing_grains candidates (--fit-smoothing)
 DEFAULT_OFFSETS = (0.0, -2.0, -4.0, -6.0)   # image_strong_offset_db candidates, dB (--fit-strong)
+DEFAULT_REFINEMENT = (0.0, 1.0, 2.0, 4.0)   # image_refinement_grains candidates (--fit-refinement)
 # The goals the per-class fits score a candidate by (issue 15, point 5): per-class JS at most 0.02 at
 # mask+image (0.03 at mask: bench/fit_streaks.py), speckle widths within 20 % of the real ones.
 JS_GOAL = 0.02
@@ -225,23 +230,37 @@ def main():
     parser.add_argument("--offsets", type=float, nargs="+",
                         help=f"with --fit-strong: the candidate offsets of the strong scatterers, dB (default "
                              f"{' '.join(map(str, DEFAULT_OFFSETS))})")
+    parser.add_argument("--fit-refinement", action="store_true",
+                        help="fit image_refinement_grains (mask+image: over how many speckle grains the map is "
+                             "checked by imaging it once) instead of sketch_reflector_db")
+    parser.add_argument("--refinement-grains", type=float, nargs="+",
+                        help=f"with --fit-refinement: the candidates, in speckle grains, 0 for no check (default "
+                             f"{' '.join(map(str, DEFAULT_REFINEMENT))})")
     args = parser.parse_args()
-    if args.fit_smoothing and args.fit_strong:
-        parser.error("--fit-smoothing and --fit-strong fit one setting each: give one of them")
+    per_class = [flag for flag, given in (("--fit-smoothing", args.fit_smoothing), ("--fit-strong", args.fit_strong),
+                                          ("--fit-refinement", args.fit_refinement)) if given]
+    if len(per_class) > 1:
+        parser.error(f"{' and '.join(per_class)} fit one setting each: give one of them")
+    if args.refinement_grains is not None and not args.fit_refinement:
+        parser.error("--refinement-grains applies to --fit-refinement only")
     if args.grains is not None and not args.fit_smoothing:
         parser.error("--grains applies to --fit-smoothing only")
     if args.offsets is not None and not args.fit_strong:
         parser.error("--offsets applies to --fit-strong only")
-    if args.levels is not None and (args.fit_smoothing or args.fit_strong):
-        parser.error("--levels applies to the reflector fit, not to --fit-smoothing or --fit-strong")
+    if args.levels is not None and per_class:
+        parser.error(f"--levels applies to the reflector fit, not to {per_class[0]}")
     args.grains = DEFAULT_GRAINS if args.grains is None else args.grains
     args.offsets = DEFAULT_OFFSETS if args.offsets is None else args.offsets
     args.levels = DEFAULT_LEVELS if args.levels is None else args.levels
+    args.refinement_grains = DEFAULT_REFINEMENT if args.refinement_grains is None else args.refinement_grains
     if min(args.grains) < 0:
         parser.error(f"--grains {' '.join(map(str, args.grains))}: every value must be >= 0")
+    if min(args.refinement_grains) < 0 or not all(np.isfinite(args.refinement_grains)):
+        parser.error(f"--refinement-grains {' '.join(map(str, args.refinement_grains))}: every value must be a "
+                     f"finite number >= 0")
     if not all(np.isfinite(args.offsets)):
         parser.error(f"--offsets {' '.join(map(str, args.offsets))}: every value must be finite")
-    if (args.fit_smoothing or args.fit_strong) and args.frames < c2st.FOLDS:  # the classifier's folds
+    if per_class and args.frames < c2st.FOLDS:  # the classifier's folds
         parser.error(f"--frames {args.frames}: the classifier test needs at least {c2st.FOLDS} tuning frames")
     if args.fit_strong and conditions.settings(args.organ).image_scatterers != "tissue":
         parser.error(f"--fit-strong: the {args.organ} table's image_scatterers is "
@@ -252,9 +271,10 @@ def main():
     grid = realism.grid_of(real, tissue.load(args.organ))
     report = {"organ": args.organ, "date": time.strftime("%Y-%m-%d"), "command": " ".join(sys.argv),
               "engine": args.engine}
-    if args.fit_smoothing or args.fit_strong:
-        setting, candidates = (("image_smoothing_grains", args.grains) if args.fit_smoothing else
-                               ("image_strong_offset_db", args.offsets))
+    if per_class:
+        setting, candidates = {"--fit-smoothing": ("image_smoothing_grains", args.grains),
+                               "--fit-strong": ("image_strong_offset_db", args.offsets),
+                               "--fit-refinement": ("image_refinement_grains", args.refinement_grains)}[per_class[0]]
         report.update(fit_by_class(args.organ, real, splits, grid, setting, candidates, args.engine),
                       seconds=time.perf_counter() - start)
         print(json.dumps(report, indent=2))

@@ -33,7 +33,7 @@ from ussim.errors import UsageError
 LEVELS = ("mask", "mask+sketch", "mask+image")
 SOURCES = ("reference", "training")
 SETTING_NAMES = ("sketch_reflector_db", "image_smoothing_grains", "image_scatterers", "image_noise",
-                 "image_strong_offset_db")
+                 "image_strong_offset_db", "image_refinement_grains")
 # what a mask+image sample's scatterers are below the image's map (ussim.side_scatterers.flat_tissue):
 # "plain" Gaussian amplitudes, or each class's own amplitude statistics from the "tissue" model
 IMAGE_SCATTERERS = ("plain", "tissue")
@@ -50,13 +50,17 @@ class Settings:
     whether the scatterers beneath that map are plain or keep their class's amplitude statistics,
     and whose receiver noise a mask+image sample shows (the reference's, in its map, or the
     simulator's own), and how much brighter or weaker (dB) each class's strong scatterers are
-    beneath the map than in the class's own tissue ("tissue" scatterers only).
-    The smoothing and the offset are each one number for every class or a table with one per class name."""
+    beneath the map than in the class's own tissue ("tissue" scatterers only), and over how many
+    speckle grains (sigma) a mask+image sample's first image is compared with the reference to
+    correct its map before the image that is kept (0: none; ussim.side_scatterers.refinement_db).
+    The smoothing, the offset and the refinement are each one number for every class or a table
+    with one per class name."""
     sketch_reflector_db: float
     image_smoothing_grains: float | dict
     image_scatterers: str = "plain"
     image_noise: str = "reference"
     image_strong_offset_db: float | dict = 0.0
+    image_refinement_grains: float | dict = 0.0
 
     def smoothing_grains(self, class_name: str) -> float:
         """The speckle grains (sigma) that smooth the map of the class `class_name`."""
@@ -65,6 +69,15 @@ class Settings:
     def strong_offset_db(self, class_name: str) -> float:
         """dB added to the strong scatterers' level of the class `class_name` beneath the map."""
         return _of_class(self.image_strong_offset_db, "image_strong_offset_db", class_name)
+
+    def refinement_grains(self, class_name: str) -> float:
+        """The speckle grains (sigma) over which the class `class_name`'s map is checked (0: not)."""
+        return _of_class(self.image_refinement_grains, "image_refinement_grains", class_name)
+
+    def refined(self) -> bool:
+        """Whether any class's map is checked by imaging it (image_refinement_grains above 0)."""
+        grains = self.image_refinement_grains
+        return any(v > 0 for v in (grains.values() if isinstance(grains, dict) else [grains]))
 
     def offsets_by_class(self) -> dict:
         """image_strong_offset_db as a table by class name ('' for one value of every class)."""
@@ -131,8 +144,10 @@ def settings(organ: str) -> Settings:
                        lambda v: v >= 0, "a number >= 0")
     offsets = _by_class(organ, "image_strong_offset_db", table["image_strong_offset_db"], classes,
                         math.isfinite, "a finite number")
+    refinement = _by_class(organ, "image_refinement_grains", table["image_refinement_grains"], classes,
+                           lambda v: v >= 0, "a number >= 0")
     values = Settings(float(table["sketch_reflector_db"]), grains, table["image_scatterers"], table["image_noise"],
-                      offsets)
+                      offsets, refinement)
     if values.image_scatterers != "tissue" and any(values.offsets_by_class().values()):
         raise UsageError(f"tissue table {organ}, [conditions]: image_strong_offset_db applies to image_scatterers = "
                          f"'tissue' only (plain scatterers have no strong ones); with "
@@ -197,8 +212,10 @@ def plan(masks, masks_path, count: int, *, organ: str, condition: str, sketch_fr
             + ("plain Gaussian scatterers" if level.image_scatterers == "plain" else
                "each class's own scatterer statistics: K shape, strong scatterers"
                + ("" if not any(level.offsets_by_class().values()) else f" ({level.strong_offset_text()})"))
-            + ("; the receiver noise the simulator's own, its power taken out of the map)"
-               if level.image_noise == "simulated" else "; the reference's receiver noise left in the map)"))
+            + ("; the receiver noise the simulator's own, its power taken out of the map"
+               if level.image_noise == "simulated" else "; the reference's receiver noise left in the map")
+            + ("; the map corrected once by the difference of the reference's and a first image's local mean gray"
+               if level.refined() else "") + ")")
     drawn = (f"the Canny edge sketch (sigma {canny['sigma']:g} px, thresholds {canny['low']:g}/{canny['high']:g}, "
              f"at {shape[0]} px; the GANs' settings), outside the objects,")
     name = Path(masks_path).name

@@ -33,7 +33,11 @@ def test_a_tried_setting_holds_inside_the_block_only():
     (["--fit-smoothing", "--fit-strong"], "fit one setting each"),
     (["--fit-strong", "--offsets", "0", "nan"], "every value must be finite"),
     (["--fit-smoothing", "--grains", "1", "-1"], "every value must be >= 0"),
-    (["--fit-strong", "--frames", "3"], "--frames 3: the classifier test needs at least 4 tuning frames")])
+    (["--fit-strong", "--frames", "3"], "--frames 3: the classifier test needs at least 4 tuning frames"),
+    (["--refinement-grains", "2"], "--refinement-grains applies to --fit-refinement only"),
+    (["--fit-refinement", "--fit-smoothing"], "--fit-smoothing and --fit-refinement fit one setting each"),
+    (["--fit-refinement", "--refinement-grains", "0", "-1"], "every value must be a finite number >= 0"),
+    (["--fit-refinement", "--levels", "5"], "--levels applies to the reflector fit, not to --fit-refinement")])
 def test_options_that_do_not_apply_are_refused_in_one_line(argv, message):
     result = subprocess.run([sys.executable, str(BENCH / "fit_conditions.py"), "--organ", "ovary", *argv],
                             capture_output=True, text=True)

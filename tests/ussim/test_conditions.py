@@ -286,12 +286,17 @@ def test_flat_tissue_keeps_the_class_statistics_only_when_asked():
     assert kept == tissue.Tissue(0.0, 1.0, 0.5, amplitude_shape=3.0, strong_fraction=0.01, strong_db=20.0)
 
 
+def conditions_table(**values) -> dict:
+    """A [conditions] section that passes every check, with `values` in place."""
+    return {"sketch_reflector_db": 1.0, "image_smoothing_grains": 1.0, "image_scatterers": "tissue",
+            "image_noise": "reference", "image_strong_offset_db": 0.0, "image_refinement_grains": 0.0, **values}
+
+
 def test_a_bad_image_scatterers_value_is_refused_in_one_line(monkeypatch):
     from ussim import presets
     read = presets.read
-    monkeypatch.setattr(presets, "read", lambda *a: {**read(*a), "conditions": {
-        "sketch_reflector_db": 1.0, "image_smoothing_grains": 1.0, "image_scatterers": "speckled",
-        "image_noise": "reference", "image_strong_offset_db": 0.0}})
+    monkeypatch.setattr(presets, "read",
+                        lambda *a: {**read(*a), "conditions": conditions_table(image_scatterers="speckled")})
     with pytest.raises(UsageError, match=re.escape("image_scatterers 'speckled' is not allowed: plain or tissue")) as error:
         conditions.settings("ovary")
     assert "\n" not in str(error.value)
@@ -304,9 +309,8 @@ def test_a_bad_image_scatterers_value_is_refused_in_one_line(monkeypatch):
 def test_a_bad_strong_offset_is_refused_in_one_line(monkeypatch, scatterers, offset, message):
     from ussim import presets
     read = presets.read
-    monkeypatch.setattr(presets, "read", lambda *a: {**read(*a), "conditions": {
-        "sketch_reflector_db": 1.0, "image_smoothing_grains": 1.0, "image_scatterers": scatterers,
-        "image_noise": "reference", "image_strong_offset_db": offset}})
+    monkeypatch.setattr(presets, "read",
+                        lambda *a: {**read(*a), "conditions": conditions_table(image_scatterers=scatterers, image_strong_offset_db=offset)})
     with pytest.raises(UsageError, match=re.escape(message)) as error:
         conditions.settings("ovary")
     assert "\n" not in str(error.value)
@@ -352,9 +356,8 @@ def test_the_strong_offset_moves_each_class_strong_scatterers_beneath_the_map_an
 def test_a_bad_image_noise_value_is_refused_in_one_line(monkeypatch):
     from ussim import presets
     read = presets.read
-    monkeypatch.setattr(presets, "read", lambda *a: {**read(*a), "conditions": {
-        "sketch_reflector_db": 1.0, "image_smoothing_grains": 1.0, "image_scatterers": "tissue",
-        "image_noise": "scanner", "image_strong_offset_db": 0.0}})
+    monkeypatch.setattr(presets, "read",
+                        lambda *a: {**read(*a), "conditions": conditions_table(image_noise="scanner")})
     message = "image_noise 'scanner' is not allowed: reference or simulated"
     with pytest.raises(UsageError, match=re.escape(message)) as error:
         conditions.settings("ovary")
@@ -381,12 +384,60 @@ def test_the_echoes_beneath_the_noise_subtract_as_powers():
 def test_a_bad_smoothing_is_refused_in_one_line(monkeypatch, grains, message):
     from ussim import presets
     read = presets.read
-    monkeypatch.setattr(presets, "read", lambda *a: {**read(*a), "conditions": {
-        "sketch_reflector_db": 1.0, "image_smoothing_grains": grains, "image_scatterers": "tissue",
-        "image_noise": "reference", "image_strong_offset_db": 0.0}})
+    monkeypatch.setattr(presets, "read",
+                        lambda *a: {**read(*a), "conditions": conditions_table(image_smoothing_grains=grains)})
     with pytest.raises(UsageError, match=re.escape(message)) as error:
         conditions.settings("ovary")
     assert "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize("grains,message", [
+    (-2.0, "image_refinement_grains must be a number >= 0 or a table of them by class name (got -2.0)"),
+    ({"background": 2.0}, "image_refinement_grains must name every class of the table")])
+def test_a_bad_refinement_is_refused_in_one_line(monkeypatch, grains, message):
+    from ussim import presets
+    read = presets.read
+    monkeypatch.setattr(presets, "read",
+                        lambda *a: {**read(*a), "conditions": conditions_table(image_refinement_grains=grains)})
+    with pytest.raises(UsageError, match=re.escape(message)) as error:
+        conditions.settings("ovary")
+    assert "\n" not in str(error.value)
+
+
+def test_the_refinement_is_the_difference_of_the_local_means_where_both_are_known():
+    target = np.array([[-10.0, np.nan, -4.0], [0.0, 2.0, np.nan]])
+    simulated = np.array([[-12.0, -3.0, np.nan], [1.5, 2.0, np.nan]])
+    assert np.array_equal(side_scatterers.refinement_db(target, simulated), [[2.0, 0.0, 0.0], [-1.5, 0.0, 0.0]])
+
+
+def test_a_map_checked_by_imaging_it_brings_a_reference_back_at_its_mean_gray(monkeypatch, gray=40):
+    """[conditions] image_refinement_grains: at the table's smoothing (0.25 grains in the
+    background) a Gaussian-gray reference keeps its own grain in the map, which the simulator's
+    speckle multiplies, and comes back bright (+6.8 gray measured); the map corrected by one image
+    of it comes back nearer the reference's mean (+3.5: compared in displayed level, the receiver
+    noise's share of this dark gray is corrected too, which the map cannot move), the check
+    recorded with the fast engine that made it."""
+    size = 96
+    table = tissue.load("ovary")
+    grid = phantom.display_grid(table, (size, size))
+    chain = display.load("ovary")
+    inside = display.field_of_view(grid, chain) & (display.depth_mm(grid, chain) > 3)
+    reference = np.clip(np.random.default_rng(0).normal(gray, 0.4 * gray, (size, size)), 0, 255).astype(np.uint8)
+    label = np.zeros((size, size), np.uint8)
+    original = conditions.settings("ovary")
+    error, record = {}, {}
+    for grains in (0.0, 2.0):
+        settings = dataclasses.replace(original, image_smoothing_grains={"background": 0.25},
+                                       image_refinement_grains=grains)
+        monkeypatch.setattr(conditions, "settings", lambda organ, settings=settings: settings)
+        ds = phantom.mask_sample(label, grid, ["background"], "ovary", seed=1, sample_id="flat", device="cpu",
+                                 progress=False, per_cell=4.0, condition="mask+image", image=reference, engine="fast")
+        error[grains] = ds["image"].values[0][inside].astype(float).mean() - reference[inside].mean()
+        record[grains] = imageset.params_of(ds)["side"].get("refinement")
+    assert error[0.0] > 5 and abs(error[2.0]) < 0.6 * error[0.0]
+    assert record[0.0] is None
+    assert record[2.0]["engine"] == "fast" and record[2.0]["grains"] == {"background": 2.0}
+    assert record[2.0]["mean_correction_db"]["background"] < 0
 
 
 def test_each_class_map_is_smoothed_at_its_own_grains_and_a_missing_class_is_named(monkeypatch):
