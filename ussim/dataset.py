@@ -156,6 +156,14 @@ def run(organ: str, n: int, out: Path, *, seed: int = 0, size: int = 256, probe:
     folder.mkdir(exist_ok=True)
     todo = [s for s in shards if not is_complete(folder / s.name)]
     try:
+        if todo and scheduler is None and engine == "fast":
+            # DECISION: the PSF bank is measured here, with every core, before the local workers start:
+            # a worker has cores / workers numba threads, and the first to need the bank measured it
+            # alone while the others waited on its lock (the ovary's: about 190 s on one of 2 cores
+            # against 95 s on both; the demo without real data spent 230 s on its image sets).
+            # The workers then read it from the disk cache. A remote cluster's workers measure their own.
+            phantom.warm_up_random(organ, size=size, probe_name=probe, device=device, per_cell=per_cell,
+                                   engine=engine)
         if todo:
             _compute(todo, folder, device=device, workers=workers, scheduler=scheduler,
                      done=len(shards) - len(todo), total=len(shards), progress=progress)

@@ -176,6 +176,18 @@ def random_sample(organ: str, *, seed: int, size: int = 256, probe_name: str | N
                    timing(device, warmed=warm))
 
 
+def warm_up_random(organ: str, *, size: int = 256, probe_name: str | None = None, device: str = "auto",
+                   per_cell: float = scatter.SCATTERERS_PER_CELL, engine: str = "full") -> None:
+    """Pay the one-off set-up of random phantoms of `organ` at `size` in this process (warm_up on the
+    anatomy of seed 0): the fast engine's PSF bank, measured once and cached on disk, and numba's
+    compiled kernels."""
+    table = tissue.load(organ)
+    grid = display_grid(table, (size, size))
+    label, _ = GENERATORS[organ].draw(grid.x, grid.z, np.random.default_rng(0))
+    warm_up(label, grid, GENERATORS[organ].CLASS_NAMES, table, probes.load(probe_name or table.probe), device=device,
+            per_cell=per_cell, engine=engine)
+
+
 def mask_sample(label, grid: scan.DisplayGrid, class_names, organ: str, *, seed: int, sample_id: str,
                 probe_name: str | None = None, device: str = "auto", progress: bool = True,
                 per_cell: float = scatter.SCATTERERS_PER_CELL, warm: bool = True, condition: str = "mask",

@@ -111,3 +111,24 @@ def test_a_killed_run_resumes_to_exactly_the_uninterrupted_result(capsys, tmp_pa
         one = phantom.random_sample("ivus", seed=2, size=48, per_cell=1.0, device="cpu", progress=False,
                                     engine=params["dataset"]["engine"])
         assert np.array_equal(one["image"].values[0], resumed["image"].values[2])
+
+
+def test_a_local_fast_dataset_pays_the_set_up_in_the_calling_process_before_its_workers(tmp_path, monkeypatch):
+    """The PSF bank is measured by the caller with every core, not by the first worker on its share
+    of them while the others wait on its lock; a remote cluster's workers and the full engine have
+    no bank to share from here."""
+    calls = []
+    monkeypatch.setattr(phantom, "warm_up_random", lambda organ, **options: calls.append(("warm", organ,
+                                                                                        options["engine"])))
+
+    def compute(todo, folder, **options):
+        calls.append(("workers", options["scheduler"]))
+        raise RuntimeError("no workers in this test")
+    monkeypatch.setattr(dataset, "_compute", compute)
+    for options, expected in (({}, [("warm", "ivus", "fast"), ("workers", None)]),
+                              ({"engine": "full"}, [("workers", None)]),
+                              ({"scheduler": "tcp://127.0.0.1:1"}, [("workers", "tcp://127.0.0.1:1")])):
+        calls.clear()
+        with pytest.raises(RuntimeError, match="no workers"):
+            dataset.run("ivus", 2, tmp_path / "set.h5", progress=False, **options)
+        assert calls == expected
