@@ -227,9 +227,10 @@ def mask_sample(label, grid: scan.DisplayGrid, class_names, organ: str, *, seed:
             flat_fields(label, class_names, table, grid, level, device, per_cell, engine)
             if level.image_noise == "simulated":
                 noise_field_db(table, probes.load(table.probe), grid, device, per_cell, engine)
-            if level.refined() and engine != REFINEMENT_ENGINE:
+            if level.refined() and engine != REFINEMENT_ENGINE:  # the check's first image and its fields
                 warm_up(label, grid, class_names, table, probe, device=device, per_cell=per_cell,
                         engine=REFINEMENT_ENGINE)
+                flat_fields(label, class_names, table, grid, level, device, per_cell, REFINEMENT_ENGINE)
     start = time.perf_counter()
     side, facts = side_of(label, grid, class_names, table, condition=condition, sketch=sketch, image=image,
                           source=source, device=device, per_cell=per_cell, engine=engine)
@@ -306,20 +307,20 @@ def refined_side(side: side_scatterers.Side, image, label, grid: scan.DisplayGri
                  per_cell: float) -> tuple[side_scatterers.Side, dict]:
     """`side` (mask+image) with its map corrected by one image of it (REFINEMENT_ENGINE, the sample's
     own scatterers and noise: `seed`): by side_scatterers.refinement_db of the reference `image`
-    against that image, each class at its image_refinement_grains; and what was corrected, the mean
-    correction (dB) over each class's echo-bearing pixels."""
+    against that image, each class at its image_refinement_grains, where the map applies
+    (side.region); and what was corrected, the mean correction (dB) of each class corrected."""
     first = simulate_mask(label, grid, class_names, table, probe, seed=seed, device=device, progress=False,
                           per_cell=per_cell, side=side, engine=REFINEMENT_ENGINE).bmode
     levels = [refinement_levels_db(gray, label, class_names, table, grid, grain_px, device, per_cell)
               for gray in (image, first)]
-    correction = side_scatterers.refinement_db(*levels)
+    corrected = side.region & np.isfinite(levels[0]) & np.isfinite(levels[1])
+    correction = np.where(corrected, side_scatterers.refinement_db(*levels), 0.0)
     level = conditions.settings(table.organ)
-    refined = {class_names[i]: level.refinement_grains(class_names[i]) for i in np.unique(label)}
-    mean_db = {name: round(float(correction[(label == i) & np.isfinite(levels[0])].mean()), 3)
-               for i, name in zip(np.unique(label), refined, strict=True)
-               if refined[name] > 0 and np.isfinite(levels[0][label == i]).any()}
+    mean_db = {class_names[i]: round(float(correction[corrected & (label == i)].mean()), 3)
+               for i in np.unique(label) if (corrected & (label == i)).any()}
     return (dataclasses.replace(side, power_db=side.power_db + correction),
-            {"grains": refined, "engine": REFINEMENT_ENGINE, "mean_correction_db": mean_db})
+            {"grains": {class_names[i]: level.refinement_grains(class_names[i]) for i in np.unique(label)},
+             "engine": REFINEMENT_ENGINE, "mean_correction_db": mean_db})
 
 
 def refinement_levels_db(gray, label, class_names, table: tissue.TissueTable, grid: scan.DisplayGrid, grain_px,
