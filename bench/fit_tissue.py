@@ -36,7 +36,9 @@ TEXTURE_LENGTH_WEIGHT (0.1) x squared relative error
 of the texture size (ussim.measure.texture_length_px, rows and columns) + SKEW_WEIGHT (0.05) x squared
 error of the local skewness (realism_measures.pooled_local_skewness: bright grains or dark holes) +
 LAYER_WEIGHT (1.0) x squared relative error of the mean gray inside each of the class's boundary
-layers (`layer_mm`, where ussim.anatomy draws them), averaged over classes; minimised by Powell's method
+layers (`layer_mm`, where ussim.anatomy draws them) + CONTRAST_WEIGHT (1.0) x the squared errors, in
+hundreds of gray, of the mean and the spread over the frames of how each class but the first stands
+against its surroundings (realism_measures.surroundings_contrast), averaged over classes; minimised by Powell's method
 (scipy.optimize) within bounds and an evaluation budget.
 
     python bench/fit_tissue.py [--organ ivus|ovary|both] [--frames 36] [--fit-frames 8] [--budget 300]
@@ -101,6 +103,15 @@ SKEW_WEIGHT = 0.05
 # the ovary read 15-30 gray brighter than the simulated one, bench/RESULTS.md). IVUS's layers were
 # fitted before the term and have not been refitted with it.
 LAYER_WEIGHT = 1.0
+# DECISION (2026-12-05, issue 15): each class but the first (the background the others lie in) against
+# its surroundings, frame by frame (realism_measures.surroundings_contrast): the mean and the spread
+# over the frames of its mean gray less that of the tissue within 25 px of it, each error in
+# hundreds of gray, squared, weighs 1.0 (a 10-gray error costs 0.01, as the layer term's 10 %).
+# Pooled histograms leave it free: the fit without it made the simulated ovaries stand out from
+# their surroundings twice as dark as the real ones on the tuning frames (-44.5 against -23.3 gray;
+# bench/RESULTS.md, "`mask`: each ovary against its own surroundings").
+CONTRAST_WEIGHT = 1.0
+CONTRAST_GRAY = 100.0
 # DECISION: bounds (dB) of the fitted values around the table's start; wide enough that the
 # optimum lay inside them in every run, narrow enough that Powell's line searches stay short.
 # The texture level stays above 0.1 dB: at 0 the class draws no texture noise, and the fields of
@@ -393,6 +404,19 @@ def objective_parts(real, simulated, labels, names, cache=None, layers=None):
                        "texture_length_error": [float(g) for g in length], "skewness_error": float(skew),
                        "cost": js + GRAIN_WEIGHT * float(np.mean(grain ** 2)) + TEXTURE_WEIGHT * float(np.mean(texture ** 2))
                                + TEXTURE_LENGTH_WEIGHT * float(np.mean(length ** 2)) + skew_cost}
+    for index, name in enumerate(names):
+        if index == 0 or name not in parts:
+            continue
+        if ("contrast", name) not in cache:
+            masks = measures.surroundings_masks(labels, index, measures.footprint(real))
+            values = measures.frame_contrasts(real, masks)
+            cache[("contrast", name)] = (masks, values.mean() if values.size else np.nan, values.std() if values.size else np.nan)
+        masks, real_mean, real_spread = cache[("contrast", name)]
+        if masks:
+            values = measures.frame_contrasts(simulated, masks)
+            errors = [(values.mean() - real_mean) / CONTRAST_GRAY, (values.std() - real_spread) / CONTRAST_GRAY]
+            parts[name]["contrast_error_gray"] = [round(float(e * CONTRAST_GRAY), 2) for e in errors]
+            parts[name]["cost"] += CONTRAST_WEIGHT * float(np.sum(np.square(errors)))
     for key, inside in (layers or {}).items():
         name = key.split(" from ")[0]
         if name in parts and inside.any():

@@ -168,6 +168,7 @@ class Reference:
         self.speckle = speckle_values(self.speckle_interval)
         self.skewness = skewnesses(images, labels, names, fov, seed)
         self.texture_size = texture_sizes(images, labels, names, fov)
+        self.contrast = contrasts(images, labels, names, fov, seed)
 
     def against(self, label: str, images: np.ndarray, labels: np.ndarray, seconds=None) -> dict:
         from compare.metrics import fid, frd
@@ -188,6 +189,7 @@ class Reference:
                "speckle_px_interval": speckle,
                "texture_px": texture_sizes(images, labels, self.names, self.fov),
                "local_skewness": skewnesses(images, labels, self.names, self.fov, self.seed),
+               "surroundings_contrast": contrasts(images, labels, self.names, self.fov, self.seed),
                "c2st": measures.classifier_test(self.images, images, self.fov, self.seed)}
         if self.with_frd:
             other = radiomic_features(images)
@@ -199,6 +201,7 @@ class Reference:
         row["reference_speckle_px_interval"] = self.speckle_interval
         row["reference_texture_px"] = self.texture_size
         row["reference_local_skewness"] = self.skewness
+        row["reference_surroundings_contrast"] = self.contrast
         row["measure_seconds"] = round(time.perf_counter() - start, 1)
         print(f"  {label}: C2ST {row['c2st']['accuracy']:.3f}, JS " +
               ", ".join(f"{n} {v['value']:.3f}" for n, v in row["js"].items()), flush=True)
@@ -237,6 +240,13 @@ def speckle_values(intervals: dict) -> dict:
 def skewnesses(images, labels, names, fov, seed) -> dict:
     """Per class, inside the field of view: realism_measures.local_skewness with its interval."""
     return {name: measures.local_skewness(images, (labels == c) & fov, seed) for c, name in enumerate(names)}
+
+
+def contrasts(images, labels, names, fov, seed) -> dict:
+    """Per class but the first (the background every other lies in), inside the field of view:
+    realism_measures.surroundings_contrast (gray, its mean over frames with its interval)."""
+    return {name: measures.surroundings_contrast(images, labels, c, fov, seed)
+            for c, name in enumerate(names) if c > 0}
 
 
 def texture_sizes(images, labels, names, fov) -> dict:
@@ -327,6 +337,12 @@ def interval(entry: dict, digits: int = 3) -> str:
     return f"{entry['value']:.{digits}f} [{entry['low']:.{digits}f}, {entry['high']:.{digits}f}]"
 
 
+def contrast_cell(entry: dict) -> str:
+    """A class against its surroundings: the mean over frames with its interval, and the spread
+    between frames (reports written before the measure existed: '–')."""
+    return "–" if not entry.get("frames") else f"{interval(entry, 1)} (sd {entry['std']:.1f})"
+
+
 def speckle_cell(row: dict, key: str, name: str) -> str:
     """along × across (px), each with its interval where the row has them (reports written before
     the widths were pooled over images hold the widths alone)."""
@@ -345,8 +361,9 @@ def markdown(report: dict) -> str:
                   "| set | vs | n | " + " | ".join(f"JS {n}" for n in names) + " | FID[texture-v1] | FRD v1 | "
                   + " | ".join(f"speckle {n} (px)" for n in names) + " | "
                   + " | ".join(f"texture {n} (px)" for n in names) + " | "
-                  + " | ".join(f"local skewness {n}" for n in names) + " | C2ST accuracy |",
-                  "|" + " --- |" * (6 + 4 * len(names))]
+                  + " | ".join(f"local skewness {n}" for n in names) + " | "
+                  + " | ".join(f"{n} against its surroundings (gray)" for n in names[1:]) + " | C2ST accuracy |",
+                  "|" + " --- |" * (6 + 5 * len(names) - 1)]
         for row in result["rows"]:
             c2st = row["c2st"]
             lines.append(f"| {row['set']} | {row['reference'].split(' (')[0]} | {row['images']} | "
@@ -356,7 +373,8 @@ def markdown(report: dict) -> str:
                          + " | ".join(speckle_cell(row, "speckle_px", n) for n in names) + " | "
                          + " | ".join("{:.1f} × {:.1f}".format(*row.get("texture_px", {}).get(n, [np.nan] * 2))
                                       for n in names) + " | "
-                         + " | ".join(interval(row.get("local_skewness", {}).get(n, {}), 2) for n in names)
+                         + " | ".join(interval(row.get("local_skewness", {}).get(n, {}), 2) for n in names) + " | "
+                         + " | ".join(contrast_cell(row.get("surroundings_contrast", {}).get(n, {})) for n in names[1:])
                          + f" | {c2st['accuracy']:.3f} [{c2st['low']:.3f}, {c2st['high']:.3f}] |")
         real = next(r for r in result["rows"] if r["set"].startswith("real floor"))
         lines += ["", "Speckle size of the held-out real frames (along × across the beam, px): "
@@ -364,7 +382,9 @@ def markdown(report: dict) -> str:
                   + "; texture size (rows × columns, px): "
                   + ", ".join("{} {:.1f} × {:.1f}".format(n, *v) for n, v in real.get("reference_texture_px", {}).items())
                   + "; local skewness: " + ", ".join(f"{n} {interval(v, 2)}" for n, v in
-                                                      real.get("reference_local_skewness", {}).items()),
+                                                      real.get("reference_local_skewness", {}).items())
+                  + "; each class against its surroundings (gray): "
+                  + ", ".join(f"{n} {contrast_cell(v)}" for n, v in real.get("reference_surroundings_contrast", {}).items()),
                   ""]
     return "\n".join(lines)
 

@@ -1,5 +1,6 @@
 """The tissue fit's objective (bench/fit_tissue.py): its local-skewness term tells bright grains, its
-layer term a boundary layer of the wrong brightness."""
+layer term a boundary layer of the wrong brightness, its contrast term a class that stands out from
+its surroundings more than the real one."""
 
 import sys
 from pathlib import Path
@@ -115,3 +116,28 @@ def test_follicles_are_drawn_at_the_rate_the_detector_sees_in_the_real_frames(mo
     first = result["steps"][0]
     assert first["drawn"]["inclusions_per_cm2"] == round(float(seen["inclusions_per_cm2"]), 3)
     assert first["detected"]["inclusions_per_cm2"] < 0.7 * seen["inclusions_per_cm2"]
+
+
+def test_the_contrast_term_costs_a_disc_darker_against_its_surroundings_than_the_real_one():
+    """Real frames: a disc 30 gray darker than the tissue around it. A simulation with the same
+    contrast costs nothing in the term; one 20 gray darker costs CONTRAST_WEIGHT x 0.2^2 more. The
+    disc's own histogram moves too, but the term is what tells the contrast (reported in gray)."""
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[:96, :96]
+    label = ((yy - 48) ** 2 + (xx - 48) ** 2 < 15 ** 2).astype(np.uint8)
+    labels = np.stack([label] * 6)
+
+    shown = np.zeros((96, 96), bool)
+    shown[8:-8, 8:-8] = True  # a field of view with the scanner's black fill around it
+
+    def frames(disc):
+        return np.where(shown, np.clip([np.where(label == 1, disc, 90) + rng.normal(0, 8, (96, 96))
+                                        for _ in range(6)], 1, 254), 0).astype(np.uint8)
+    real = frames(60)
+    same = fit_tissue.objective_parts(real, frames(60), labels, ["background", "disc"])["disc"]
+    darker = fit_tissue.objective_parts(real, frames(40), labels, ["background", "disc"])["disc"]
+    assert abs(same["contrast_error_gray"][0]) < 1 and abs(darker["contrast_error_gray"][0] + 20) < 1
+    assert "contrast_error_gray" not in fit_tissue.objective_parts(real, frames(60), labels, ["background", "disc"])[
+        "background"]
+    term = fit_tissue.CONTRAST_WEIGHT * (20 / fit_tissue.CONTRAST_GRAY) ** 2
+    assert darker["cost"] - same["cost"] > 0.9 * term

@@ -166,3 +166,31 @@ def test_speckle_size_pools_the_images_so_a_small_region_does_not_lead():
     for axis, value in zip(("along", "across"), pooled, strict=True):
         assert sized[axis]["value"] == pytest.approx(value)
         assert sized[axis]["low"] <= value <= sized[axis]["high"]
+
+
+def test_surroundings_contrast_sees_per_frame_what_pooled_histograms_do_not():
+    """A disc 40 gray darker than the tissue around it reads -40. Two sets with the same pooled class
+    histograms: discs that stand out (40 in 80, then 80 in 40) and discs like their surroundings
+    (40 in 40, then 80 in 80) read the same mean, 0, and spreads of 40 against 0. A frame whose disc
+    lies outside the field of view is left out."""
+    size, rng = 96, np.random.default_rng(0)
+    yy, xx = np.mgrid[:size, :size]
+    label = ((yy - 48) ** 2 + (xx - 48) ** 2 < 15 ** 2).astype(np.uint8)
+    labels, fov = np.stack([label] * 8), np.ones((size, size), bool)
+
+    def frames(pairs):
+        return np.clip([np.where(label == 1, disc, around) + rng.normal(0, 3, (size, size))
+                        for disc, around in pairs], 0, 255).astype(np.uint8)
+    darker = frames([(40, 80)] * 8)
+    standing_out, alike = frames([(40, 80), (80, 40)] * 4), frames([(40, 40), (80, 80)] * 4)
+    pooled = [measures.class_histograms(images, labels, 2).sum(axis=0) for images in (standing_out, alike)]
+    pooled = [counts / counts.sum(axis=1, keepdims=True) for counts in pooled]
+    assert np.abs(pooled[0] - pooled[1]).max() < 0.01
+    dark = measures.surroundings_contrast(darker, labels, 1, fov)
+    assert abs(dark["value"] + 40) < 1 and dark["low"] <= dark["value"] <= dark["high"] and dark["frames"] == 8
+    spread, flat = (measures.surroundings_contrast(images, labels, 1, fov) for images in (standing_out, alike))
+    assert abs(spread["value"]) < 1 and abs(flat["value"]) < 1
+    assert abs(spread["std"] - 40) < 1 and flat["std"] < 1
+    outside = fov.copy()
+    outside[30:66, 30:66] = False
+    assert measures.surroundings_contrast(darker, labels, 1, outside)["frames"] == 0
