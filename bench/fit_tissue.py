@@ -410,7 +410,7 @@ def objective_parts(real, simulated, labels, names, cache=None, layers=None):
         if ("contrast", name) not in cache:
             masks = measures.surroundings_masks(labels, index, measures.footprint(real))
             values = measures.frame_contrasts(real, masks)
-            cache[("contrast", name)] = (masks, values.mean() if values.size else np.nan, values.std() if values.size else np.nan)
+            cache[("contrast", name)] = (masks, *((values.mean(), values.std()) if values.size else (np.nan, np.nan)))
         masks, real_mean, real_spread = cache[("contrast", name)]
         if masks:
             values = measures.frame_contrasts(simulated, masks)

@@ -217,18 +217,21 @@ def echogenicity_map_db(image: np.ndarray, label: np.ndarray, flat_db: np.ndarra
     return level - flat_db + excess_db
 
 
-def class_mean_gray(gray: np.ndarray, region: np.ndarray, echo: np.ndarray, grain_px, smoothing: float) -> np.ndarray:
+def class_mean_gray(gray: np.ndarray, region: np.ndarray, echo: np.ndarray, grain_px,
+                    smoothing: float) -> np.ndarray:
     """`gray` averaged over a Gaussian of `smoothing` speckle grains per axis (`grain_px`, rows and
     columns) within `region` (one class) over its echo-bearing pixels `echo` only (normalised
     convolution); NaN outside `region` and where no echo-bearing pixel of it lies near."""
     sigma = (smoothing * grain_px[0], smoothing * grain_px[1])
     inside = (np.asarray(region, bool) & echo).astype(np.float64)
     weight = ndimage.gaussian_filter(inside, sigma, mode="nearest")
-    own = ndimage.gaussian_filter(np.asarray(gray, np.float64) * inside, sigma, mode="nearest") / np.maximum(weight, 1e-12)
+    own = ndimage.gaussian_filter(np.asarray(gray, np.float64) * inside, sigma, mode="nearest")
+    own /= np.maximum(weight, 1e-12)
     return np.where(np.asarray(region, bool) & (weight > 1e-6), own, np.nan)
 
 
-def shown_level_db(mean_gray: np.ndarray, chain: display.DisplayChain, spread_db: np.ndarray | None = None) -> np.ndarray:
+def shown_level_db(mean_gray: np.ndarray, chain: display.DisplayChain,
+                   spread_db: np.ndarray | None = None) -> np.ndarray:
     """The displayed mean log level (dB, gain and TGC in) at which speckle spreading as `spread_db`
     shows `mean_gray` on average (expected_gray_curve inverted; NaN stays NaN)."""
     levels, curve = expected_gray_curve(chain, spread_db)
