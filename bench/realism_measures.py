@@ -260,7 +260,7 @@ def surroundings_contrast(images: np.ndarray, labels: np.ndarray, index: int, fo
     if not values.size:
         return {"value": float("nan"), "low": float("nan"), "high": float("nan"), "std": float("nan"), "frames": 0}
     means = values[np.random.default_rng(seed).integers(len(values), size=(REPLICATES, len(values)))].mean(axis=1)
-    low, high = np.percentile(means, [2.5, 97.5])
+    low, high, _ = bootstrap.percentile_interval(means)
     return {"value": float(values.mean()), "low": float(low), "high": float(high), "std": float(values.std()),
             "frames": int(len(values))}
 

@@ -159,8 +159,8 @@ def run(organ: str, n: int, out: Path, *, seed: int = 0, size: int = 256, probe:
         if todo and scheduler is None and engine == "fast":
             # DECISION: the PSF bank is measured here, with every core, before the local workers start:
             # a worker has cores / workers numba threads, and the first to need the bank measured it
-            # alone while the others waited on its lock (the ovary's: about 190 s on one of 2 cores
-            # against 95 s on both; the demo without real data spent 230 s on its image sets).
+            # alone while the others waited on its lock (26 ovary anatomies from an empty cache on 2
+            # cores: 213.6 s so, 119.9 s with the bank measured here; bench/RESULTS.md).
             # The workers then read it from the disk cache. A remote cluster's workers measure their own.
             phantom.warm_up_random(organ, size=size, probe_name=probe, device=device, per_cell=per_cell,
                                    engine=engine)

@@ -311,11 +311,15 @@ def refined_side(side: side_scatterers.Side, image, label, grid: scan.DisplayGri
     (side.region); and what was corrected, the mean correction (dB) of each class corrected."""
     first = simulate_mask(label, grid, class_names, table, probe, seed=seed, device=device, progress=False,
                           per_cell=per_cell, side=side, engine=REFINEMENT_ENGINE).bmode
-    levels = [refinement_levels_db(gray, label, class_names, table, grid, grain_px, device, per_cell)
+    level = conditions.settings(table.organ)
+    chain = display.load(table.imaging.get("display_chain", table.organ))
+    spreads = {name: displayed_spread_db(facts) for name, (_, facts) in
+               flat_fields(label, class_names, table, grid, level, device, per_cell, REFINEMENT_ENGINE).items()}
+    echo = np.isfinite(display.gray_to_level_db(np.zeros(label.shape), chain, grid))
+    levels = [refinement_levels_db(gray, label, class_names, level, chain, spreads, echo, grain_px)
               for gray in (image, first)]
     corrected = side.region & np.isfinite(levels[0]) & np.isfinite(levels[1])
     correction = np.where(corrected, side_scatterers.refinement_db(*levels), 0.0)
-    level = conditions.settings(table.organ)
     mean_db = {class_names[i]: round(float(correction[corrected & (label == i)].mean()), 3)
                for i in np.unique(label) if (corrected & (label == i)).any()}
     return (dataclasses.replace(side, power_db=side.power_db + correction),
@@ -323,12 +327,13 @@ def refined_side(side: side_scatterers.Side, image, label, grid: scan.DisplayGri
              "engine": REFINEMENT_ENGINE, "mean_correction_db": mean_db})
 
 
-def refinement_levels_db(gray, label, class_names, table: tissue.TissueTable, grid: scan.DisplayGrid, grain_px,
-                         device: str, per_cell: float) -> np.ndarray:
+def refinement_levels_db(gray, label, class_names, level: conditions.Settings, chain: display.DisplayChain,
+                         spreads: dict, echo: np.ndarray, grain_px) -> np.ndarray:
     """Per pixel, the displayed mean log level at which its class's scatterers beneath a mask+image
-    map show `gray` averaged over the class at its image_refinement_grains
-    (side_scatterers.class_mean_gray, shown_level_db with the class's flat field's spread); NaN in
-    the classes not refined and where no echo-bearing pixel lies near.
+    map show `gray` averaged over the class's echo-bearing pixels (`echo`) at its
+    image_refinement_grains (side_scatterers.class_mean_gray, shown_level_db through `chain` with the
+    class's flat-field spread of `spreads`); NaN in the classes not refined and where no
+    echo-bearing pixel lies near.
 
     DECISION: the two images are compared in displayed level, receiver noise included. Compared in
     echoes alone (the noise's power taken out of both, as the map is made), the check corrected
@@ -336,16 +341,12 @@ def refinement_levels_db(gray, label, class_names, table: tissue.TissueTable, gr
     +18 dB) and the ovary tuning frames' background came back worse (JS 0.0224 against 0.0184, mean
     +4.8 gray against +3.8): a small error of a noisy mean is a large one in the echoes beneath it.
     In displayed level a region near the noise is corrected by less than it needs, never by more."""
-    level = conditions.settings(table.organ)
-    chain = display.load(table.imaging.get("display_chain", table.organ))
-    fields = flat_fields(label, class_names, table, grid, level, device, per_cell, REFINEMENT_ENGINE)
-    echo = np.isfinite(display.gray_to_level_db(np.zeros(label.shape), chain, grid))
     levels = np.full(label.shape, np.nan)
     for index in np.unique(label):
         grains = level.refinement_grains(class_names[index])
         if grains > 0:
             mean_gray = side_scatterers.class_mean_gray(gray, label == index, echo, grain_px, grains)
-            shown = side_scatterers.shown_level_db(mean_gray, chain, displayed_spread_db(fields[class_names[index]][1]))
+            shown = side_scatterers.shown_level_db(mean_gray, chain, spreads[class_names[index]])
             levels = np.where(label == index, shown, levels)
     return levels
 

@@ -309,8 +309,8 @@ def test_a_bad_image_scatterers_value_is_refused_in_one_line(monkeypatch):
 def test_a_bad_strong_offset_is_refused_in_one_line(monkeypatch, scatterers, offset, message):
     from ussim import presets
     read = presets.read
-    monkeypatch.setattr(presets, "read",
-                        lambda *a: {**read(*a), "conditions": conditions_table(image_scatterers=scatterers, image_strong_offset_db=offset)})
+    table = conditions_table(image_scatterers=scatterers, image_strong_offset_db=offset)
+    monkeypatch.setattr(presets, "read", lambda *a: {**read(*a), "conditions": table})
     with pytest.raises(UsageError, match=re.escape(message)) as error:
         conditions.settings("ovary")
     assert "\n" not in str(error.value)
