@@ -13,13 +13,14 @@ app.demo.sets.OVARY_IMPORT; IVUS: the dmolony pullback). Steps:
    grid must be the measured one (within GEOMETRY_TOLERANCE), or the script stops and says so. IVUS: the
    outside fill (the mode beyond r = 128 px), the field-of-view radius, the catheter disk and ring.
 2. the tuning masks simulated on that grid (envelope kept physical), then the gain, TGC points and
-   the gray-map knots that match the gray-level histogram and the mean-gray-versus-depth profile of
-   the background class (ovary `background`, IVUS `outside_EEM`) inside the field of view
-   (scipy.optimize.minimize, Powell).
+   the gray-map knots that match the gray-level histogram, the mean-gray-versus-depth profile and
+   the share of dark pixels versus depth of the background class (ovary `background`, IVUS
+   `outside_EEM`) inside the field of view (scipy.optimize.minimize, Powell).
 3. per-class JS (base 2, 256 bins) of the fitted chain on the tuning AND held-out frames.
 
     python bench/fit_display.py --organ ovary|ivus [--frames 36] [--out bench/out] [--engine full|fast]
-                                [--tuning-only] [--fit-smoothing | --fit-despeckle | --fit-exam-spread]
+                                [--tuning-only] [--fit-smoothing | --fit-despeckle | --fit-exam-spread |
+                                                 --fit-noise=-50,-56,-62]
                                 [--condition mask|mask+image] [--image-frames 12] [--flat]
 
 `--engine fast` simulates with ussim's fast engine (PSF convolution, ussim.fast) instead of the full
@@ -27,7 +28,9 @@ one; `--tuning-only` simulates the tuning frames alone (half the cost: no held-o
 bench/realism.py measures the held-out frames). `--fit-despeckle` fits a speckle-reduction strength
 per TGC depth, at `--condition mask` on the tuning masks' simulations, at `mask+image` on frames
 simulated from their own images (then the gray map at mask); with `--flat`, one strength for every
-depth, fitted to the polar speckle size and the fine contrast of each class.
+depth, fitted to the polar speckle size and the fine contrast of each class. `--fit-noise` scans the
+receiver noise level: the tuning frames simulated at each, the gray map refitted for each, the
+level of least error kept.
 
 It prints JSON; put the values into data/organs/<organ>.toml ([display], [display_chain]).
 """
@@ -44,6 +47,7 @@ from pathlib import Path
 
 import numpy as np
 from scipy import ndimage, optimize, signal
+from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import realism_measures as measures  # noqa: E402
@@ -60,6 +64,15 @@ CONTENT_WINDOW_PX, CONTENT_GRAY = 7, 6
 NEAR_FIELD_MM = {"ovary": 3.0, "ivus": 0.0}
 PROFILE_BIN_MM = 2.0
 PROFILE_WEIGHT = 10.0      # DECISION: (gray / 255)^2 of the depth profile weighed 10x: about as JS
+# DECISION: the share of the background's pixels darker than DARK_GRAY in each depth bin is matched
+# as well (the dark-floor profile, weight DARK_WEIGHT on its squared error). The mean profile and the
+# histogram alone were met by a receiver noise that filled the far field: at noise_db -50 the tissue
+# alone read 5 gray at 51-59 mm against the real 44, and the noise's narrow floor left 1-3 % of the
+# background below 10 gray at 17-42 mm against the real 7-8 % (tuning frames, every other of 0-35;
+# bench/RESULTS.md, "The far field was receiver noise"). 12 gray is the real frames' tenth
+# percentile there; an error of 0.05 in every bin costs 0.01, as a JS of 0.01 does.
+DARK_GRAY = 12
+DARK_WEIGHT = 4.0
 TGC_DEPTHS = 4             # TGC control points, evenly from the face to the deepest imaged pixel
 KNOTS = 8                  # gray-map knots
 MIN_KNOT_STEP = 1e-3       # gray between neighbouring knots at least (the map must stay invertible)
@@ -269,10 +282,11 @@ def with_map(chain, gain, tgc, knots_gray):
 
 
 def fit_gray_map(envelopes, references, real_images, labels, background, grid, chain,
-                 near_field_mm: float, seeds) -> display.DisplayChain:
-    """Gain, TGC points and gray-map knots matching the background class's gray histogram and
-    mean gray versus depth inside the field of view (minus the near field), on these frames (seeded
-    by `seeds`: each with its exam's gain, as `rendered`)."""
+                 near_field_mm: float, seeds, terms: dict | None = None) -> display.DisplayChain:
+    """Gain, TGC points and gray-map knots matching the background class's gray histogram, its
+    mean gray versus depth and its share of dark pixels versus depth inside the field of view (minus
+    the near field), on these frames (seeded by `seeds`: each with its exam's gain, as `rendered`).
+    `terms`, a dict, receives the fitted map's error term by term (map_error_terms)."""
     depth = display.depth_mm(grid, chain)
     used = display.field_of_view(grid, chain) & (depth > near_field_mm)
     pick = (labels == background) & used[None]
@@ -280,6 +294,7 @@ def fit_gray_map(envelopes, references, real_images, labels, background, grid, c
     bins = (depth[None].repeat(len(labels), 0)[pick] // PROFILE_BIN_MM).astype(int)
     counts = np.bincount(bins)
     real_profile = np.bincount(bins, real_values) / np.maximum(counts, 1)
+    real_dark = np.bincount(bins, real_values < DARK_GRAY) / np.maximum(counts, 1)
     inside = display.field_of_view(grid, chain)
     # the levels as display.level_db makes them before gain and TGC, the console's speckle reduction included
     levels = np.stack([display.despeckled(20 * np.log10(np.maximum(e, bmode.ENVELOPE_FLOOR) / r), inside, grid, chain)
@@ -298,9 +313,7 @@ def fit_gray_map(envelopes, references, real_images, labels, background, grid, c
         return images[pick]
 
     def loss(values):
-        simulated = np.clip(np.rint(values), 0, 255).astype(np.uint8)
-        profile = np.bincount(bins, values, minlength=counts.size) / np.maximum(counts, 1)
-        return js_divergence(real_values, simulated) + PROFILE_WEIGHT * np.mean(((profile - real_profile) / 255) ** 2)
+        return sum(map_error_terms(values, real_values, bins, counts, real_profile, real_dark).values())
 
     n_tgc = len(tgc_points)
     # stage 1: gain and TGC with the current knots; stage 2: the knots (as positive increments:
@@ -325,7 +338,22 @@ def fit_gray_map(envelopes, references, real_images, labels, background, grid, c
     stage2 = optimize.minimize(lambda p: loss(gray(gain, tgc, knots(p))),
                                start, method="Powell", options={"xtol": 0.01})
     result = with_map(chain, gain, tgc, knots(stage2.x))
+    if terms is not None:  # the fitted map's error, term by term, for a caller that compares fits
+        terms.update(map_error_terms(gray(gain, tgc, knots(stage2.x)), real_values, bins, counts, real_profile,
+                                     real_dark))
     return display.validate(result, "fitted chain")
+
+
+def map_error_terms(values, real_values, bins, counts, real_profile, real_dark) -> dict:
+    """The gray-map fit's error, term by term, of the background's simulated gray `values` (the
+    real ones', their depth bins and each bin's count, mean and dark share given): the histogram's
+    JS, the mean-gray profile's weighed squared error, the dark-floor profile's (DARK_WEIGHT)."""
+    simulated = np.clip(np.rint(values), 0, 255).astype(np.uint8)
+    profile = np.bincount(bins, values, minlength=counts.size) / np.maximum(counts, 1)
+    dark = np.bincount(bins, simulated < DARK_GRAY, minlength=counts.size) / np.maximum(counts, 1)
+    return {"js": js_divergence(real_values, simulated),
+            "profile": PROFILE_WEIGHT * float(np.mean(((profile - real_profile) / 255) ** 2)),
+            "dark": DARK_WEIGHT * float(np.mean((dark - real_dark) ** 2))}
 
 
 def js_per_class(real_images, simulated, labels, names) -> dict:
@@ -602,6 +630,59 @@ def fit_despeckle_flat(envelopes, references, real_images, labels, names, grid, 
     return current, summary
 
 
+def noise_levels(text: str) -> list[float]:
+    """--fit-noise's (or --floor-noise's) comma-separated levels in dB, each finite."""
+    try:
+        levels = [float(part) for part in text.split(",")]
+    except ValueError:
+        levels = []
+    if not levels or not all(np.isfinite(levels)):
+        raise argparse.ArgumentTypeError(f"'{text}' is not a comma-separated list of finite levels in dB, "
+                                         f"e.g. -50,-56,-62")
+    return levels
+
+
+def fit_noise(real, index, organ: str, grid, chain: display.DisplayChain, levels, floor_levels,
+              engine: str) -> dict:
+    """The receiver noise level (noise_db) among `levels` and the floor noise's (floor_noise_db,
+    ussim.simulate.floor_noise) among `floor_levels` (None: none) whose refitted gray map, gain and
+    TGC (fit_gray_map) match the background of the real frames `index` best, every pair tried; for
+    each pair its map's error term by term, per-class JS, and the background's dark share and mean
+    gray by depth zone (depth_zones) against the real ones. The chain of the kept pair comes with it.
+
+    DECISION: a scan, not a continuous optimiser: each level needs the frames simulated again (20-30 s
+    for 36 frames by the fast engine) and a gray-map fit, and the error is not smooth in the level
+    (the map's knots move between levels)."""
+    names = imageset.class_names_of(real)
+    real_images, labels = real["image"].values[index], real["label"].values[index]
+    near_field_mm = NEAR_FIELD_MM[organ]
+    _, zones = depth_zones(grid, chain, near_field_mm)
+    tried = []
+    pairs = [(level, floor) for level in levels for floor in floor_levels]
+    for level, floor in tqdm(pairs, desc="noise levels", unit="pair"):
+        envelopes, references, _ = simulate_frames(real, index, organ, grid, engine=engine, noise_db=level,
+                                                   floor_noise_db=floor)
+        terms: dict = {}
+        fitted = fit_gray_map(envelopes, references, real_images, labels, 0, grid, chain, near_field_mm, index,
+                              terms=terms)
+        images = rendered(envelopes, references, grid, fitted, index)
+        zone_rows = []
+        for zone in zones:
+            pick = (labels == 0) & zone[None]
+            zone_rows.append({"dark_real": round(float(np.mean(real_images[pick] < DARK_GRAY)), 4),
+                              "dark_simulated": round(float(np.mean(images[pick] < DARK_GRAY)), 4),
+                              "mean_real": round(float(real_images[pick].mean()), 1),
+                              "mean_simulated": round(float(images[pick].mean()), 1)})
+        tried.append({"noise_db": level, "floor_noise_db": floor, "error": round(sum(terms.values()), 5),
+                      "terms": {k: round(v, 5) for k, v in terms.items()},
+                      "js_tuning": js_per_class(real_images, images, labels, names),
+                      "background_by_depth_zone": zone_rows, "chain": fitted.as_dict()})
+    best = min(tried, key=lambda row: row["error"])
+    return {"levels": tried, "noise_db": best["noise_db"], "floor_noise_db": best["floor_noise_db"],
+            "chain": best["chain"], "dark_gray": DARK_GRAY,
+            "zones_mm": list(chain.tgc_mm)}
+
+
 def table_with_chain(organ: str, chain: display.DisplayChain, folder: Path) -> Path:
     """A copy of the organ's table whose speckle reduction is `chain`'s and whose imaging reads
     its own [display_chain] (folder/<organ>.toml), for simulations through a candidate chain."""
@@ -808,7 +889,17 @@ def main():
     one_part.add_argument("--fit-smoothing", action="store_true",
                         help="fit only the chain's smoothing_mm to the real speckle size on the tuning frames "
                              "(the table's chain otherwise as it is)")
+    one_part.add_argument("--fit-noise", type=noise_levels, metavar="DB,DB,...",
+                          help="fit only the receiver noise ([imaging] noise_db): simulate the tuning frames at each "
+                               "of these levels (dB re the display reference), refit the gray map, gain and TGC for "
+                               "each, and keep the level whose map matches best (histogram, mean and dark share "
+                               "versus depth of the background)")
+    parser.add_argument("--floor-noise", type=noise_levels, metavar="DB,DB,...",
+                        help="with --fit-noise: the floor noise's levels ([imaging] floor_noise_db, after the "
+                             "nominal TGC), each tried with every receiver level (default: the table's)")
     args = parser.parse_args()
+    if args.floor_noise and not args.fit_noise:
+        parser.error("--floor-noise applies to --fit-noise only")
     if args.condition != "mask" and not args.fit_despeckle:
         parser.error(f"--condition {args.condition} applies to --fit-despeckle only")
     if args.flat and not (args.fit_despeckle and args.condition == "mask"):
@@ -863,6 +954,12 @@ def main():
         return
     tuning = np.arange(len(splits["tuning"]))
     real_images, labels = real["image"].values[every], real["label"].values[every]
+    if args.fit_noise:
+        floors = args.floor_noise or [table.imaging.get("floor_noise_db")]
+        report["noise_fit"] = fit_noise(real, every[tuning], organ, grid, display.load(organ), args.fit_noise,
+                                        floors, args.engine)
+        print(json.dumps(report, indent=2))
+        return
     if args.fit_despeckle or args.fit_exam_spread:  # one part of the chain, the gray map refitted with it
         if args.fit_despeckle and args.condition == "mask+image":
             with tempfile.TemporaryDirectory() as folder:

@@ -24,7 +24,7 @@ gains; that is exact for every level above. The texture is the one non-level par
 same field (its noise redrawn from the generator state the anatomy kept) with the candidate
 level and lengths, divided by the simulated one, scales the beamformed echoes where they lie (a
 field coarser than speckle scales them locally), before the receiver noise (ussim.simulate.
-receiver_noise, whose level is fitted too when the table's [imaging] names one) is added. The script checks on one frame that the recombined image equals a full simulation,
+receiver_noise, whose level is fitted too with `--fit-noise`) is added. The script checks on one frame that the recombined image equals a full simulation,
 and finally simulates tuning and held-out frames in full with the fitted table.
 
 Objective, per class of the real masks, pooled over the fit frames: Jensen-Shannon divergence
@@ -123,9 +123,12 @@ BOUNDS = {"echogenicity_db": 15.0, "strong_db": (0.0, 30.0), "heterogeneity_db":
           "noise_db": 15.0}
 TEXTURE_KEYS = ("heterogeneity_db", "heterogeneity_mm", "heterogeneity_aspect")
 # DECISION: a follicle is a blob inside the ovary darker than gray 30 after a 1.5 px smoothing
-# (real follicles read 0-20, ovarian stroma 50-120 on the tuning frames) and at least 1.5 mm
-# across; smaller dark specks are speckle.
-FOLLICLE_GRAY, FOLLICLE_SMOOTH_PX, FOLLICLE_MIN_MM = 30, 1.5, 1.5
+# (real follicles read 0-20, ovarian stroma 50-120 on the tuning frames) and at least 3.08 mm
+# across, three to four speckle grains; smaller dark specks are speckle. 3.08 mm is the former
+# 1.5 mm times the depth marks' scale over the former one (2.054): 1.5 mm was 58 px there and 14 px,
+# about one grain, on the depth marks' scale, where single dark speckle cells counted (bench/
+# RESULTS.md, "Follicles on the depth marks' scale: what the detector counts").
+FOLLICLE_GRAY, FOLLICLE_SMOOTH_PX, FOLLICLE_MIN_MM = 30, 1.5, 3.08
 # DECISION: the sub-structures are drawn at the rate and sizes at which that detector finds in
 # their simulations what it finds in the real frames, not at the rate it reads off the real ones:
 # it misses follicles (blobs merged with their neighbours, lifted above gray 30 by the walls'
@@ -306,14 +309,15 @@ class Frame:
         lines = sum(gains[name] * lines for name, lines in self.lines.items())
         if texture_factor is not None:  # the echoes scaled where the texture changed, not the noise
             lines = lines * self.on_lines(texture_factor)
-        lines = lines + simulate.receiver_noise(lines.shape, settings, sim.params["settings"]["reference"])
+        lines = lines + simulate.line_noise(lines.shape, settings, sim.params["settings"]["reference"], self.probe)
         _, image_envelope = simulate.detect(lines, sim.beamformed.geometry, settings, self.probe, self.grid)
         return simulate.display_image(image_envelope, sim.beamformed.geometry, settings, self.grid,
                                       sim.params["settings"]["reference"])
 
 
-def parameters(table, names):
-    """The fitted parameters: (class, key, neighbour or None), start value, bounds."""
+def parameters(table, names, fit_noise: bool = False):
+    """The fitted parameters: (class, key, neighbour or None), start value, bounds; the receiver
+    noise's level among them with `fit_noise` (and a table that names one)."""
     found = []
     for name in names:
         t = table.classes[name]
@@ -325,7 +329,11 @@ def parameters(table, names):
         found += [((name, "layer_db", other), value) for other, value in t.layer_db.items()]
     for name, t in table.classes.items():  # interfaces, also those of sub-structure classes
         found += [((name, "interface_db", other), value) for other, value in t.interface_db.items()]
-    if table.imaging.get("noise_db") is not None:  # the receiver noise, one level for the organ
+    # DECISION: the receiver noise is kept at the table's by default. Fitted here, against pooled
+    # histograms, it filled the far field where the echoes had faded (noise_db -50: the tissue alone
+    # read 5 gray at 51-59 mm against the real 44); bench/fit_display.py --fit-noise fits it with the
+    # gray map against the dark share by depth (bench/RESULTS.md, "The far field was receiver noise").
+    if fit_noise and table.imaging.get("noise_db") is not None:  # one level for the organ
         found.append((("imaging", "noise_db", None), float(table.imaging["noise_db"])))
     bounds = []
     for (_, key, _), value in found:
@@ -427,7 +435,7 @@ def objective_parts(real, simulated, labels, names, cache=None, layers=None):
 
 
 def fit(organ: str, frames: int, fit_frames: int, budget: int, per_cell: float, out: Path,
-        engine: str = "full", engine_check: bool = True) -> dict:
+        engine: str = "full", engine_check: bool = True, fit_noise: bool = False) -> dict:
     real, labels, names, grid, table, tuning = load_real(organ, frames)
     probe = probes.load(table.probe)
     result = {"organ": organ, "tuning_frames": [0, tuning - 1], "held_out_frames": [tuning, len(real) - 1],
@@ -442,7 +450,7 @@ def fit(organ: str, frames: int, fit_frames: int, budget: int, per_cell: float, 
         fits.append(Frame(labels[i], grid, names, table, probe, seed=i, per_cell=per_cell, engine=engine))
         print(f"  {organ}: fit frame {i + 1}/{fit_frames} simulated in groups "
               f"({len(fits[-1].lines)} groups), {time.perf_counter() - start_time:.0f} s", file=sys.stderr)
-    keys, start, bounds = parameters(table, names)
+    keys, start, bounds = parameters(table, names, fit_noise)
     full = phantom.simulate_mask(labels[0], grid, names, table, probe, seed=0, device="cpu", progress=False,
                                  per_cell=per_cell, engine=engine).bmode
     ones = {name: 1.0 for name in fits[0].lines}
@@ -589,6 +597,9 @@ def main():
     parser.add_argument("--no-engine-check", action="store_true",
                         help="with --engine fast: do not image the first fit frame by the full engine too "
                              "(seconds for a diverging wave; 30-40 min for 256 focused lines)")
+    parser.add_argument("--fit-noise", action="store_true",
+                        help="fit the receiver noise level ([imaging] noise_db) with the tissue (default: kept at "
+                             "the table's, fitted by bench/fit_display.py --fit-noise)")
     parser.add_argument("--inclusions-only", action="store_true",
                         help="only calibrate the sub-structures' rate and sizes (ovary follicles) against the "
                              "detector, print them as TOML lines and stop (about 4 min for the ovary, fast engine)")
@@ -613,7 +624,8 @@ def main():
     args.json.parent.mkdir(parents=True, exist_ok=True)
     report = {"date": time.strftime("%Y-%m-%d"), "command": " ".join(sys.argv),
               "results": [fit(o, args.frames, args.fit_frames, args.budget, args.scatterers_per_cell,
-                               args.json.parent, args.engine, not args.no_engine_check) for o in organs]}
+                               args.json.parent, args.engine, not args.no_engine_check, args.fit_noise)
+                          for o in organs]}
     partial = args.json.with_name(args.json.name + ".partial")  # written whole or not at all
     partial.write_text(json.dumps(report, indent=2))
     partial.replace(args.json)

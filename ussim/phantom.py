@@ -93,7 +93,8 @@ def imaging_settings(table: tissue.TissueTable, probe, grid: scan.DisplayGrid, s
     overrides = dict(table.imaging, noise_seed=seed)
     if side is not None and side.condition == "mask+image":
         if side.noise == "reference":
-            overrides.pop("noise_db", None)
+            for key in simulate.NOISE_KEYS:
+                overrides.pop(key, None)
     elif table.imaging.get("display_chain"):
         overrides["exam_gain_db"] = display.exam_gain_db(display.load(table.imaging["display_chain"]), seed)
     if table.organ == "ivus":  # image out to the grid's farthest corner from the catheter
@@ -289,7 +290,7 @@ def side_of(label, grid: scan.DisplayGrid, class_names, table: tissue.TissueTabl
     offsets = {class_names[index]: level.strong_offset_db(class_names[index]) for index in np.unique(label)}
     facts = {"speckle_grain_px": list(grain), "scanner_probe": table.probe, "image_scatterers": level.image_scatterers,
              "image_strong_offset_db": offsets if level.image_scatterers == "tissue" else None,
-             "image_noise": level.image_noise if table.imaging.get("noise_db") is not None else "none in the table",
+             "image_noise": level.image_noise if has_noise(table) else "none in the table",
              "flat_field": {name: field_facts for name, (_, field_facts) in fields.items()}}
     return side_scatterers.Side(condition, power_db=power_db, region=region, scatterers=level.image_scatterers,
                                 noise=level.image_noise, strong_offset_db=offsets), facts
@@ -382,14 +383,20 @@ FLAT_FIELD_SIGMA_PER_SIDE = 1 / 32
 
 def noise_field_db(table: tissue.TissueTable, probe, grid: scan.DisplayGrid, device: str, per_cell: float,
                    engine: str = "full") -> np.ndarray | None:
-    """The mean log level (dB re the display reference) of the receiver noise alone at each pixel
-    of `grid` (its TGC lifts it with depth), as flat_field_db measures a tissue's: the organ's
-    imaging with its noise_db, tissue NOISE_ONLY_DB beneath it. None when the table names no noise."""
-    if table.imaging.get("noise_db") is None:
+    """The mean log level (dB re the display reference) of the noise alone at each pixel of `grid`
+    (the receiver's, which the TGC lifts with depth, and the floor's), as flat_field_db measures a
+    tissue's: the organ's imaging with its noise levels (simulate.NOISE_KEYS), tissue NOISE_ONLY_DB
+    beneath it. None when the table names no noise."""
+    if not has_noise(table):
         return None
     nominal = table.imaging.get("attenuation_db_cm_mhz", simulate.Settings().attenuation_db_cm_mhz)
     silent = tissue.Tissue(NOISE_ONLY_DB, 1.0, nominal)
     return flat_field_db(table, probe, grid, device, per_cell, engine, silent, noise=True)[0]
+
+
+def has_noise(table: tissue.TissueTable) -> bool:
+    """Whether the organ's imaging names a noise level (simulate.NOISE_KEYS)."""
+    return any(table.imaging.get(key) is not None for key in simulate.NOISE_KEYS)
 
 
 # echoes this far below the display reference leave the receiver noise alone in noise_field_db
@@ -412,11 +419,11 @@ def flat_field_db(table: tissue.TissueTable, probe, grid: scan.DisplayGrid, devi
                   reference.amplitude_shape, reference.strong_fraction, reference.strong_db)
     chain = display.load(table.imaging["display_chain"]) if table.imaging.get("display_chain") else None
     key = (table.organ, probe, grid.x.tobytes(), grid.z.tobytes(), device, per_cell, engine, statistics,
-           repr(chain), noise, table.imaging.get("noise_db"))
+           repr(chain), noise, tuple(table.imaging.get(key) for key in simulate.NOISE_KEYS))
     if key not in _FLAT_FIELDS:
         start = time.perf_counter()
         # the echoes alone (a mask+image map holds echoes), or with the receiver noise (noise_field_db)
-        quiet = {k: v for k, v in table.imaging.items() if noise or k != "noise_db"}
+        quiet = {k: v for k, v in table.imaging.items() if noise or k not in simulate.NOISE_KEYS}
         flat = tissue.TissueTable(table.organ, table.probe, {"reference": reference}, table.display, quiet)
         shape = (grid.z.size, grid.x.size)
         sim = simulate_mask(np.zeros(shape, np.uint8), grid, ["reference"], flat, probe, seed=0, device=device,

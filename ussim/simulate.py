@@ -56,7 +56,8 @@ class Settings:
     shape: tuple[int, int] = (256, 256)
     excitation_cycles: float = 1.0
     noise_db: float | None = None        # receiver noise RMS in dB re the fixed reference (receiver_noise); None: none
-    noise_seed: int = 0                  # seeds the receiver noise
+    floor_noise_db: float | None = None  # the digitiser's noise after the nominal TGC, dB re the reference (floor_noise)
+    noise_seed: int = 0                  # seeds the receiver noise and the floor noise
     exam_gain_db: float = 0.0            # added to the display chain's gain: this exam's own setting
                                          # (ussim.display.exam_gain_db; ussim.phantom draws it per image)
 
@@ -90,8 +91,9 @@ def resolve(settings: Settings, probe: Probe, scatterers: Scatterers) -> Setting
     if not (np.isfinite(settings.tgc_compensation) and settings.tgc_compensation >= 0):
         raise UsageError(f"tgc_compensation {settings.tgc_compensation} (allowed: a finite share >= 0 of the "
                          f"nominal attenuation; 1 makes up all of it)")
-    if settings.noise_db is not None and not np.isfinite(settings.noise_db):
-        raise UsageError(f"receiver noise_db {settings.noise_db} (allowed: a finite level in dB, or none)")
+    for key in NOISE_KEYS:
+        if getattr(settings, key) is not None and not np.isfinite(getattr(settings, key)):
+            raise UsageError(f"{key} {getattr(settings, key)} (allowed: a finite level in dB, or none)")
     scheme = settings.scheme or ("ivus" if probe.kind == "ivus" else "focused")
     schemes = {"ivus": ("ivus",), "convex": ("focused", "diverging")}.get(probe.kind, ("focused", "plane"))
     if scheme not in schemes:
@@ -166,7 +168,7 @@ def simulate(scatterers: Scatterers, probe: Probe | str, settings: Settings | No
                                        apodization=settings.rx_apodization, line_angles=line_angles)
     reference = settings.reference or reference_level(probe, settings, device)
     grid = grid or scan.default_grid(beamformed.geometry, settings.shape)
-    lines = beamformed.lines + receiver_noise(beamformed.lines.shape, settings, reference)
+    lines = beamformed.lines + line_noise(beamformed.lines.shape, settings, reference, probe)
     envelope, envelope_image = detect(lines, beamformed.geometry, settings, probe, grid)
     image = display_image(envelope_image, beamformed.geometry, settings, grid, reference)
     params = {"probe": probe.as_dict(), "settings": {**settings.__dict__, "reference": reference},
@@ -175,6 +177,45 @@ def simulate(scatterers: Scatterers, probe: Probe | str, settings: Settings | No
         params["display_chain"] = display.load(settings.display_chain).as_dict()
     return Simulation(probe, settings, channels, beamformed, envelope.astype(np.float32), grid,
                       envelope_image, image, time.perf_counter() - start, params)
+
+
+# the settings that add noise to the beamformed lines (line_noise)
+NOISE_KEYS = ("noise_db", "floor_noise_db")
+
+
+def line_noise(shape: tuple[int, ...], settings: Settings, reference: float, probe: Probe) -> np.ndarray | float:
+    """All the noise on the beamformed lines (`shape`): the receiver's before the TGC and the
+    digitiser's after it (receiver_noise, floor_noise)."""
+    return receiver_noise(shape, settings, reference) + floor_noise(shape, settings, reference, probe)
+
+
+def floor_noise(shape: tuple[int, ...], settings: Settings, reference: float, probe: Probe) -> np.ndarray | float:
+    """The digitiser's noise on the beamformed lines (`shape`): complex white Gaussian noise of RMS
+    reference x 10^(floor_noise_db / 20) after the nominal TGC, so divided here by that TGC's gain
+    at each sample (detect multiplies it back); seeded by settings.noise_seed, a stream of its own;
+    0 when floor_noise_db is None.
+
+    DECISION: a scanner's noise has two parts. The front end's thermal noise enters before the
+    analog TGC amplifier, which lifts it with depth (receiver_noise); the converter's and the
+    digital chain's enter after it, at one level at every depth. The ovary archive's anechoic
+    regions read 5-7 gray at every depth, and its follicles 3-12 gray at 10-25 mm where the
+    receiver noise alone, at the level that leaves the far field to the echoes, reads 0-4
+    (bench/RESULTS.md, "The far field was receiver noise"). The console's own TGC ([display_chain]
+    tgc_db) acts after both, as the gray map does.
+    """
+    if settings.floor_noise_db is None:
+        return 0.0
+    rng = np.random.default_rng([settings.noise_seed, 4])  # beside the scatterers' and the receiver noise's
+    rms = reference * 10 ** (settings.floor_noise_db / 20)
+    noise = rng.standard_normal((*shape, 2), dtype=np.float32) * np.float32(rms / np.sqrt(2))
+    if settings.tgc:
+        radii = radii_for(settings, probe)
+        if radii.size != shape[-1]:
+            raise ValueError(f"{shape[-1]} samples a line, the settings' depth gives {radii.size}")
+        gain = bmode.tgc_gain_db(radii, attenuation_db_cm_mhz=settings.attenuation_db_cm_mhz,
+                                 center_frequency=probe.center_frequency, compensation=settings.tgc_compensation)
+        noise *= (10 ** (-gain / 20)).astype(np.float32)[:, None]
+    return noise[..., 0] + 1j * noise[..., 1]
 
 
 def receiver_noise(shape: tuple[int, ...], settings: Settings, reference: float) -> np.ndarray | float:

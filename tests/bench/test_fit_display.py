@@ -111,3 +111,34 @@ def test_the_display_fit_stops_on_a_table_grid_that_is_not_the_measured_one():
     fit_display.check_grid({"mm_per_px_x": 0.2365, "mm_per_px_z": 0.1240}, grid)  # within 5 %: passes
     with pytest.raises(SystemExit, match=r"0\.2344 x 0\.1250 mm per px .* not the frames' measured 0\.4776 x 0\.2703"):
         fit_display.check_grid({"mm_per_px_x": 0.4776, "mm_per_px_z": 0.2703}, grid)
+
+
+def test_the_gray_map_fit_charges_a_floor_that_lifts_the_dark_pixels_of_a_depth():
+    """A noise floor that keeps every pixel of the deeper half above DARK_GRAY, with the same mean
+    per depth as the real pixels, costs the dark-share term what the real dark share is there; the
+    real pixels themselves cost nothing."""
+    rng = np.random.default_rng(1)
+    bins = np.repeat([0, 1], 5000)
+    real = np.minimum(rng.exponential(60.0, bins.size), 255.0)  # speckle-like: some 18 % below 12 gray
+    gray = np.rint(real).astype(np.uint8)  # the real images' values
+    counts = np.bincount(bins)
+    real_profile = np.bincount(bins, real) / counts
+    real_dark = np.bincount(bins, gray < fit_display.DARK_GRAY) / counts
+    floored = real.copy()
+    deep = bins == 1
+    floored[deep] = np.maximum(real[deep], fit_display.DARK_GRAY + 1.0)
+    floored[deep] += real[deep].mean() - floored[deep].mean()  # the same mean gray at that depth
+    assert fit_display.map_error_terms(real, gray, bins, counts, real_profile, real_dark)["dark"] == 0
+    terms = fit_display.map_error_terms(floored, gray, bins, counts, real_profile, real_dark)
+    expected = fit_display.DARK_WEIGHT * real_dark[1] ** 2 / 2  # one of the two bins lost all of its dark share
+    assert terms["dark"] == pytest.approx(expected, rel=0.05)
+    assert terms["profile"] < 1e-6
+
+
+@pytest.mark.parametrize("text", ["", "-50,x", "-50,nan", "inf"])
+def test_the_noise_levels_refuse_a_list_that_is_not_finite_levels(text):
+    import argparse
+
+    with pytest.raises(argparse.ArgumentTypeError, match="comma-separated list of finite levels"):
+        fit_display.noise_levels(text)
+    assert fit_display.noise_levels("-50,-56.5") == [-50.0, -56.5]

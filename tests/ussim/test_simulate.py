@@ -97,6 +97,37 @@ def test_receiver_noise_has_its_level_its_seed_and_lifts_an_empty_field(engine_n
         simulate.simulate(point, ivus, noise_db=float("nan"), **common)
 
 
+def test_the_floor_noise_reads_one_level_at_every_depth_after_the_tgc_the_receiver_noise_rises_with_it():
+    """The digitiser's noise (floor_noise_db) enters after the nominal TGC: on lines of no echo its
+    envelope after detect holds its RMS at every depth, where the receiver noise's rises by the TGC."""
+    linear = probe.load("linear-7.6")
+    settings = simulate.Settings(scheme="focused", depth=40e-3, n_lines=64, focus=10e-3, tgc_compensation=1.0)
+    radii = simulate.radii_for(settings, linear)
+    shape = (64, radii.size)
+    geometry = scan.LinearLines(x=np.linspace(-1e-3, 1e-3, 64), z=radii)
+    grid = scan.DisplayGrid.covering(-1e-3, 1e-3, float(radii[0]), float(radii[-1]), (16, 4))
+    nominal = bmode.tgc_gain_db(radii, attenuation_db_cm_mhz=0.5, center_frequency=linear.center_frequency)
+    assert nominal[-1] > 25  # 40 mm at 7.6 MHz: the two noises part by far more than the tolerance
+    near, far = slice(0, radii.size // 4), slice(-radii.size // 4, None)
+
+    def level_db(noise, part):  # the mean power of the envelope after detect's TGC, dB re the reference 1
+        envelope, _ = simulate.detect(noise, geometry, settings, linear, grid)
+        return 10 * np.log10(np.mean(envelope[:, part].astype(np.float64) ** 2))
+
+    floor = simulate.floor_noise(shape, replace(settings, floor_noise_db=-30.0), 1.0, linear)
+    assert level_db(floor, near) == pytest.approx(-30.0, abs=0.3)
+    assert level_db(floor, far) == pytest.approx(-30.0, abs=0.3)
+    receiver = simulate.receiver_noise(shape, replace(settings, noise_db=-30.0), 1.0)
+    rise = level_db(receiver, far) - level_db(receiver, near)
+    expected = 10 * np.log10(np.mean(10 ** (nominal[far] / 10)) / np.mean(10 ** (nominal[near] / 10)))
+    assert rise == pytest.approx(expected, abs=0.3)
+    both = simulate.line_noise(shape, replace(settings, noise_db=-30.0, floor_noise_db=-30.0, noise_seed=0), 1.0, linear)
+    np.testing.assert_array_equal(both, floor + receiver)  # each its own stream of the one seed
+    assert simulate.floor_noise(shape, settings, 1.0, linear) == 0.0
+    with pytest.raises(UsageError, match="floor_noise_db nan"):
+        simulate.resolve(replace(settings, floor_noise_db=float("nan")), linear, None)
+
+
 def test_the_tgc_makes_up_the_settings_share_of_the_nominal_attenuation():
     linear = probe.load("linear-7.6")
     settings = simulate.Settings(scheme="focused", depth=20e-3, n_lines=4, focus=10e-3)
