@@ -201,7 +201,10 @@ def floor_noise(shape: tuple[int, ...], settings: Settings, reference: float, pr
     regions read 5-7 gray at every depth, and its follicles 3-12 gray at 10-25 mm where the
     receiver noise alone, at the level that leaves the far field to the echoes, reads 0-4
     (bench/RESULTS.md, "The far field was receiver noise"). The console's own TGC ([display_chain]
-    tgc_db) acts after both, as the gray map does.
+    tgc_db) acts after both, as the gray map does. No organ table names a floor yet: the ovary's
+    trial (-46 dB beside a receiver noise of -65 dB) gained in the classifier's eyes at `mask` and
+    lost the ovary's histogram and `mask+image`, so it was not adopted (bench/RESULTS.md, "The far
+    field was receiver noise").
     """
     if settings.floor_noise_db is None:
         return 0.0

@@ -91,7 +91,7 @@ def test_follicles_are_drawn_at_the_rate_the_detector_sees_in_the_real_frames(mo
     names = ["background", "ovary"]
     grid = scan.DisplayGrid(np.arange(128) * 0.2e-3, np.arange(128) * 0.2e-3)
     labels = np.ones((8, 128, 128), np.uint8)
-    real = np.stack([disks(label, 1.2, 5.0, 0.25, seed) for seed, label in enumerate(labels)])
+    real = np.stack([disks(label, 1.2, 2.5, 0.25, seed) for seed, label in enumerate(labels)])
 
     class Simulated:
         def __init__(self, bmode):
