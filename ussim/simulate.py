@@ -198,9 +198,9 @@ def floor_noise(shape: tuple[int, ...], settings: Settings, reference: float, pr
     DECISION: a scanner's noise has two parts. The front end's thermal noise enters before the
     analog TGC amplifier, which lifts it with depth (receiver_noise); the converter's and the
     digital chain's enter after it, at one level at every depth. The ovary archive's anechoic
-    regions read 5-7 gray at every depth, and its follicles 3-12 gray at 10-25 mm where the
-    receiver noise alone, at the level that leaves the far field to the echoes, reads 0-4
-    (bench/RESULTS.md, "The far field was receiver noise"). The console's own TGC ([display_chain]
+    regions read 5-7 gray at every depth, and 0.1 % of its ovaries' pixels lie at 0-2 gray, where
+    the receiver noise alone, at the level that leaves the far field to the echoes (-59 dB), reads
+    0-4 gray down to 35 mm (bench/RESULTS.md, "The far field was receiver noise"). The console's own TGC ([display_chain]
     tgc_db) acts after both, as the gray map does. No organ table names a floor yet: the ovary's
     trial (-46 dB beside a receiver noise of -65 dB) gained in the classifier's eyes at `mask` and
     lost the ovary's histogram and `mask+image`, so it was not adopted (bench/RESULTS.md, "The far
@@ -208,17 +208,13 @@ def floor_noise(shape: tuple[int, ...], settings: Settings, reference: float, pr
     """
     if settings.floor_noise_db is None:
         return 0.0
-    rng = np.random.default_rng([settings.noise_seed, 4])  # beside the scatterers' and the receiver noise's
-    rms = reference * 10 ** (settings.floor_noise_db / 20)
-    noise = rng.standard_normal((*shape, 2), dtype=np.float32) * np.float32(rms / np.sqrt(2))
+    noise = white_noise(shape, [settings.noise_seed, 4], reference * 10 ** (settings.floor_noise_db / 20))
     if settings.tgc:
         radii = radii_for(settings, probe)
         if radii.size != shape[-1]:
             raise ValueError(f"{shape[-1]} samples a line, the settings' depth gives {radii.size}")
-        gain = bmode.tgc_gain_db(radii, attenuation_db_cm_mhz=settings.attenuation_db_cm_mhz,
-                                 center_frequency=probe.center_frequency, compensation=settings.tgc_compensation)
-        noise *= (10 ** (-gain / 20)).astype(np.float32)[:, None]
-    return noise[..., 0] + 1j * noise[..., 1]
+        noise *= (10 ** (-nominal_tgc_db(radii, settings, probe) / 20)).astype(np.float32)
+    return noise
 
 
 def receiver_noise(shape: tuple[int, ...], settings: Settings, reference: float) -> np.ndarray | float:
@@ -229,17 +225,29 @@ def receiver_noise(shape: tuple[int, ...], settings: Settings, reference: float)
     sample: a scanner's thermal noise enters every channel alike and sums incoherently in the
     beamformer, and its TGC lifts it with depth, so anechoic regions are not black and the far field
     turns noisy. An organ table may name one level ([imaging] noise_db), fitted with its tissue by
-    bench/fit_tissue.py: the ovary's does (fitted on 36 tuning frames, it brings the held-out ovary
+    bench/fit_tissue.py (now with --fit-noise only) or with the gray map by bench/fit_display.py
+    --fit-noise: the ovary's does (fitted on 36 tuning frames, it brings the held-out ovary
     class closer; on 12 it had not: bench/RESULTS.md, "Receiver noise" and "A larger split"); the
     IVUS table names none. The lines that `Simulation.beamformed`
     keeps are the echoes alone; the envelope and the image carry the noise.
     """
     if settings.noise_db is None:
         return 0.0
-    rng = np.random.default_rng([settings.noise_seed, 3])  # a stream of its own beside the scatterers'
-    rms = reference * 10 ** (settings.noise_db / 20)
-    noise = rng.standard_normal((*shape, 2), dtype=np.float32) * np.float32(rms / np.sqrt(2))
+    return white_noise(shape, [settings.noise_seed, 3], reference * 10 ** (settings.noise_db / 20))
+
+
+def white_noise(shape: tuple[int, ...], seed: list[int], rms: float) -> np.ndarray:
+    """Complex white Gaussian noise (complex64) of RMS `rms`, from the random stream `seed` (the
+    noise seed and a stream number of its own beside the scatterers': 3 receiver, 4 floor)."""
+    noise = np.random.default_rng(seed).standard_normal((*shape, 2), dtype=np.float32) * np.float32(rms / np.sqrt(2))
     return noise[..., 0] + 1j * noise[..., 1]
+
+
+def nominal_tgc_db(radii: np.ndarray, settings: Settings, probe: Probe) -> np.ndarray:
+    """The nominal TGC's gain (dB) at each sample depth `radii`: the settings' share of the
+    nominal attenuation (bmode.tgc_gain_db)."""
+    return bmode.tgc_gain_db(radii, attenuation_db_cm_mhz=settings.attenuation_db_cm_mhz,
+                             center_frequency=probe.center_frequency, compensation=settings.tgc_compensation)
 
 
 def detect(lines: np.ndarray, geometry: scan.Geometry, settings: Settings, probe: Probe,
@@ -250,9 +258,7 @@ def detect(lines: np.ndarray, geometry: scan.Geometry, settings: Settings, probe
     radii = radii_for(settings, probe)
     envelope = bmode.envelope(lines)
     if settings.tgc:
-        gain = bmode.tgc_gain_db(radii, attenuation_db_cm_mhz=settings.attenuation_db_cm_mhz,
-                                 center_frequency=probe.center_frequency, compensation=settings.tgc_compensation)
-        envelope = bmode.apply_tgc(envelope, gain)
+        envelope = bmode.apply_tgc(envelope, nominal_tgc_db(radii, settings, probe))
     return envelope, scan.scan_convert(antialiased(envelope, radii, grid), geometry, grid)
 
 
