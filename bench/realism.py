@@ -304,12 +304,20 @@ def run(organ: str, args, with_frd: bool) -> dict:
             "conditions": conditions, "rows": rows}
 
 
+def demo_set_paths(demo: Path, organ: str) -> list[Path]:
+    """The image sets a demo run generated for `organ` (demo/sets/<organ>_*.h5). The segmentation
+    stage's training sets (<organ>_segmentation_*) are left out: they image other masks, for another
+    stage."""
+    return sorted(path for path in (demo / "sets").glob(f"{organ}_*.h5")
+                  if not path.stem.startswith(f"{organ}_segmentation_"))
+
+
 def demo_rows(organ: str, args, names, fov, origin, with_frd) -> list[dict]:
     """Every set of a demo run against that run's own held-out real reference."""
     if args.demo is None:
         return []
     reference_path = args.demo / "data" / f"{organ}_reference.h5"
-    sets = sorted((args.demo / "sets").glob(f"{organ}_*.h5"))
+    sets = demo_set_paths(args.demo, organ)
     if not reference_path.is_file() or not sets:
         print(f"  demo sets skipped: no {reference_path} or no {args.demo / 'sets'}/{organ}_*.h5", flush=True)
         return []
@@ -418,7 +426,7 @@ def main():
     organs = ["ivus", "ovary"] if args.organ == "both" else [args.organ]
     command = "python bench/realism.py " + " ".join(sys.argv[1:])
     conditions = len([c for c in available_conditions() if not args.conditions or c in args.conditions])
-    demo_sets = {o: len(list((args.demo / "sets").glob(f"{o}_*.h5"))) if args.demo else 0 for o in organs}
+    demo_sets = {o: len(demo_set_paths(args.demo, o)) if args.demo else 0 for o in organs}
     frames = {o: min(args.frames, IVUS_FRAMES // 2) if o == "ivus" else args.frames for o in organs}
     per_image = EXPECTED_SECONDS if args.engine == "full" else EXPECTED_FAST_SECONDS
     expected = sum(frames[o] * (0 if args.reuse else per_image[o] * conditions)

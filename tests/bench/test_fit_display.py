@@ -135,6 +135,32 @@ def test_the_gray_map_fit_charges_a_floor_that_lifts_the_dark_pixels_of_a_depth(
     assert terms["profile"] < 1e-6
 
 
+def test_the_gray_map_fit_charges_other_classes_sent_black_and_only_when_asked():
+    """The black-share term costs BLACK_WEIGHT x the squared difference of the shares below
+    BLACK_GRAY; it is absent without `black`, and 0 when the shares agree."""
+    rng = np.random.default_rng(2)
+    bins = np.zeros(1000, int)
+    background = rng.uniform(20, 200, bins.size)
+    gray = np.rint(background).astype(np.uint8)
+    counts, profile, dark = np.bincount(bins), np.array([background.mean()]), np.array([0.0])
+    assert "black" not in fit_display.map_error_terms(background, gray, bins, counts, profile, dark)
+    ovary = rng.uniform(20, 120, 1000)
+    ovary[:50] = 0.4  # 5 % of the other class sent to 0 gray
+    terms = fit_display.map_error_terms(background, gray, bins, counts, profile, dark, (ovary, 0.01))
+    assert terms["black"] == pytest.approx(fit_display.BLACK_WEIGHT * (0.05 - 0.01) ** 2)
+    assert fit_display.map_error_terms(background, gray, bins, counts, profile, dark, (ovary, 0.05))["black"] == 0
+
+
+def test_the_table_chain_spreads_the_organ_s_tgc_points_and_keeps_its_gains_in_between():
+    loaded = fit_display.display.load("ovary")
+    chain = fit_display.table_chain("ovary")
+    assert len(chain.tgc_mm) == fit_display.TGC_POINTS["ovary"]
+    assert (chain.tgc_mm[0], chain.tgc_mm[-1]) == (loaded.tgc_mm[0], loaded.tgc_mm[-1])
+    np.testing.assert_allclose(chain.tgc_db, np.interp(chain.tgc_mm, loaded.tgc_mm, loaded.tgc_db), atol=1e-9)
+    ivus = fit_display.display.load("ivus")
+    assert len(ivus.tgc_mm) == fit_display.TGC_POINTS["ivus"] and fit_display.table_chain("ivus") == ivus
+
+
 @pytest.mark.parametrize("text", ["", "-50,x", "-50,nan", "inf"])
 def test_the_noise_levels_refuse_a_list_that_is_not_finite_levels(text):
     import argparse
