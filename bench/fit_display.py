@@ -84,7 +84,7 @@ BLACK_GRAY = 3
 BLACK_WEIGHT = 10.0
 # DECISION: TGC control points of a refit, evenly from the table's first TGC depth to its last: the 4
 # each table was fitted with. 8 (a console's slide pots) matched the ovary's tuning frames better
-# (the mean gray by depth 5 gray RMS per 2 mm off instead of 11, with no receiver noise needed) but
+# (the mean gray by depth 6 gray RMS per 2 mm off instead of 12, with no receiver noise needed) but
 # not the held-out frames, whose far field is 14 gray brighter (bench/RESULTS.md, "Eight TGC
 # points"); a refit with more points starts from the table's TGC spread over them (table_chain).
 TGC_POINTS = {"ovary": 4, "ivus": 4}
