@@ -932,7 +932,7 @@ def main():
                           help="fit only the receiver noise ([imaging] noise_db): simulate the tuning frames at each "
                                "of these levels (dB re the display reference), refit the gray map, gain and TGC for "
                                "each, and keep the level whose map matches best (histogram, mean and dark share "
-                               "versus depth of the background)")
+                               "versus depth of the background, the other classes' share below 3 gray)")
     parser.add_argument("--floor-noise", type=noise_levels, metavar="DB,DB,...",
                         help="with --fit-noise: the floor noise's levels ([imaging] floor_noise_db, after the "
                              "nominal TGC), each tried with every receiver level (default: the table's)")

@@ -204,7 +204,8 @@ def floor_noise(shape: tuple[int, ...], settings: Settings, reference: float, pr
     tgc_db) acts after both, as the gray map does. No organ table names a floor yet: the ovary's
     trial (-46 dB beside a receiver noise of -65 dB) gained in the classifier's eyes at `mask` and
     lost the ovary's histogram and `mask+image`, so it was not adopted (bench/RESULTS.md, "The far
-    field was receiver noise").
+    field was receiver noise"); nor was a floor of -48 dB with no receiver noise and eight TGC points,
+    which lost the background's held-out histogram ("Eight TGC points").
     """
     if settings.floor_noise_db is None:
         return 0.0

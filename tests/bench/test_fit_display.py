@@ -151,7 +151,8 @@ def test_the_gray_map_fit_charges_other_classes_sent_black_and_only_when_asked()
     assert fit_display.map_error_terms(background, gray, bins, counts, profile, dark, (ovary, 0.05))["black"] == 0
 
 
-def test_the_table_chain_spreads_the_organ_s_tgc_points_and_keeps_its_gains_in_between():
+def test_the_table_chain_spreads_the_organ_s_tgc_points_and_keeps_its_gains_in_between(monkeypatch):
+    monkeypatch.setitem(fit_display.TGC_POINTS, "ovary", 8)  # more points than the table's 4: spread
     loaded = fit_display.display.load("ovary")
     chain = fit_display.table_chain("ovary")
     assert len(chain.tgc_mm) == fit_display.TGC_POINTS["ovary"]
