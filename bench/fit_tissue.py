@@ -28,8 +28,8 @@ receiver_noise, whose level is fitted too with `--fit-noise`) is added. The scri
 and finally simulates tuning and held-out frames in full with the fitted table.
 
 Objective, per class of the real masks, pooled over the fit frames: Jensen-Shannon divergence
-(base 2, 256-bin gray histograms) + GRAIN_WEIGHT (0.02) x squared relative error of the speckle grain
-(autocorrelation widths, rows and columns) + TEXTURE_WEIGHT (0.2) x mean squared relative error of the
+(base 2, 256-bin gray histograms) + GRAIN_WEIGHT (0.2) x squared relative error of the speckle grain
+(autocorrelation widths along and across the beam, as bench/realism.py measures them) + TEXTURE_WEIGHT (0.2) x mean squared relative error of the
 contrast at mid and coarse scale (ussim.measure.band_contrast: 2-8 px and beyond 8 px; the fine band
 below is the speckle's and the display chain's despeckling, bench/fit_display.py --fit-despeckle) +
 TEXTURE_LENGTH_WEIGHT (0.1) x squared relative error
@@ -85,7 +85,14 @@ from ussim.phantoms import structures  # noqa: E402
 # (0.03), so the histograms lead. Tried at 0.05 (2026-12-02, bench/RESULTS.md "Contrast by scale"):
 # the ovary's level, 6 gray below the real one on the tuning frames, did not move (mean 48.1 ->
 # 48.6, JS 0.085 -> 0.084): the weight is not what holds it down; kept at 0.2.
-GRAIN_WEIGHT = 0.02
+# REVISED (2026-12-05, issue 15): the grain is measured along and across the beam as the realism
+# benchmark measures it (grain_px), and weighs 0.2 as the texture does (a 20 % error in both axes
+# costs 0.008). At 0.02 on rows and columns the fit left the ovary background's grain along the beam
+# 12 % above the real one on tuning frames 0-11 and 21 % above it held out, over the issue's 20 %:
+# the texture length the other terms chose (1.57 mm, 6 px) lies at the grain's scale, and the
+# texture made the grain read coarse (there, a 4 mm texture read -8 % at the same JS; a background
+# without strong scatterers +81 %: bench/RESULTS.md, "The grain along the beam, fitted").
+GRAIN_WEIGHT = 0.2
 TEXTURE_WEIGHT = 0.2
 # DECISION: the texture size weighs half the texture level: a 20 % error in both directions costs
 # 0.004, so it shapes the texture the histograms leave free without outweighing them.
@@ -391,10 +398,28 @@ def layer_masks(labels, names, table, grid) -> dict[str, np.ndarray]:
     return masks
 
 
-def objective_parts(real, simulated, labels, names, cache=None, layers=None):
-    """Per class: JS, relative grain and coarse-texture errors, the relative error of the mean
-    gray in each of its boundary layers (`layers`, from layer_masks), and the weighted cost.
-    `cache` (a dict) keeps the real images' statistics between calls on the same frames."""
+def grain_px(images, inside, beam=None, supports=None) -> np.ndarray:
+    """The speckle grain of one class in px: along and across the beam as bench/realism.py measures
+    it (realism_measures.speckle_size_px: polar about the beam origin, pooled over the images, within
+    the field of view) when `beam` = (origin, fov) is given; else rows and columns
+    (ussim.measure.speckle_grain_px), for images without a beam geometry."""
+    if beam is None:
+        return np.array(speckle_grain_px(images, inside, supports))
+    origin, fov = beam
+    return np.array(measures.speckle_size_px(images, inside & fov, origin))
+
+
+def beam_of(organ: str, real_images, grid, table) -> tuple:
+    """(beam origin in px, field of view) as bench/realism.py takes them for its speckle sizes."""
+    fov, _ = realism.field_of_view(real_images, grid, table)
+    return measures.beam_origin_px(organ, grid, probes.load(table.probe)), fov
+
+
+def objective_parts(real, simulated, labels, names, cache=None, layers=None, beam=None):
+    """Per class: JS, relative grain (grain_px: along and across the beam with `beam`) and
+    coarse-texture errors, the relative error of the mean gray in each of its boundary layers
+    (`layers`, from layer_masks), and the weighted cost. `cache` (a dict) keeps the real images'
+    statistics between calls on the same frames."""
     cache = {} if cache is None else cache
     parts = {}
     for index, name in enumerate(names):
@@ -402,18 +427,20 @@ def objective_parts(real, simulated, labels, names, cache=None, layers=None):
         if not inside.any():
             continue
         if name not in cache:
-            cache[name] = (np.array(speckle_grain_px(real, inside)), texture_contrast(real, inside),
+            cache[name] = (grain_px(real, inside, beam), texture_contrast(real, inside),
                            np.array(texture_length_px(real, inside)), measures.pooled_local_skewness(real, inside))
         real_grain, real_texture, real_length, real_skew = cache[name]
         js = realism.js_divergence(real[inside], simulated[inside])
-        grain = np.array(speckle_grain_px(simulated, inside, cache.setdefault(("support", name), {}))) / real_grain - 1
+        grain = grain_px(simulated, inside, beam, cache.setdefault(("support", name), {})) / real_grain - 1
         texture = texture_contrast(simulated, inside) / real_texture - 1
         length = np.array(texture_length_px(simulated, inside, cache.setdefault(("support", name), {}))) / real_length - 1
         skew = measures.pooled_local_skewness(simulated, inside) - real_skew
+        finite = grain[np.isfinite(grain)]  # NaN: a class with no interior to measure (e.g. too thin)
+        grain_cost = float(np.mean(finite ** 2)) if finite.size else 0.0
         skew_cost = SKEW_WEIGHT * skew ** 2 if np.isfinite(skew) else 0.0  # NaN: a class too thin to measure
         parts[name] = {"js": js, "grain_error": [float(g) for g in grain], "texture_error": [float(t) for t in texture],
                        "texture_length_error": [float(g) for g in length], "skewness_error": float(skew),
-                       "cost": js + GRAIN_WEIGHT * float(np.mean(grain ** 2)) + TEXTURE_WEIGHT * float(np.mean(texture ** 2))
+                       "cost": js + GRAIN_WEIGHT * grain_cost + TEXTURE_WEIGHT * float(np.mean(texture ** 2))
                                + TEXTURE_LENGTH_WEIGHT * float(np.mean(length ** 2)) + skew_cost}
     for index, name in enumerate(names):
         if index == 0 or name not in parts:
@@ -441,6 +468,7 @@ def fit(organ: str, frames: int, fit_frames: int, budget: int, per_cell: float, 
         engine: str = "full", engine_check: bool = True, fit_noise: bool = False) -> dict:
     real, labels, names, grid, table, tuning = load_real(organ, frames)
     probe = probes.load(table.probe)
+    beam = beam_of(organ, real, grid, table)
     result = {"organ": organ, "tuning_frames": [0, tuning - 1], "held_out_frames": [tuning, len(real) - 1],
               "fit_frames": [0, fit_frames - 1], "engine": engine}
     table, inclusions = with_calibrated_inclusions(real[:tuning], labels[:tuning], names, table, probe, grid, engine)
@@ -492,7 +520,7 @@ def fit(organ: str, frames: int, fit_frames: int, budget: int, per_cell: float, 
     history, cache = [], {}
 
     def cost(values):
-        parts = objective_parts(target[0], images(values), target[1], names, cache, layers)
+        parts = objective_parts(target[0], images(values), target[1], names, cache, layers, beam)
         value = float(np.mean([p["cost"] for p in parts.values()]))
         history.append(value)
         if len(history) % 50 == 0:
@@ -500,10 +528,10 @@ def fit(organ: str, frames: int, fit_frames: int, budget: int, per_cell: float, 
                   f"{time.perf_counter() - start_time:.0f} s", file=sys.stderr)
         return value
 
-    before = objective_parts(target[0], images(start), target[1], names, layers=layers)
+    before = objective_parts(target[0], images(start), target[1], names, layers=layers, beam=beam)
     answer = optimize.minimize(cost, start, method="Powell", bounds=bounds,
                                options={"maxfev": budget, "xtol": 0.05, "ftol": 1e-4})
-    after = objective_parts(target[0], images(answer.x), target[1], names, layers=layers)
+    after = objective_parts(target[0], images(answer.x), target[1], names, layers=layers, beam=beam)
     fitted = {f"{c}.{k}" + (f".{o}" if o else ""): round(float(v), 2) for (c, k, o), v in zip(keys, answer.x, strict=True)}
     result.update({"start": {f"{c}.{k}" + (f".{o}" if o else ""): float(v) for (c, k, o), v in zip(keys, start, strict=True)},
                    "fitted": fitted, "evaluations": len(history), "fit_seconds": time.perf_counter() - start_time,
@@ -511,7 +539,7 @@ def fit(organ: str, frames: int, fit_frames: int, budget: int, per_cell: float, 
     print(f"  {organ}: fitted {json.dumps(fitted)}", file=sys.stderr)  # kept in the log should the check fail
     fitted_table = apply(table, keys, answer.x)
     result["verified"] = verify(fitted_table, real, labels, names, grid, probe, tuning, fit_frames, per_cell,
-                                out / f"fit_tissue_{organ}.png", engine)
+                                out / f"fit_tissue_{organ}.png", engine, beam)
     result["table"] = toml_snippet(fitted_table, names)
     return result
 
@@ -531,9 +559,10 @@ def apply(table, keys, values, digits: int | None = 1):
 
 
 def verify(table, real, labels, names, grid, probe, tuning, fit_frames, per_cell, montage: Path,
-           engine: str = "full") -> dict:
+           engine: str = "full", beam=None) -> dict:
     """Whole simulations (by `engine`) with the fitted table: realism.class_statistics on the fit frames and the
-    held-out frames (the other tuning frames are skipped to save time), and a
+    held-out frames (the other tuning frames are skipped to save time), with the objective's grain
+    error along and across the beam (`beam`: beam_of's), and a
     montage of the first three held-out frames (real left, simulated right)."""
     splits = {"fit_frames": np.arange(fit_frames), "held_out": np.arange(tuning, len(real))}
     simulated = {i: phantom.simulate_mask(labels[i], grid, names, table, probe, seed=i, device="cpu",
@@ -546,7 +575,10 @@ def verify(table, real, labels, names, grid, probe, tuning, fit_frames, per_cell
     for split, index in splits.items():
         stats = realism.class_statistics(real[index], simulated[index], labels[index], names)
         layers = layer_masks(labels[index], names, table, grid)
-        for name, parts in objective_parts(real[index], simulated[index], labels[index], names, layers=layers).items():
+        for name, parts in objective_parts(real[index], simulated[index], labels[index], names, layers=layers,
+                                           beam=beam).items():
+            if beam is not None:  # the objective's grain (along, across the beam) beside class_statistics' rows x columns
+                stats[name]["grain_error_along_across_beam"] = parts["grain_error"]
             stats[name]["texture_error"] = parts["texture_error"]
             stats[name]["texture_length_error"] = parts["texture_length_error"]
             stats[name]["layer_error"] = parts.get("layer_error", {})

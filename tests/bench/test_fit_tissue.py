@@ -38,6 +38,36 @@ def test_the_objective_charges_bright_grains_the_real_images_lack():
     np.testing.assert_allclose(grainy["cost"], rest + skew_cost)
 
 
+def radial_speckle(seed: int, along_sigma: float, origin=(-40.0, 48.0)) -> np.ndarray:
+    """Four 96 x 96 speckle images blurred by `along_sigma` px along the radius from `origin` (rows,
+    columns) and 0.8 px across it: speckle elongated along fanning beams."""
+    rng = np.random.default_rng(seed)
+    amplitude = np.abs(rng.standard_normal((4, 256, 256)) + 1j * rng.standard_normal((4, 256, 256)))
+    rows, cols = np.mgrid[:96, :96].astype(np.float64)
+    radius, angle = np.hypot(rows - origin[0], cols - origin[1]), np.arctan2(cols - origin[1], rows - origin[0])
+    # a polar raster (1 px in radius, 1 px of arc at radius 100) blurred there, read back on the image
+    polar = [ndimage.gaussian_filter(a, (along_sigma, 0.8)) for a in amplitude]
+    where = [radius - radius.min(), (angle - angle.min()) * 100]
+    smooth = np.stack([ndimage.map_coordinates(p, where, order=1) for p in polar])
+    return np.clip(100 + 12 * np.log(smooth / smooth.mean()), 0, 255).astype(np.uint8)
+
+
+def test_the_grain_term_measures_along_and_across_the_beam_as_the_realism_benchmark():
+    """With `beam`, the grain is realism_measures.speckle_size_px's (along, across the beam, within the
+    field of view), and an image whose speckle runs longer along the beam is charged along, not across."""
+    origin, fov = (-40.0, 48.0), np.ones((96, 96), bool)
+    fov[:, :6] = False
+    labels = np.zeros((4, 96, 96), np.uint8)
+    real, long = radial_speckle(0, 0.8), radial_speckle(1, 1.6)
+    np.testing.assert_allclose(fit_tissue.grain_px(real, labels == 0, (origin, fov)),
+                               fit_tissue.measures.speckle_size_px(real, (labels == 0) & fov, origin))
+    same = fit_tissue.objective_parts(real, radial_speckle(1, 0.8), labels, ["background"], beam=(origin, fov))
+    longer = fit_tissue.objective_parts(real, long, labels, ["background"], beam=(origin, fov))["background"]
+    assert np.all(np.abs(same["background"]["grain_error"]) < 0.1)  # another draw of the same speckle
+    along, across = longer["grain_error"]
+    assert along > 0.3 and abs(across) < 0.1
+
+
 def test_the_objective_charges_a_layer_of_the_wrong_brightness():
     """A background band within the ovary table's layer width of the ovary (10.27 mm): found where
     ussim draws it, and charged by the layer term when its gray differs from the real one's."""
