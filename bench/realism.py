@@ -50,6 +50,7 @@ from scipy.spatial.distance import jensenshannon
 import realism_measures as measures
 from machine import describe
 
+from app.demo import defaults as demo_defaults
 from app.demo.sets import OVARY_IMPORT
 from ussim import imageset, importers, measure, phantom, scan, scatter, tissue
 from ussim import probe as probes
@@ -62,9 +63,13 @@ CONDITIONS = ("mask", "mask+sketch", "mask+image")
 # radiomics per image) and this script's C2ST (per comparison); printed before the run starts.
 # The ovary's 15 s: 36 images at `mask` took 10.1 min with their measuring (2026-12-02, bench/RESULTS.md
 # "A larger split"; 36 s before the speckle reduction's refits, 12 s before issue 21); IVUS unchanged.
-# The C2ST's: per run (compare.metrics.c2st.REPEATS of them), measured 2026-12-03 on 36 + 36 ovary
-# frames (the IVUS comparisons have fewer images: an overestimate there).
-EXPECTED_SECONDS = {"ivus": 3.0, "ovary": 15.0, "frd_image": 0.6, "c2st": 35.0}
+# The C2ST's: per run (compare.metrics.c2st.REPEATS of them) on 36 + 36 frames, scaled by the
+# comparison's images (its patches): 12 s from the ovary's run at every condition, 2026-12-05
+# (8.6 min, predicted 19 with the 35 s measured on 2026-12-03 and no scaling; the run of both organs
+# with the demo's 26 sets took 21 min, predicted 98).
+EXPECTED_SECONDS = {"ivus": 3.0, "ovary": 15.0, "frd_image": 0.6, "c2st": 12.0}
+C2ST_FRAMES = 36
+DEMO_HELD_OUT = demo_defaults.DEMO.held_out  # a demo run's reference images per organ (its sets have as many)
 # the fast engine's seconds per image, the image's side information included (bench/RESULTS.md, "Fast engine")
 EXPECTED_FAST_SECONDS = {"ivus": 0.5, "ovary": 1.5}
 IVUS_FRAMES = 24  # the dmolony pullback: at most 12 tuning + 12 held-out frames
@@ -428,10 +433,14 @@ def main():
     conditions = len([c for c in available_conditions() if not args.conditions or c in args.conditions])
     demo_sets = {o: len(demo_set_paths(args.demo, o)) if args.demo else 0 for o in organs}
     frames = {o: min(args.frames, IVUS_FRAMES // 2) if o == "ivus" else args.frames for o in organs}
+    demo_frames = {o: DEMO_HELD_OUT.get(o, frames[o]) for o in organs}
     per_image = EXPECTED_SECONDS if args.engine == "full" else EXPECTED_FAST_SECONDS
+
+    def measuring(images):  # one comparison of `images` against as many: its C2ST and FRD
+        return (EXPECTED_SECONDS["c2st"] * measures.c2st.REPEATS * images / C2ST_FRAMES
+                + images * EXPECTED_SECONDS["frd_image"] * with_frd)
     expected = sum(frames[o] * (0 if args.reuse else per_image[o] * conditions)
-                   + (2 + conditions + demo_sets[o])
-                   * (EXPECTED_SECONDS["c2st"] * measures.c2st.REPEATS + frames[o] * EXPECTED_SECONDS["frd_image"] * with_frd) for o in organs)
+                   + (2 + conditions) * measuring(frames[o]) + demo_sets[o] * measuring(demo_frames[o]) for o in organs)
     started = datetime.datetime.now(datetime.timezone.utc)
     print(f"{describe()}\n{started:%Y-%m-%d %H:%M} UTC: {command}\nexpected about {expected / 60:.0f} min on 2 free "
           f"cores (5-6 x that when other jobs load them){'' if with_frd else '; FRD left out (pyradiomics absent)'}",
