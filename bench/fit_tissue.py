@@ -29,11 +29,11 @@ and finally simulates tuning and held-out frames in full with the fitted table.
 
 Objective, per class of the real masks, pooled over the fit frames: Jensen-Shannon divergence
 (base 2, 256-bin gray histograms) + GRAIN_WEIGHT (0.2) x squared relative error of the speckle grain
-(autocorrelation widths along and across the beam, as bench/realism.py measures them) + TEXTURE_WEIGHT (0.2) x mean squared relative error of the
-contrast at mid and coarse scale (ussim.measure.band_contrast: 2-8 px and beyond 8 px; the fine band
-below is the speckle's and the display chain's despeckling, bench/fit_display.py --fit-despeckle) +
-TEXTURE_LENGTH_WEIGHT (0.1) x squared relative error
-of the texture size (ussim.measure.texture_length_px, rows and columns) + SKEW_WEIGHT (0.05) x squared
+(autocorrelation widths along and across the beam, as bench/realism.py measures them: grain_px) +
+TEXTURE_WEIGHT (0.2) x mean squared relative error of the contrast at mid and coarse scale
+(ussim.measure.band_contrast: 2-8 px and beyond 8 px; the fine band below is the speckle's and the
+display chain's despeckling, bench/fit_display.py --fit-despeckle) + TEXTURE_LENGTH_WEIGHT (0.1) x
+squared relative error of the texture size (ussim.measure.texture_length_px, rows and columns) + SKEW_WEIGHT (0.05) x squared
 error of the local skewness (realism_measures.pooled_local_skewness: bright grains or dark holes) +
 LAYER_WEIGHT (1.0) x squared relative error of the mean gray inside each of the class's boundary
 layers (`layer_mm`, where ussim.anatomy draws them) + CONTRAST_WEIGHT (1.0) x the squared errors, in
