@@ -299,7 +299,7 @@ def fit_gray_map(envelopes, references, real_images, labels, background, grid, c
                  near_field_mm: float, seeds, terms: dict | None = None) -> display.DisplayChain:
     """Gain, TGC points and gray-map knots matching the background class's gray histogram, its
     mean gray versus depth and its share of dark pixels versus depth inside the field of view (minus
-    the near field), on these frames (seeded by `seeds`: each with its exam's gain, as `rendered`).
+    the near field), and the other classes' share below BLACK_GRAY there, on these frames (seeded by `seeds`: each with its exam's gain, as `rendered`).
     `terms`, a dict, receives the fitted map's error term by term (map_error_terms)."""
     depth = display.depth_mm(grid, chain)
     used = display.field_of_view(grid, chain) & (depth > near_field_mm)
